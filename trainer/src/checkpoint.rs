@@ -1,0 +1,159 @@
+//! Checkpoint files and atomic writes.
+//!
+//! A checkpoint is `MAGIC` (8 bytes), a little-endian u32 format version, the postcard-encoded
+//! training state, and a little-endian CRC-32 of everything before it. Files are written to a
+//! temporary name, flushed to disk and renamed over the old one, so a kill at any moment leaves
+//! either the old file or the new one, never a mix.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"AE-CKPT\n";
+/// Bumped whenever the encoded state changes shape; older checkpoints are refused.
+pub const VERSION: u32 = 1;
+
+/// What can be wrong with a checkpoint file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the checkpoint magic.
+    #[error("{path}: not a trainer checkpoint (bad magic)")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by another format version.
+    #[error("{path}: checkpoint format version {found}, this trainer reads version {VERSION}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Version in the file.
+        found: u32,
+    },
+    /// The checksum does not match: the file is damaged or truncated.
+    #[error("{path}: checkpoint is corrupt or truncated (checksum mismatch)")]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The payload does not decode.
+    #[error("{path}: checkpoint does not decode: {source}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// postcard's error.
+        source: postcard::Error,
+    },
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    // Make the rename itself durable; not every platform lets a directory be opened.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Encodes `state` with header and checksum and writes it atomically.
+pub fn save<T: Serialize>(path: &Path, state: &T) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    let bytes = postcard::to_extend(state, bytes).map_err(|e| io(std::io::Error::other(e)))?;
+    let mut bytes = bytes;
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    write_atomic(path, &bytes).map_err(io)
+}
+
+/// Reads and checks a checkpoint written by [`save`].
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
+    let p = || path.to_path_buf();
+    let bytes = fs::read(path).map_err(|source| CheckpointError::Io { path: p(), source })?;
+    decode(path, &bytes)
+}
+
+/// Checks and decodes checkpoint bytes; `path` names them in errors.
+pub fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, CheckpointError> {
+    let p = || path.to_path_buf();
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(CheckpointError::BadMagic { path: p() });
+    }
+    if bytes.len() < MAGIC.len() + 8 {
+        return Err(CheckpointError::Checksum { path: p() });
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return Err(CheckpointError::Checksum { path: p() });
+    }
+    let version = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(CheckpointError::Version { path: p(), found: version });
+    }
+    postcard::from_bytes(&body[12..]).map_err(|source| CheckpointError::Decode { path: p(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_corruption_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.bin");
+        let state = (42u64, vec![1.5f32, -2.0], "fc".to_string());
+        save(&path, &state).unwrap();
+        let back: (u64, Vec<f32>, String) = load(&path).unwrap();
+        assert_eq!(back, state);
+        assert!(!dir.path().join("c.bin.tmp").exists(), "the temporary file is renamed away");
+
+        let good = fs::read(&path).unwrap();
+        let decode_err = |bytes: &[u8]| decode::<(u64, Vec<f32>, String)>(&path, bytes).unwrap_err();
+        // Every single-byte flip after the magic is caught by the checksum.
+        for i in MAGIC.len()..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            assert!(matches!(decode_err(&bad), CheckpointError::Checksum { .. }), "flip at {i}");
+        }
+        // Every truncation is caught.
+        for n in 0..good.len() {
+            let e = decode_err(&good[..n]);
+            assert!(matches!(e, CheckpointError::Checksum { .. } | CheckpointError::BadMagic { .. }), "len {n}");
+        }
+        let mut other = good.clone();
+        other[0] = b'X';
+        assert!(matches!(decode_err(&other), CheckpointError::BadMagic { .. }));
+        // A future version with a valid checksum is refused by version.
+        let mut future = good[..good.len() - 4].to_vec();
+        future[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
+        let crc = crc32fast::hash(&future);
+        future.extend_from_slice(&crc.to_le_bytes());
+        let e = decode_err(&future);
+        assert!(matches!(e, CheckpointError::Version { found, .. } if found == VERSION + 1));
+        assert!(e.to_string().contains("c.bin"), "errors name the file: {e}");
+    }
+}

@@ -1,0 +1,89 @@
+//! Fully connected layer, as PyTorch's `nn.Linear`: `y = x·Wᵀ + b` with `W` stored `(O, I)`.
+//!
+//! The tied decoder passes the encoder's `(K, D)` weight as the transposed view `Wᵀ`: the same
+//! code then reads one matrix and adds its gradient into the same buffer, through a view.
+
+use crate::matmul::matmul;
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+
+/// `y = x·Wᵀ + b`.
+// x: (N, I), w: (O, I), b: (O) -> y: (N, O)
+pub fn forward(x: ArrayView2<f32>, w: ArrayView2<f32>, b: ArrayView1<f32>, mut y: ArrayViewMut2<f32>) {
+    // Start from the bias and let the product accumulate onto it: one pass over y fewer.
+    y.assign(&b.broadcast(y.dim()).expect("bias length equals output width"));
+    matmul(x, w.t(), y, true);
+}
+
+/// Adds `dW += dyᵀ·x` and `db += Σₙ dy`; writes `dx = dy·W` when asked.
+// x: (N, I), w: (O, I), dy: (N, O) -> dw: (O, I), db: (O), dx: (N, I)
+pub fn backward(
+    x: ArrayView2<f32>,
+    w: ArrayView2<f32>,
+    dy: ArrayView2<f32>,
+    dw: ArrayViewMut2<f32>,
+    mut db: ArrayViewMut1<f32>,
+    dx: Option<ArrayViewMut2<f32>>,
+) {
+    matmul(dy.t(), x, dw, true);
+    for row in dy.axis_iter(Axis(0)) {
+        db += &row;
+    }
+    if let Some(dx) = dx {
+        matmul(dy, w, dx, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::{check, random};
+    use ndarray::{Array1, Array2};
+
+    #[test]
+    fn forward_by_hand() {
+        // x = [1, 2], W = [[1, 0], [0.5, -1]], b = [0.25, 1] -> y = [1.25, 1 - 2 + 0.5]
+        let x = Array2::from_shape_vec((1, 2), vec![1.0, 2.0]).unwrap();
+        let w = Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.5, -1.0]).unwrap();
+        let b = Array1::from(vec![0.25, 1.0]);
+        let mut y = Array2::zeros((1, 2));
+        forward(x.view(), w.view(), b.view(), y.view_mut());
+        assert_eq!(y.as_slice().unwrap(), &[1.25, -0.5]);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (n, i, o) = (5, 7, 3);
+        let x = random(1, (n, i), 1.0);
+        let w = random(2, (o, i), 1.0);
+        let b = random(3, (1, o), 1.0);
+        // Objective L = Σ y ⊙ r, so dL/dy = r.
+        let r = random(4, (n, o), 1.0);
+        let loss = |x: &Array2<f32>, w: &Array2<f32>, b: &Array2<f32>| {
+            let mut y = Array2::zeros((n, o));
+            forward(x.view(), w.view(), b.row(0), y.view_mut());
+            y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+        };
+        let mut dw = Array2::zeros((o, i));
+        let mut db = Array2::zeros((1, o));
+        let mut dx = Array2::zeros((n, i));
+        backward(x.view(), w.view(), r.view(), dw.view_mut(), db.row_mut(0), Some(dx.view_mut()));
+        check("linear dx", &x, &dx, |x| loss(x, &w, &b));
+        check("linear dW", &w, &dw, |w| loss(&x, w, &b));
+        check("linear db", &b, &db, |b| loss(&x, &w, b));
+    }
+
+    #[test]
+    fn backward_accumulates_into_parameter_gradients() {
+        let x = random(5, (4, 3), 1.0);
+        let w = random(6, (2, 3), 1.0);
+        let dy = random(7, (4, 2), 1.0);
+        let mut once = Array2::zeros((2, 3));
+        let mut db = Array1::zeros(2);
+        backward(x.view(), w.view(), dy.view(), once.view_mut(), db.view_mut(), None);
+        let mut twice = once.clone();
+        backward(x.view(), w.view(), dy.view(), twice.view_mut(), db.view_mut(), None);
+        for (a, b) in once.iter().zip(twice.iter()) {
+            assert!((2.0 * a - b).abs() < 1e-6, "second backward must add: {a} then {b}");
+        }
+    }
+}

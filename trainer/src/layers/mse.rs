@@ -1,0 +1,79 @@
+//! Mean squared error over every element of a batch, PyTorch's `nn.MSELoss()`.
+//!
+//! A batch may be computed in shards: each shard passes the element count of the *whole*
+//! batch, so the shards' gradients sum to the batch's.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+
+/// Returns the sum of squared errors of this shard and writes `dy = 2·(y - t) / total`, where
+/// `total` is the element count of the whole batch (the loss is `Σ (y - t)² / total`).
+// y: (N, D), t: (N, D) -> dy: (N, D)
+pub fn forward_backward(y: ArrayView2<f32>, t: ArrayView2<f32>, mut dy: ArrayViewMut2<f32>, total: usize) -> f64 {
+    let g = 2.0 / total as f32;
+    let mut sse = 0f64;
+    for ((y, t), dy) in y.axis_iter(Axis(0)).zip(t.axis_iter(Axis(0))).zip(dy.axis_iter_mut(Axis(0))) {
+        let mut row = 0f32;
+        Zip::from(dy).and(y).and(t).for_each(|dy, &y, &t| {
+            let e = y - t;
+            row += e * e;
+            *dy = g * e;
+        });
+        sse += row as f64;
+    }
+    sse
+}
+
+/// Sum of squared errors, without gradient (evaluation).
+// y: (N, D), t: (N, D) -> scalar
+pub fn sum_squared_error(y: ArrayView2<f32>, t: ArrayView2<f32>) -> f64 {
+    y.axis_iter(Axis(0))
+        .zip(t.axis_iter(Axis(0)))
+        .map(|(y, t)| y.iter().zip(t.iter()).map(|(&a, &b)| (a - b) * (a - b)).sum::<f32>() as f64)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::{check, random};
+    use ndarray::Array2;
+
+    #[test]
+    fn loss_by_hand() {
+        let y = Array2::from_shape_vec((1, 2), vec![1.0, 0.5]).unwrap();
+        let t = Array2::from_shape_vec((1, 2), vec![0.0, 0.0]).unwrap();
+        let mut dy = Array2::zeros((1, 2));
+        let sse = forward_backward(y.view(), t.view(), dy.view_mut(), 2);
+        assert_eq!(sse, 1.25);
+        assert_eq!(dy.as_slice().unwrap(), &[1.0, 0.5]);
+        assert_eq!(sum_squared_error(y.view(), t.view()), 1.25);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let y = random(31, (4, 6), 1.0);
+        let t = random(32, (4, 6), 1.0);
+        let total = y.len();
+        let loss = |y: &Array2<f32>| {
+            let mut scratch = Array2::zeros(y.dim());
+            forward_backward(y.view(), t.view(), scratch.view_mut(), total) / total as f64
+        };
+        let mut dy = Array2::zeros(y.dim());
+        forward_backward(y.view(), t.view(), dy.view_mut(), total);
+        check("mse dy", &y, &dy, loss);
+    }
+
+    #[test]
+    fn shards_sum_to_the_whole_batch() {
+        let y = random(33, (6, 5), 1.0);
+        let t = random(34, (6, 5), 1.0);
+        let mut whole = Array2::zeros(y.dim());
+        let sse = forward_backward(y.view(), t.view(), whole.view_mut(), y.len());
+        let mut parts = Array2::zeros(y.dim());
+        let (a, b) = parts.view_mut().split_at(Axis(0), 4);
+        let s1 = forward_backward(y.slice(ndarray::s![..4, ..]), t.slice(ndarray::s![..4, ..]), a, y.len());
+        let s2 = forward_backward(y.slice(ndarray::s![4.., ..]), t.slice(ndarray::s![4.., ..]), b, y.len());
+        assert!((s1 + s2 - sse).abs() < 1e-9);
+        assert_eq!(whole, parts);
+    }
+}

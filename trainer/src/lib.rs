@@ -1,0 +1,23 @@
+//! Trains the tutorial's autoencoders on MNIST.
+//!
+//! Shape legend used in comments throughout: `N` rows of a batch (or shard), `D` input pixels
+//! (784), `K` code units, `I`/`O` a layer's input/output width, `F` any feature width.
+//! Matrices are row-major `(rows, columns)`; a weight is `(O, I)` as in PyTorch's `nn.Linear`.
+//!
+//! Where the compute lives: the layers ([`layers`]) do their arithmetic through
+//! [`matmul::matmul`] and elementwise loops over ndarray views; [`workspace::Workspace`] holds
+//! one thread's buffers and runs a shard forward and backward; [`train::Trainer`] splits each
+//! batch into shards and sums their gradients. A GPU backend replaces `Workspace` and
+//! `matmul` behind a cargo feature, leaving recipes, optimiser and checkpoints as they are.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod layers;
+pub mod matmul;
+pub mod mnist;
+pub mod model;
+pub mod optim;
+pub mod progress;
+pub mod recipe;
+pub mod train;
+pub mod workspace;

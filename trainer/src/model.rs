@@ -1,0 +1,237 @@
+//! A model: a chain of layers over a store of named parameter tensors.
+//!
+//! Layers refer to parameters by index, so one weight can serve two layers: the tied decoder is
+//! a [`Layer::Linear`] that uses the encoder's weight transposed. [`Model::untie`] gives each
+//! such layer its own copy.
+
+use crate::layers::leaky_relu;
+use ndarray::Array2;
+use rand::distr::{Distribution, Uniform};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// One layer of the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Layer {
+    /// `y = x·Wᵀ + b`. `weight` is stored `(O, I)`, or `(I, O)` and used transposed when
+    /// `transposed` (a tied decoder reusing an encoder weight). `bias` is stored `(1, O)`.
+    Linear {
+        /// Index of the weight in [`Model::params`].
+        weight: usize,
+        /// Index of the bias in [`Model::params`].
+        bias: usize,
+        /// Use the stored weight transposed.
+        transposed: bool,
+    },
+    /// LeakyReLU with this negative slope.
+    LeakyRelu {
+        /// Slope for negative inputs.
+        slope: f32,
+    },
+    /// Logistic sigmoid.
+    Sigmoid,
+}
+
+/// A named parameter tensor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Param {
+    /// Name, e.g. `enc.weight`.
+    pub name: String,
+    /// Value; biases are `(1, O)`.
+    pub value: Array2<f32>,
+}
+
+/// A chain of layers; `layers[..code_after]` is the encoder, whose output is the code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Input width (D).
+    pub input: usize,
+    /// The layers, in order.
+    pub layers: Vec<Layer>,
+    /// The parameter store.
+    pub params: Vec<Param>,
+    /// Number of layers that make up the encoder.
+    pub code_after: usize,
+}
+
+/// Uniform in ±1/√fan_in, PyTorch's `nn.Linear` default for weights and biases.
+fn init(rng: &mut impl Rng, shape: (usize, usize), fan_in: usize) -> Array2<f32> {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    let dist = Uniform::new_inclusive(-bound, bound).expect("finite bound");
+    Array2::from_shape_simple_fn(shape, || dist.sample(rng))
+}
+
+impl Model {
+    /// The tutorial's fully connected autoencoder `D-K-D` with LeakyReLU after both layers and
+    /// the decoder tied to the encoder's weight.
+    pub fn fc_tied(input: usize, code: usize, rng: &mut impl Rng) -> Model {
+        let params = vec![
+            Param {
+                name: "enc.weight".into(),
+                value: init(rng, (code, input), input),
+            },
+            Param {
+                name: "enc.bias".into(),
+                value: init(rng, (1, code), input),
+            },
+            Param {
+                name: "dec.bias".into(),
+                value: init(rng, (1, input), code),
+            },
+        ];
+        let slope = leaky_relu::SLOPE;
+        Model {
+            input,
+            layers: vec![
+                Layer::Linear {
+                    weight: 0,
+                    bias: 1,
+                    transposed: false,
+                },
+                Layer::LeakyRelu { slope },
+                Layer::Linear {
+                    weight: 0,
+                    bias: 2,
+                    transposed: true,
+                },
+                Layer::LeakyRelu { slope },
+            ],
+            params,
+            code_after: 2,
+        }
+    }
+
+    /// Gives every transposed (tied) linear layer its own weight, a copy of the shared one laid
+    /// out `(O, I)`. Returns how many layers were untied.
+    pub fn untie(&mut self) -> usize {
+        let mut untied = 0;
+        for i in 0..self.layers.len() {
+            if let Layer::Linear {
+                weight,
+                bias,
+                transposed: true,
+            } = self.layers[i]
+            {
+                let source = &self.params[weight];
+                let copy = Param {
+                    name: format!("{}.untied{i}", source.name),
+                    value: source.value.t().as_standard_layout().into_owned(),
+                };
+                self.params.push(copy);
+                self.layers[i] = Layer::Linear {
+                    weight: self.params.len() - 1,
+                    bias,
+                    transposed: false,
+                };
+                untied += 1;
+            }
+        }
+        untied
+    }
+
+    /// Output width of every layer, in order, checking that the chain fits together.
+    pub fn widths(&self) -> Result<Vec<usize>, String> {
+        let mut width = self.input;
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Layer::Linear {
+                weight,
+                bias,
+                transposed,
+            } = *layer
+            {
+                let w = &self.params.get(weight).ok_or(format!("layer {i}: no weight {weight}"))?.value;
+                let (o, fan_in) = if transposed { (w.ncols(), w.nrows()) } else { w.dim() };
+                if fan_in != width {
+                    return Err(format!("layer {i}: weight takes {fan_in} inputs, gets {width}"));
+                }
+                let b = &self.params.get(bias).ok_or(format!("layer {i}: no bias {bias}"))?.value;
+                if b.dim() != (1, o) {
+                    return Err(format!("layer {i}: bias {:?}, expected (1, {o})", b.dim()));
+                }
+                width = o;
+            }
+            out.push(width);
+        }
+        Ok(out)
+    }
+
+    /// Code width (K).
+    pub fn code_width(&self) -> usize {
+        let widths = self.widths().expect("a valid model");
+        if self.code_after == 0 {
+            self.input
+        } else {
+            widths[self.code_after - 1]
+        }
+    }
+
+    /// Multiply-adds ×2 of one training step per sample: forward, the weight gradient, and the
+    /// input gradient of every linear layer but the first.
+    pub fn train_flops_per_sample(&self) -> u64 {
+        let mut width = self.input;
+        let mut flops = 0u64;
+        let mut first = true;
+        for layer in &self.layers {
+            if let Layer::Linear { weight, transposed, .. } = *layer {
+                let w = &self.params[weight].value;
+                let o = if transposed { w.ncols() } else { w.nrows() };
+                let macs = (width * o) as u64;
+                flops += 2 * macs * if first { 2 } else { 3 };
+                first = false;
+                width = o;
+            }
+        }
+        flops
+    }
+
+    /// Total number of scalars in the parameter store.
+    pub fn num_params(&self) -> usize {
+        self.params.iter().map(|p| p.value.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn fc_shapes_and_pytorch_init_bounds() {
+        let m = Model::fc_tied(784, 64, &mut ChaCha8Rng::seed_from_u64(0));
+        assert_eq!(m.widths().unwrap(), vec![64, 64, 784, 784]);
+        assert_eq!(m.code_width(), 64);
+        let enc = 1.0 / 784f32.sqrt();
+        let dec = 1.0 / 64f32.sqrt();
+        assert!(m.params[0].value.iter().all(|v| v.abs() <= enc));
+        assert!(m.params[1].value.iter().all(|v| v.abs() <= enc));
+        assert!(m.params[2].value.iter().all(|v| v.abs() <= dec));
+        // The bound is reached closely: it is uniform over the whole interval, not a narrower one.
+        assert!(m.params[0].value.iter().any(|v| v.abs() > 0.99 * enc));
+        // 784·64 + 64 + 784 parameters while tied.
+        assert_eq!(m.num_params(), 784 * 64 + 64 + 784);
+    }
+
+    #[test]
+    fn tie_untie_round_trip() {
+        let mut m = Model::fc_tied(12, 3, &mut ChaCha8Rng::seed_from_u64(1));
+        let shared = m.params[0].value.clone();
+        assert_eq!(m.untie(), 1);
+        assert_eq!(m.untie(), 0, "nothing left to untie");
+        let Layer::Linear { weight, transposed, .. } = m.layers[2] else { panic!() };
+        assert!(!transposed);
+        assert_ne!(weight, 0);
+        assert_eq!(m.params[weight].value, shared.t());
+        assert_eq!(m.params[0].value, shared, "the encoder keeps its weight");
+        assert_eq!(m.widths().unwrap(), vec![3, 3, 12, 12]);
+    }
+
+    #[test]
+    fn fc_flops_per_epoch_match_the_hand_count() {
+        // Encoder: forward + dW; decoder: forward + dW + dX; each 2·784·64 per sample.
+        let m = Model::fc_tied(784, 64, &mut ChaCha8Rng::seed_from_u64(0));
+        assert_eq!(m.train_flops_per_sample(), 5 * 2 * 784 * 64);
+        assert_eq!(m.train_flops_per_sample() * 60_000, 30_105_600_000);
+    }
+}

@@ -1,0 +1,106 @@
+//! Adam as PyTorch implements it (`torch.optim.Adam`, no weight decay, no amsgrad):
+//!
+//! ```text
+//! t += 1
+//! m += (1 - β1)·(g - m)            # exp_avg.lerp_(grad, 1 - β1)
+//! v  = β2·v + (1 - β2)·g²
+//! p -= lr / (1 - β1ᵗ) · m / (√v / √(1 - β2ᵗ) + ε)
+//! ```
+//! Scalars in f64 as Python computes them; tensors in f32.
+
+use ndarray::{Array2, Zip};
+use serde::{Deserialize, Serialize};
+
+/// Adam's hyperparameters and state for a list of parameter tensors.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Adam {
+    /// Learning rate; the plateau scheduler lowers it.
+    pub lr: f64,
+    /// β1, default 0.9.
+    pub beta1: f64,
+    /// β2, default 0.999.
+    pub beta2: f64,
+    /// ε, default 1e-8.
+    pub eps: f64,
+    /// Steps taken.
+    pub step: u64,
+    m: Vec<Array2<f32>>,
+    v: Vec<Array2<f32>>,
+}
+
+impl Adam {
+    /// Fresh state, PyTorch defaults, for parameters of these shapes.
+    pub fn new(lr: f64, shapes: impl IntoIterator<Item = (usize, usize)>) -> Adam {
+        let (m, v) = shapes.into_iter().map(|s| (Array2::zeros(s), Array2::zeros(s))).unzip();
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            step: 0,
+            m,
+            v,
+        }
+    }
+
+    /// One update of every parameter from its gradient.
+    pub fn step(&mut self, params: &mut [&mut Array2<f32>], grads: &[Array2<f32>]) {
+        assert!(params.len() == self.m.len() && grads.len() == self.m.len());
+        self.step += 1;
+        let t = self.step as i32;
+        let bias_correction1 = 1.0 - self.beta1.powi(t);
+        let bias_correction2_sqrt = (1.0 - self.beta2.powi(t)).sqrt();
+        let step_size = (self.lr / bias_correction1) as f32;
+        // PyTorch forms `1 - β` in Python floats and hands the tensor ops f32 scalars.
+        let (one_minus_b1, b2, one_minus_b2) = ((1.0 - self.beta1) as f32, self.beta2 as f32, (1.0 - self.beta2) as f32);
+        let (bc2_sqrt, eps) = (bias_correction2_sqrt as f32, self.eps as f32);
+        for (i, p) in params.iter_mut().enumerate() {
+            Zip::from(&mut **p)
+                .and(&grads[i])
+                .and(&mut self.m[i])
+                .and(&mut self.v[i])
+                .for_each(|p, &g, m, v| {
+                    *m += one_minus_b1 * (g - *m);
+                    *v = *v * b2 + one_minus_b2 * g * g;
+                    *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+                });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(v: f32) -> Array2<f32> {
+        Array2::from_elem((1, 1), v)
+    }
+
+    #[test]
+    fn hand_worked_sequence() {
+        // lr 0.1, p0 = 1, gradients +1 then -1.
+        // Step 1: m = 0.1, v = 0.001, m̂ = 1, v̂ = 1 -> p1 = 1 - 0.1·1/(1 + 1e-8).
+        // Step 2: m = 0.09 - 0.1 = -0.01, v = 0.000999 + 0.001 = 0.001999,
+        //         m̂ = -0.01/0.19, v̂ = 0.001999/0.001999 = 1 -> p2 = p1 + 0.1·0.01/0.19.
+        let mut adam = Adam::new(0.1, [(1, 1)]);
+        let mut p = scalar(1.0);
+        adam.step(&mut [&mut p], &[scalar(1.0)]);
+        let p1 = 1.0 - 0.1 / (1.0 + 1e-8);
+        assert!((p[[0, 0]] as f64 - p1).abs() < 1e-7, "p1 = {}", p[[0, 0]]);
+        adam.step(&mut [&mut p], &[scalar(-1.0)]);
+        let p2 = p1 + 0.1 * 0.01 / 0.19;
+        assert!((p[[0, 0]] as f64 - p2).abs() < 1e-6, "p2 = {} expected {p2}", p[[0, 0]]);
+        assert_eq!(adam.step, 2);
+    }
+
+    #[test]
+    fn first_step_moves_by_lr_whatever_the_gradient_scale() {
+        // (For |g| near ε = 1e-8 the step shrinks; these are far from it.)
+        for g in [1e-3f32, 3.0, -250.0] {
+            let mut adam = Adam::new(1e-3, [(1, 1)]);
+            let mut p = scalar(0.0);
+            adam.step(&mut [&mut p], &[scalar(g)]);
+            assert!((p[[0, 0]] + 1e-3 * g.signum()).abs() < 1e-6, "g {g}: p {}", p[[0, 0]]);
+        }
+    }
+}

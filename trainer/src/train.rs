@@ -1,0 +1,423 @@
+//! The training loop: phases of epochs of shuffled batches, each batch split into one shard
+//! per thread; validation on the test set after every epoch; the plateau scheduler; the
+//! checkpoint, history and metrics of a run directory.
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::mnist::{Mnist, PIXELS};
+use crate::model::Model;
+use crate::optim::adam::Adam;
+use crate::optim::plateau::Plateau;
+use crate::progress::Progress;
+use crate::recipe::{self, Config, PhaseStart};
+use crate::workspace::Workspace;
+use ndarray::Array2;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// File names inside a run directory.
+pub const CHECKPOINT: &str = "checkpoint.bin";
+/// Per-epoch history, CSV.
+pub const HISTORY: &str = "history.csv";
+/// Final metrics, JSON.
+pub const METRICS: &str = "metrics.json";
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A loss became NaN or infinite.
+    #[error("training diverged: {what} is {value} in phase '{phase}', epoch {epoch}")]
+    Diverged {
+        /// Which quantity.
+        what: String,
+        /// Its value.
+        value: f64,
+        /// Phase name.
+        phase: String,
+        /// Epoch within the phase, from 1.
+        epoch: usize,
+    },
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+    /// Checkpoint trouble.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Writing history or metrics failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Phase name.
+    pub phase: String,
+    /// Epoch within the phase, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples.
+    pub train_loss: f64,
+    /// Test-set MSE after the epoch.
+    pub val_mse: f64,
+    /// Learning rate the epoch trained with.
+    pub lr: f64,
+    /// Wall seconds of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// Everything a run needs to continue exactly where it stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    /// The run's knobs.
+    pub config: Config,
+    /// Model weights.
+    pub model: Model,
+    /// Current phase.
+    pub phase: usize,
+    /// Whether the current phase's start (untie, fresh optimiser) has happened.
+    pub phase_started: bool,
+    /// Epochs done in the current phase.
+    pub epoch_in_phase: usize,
+    /// Optimiser state.
+    pub adam: Adam,
+    /// Scheduler state.
+    pub plateau: Plateau,
+    /// Shuffling generator (ChaCha8, stream 1 of the seed).
+    pub rng: ChaCha8Rng,
+    /// Every epoch so far.
+    pub history: Vec<EpochRecord>,
+    /// Epochs run per phase.
+    pub epochs_per_phase: Vec<usize>,
+    /// Wall seconds spent so far, over all sessions of the run.
+    pub elapsed_s: f64,
+    /// All phases done.
+    pub finished: bool,
+}
+
+impl State {
+    /// A fresh run of `config`: the recipe's model from ChaCha8 stream 0 of the seed.
+    pub fn new(config: Config) -> Result<State, TrainError> {
+        config.validate().map_err(TrainError::Config)?;
+        let recipe = recipe::find(&config.variant).map_err(TrainError::Config)?;
+        let model = (recipe.build)(&mut ChaCha8Rng::seed_from_u64(config.seed));
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(1);
+        let adam = Adam::new(config.lr, model.params.iter().map(|p| p.value.dim()));
+        Ok(State {
+            plateau: Plateau::new(config.plateau),
+            epochs_per_phase: vec![0; config.phases.len()],
+            config,
+            model,
+            phase: 0,
+            phase_started: false,
+            epoch_in_phase: 0,
+            adam,
+            rng,
+            history: Vec::new(),
+            elapsed_s: 0.0,
+            finished: false,
+        })
+    }
+}
+
+/// A run in memory: its state, its data and its threads' buffers.
+pub struct Trainer {
+    /// The state a checkpoint holds.
+    pub state: State,
+    data: Mnist,
+    workers: Vec<Workspace>,
+    pool: rayon::ThreadPool,
+}
+
+impl Trainer {
+    /// Wraps `state` (fresh or loaded) with the data, cut to the configured limits.
+    pub fn new(state: State, data: Mnist) -> Result<Trainer, TrainError> {
+        state.config.validate().map_err(TrainError::Config)?;
+        let mut data = data;
+        if let Some(n) = state.config.train_limit {
+            data.train = data.train.truncated(n);
+        }
+        if let Some(n) = state.config.test_limit {
+            data.test = data.test.truncated(n);
+        }
+        if data.train.is_empty() || data.test.is_empty() {
+            return Err(TrainError::Config("no training or test images".into()));
+        }
+        state.model.widths().map_err(|e| TrainError::Config(format!("model: {e}")))?;
+        if state.model.input != PIXELS {
+            return Err(TrainError::Config(format!("model takes {} inputs, images have {PIXELS}", state.model.input)));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(state.config.threads)
+            .build()
+            .map_err(|e| TrainError::Config(format!("thread pool: {e}")))?;
+        let mut t = Trainer {
+            state,
+            data,
+            workers: Vec::new(),
+            pool,
+        };
+        t.rebuild_workers();
+        Ok(t)
+    }
+
+    fn rebuild_workers(&mut self) {
+        let threads = self.state.config.threads;
+        let shard = self.state.config.batch_size.div_ceil(threads);
+        self.workers = (0..threads).map(|_| Workspace::new(&self.state.model, shard)).collect();
+    }
+
+    /// Training images in use.
+    pub fn train_len(&self) -> usize {
+        self.data.train.len()
+    }
+
+    /// One optimisation step on the images `batch`; returns the batch's sum of squared errors.
+    fn step(&mut self, batch: &[u32]) -> f64 {
+        let shard = batch.len().div_ceil(self.workers.len());
+        let rows = batch.len();
+        let model = &self.state.model;
+        let train = &self.data.train;
+        let active = batch.chunks(shard).len();
+        let sses: Vec<f64> = self.pool.install(|| {
+            self.workers
+                .par_iter_mut()
+                .zip(batch.par_chunks(shard))
+                .map(|(w, idx)| {
+                    w.load(idx.iter().map(|&i| train.image(i as usize)));
+                    w.forward(model);
+                    let sse = w.reconstruction_loss(rows);
+                    w.backward(model);
+                    sse
+                })
+                .collect()
+        });
+        // Sum the shards' gradients into the first, always in the same order.
+        let (first, rest) = self.workers.split_at_mut(1);
+        for w in &rest[..active - 1] {
+            for (g, h) in first[0].grads.iter_mut().zip(&w.grads) {
+                *g += h;
+            }
+        }
+        let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
+        self.state.adam.step(&mut params, &first[0].grads);
+        sses.iter().sum()
+    }
+
+    /// One pass over the shuffled training set; returns the mean loss per element.
+    pub fn train_epoch(&mut self) -> Result<f64, TrainError> {
+        let n = self.data.train.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.shuffle(&mut self.state.rng);
+        let bs = self.state.config.batch_size;
+        let mut sse = 0.0;
+        for batch in order.chunks(bs) {
+            let s = self.step(batch);
+            if !s.is_finite() {
+                return Err(self.diverged("training loss", s / (batch.len() * PIXELS) as f64));
+            }
+            sse += s;
+        }
+        Ok(sse / (n * PIXELS) as f64)
+    }
+
+    fn diverged(&self, what: &str, value: f64) -> TrainError {
+        TrainError::Diverged {
+            what: what.into(),
+            value,
+            phase: self.state.config.phases.get(self.state.phase).map_or("?".into(), |p| p.name.clone()),
+            epoch: self.state.epoch_in_phase + 1,
+        }
+    }
+
+    /// Mean squared reconstruction error per element over the test images.
+    pub fn evaluate(&mut self) -> f64 {
+        let n = self.data.test.len();
+        let shard = self.workers[0].capacity();
+        let chunk = shard * self.workers.len();
+        let model = &self.state.model;
+        let test = &self.data.test;
+        let mut sse = 0.0;
+        for start in (0..n).step_by(chunk) {
+            let end = (start + chunk).min(n);
+            let parts: Vec<f64> = self.pool.install(|| {
+                self.workers
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(k, w)| {
+                        let lo = (start + k * shard).min(end);
+                        let hi = (lo + shard).min(end);
+                        w.load((lo..hi).map(|i| test.image(i)));
+                        if hi == lo {
+                            return 0.0;
+                        }
+                        w.forward(model);
+                        crate::layers::mse::sum_squared_error(w.output(), w.input())
+                    })
+                    .collect()
+            });
+            sse += parts.iter().sum::<f64>();
+        }
+        sse / (n * PIXELS) as f64
+    }
+
+    /// Runs the next epoch, starting the next phase first when the current one is over.
+    /// Returns `None` once every phase is done.
+    pub fn next_epoch(&mut self, progress: &mut Progress) -> Result<Option<EpochRecord>, TrainError> {
+        loop {
+            let st = &mut self.state;
+            let Some(spec) = st.config.phases.get(st.phase).cloned() else {
+                st.finished = true;
+                return Ok(None);
+            };
+            if !st.phase_started {
+                if spec.start == PhaseStart::Untie {
+                    st.model.untie();
+                }
+                st.adam = Adam::new(st.config.lr, st.model.params.iter().map(|p| p.value.dim()));
+                st.plateau = Plateau::new(st.config.plateau);
+                st.phase_started = true;
+                st.epoch_in_phase = 0;
+                self.rebuild_workers();
+                progress.phase(&self.state.config.variant, &spec.name, spec.max_epochs, 0);
+                continue;
+            }
+            if st.epoch_in_phase >= spec.max_epochs || st.adam.lr < st.config.stop_lr {
+                st.phase += 1;
+                st.phase_started = false;
+                continue;
+            }
+            break;
+        }
+        let t0 = Instant::now();
+        let lr = self.state.adam.lr;
+        let train_loss = self.train_epoch()?;
+        let val_mse = self.evaluate();
+        if !val_mse.is_finite() {
+            return Err(self.diverged("validation MSE", val_mse));
+        }
+        let st = &mut self.state;
+        st.plateau.step(val_mse, &mut st.adam.lr);
+        st.epoch_in_phase += 1;
+        st.epochs_per_phase[st.phase] = st.epoch_in_phase;
+        let record = EpochRecord {
+            phase: st.config.phases[st.phase].name.clone(),
+            epoch: st.epoch_in_phase,
+            train_loss,
+            val_mse,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        st.history.push(record.clone());
+        Ok(Some(record))
+    }
+
+    /// Trains to the end, checkpointing after every epoch into `dir` when given, and writes the
+    /// metrics. Returns the metrics.
+    pub fn run(&mut self, dir: Option<&Path>, progress: &mut Progress) -> Result<Metrics, TrainError> {
+        let mut since = Instant::now();
+        if self.state.phase_started && !self.state.finished {
+            let spec = &self.state.config.phases[self.state.phase];
+            progress.phase(&self.state.config.variant, &spec.name, spec.max_epochs, self.state.epoch_in_phase);
+        }
+        while let Some(record) = self.next_epoch(progress)? {
+            let max = self.state.config.phases[self.state.phase].max_epochs;
+            progress.epoch(&self.state.config.variant, &record, max);
+            self.state.elapsed_s += since.elapsed().as_secs_f64();
+            since = Instant::now();
+            if let Some(dir) = dir {
+                self.save(dir)?;
+            }
+        }
+        progress.finish();
+        self.state.elapsed_s += since.elapsed().as_secs_f64();
+        let metrics = self.metrics();
+        if let Some(dir) = dir {
+            self.save(dir)?;
+            let path = dir.join(METRICS);
+            let json = serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n";
+            checkpoint::write_atomic(&path, json.as_bytes()).map_err(|source| TrainError::Io { path, source })?;
+        }
+        Ok(metrics)
+    }
+
+    /// Writes the checkpoint and the history into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        checkpoint::save(&dir.join(CHECKPOINT), &self.state)?;
+        let path = dir.join(HISTORY);
+        checkpoint::write_atomic(&path, history_csv(&self.state.history).as_bytes())
+            .map_err(|source| TrainError::Io { path, source })
+    }
+
+    /// The run's metrics as they stand.
+    pub fn metrics(&self) -> Metrics {
+        let st = &self.state;
+        Metrics {
+            variant: st.config.variant.clone(),
+            finished: st.finished,
+            seed: st.config.seed,
+            threads: st.config.threads,
+            batch_size: st.config.batch_size,
+            train_samples: self.data.train.len(),
+            test_samples: self.data.test.len(),
+            epochs: st
+                .config
+                .phases
+                .iter()
+                .zip(&st.epochs_per_phase)
+                .map(|(p, &n)| (p.name.clone(), n.into()))
+                .collect(),
+            wall_seconds: st.elapsed_s,
+            test_mse: st.history.last().map_or(f64::NAN, |r| r.val_mse),
+            backend: crate::matmul::backend_name().to_string(),
+        }
+    }
+}
+
+/// What `metrics.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Metrics {
+    /// Recipe name.
+    pub variant: String,
+    /// Whether every phase ran to its end.
+    pub finished: bool,
+    /// Seed.
+    pub seed: u64,
+    /// Threads.
+    pub threads: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Training images used.
+    pub train_samples: usize,
+    /// Test images used.
+    pub test_samples: usize,
+    /// Epochs run per phase, in phase order.
+    pub epochs: serde_json::Map<String, serde_json::Value>,
+    /// Wall seconds of the whole run, over all sessions.
+    pub wall_seconds: f64,
+    /// Final test-set MSE.
+    pub test_mse: f64,
+    /// Matrix-product backend.
+    pub backend: String,
+}
+
+/// `phase,epoch,train_loss,val_mse,lr,seconds`, one row per epoch.
+pub fn history_csv(history: &[EpochRecord]) -> String {
+    let mut s = String::from("phase,epoch,train_loss,val_mse,lr,seconds\n");
+    for r in history {
+        s += &format!(
+            "{},{},{:e},{:e},{:e},{:.4}\n",
+            r.phase, r.epoch, r.train_loss, r.val_mse, r.lr, r.seconds
+        );
+    }
+    s
+}

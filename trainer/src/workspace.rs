@@ -1,0 +1,150 @@
+//! One thread's buffers for a shard of a batch: the input, every layer's output and the
+//! gradient of every layer's output, plus its own parameter gradients. Allocated once for the
+//! largest shard and reused; a smaller shard uses the leading rows.
+
+use crate::layers::{leaky_relu, linear, mse, sigmoid};
+use crate::model::{Layer, Model};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
+
+/// Buffers of one shard.
+pub struct Workspace {
+    /// Input rows, pixels in [0, 1].
+    pub x: Array2<f32>,
+    /// Output of each layer.
+    pub acts: Vec<Array2<f32>>,
+    /// Gradient of the loss with respect to each layer's output.
+    pub dacts: Vec<Array2<f32>>,
+    /// Gradient of each parameter, summed over this shard.
+    pub grads: Vec<Array2<f32>>,
+    /// Rows in use.
+    pub rows: usize,
+}
+
+impl Workspace {
+    /// Buffers for up to `capacity` rows of `model`.
+    pub fn new(model: &Model, capacity: usize) -> Workspace {
+        let widths = model.widths().expect("a valid model");
+        Workspace {
+            x: Array2::zeros((capacity, model.input)),
+            acts: widths.iter().map(|&w| Array2::zeros((capacity, w))).collect(),
+            dacts: widths.iter().map(|&w| Array2::zeros((capacity, w))).collect(),
+            grads: model.params.iter().map(|p| Array2::zeros(p.value.dim())).collect(),
+            rows: 0,
+        }
+    }
+
+    /// Rows the buffers hold.
+    pub fn capacity(&self) -> usize {
+        self.x.nrows()
+    }
+
+    /// Fills the input with images (u8 pixels, row after row) scaled to [0, 1] as `p / 255`.
+    pub fn load(&mut self, pixels: impl Iterator<Item = impl AsRef<[u8]>>) {
+        let mut rows = 0;
+        for (mut dst, src) in self.x.rows_mut().into_iter().zip(pixels) {
+            for (d, &p) in dst.iter_mut().zip(src.as_ref()) {
+                *d = p as f32 / 255.0;
+            }
+            rows += 1;
+        }
+        self.rows = rows;
+    }
+
+    /// The input rows in use.
+    pub fn input(&self) -> ArrayView2<'_, f32> {
+        self.x.slice(s![..self.rows, ..])
+    }
+
+    /// The last layer's output rows in use.
+    pub fn output(&self) -> ArrayView2<'_, f32> {
+        self.acts.last().expect("a model has layers").slice(s![..self.rows, ..])
+    }
+
+    /// Output of layer `i` (rows in use).
+    pub fn act(&self, i: usize) -> ArrayView2<'_, f32> {
+        self.acts[i].slice(s![..self.rows, ..])
+    }
+
+    /// Runs every layer on the loaded rows.
+    pub fn forward(&mut self, model: &Model) {
+        let n = self.rows;
+        for (i, layer) in model.layers.iter().enumerate() {
+            let (done, rest) = self.acts.split_at_mut(i);
+            let input = if i == 0 { self.x.slice(s![..n, ..]) } else { done[i - 1].slice(s![..n, ..]) };
+            let out = rest[0].slice_mut(s![..n, ..]);
+            match *layer {
+                Layer::Linear {
+                    weight,
+                    bias,
+                    transposed,
+                } => {
+                    let w = &model.params[weight].value;
+                    let w = if transposed { w.t() } else { w.view() };
+                    linear::forward(input, w, model.params[bias].value.row(0), out);
+                }
+                Layer::LeakyRelu { slope } => leaky_relu::forward(input, out, slope),
+                Layer::Sigmoid => sigmoid::forward(input, out),
+            }
+        }
+    }
+
+    /// MSE of the output against the clean input; sets the output gradient for a batch of
+    /// `batch_rows` rows in all and returns this shard's sum of squared errors.
+    pub fn reconstruction_loss(&mut self, batch_rows: usize) -> f64 {
+        let n = self.rows;
+        let last = self.acts.len() - 1;
+        let total = batch_rows * self.x.ncols();
+        mse::forward_backward(
+            self.acts[last].slice(s![..n, ..]),
+            self.x.slice(s![..n, ..]),
+            self.dacts[last].slice_mut(s![..n, ..]),
+            total,
+        )
+    }
+
+    /// Back-propagates the output gradient; parameter gradients are overwritten, not summed
+    /// across calls.
+    pub fn backward(&mut self, model: &Model) {
+        let n = self.rows;
+        for g in &mut self.grads {
+            g.fill(0.0);
+        }
+        for (i, layer) in model.layers.iter().enumerate().rev() {
+            let input = if i == 0 { self.x.slice(s![..n, ..]) } else { self.acts[i - 1].slice(s![..n, ..]) };
+            let output = self.acts[i].slice(s![..n, ..]);
+            let (before, rest) = self.dacts.split_at_mut(i);
+            let dy = rest[0].slice(s![..n, ..]);
+            // The input's gradient is needed only below the first layer.
+            let dx: Option<ArrayViewMut2<f32>> = if i == 0 { None } else { Some(before[i - 1].slice_mut(s![..n, ..])) };
+            match *layer {
+                Layer::Linear {
+                    weight,
+                    bias,
+                    transposed,
+                } => {
+                    // Weight and bias are distinct tensors: lend the bias gradient out so both
+                    // can be borrowed mutably at once.
+                    let mut db = std::mem::take(&mut self.grads[bias]);
+                    let w = &model.params[weight].value;
+                    let (w, dw) = if transposed {
+                        (w.t(), self.grads[weight].view_mut().reversed_axes())
+                    } else {
+                        (w.view(), self.grads[weight].view_mut())
+                    };
+                    linear::backward(input, w, dy, dw, db.row_mut(0), dx);
+                    self.grads[bias] = db;
+                }
+                Layer::LeakyRelu { slope } => {
+                    if let Some(dx) = dx {
+                        leaky_relu::backward(output, dy, dx, slope);
+                    }
+                }
+                Layer::Sigmoid => {
+                    if let Some(dx) = dx {
+                        sigmoid::backward(output, dy, dx);
+                    }
+                }
+            }
+        }
+    }
+}
