@@ -1,0 +1,61 @@
+//! The embedded inference core of the MNIST autoencoder project.
+//!
+//! The trainer (on the host) trains the autoencoders in f32 and exports them int8-quantized; this
+//! crate runs them on Cortex-M microcontrollers. Every kernel is bit-identical to TensorFlow Lite
+//! Micro's int8 reference kernels (which CMSIS-NN also matches) given the same quantized tensors,
+//! and gives the same bits on the host as on the device, so a model can be tested on the host and
+//! trusted on the board. The integer rules are written up in the project's
+//! `docs/int8-arithmetic.md`; tests hold every kernel to golden vectors computed by TFLM, with
+//! tolerance 0.
+//!
+//! Design constraints:
+//! - `#![no_std]`, no allocator, no `unsafe`: it builds for `thumbv6m-none-eabi` (Cortex-M0)
+//!   and `thumbv7em-none-eabihf` (Cortex-M4F/M7) with nothing but `core`.
+//! - No floating point on the inference path. The one float function,
+//!   [`requantize::quantize_multiplier`] (with [`requantize::round_half_away_from_zero`]), runs
+//!   on the host at export time; the device only sees its integer results.
+//! - Kernels never panic on bad input: they check every slice length and parameter first and
+//!   return an [`Error`] without touching the output.
+//!
+//! Contents so far:
+//! - [`requantize`]: TFLM's fixed-point requantization (`quantize_multiplier`,
+//!   `multiply_by_quantized_multiplier` and its two rounding steps), shared by the host-side
+//!   export and all int8 kernels.
+//! - [`fully_connected_s8`](mod@fully_connected_s8): the int8 fully connected layer
+//!   ([`fully_connected_s8()`], [`FcParams`]).
+//!
+//! Still to come: the int8 2-D convolution, max-pool, the 256-entry table activation (LeakyReLU
+//! and logistic, tables computed on the host), hard top-k sparsity, and the model format that
+//! ties the layers together.
+
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+// Panic-free by construction: no indexing, unwrap or explicit panics outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+// Tests may use std (Vec, format!, f64::round as an oracle); the library itself never does.
+#[cfg(test)]
+extern crate std;
+
+mod error;
+pub mod fully_connected_s8;
+pub mod requantize;
+
+#[cfg(test)]
+mod testutil;
+
+pub use error::Error;
+pub use fully_connected_s8::{fully_connected_s8, FcParams};
+pub use requantize::{multiply_by_quantized_multiplier, quantize_multiplier, PerChannelQuant};
