@@ -93,18 +93,13 @@ impl fmt::Display for Error {
                 f,
                 "channel {channel}: requantization shift {shift} is outside [-31, 30]"
             ),
-            Error::NegativeMultiplier {
-                channel,
-                multiplier,
-            } => write!(
+            Error::NegativeMultiplier { channel, multiplier } => write!(
                 f,
                 "channel {channel}: requantization multiplier {multiplier} is negative"
             ),
             Error::NegativeScale => f.write_str("effective scale is negative"),
             Error::NonFiniteScale => f.write_str("effective scale is NaN or infinite"),
-            Error::ScaleTooLarge => {
-                f.write_str("effective scale is 2^30 or more, too large to requantize with")
-            }
+            Error::ScaleTooLarge => f.write_str("effective scale is 2^30 or more, too large to requantize with"),
         }
     }
 }

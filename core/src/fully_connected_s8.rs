@@ -139,11 +139,7 @@ pub fn fully_connected_s8(
     }
 
     let input_zero_point = params.input_zero_point;
-    for ((y, row), ((&b, &multiplier), &shift)) in output
-        .iter_mut()
-        .zip(weights.chunks_exact(n_in))
-        .zip(per_channel)
-    {
+    for ((y, row), ((&b, &multiplier), &shift)) in output.iter_mut().zip(weights.chunks_exact(n_in)).zip(per_channel) {
         // Starting from the bias rather than adding it last gives the same i32 value: wrapping
         // addition is associative, so the order cannot change a bit of the result.
         let acc = row.iter().zip(input).fold(b, |acc, (&w, &x)| {
@@ -213,10 +209,7 @@ mod tests {
         n_out: usize,
     ) -> Result<Vec<i8>, Error> {
         let mut output = vec![0i8; n_out];
-        let quant = PerChannelQuant {
-            multipliers,
-            shifts,
-        };
+        let quant = PerChannelQuant { multipliers, shifts };
         fully_connected_s8(params, &quant, weights, bias, input, &mut output)?;
         Ok(output)
     }
@@ -333,8 +326,7 @@ mod tests {
         let multipliers = [1 << 30; 2];
         let shifts = [0; 2];
         let output = run(&params, &multipliers, &shifts, &weights, &bias, &input, 2).unwrap();
-        let expected =
-            naive_fully_connected(&params, &multipliers, &shifts, &weights, &bias, &input, 2);
+        let expected = naive_fully_connected(&params, &multipliers, &shifts, &weights, &bias, &input, 2);
         assert_outputs_equal("wrapping", &output, &expected);
     }
 
@@ -356,15 +348,9 @@ mod tests {
                         input: &[i8],
                         expected: Error| {
             let mut output = [42i8; 2];
-            let quant = PerChannelQuant {
-                multipliers,
-                shifts,
-            };
+            let quant = PerChannelQuant { multipliers, shifts };
             let result = fully_connected_s8(&params, &quant, weights, bias, input, &mut output);
-            assert_eq!(
-                output, [42; 2],
-                "{label}: output was written before the error"
-            );
+            assert_eq!(output, [42; 2], "{label}: output was written before the error");
             cases.push((label, result, expected));
         };
         let shape = |operand, expected, actual| Error::ShapeMismatch {
@@ -402,16 +388,7 @@ mod tests {
             &x[..2],
             shape("weights", 4, 6),
         );
-        call(
-            "bias too short",
-            ok,
-            &m2,
-            &s2,
-            &w,
-            &b2[..1],
-            &x,
-            shape("bias", 2, 1),
-        );
+        call("bias too short", ok, &m2, &s2, &w, &b2[..1], &x, shape("bias", 2, 1));
         call(
             "too few multipliers",
             ok,
@@ -422,16 +399,7 @@ mod tests {
             &x,
             shape("multipliers", 2, 1),
         );
-        call(
-            "too many shifts",
-            ok,
-            &m2,
-            &[0; 3],
-            &w,
-            &b2,
-            &x,
-            shape("shifts", 2, 3),
-        );
+        call("too many shifts", ok, &m2, &[0; 3], &w, &b2, &x, shape("shifts", 2, 3));
         call(
             "shift 31",
             ok,
@@ -440,10 +408,7 @@ mod tests {
             &w,
             &b2,
             &x,
-            Error::ShiftOutOfRange {
-                channel: 1,
-                shift: 31,
-            },
+            Error::ShiftOutOfRange { channel: 1, shift: 31 },
         );
         call(
             "shift -32",
@@ -453,10 +418,7 @@ mod tests {
             &w,
             &b2,
             &x,
-            Error::ShiftOutOfRange {
-                channel: 0,
-                shift: -32,
-            },
+            Error::ShiftOutOfRange { channel: 0, shift: -32 },
         );
         call(
             "negative multiplier",
@@ -564,10 +526,7 @@ mod tests {
                 .map(|_| {
                     if rng.below(4) == 0 {
                         // Any valid raw pair, including ones no real scale produces.
-                        (
-                            rng.below(1 << 31) as i32,
-                            rng.range_i32(MIN_SHIFT, MAX_SHIFT),
-                        )
+                        (rng.below(1 << 31) as i32, rng.range_i32(MIN_SHIFT, MAX_SHIFT))
                     } else {
                         // A realistic effective scale s_in * s_w / s_out, about 2^-16 .. 2^2.
                         let scale = 2f64.powf(rng.next_f64() * 18.0 - 16.0);
@@ -575,25 +534,8 @@ mod tests {
                     }
                 })
                 .unzip();
-            let actual = run(
-                &params,
-                &multipliers,
-                &shifts,
-                &weights,
-                &bias,
-                &input,
-                n_out,
-            )
-            .unwrap();
-            let expected = naive_fully_connected(
-                &params,
-                &multipliers,
-                &shifts,
-                &weights,
-                &bias,
-                &input,
-                n_out,
-            );
+            let actual = run(&params, &multipliers, &shifts, &weights, &bias, &input, n_out).unwrap();
+            let expected = naive_fully_connected(&params, &multipliers, &shifts, &weights, &bias, &input, n_out);
             let label = std::format!("case {case} (n_out {n_out}, n_in {n_in}, {params:?})");
             assert_outputs_equal(&label, &actual, &expected);
             outputs_checked += n_out;

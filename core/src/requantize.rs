@@ -58,13 +58,9 @@ impl PerChannelQuant<'_> {
                 actual: self.shifts.len(),
             });
         }
-        for (channel, (&multiplier, &shift)) in self.multipliers.iter().zip(self.shifts).enumerate()
-        {
+        for (channel, (&multiplier, &shift)) in self.multipliers.iter().zip(self.shifts).enumerate() {
             if multiplier < 0 {
-                return Err(Error::NegativeMultiplier {
-                    channel,
-                    multiplier,
-                });
+                return Err(Error::NegativeMultiplier { channel, multiplier });
             }
             if !(MIN_SHIFT..=MAX_SHIFT).contains(&shift) {
                 return Err(Error::ShiftOutOfRange { channel, shift });
@@ -239,11 +235,7 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     // Shapes: a scalar.
     if exponent > 31 {
-        return if exponent == 32 && x == i32::MIN {
-            -1
-        } else {
-            0
-        };
+        return if exponent == 32 && x == i32::MIN { -1 } else { 0 };
     }
     // The bits shifted out, and half of their range. Computed in u32 because 1 << 31 overflows
     // i32; the mask itself (at most 2^31 - 1) fits.
@@ -287,10 +279,7 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
     // x * 2^left modulo 2^32: what the C++ `x * (1 << left)` compiles to. A shift of 32 or more
     // leaves nothing of x modulo 2^32.
     let scaled = if left < 32 { x.wrapping_shl(left) } else { 0 };
-    rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(scaled, multiplier),
-        right,
-    )
+    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
 }
 
 /// Requantizes one accumulator to int8: `clamp(mbqm(acc) + output_zero_point, min, max)`.
@@ -307,8 +296,7 @@ pub(crate) fn requantize_to_s8(
 ) -> i8 {
     // The add can only overflow for accumulators near i32::MAX with a scale near 1, far outside
     // any real model; it wraps like the C++ reference instead of panicking.
-    let value =
-        multiply_by_quantized_multiplier(acc, multiplier, shift).wrapping_add(output_zero_point);
+    let value = multiply_by_quantized_multiplier(acc, multiplier, shift).wrapping_add(output_zero_point);
     // max/min rather than clamp: clamp panics on min > max, and this must not panic even if a
     // caller skipped validation.
     value.max(activation_min).min(activation_max) as i8
@@ -324,11 +312,7 @@ pub(crate) mod tests {
     /// roundings written as floor divisions in i64 instead of gemmlowp's masks and nudges.
     pub(crate) fn reference_mbqm(x: i32, multiplier: i32, shift: i32) -> i32 {
         // x * 2^left, wrapped to i32 (shift <= 30, so the i64 product is exact before wrapping).
-        let scaled = if shift > 0 {
-            (i64::from(x) << shift) as i32
-        } else {
-            x
-        };
+        let scaled = if shift > 0 { (i64::from(x) << shift) as i32 } else { x };
         // First rounding: floor(scaled * multiplier / 2^31 + 1/2), i.e. ties toward +∞,
         // saturating the single product that overflows.
         let high = if scaled == i32::MIN && multiplier == i32::MIN {
@@ -370,16 +354,8 @@ pub(crate) mod tests {
             ("-1.5", r(-1.5), -2.0),
             ("2.5", r(2.5), 3.0),
             ("-2.5", r(-2.5), -3.0),
-            (
-                "2^52 - 0.5",
-                r(4_503_599_627_370_495.5),
-                4_503_599_627_370_496.0,
-            ),
-            (
-                "-(2^52 - 0.5)",
-                r(-4_503_599_627_370_495.5),
-                -4_503_599_627_370_496.0,
-            ),
+            ("2^52 - 0.5", r(4_503_599_627_370_495.5), 4_503_599_627_370_496.0),
+            ("-(2^52 - 0.5)", r(-4_503_599_627_370_495.5), -4_503_599_627_370_496.0),
         ]);
     }
 
@@ -393,11 +369,7 @@ pub(crate) mod tests {
             ("-2.5001", r(-2.5001), -3.0),
             ("0.99", r(0.99), 1.0),
             ("1.0", r(1.0), 1.0),
-            (
-                "2^53 - 1",
-                r(9_007_199_254_740_991.0),
-                9_007_199_254_740_991.0,
-            ),
+            ("2^53 - 1", r(9_007_199_254_740_991.0), 9_007_199_254_740_991.0),
             ("1e300", r(1e300), 1e300),
         ]);
     }
@@ -431,10 +403,7 @@ pub(crate) mod tests {
             let actual = round_half_away_from_zero(x);
             let expected = x.round();
             if x.is_nan() {
-                assert!(
-                    actual.is_nan(),
-                    "case {i}: x = {x:e}, actual {actual:e}, expected NaN"
-                );
+                assert!(actual.is_nan(), "case {i}: x = {x:e}, actual {actual:e}, expected NaN");
             } else {
                 assert_eq!(
                     actual.to_bits(),
@@ -471,18 +440,10 @@ pub(crate) mod tests {
                 frexp(f64::from_bits(FRACTION_MASK)),
                 (1.0 - 2f64.powi(-52), -1022),
             ),
-            (
-                "smallest normal 2^-1022",
-                frexp(f64::MIN_POSITIVE),
-                (0.5, -1021),
-            ),
+            ("smallest normal 2^-1022", frexp(f64::MIN_POSITIVE), (0.5, -1021)),
             ("f64::MAX", frexp(f64::MAX), (1.0 - 2f64.powi(-53), 1024)),
         ]);
-        assert_eq!(
-            frexp(-0.0).0.to_bits(),
-            (-0.0f64).to_bits(),
-            "-0 keeps its sign"
-        );
+        assert_eq!(frexp(-0.0).0.to_bits(), (-0.0f64).to_bits(), "-0 keeps its sign");
         assert_eq!(frexp(f64::INFINITY), (f64::INFINITY, 0));
         assert!(frexp(f64::NAN).0.is_nan());
     }
@@ -500,11 +461,7 @@ pub(crate) mod tests {
                 (0.5..1.0).contains(&q.abs()),
                 "case {i}: x = {x:e}, q = {q:e} not in [0.5, 1)"
             );
-            assert_eq!(
-                ldexp(q, e),
-                x,
-                "case {i}: q = {q:e}, e = {e} does not rebuild x"
-            );
+            assert_eq!(ldexp(q, e), x, "case {i}: q = {q:e}, e = {e} does not rebuild x");
         }
     }
 
@@ -524,11 +481,7 @@ pub(crate) mod tests {
             ("0.5", quantize_multiplier(0.5), Ok((1 << 30, 0))),
             ("1.0", quantize_multiplier(1.0), Ok((1 << 30, 1))),
             ("0.75", quantize_multiplier(0.75), Ok((3 << 29, 0))),
-            (
-                "2^-31",
-                quantize_multiplier(2f64.powi(-31)),
-                Ok((1 << 30, -30)),
-            ),
+            ("2^-31", quantize_multiplier(2f64.powi(-31)), Ok((1 << 30, -30))),
             (
                 "2^29 (largest shift)",
                 quantize_multiplier(2f64.powi(29)),
@@ -545,11 +498,7 @@ pub(crate) mod tests {
         let below_tie = 0.5 + 2f64.powi(-32) - 2f64.powi(-53);
         check_all(&[
             ("tie", quantize_multiplier(tie), Ok(((1 << 30) + 1, 0))),
-            (
-                "below tie",
-                quantize_multiplier(below_tie),
-                Ok((1 << 30, 0)),
-            ),
+            ("below tie", quantize_multiplier(below_tie), Ok((1 << 30, 0))),
         ]);
     }
 
@@ -562,21 +511,9 @@ pub(crate) mod tests {
         // One ulp lower the tie is not reached: stays at 2^31 - 1 without a carry.
         let below_carry = 1.0 - 2f64.powi(-32) - 2f64.powi(-53);
         check_all(&[
-            (
-                "1 - 2^-53",
-                quantize_multiplier(largest_below_one),
-                Ok((1 << 30, 1)),
-            ),
-            (
-                "1 - 2^-32 (tie)",
-                quantize_multiplier(tie_to_carry),
-                Ok((1 << 30, 1)),
-            ),
-            (
-                "below carry",
-                quantize_multiplier(below_carry),
-                Ok((i32::MAX, 0)),
-            ),
+            ("1 - 2^-53", quantize_multiplier(largest_below_one), Ok((1 << 30, 1))),
+            ("1 - 2^-32 (tie)", quantize_multiplier(tie_to_carry), Ok((1 << 30, 1))),
+            ("below carry", quantize_multiplier(below_carry), Ok((i32::MAX, 0))),
         ]);
     }
 
@@ -584,11 +521,7 @@ pub(crate) mod tests {
     fn quantize_multiplier_shift_below_minus_31_gives_zero_zero() {
         check_all(&[
             // 2^-32 = 0.5 * 2^-31: the smallest shift kept.
-            (
-                "2^-32",
-                quantize_multiplier(2f64.powi(-32)),
-                Ok((1 << 30, -31)),
-            ),
+            ("2^-32", quantize_multiplier(2f64.powi(-32)), Ok((1 << 30, -31))),
             // 2^-33 = 0.5 * 2^-32: flushed.
             ("2^-33", quantize_multiplier(2f64.powi(-33)), Ok((0, 0))),
             // Just below 2^-32: shift -32, but the carry lifts it back to -31.
@@ -598,11 +531,7 @@ pub(crate) mod tests {
                 Ok((1 << 30, -31)),
             ),
             ("subnormal", quantize_multiplier(5e-324), Ok((0, 0))),
-            (
-                "smallest normal",
-                quantize_multiplier(f64::MIN_POSITIVE),
-                Ok((0, 0)),
-            ),
+            ("smallest normal", quantize_multiplier(f64::MIN_POSITIVE), Ok((0, 0))),
         ]);
     }
 
@@ -610,41 +539,21 @@ pub(crate) mod tests {
     fn quantize_multiplier_rejects_negative_non_finite_and_too_large() {
         check_all(&[
             ("-0.5", quantize_multiplier(-0.5), Err(Error::NegativeScale)),
-            (
-                "-tiny",
-                quantize_multiplier(-5e-324),
-                Err(Error::NegativeScale),
-            ),
-            (
-                "NaN",
-                quantize_multiplier(f64::NAN),
-                Err(Error::NonFiniteScale),
-            ),
-            (
-                "+inf",
-                quantize_multiplier(f64::INFINITY),
-                Err(Error::NonFiniteScale),
-            ),
+            ("-tiny", quantize_multiplier(-5e-324), Err(Error::NegativeScale)),
+            ("NaN", quantize_multiplier(f64::NAN), Err(Error::NonFiniteScale)),
+            ("+inf", quantize_multiplier(f64::INFINITY), Err(Error::NonFiniteScale)),
             (
                 "-inf",
                 quantize_multiplier(f64::NEG_INFINITY),
                 Err(Error::NonFiniteScale),
             ),
-            (
-                "2^30",
-                quantize_multiplier(2f64.powi(30)),
-                Err(Error::ScaleTooLarge),
-            ),
+            ("2^30", quantize_multiplier(2f64.powi(30)), Err(Error::ScaleTooLarge)),
             (
                 "just below 2^30 carries to shift 31",
                 quantize_multiplier(2f64.powi(30) * (1.0 - 2f64.powi(-53))),
                 Err(Error::ScaleTooLarge),
             ),
-            (
-                "f64::MAX",
-                quantize_multiplier(f64::MAX),
-                Err(Error::ScaleTooLarge),
-            ),
+            ("f64::MAX", quantize_multiplier(f64::MAX), Err(Error::ScaleTooLarge)),
         ]);
     }
 
@@ -658,8 +567,7 @@ pub(crate) mod tests {
             let m = (1.0 + rng.next_f64()) * 2f64.powi(exponent - 1);
             let (multiplier, shift) = quantize_multiplier(m).unwrap();
             assert!(
-                ((1 << 30)..=i32::MAX).contains(&multiplier)
-                    && (MIN_SHIFT..=MAX_SHIFT).contains(&shift),
+                ((1 << 30)..=i32::MAX).contains(&multiplier) && (MIN_SHIFT..=MAX_SHIFT).contains(&shift),
                 "case {i}: M = {m:e} gave ({multiplier}, {shift})"
             );
             let target = m * 2f64.powi(31 - shift);
@@ -894,10 +802,7 @@ pub(crate) mod tests {
                     shifts: &[31],
                 }
                 .validate(1),
-                Err(Error::ShiftOutOfRange {
-                    channel: 0,
-                    shift: 31,
-                }),
+                Err(Error::ShiftOutOfRange { channel: 0, shift: 31 }),
             ),
             (
                 "shift -32",
@@ -906,10 +811,7 @@ pub(crate) mod tests {
                     shifts: &[-32],
                 }
                 .validate(1),
-                Err(Error::ShiftOutOfRange {
-                    channel: 0,
-                    shift: -32,
-                }),
+                Err(Error::ShiftOutOfRange { channel: 0, shift: -32 }),
             ),
         ]);
     }

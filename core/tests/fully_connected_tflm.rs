@@ -8,10 +8,7 @@
 use autoencoder_core::{fully_connected_s8, quantize_multiplier, FcParams, PerChannelQuant};
 use serde_json::Value;
 
-const GOLDEN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/testdata/tflm/fully_connected.jsonl"
-);
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/fully_connected.jsonl");
 
 fn field<'a>(case: &'a Value, name: &str, line: usize) -> &'a Value {
     case.get(name)
@@ -48,10 +45,7 @@ fn raw_numbers<'a>(raw: &'a str, name: &str, line: usize) -> Vec<&'a str> {
         .find(&key)
         .unwrap_or_else(|| panic!("line {line}: missing field `{name}`"))
         + key.len();
-    let rest = raw[start..]
-        .trim_start()
-        .strip_prefix(':')
-        .map(str::trim_start);
+    let rest = raw[start..].trim_start().strip_prefix(':').map(str::trim_start);
     let rest = rest.unwrap_or_else(|| panic!("line {line}: no `:` after `{name}`"));
     let is_number_char = |c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E');
     if let Some(array) = rest.strip_prefix('[') {
@@ -102,11 +96,7 @@ fn scales(raw: &str, case: &Value, name: &str, line: usize) -> Vec<f32> {
 
 fn single_scale(raw: &str, case: &Value, name: &str, line: usize) -> f32 {
     let values = scales(raw, case, name, line);
-    assert_eq!(
-        values.len(),
-        1,
-        "line {line}: `{name}` is not a single number"
-    );
+    assert_eq!(values.len(), 1, "line {line}: `{name}` is not a single number");
     values[0]
 }
 
@@ -122,8 +112,7 @@ fn fully_connected_matches_tflm_golden_vectors() {
         if raw.trim().is_empty() {
             continue;
         }
-        let case: Value =
-            serde_json::from_str(raw).unwrap_or_else(|e| panic!("line {line}: bad JSON: {e}"));
+        let case: Value = serde_json::from_str(raw).unwrap_or_else(|e| panic!("line {line}: bad JSON: {e}"));
 
         let weight_rows = field(&case, "weights", line)
             .as_array()
@@ -154,10 +143,8 @@ fn fully_connected_matches_tflm_golden_vectors() {
         let (multipliers, shifts): (Vec<i32>, Vec<i32>) = scales(raw, &case, "weight_scales", line)
             .into_iter()
             .map(|weight_scale| {
-                let effective =
-                    f64::from(in_scale) * f64::from(weight_scale) / f64::from(out_scale);
-                quantize_multiplier(effective)
-                    .unwrap_or_else(|e| panic!("line {line}: scale {effective}: {e}"))
+                let effective = f64::from(in_scale) * f64::from(weight_scale) / f64::from(out_scale);
+                quantize_multiplier(effective).unwrap_or_else(|e| panic!("line {line}: scale {effective}: {e}"))
             })
             .unzip();
 

@@ -58,7 +58,10 @@ pub enum CheckpointError {
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
     let tmp = dir.join(name);
@@ -112,7 +115,10 @@ pub fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, Check
     }
     let version = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
     if version != VERSION {
-        return Err(CheckpointError::Version { path: p(), found: version });
+        return Err(CheckpointError::Version {
+            path: p(),
+            found: version,
+        });
     }
     postcard::from_bytes(&body[12..]).map_err(|source| CheckpointError::Decode { path: p(), source })
 }
@@ -129,7 +135,10 @@ mod tests {
         save(&path, &state).unwrap();
         let back: (u64, Vec<f32>, String) = load(&path).unwrap();
         assert_eq!(back, state);
-        assert!(!dir.path().join("c.bin.tmp").exists(), "the temporary file is renamed away");
+        assert!(
+            !dir.path().join("c.bin.tmp").exists(),
+            "the temporary file is renamed away"
+        );
 
         let good = fs::read(&path).unwrap();
         let decode_err = |bytes: &[u8]| decode::<(u64, Vec<f32>, String)>(&path, bytes).unwrap_err();
@@ -137,12 +146,18 @@ mod tests {
         for i in MAGIC.len()..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
-            assert!(matches!(decode_err(&bad), CheckpointError::Checksum { .. }), "flip at {i}");
+            assert!(
+                matches!(decode_err(&bad), CheckpointError::Checksum { .. }),
+                "flip at {i}"
+            );
         }
         // Every truncation is caught.
         for n in 0..good.len() {
             let e = decode_err(&good[..n]);
-            assert!(matches!(e, CheckpointError::Checksum { .. } | CheckpointError::BadMagic { .. }), "len {n}");
+            assert!(
+                matches!(e, CheckpointError::Checksum { .. } | CheckpointError::BadMagic { .. }),
+                "len {n}"
+            );
         }
         let mut other = good.clone();
         other[0] = b'X';

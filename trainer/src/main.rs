@@ -156,7 +156,10 @@ fn train_cmd(args: TrainArgs) -> Result<()> {
     let mut progress = Progress::auto();
     let state = if args.resume {
         let state: State = trainer::checkpoint::load(&ckpt).with_context(|| {
-            format!("cannot resume from {}; run without --resume to start a new run", ckpt.display())
+            format!(
+                "cannot resume from {}; run without --resume to start a new run",
+                ckpt.display()
+            )
         })?;
         check_resume_flags(&args, &state)?;
         if state.finished {
@@ -229,16 +232,31 @@ fn train_cmd(args: TrainArgs) -> Result<()> {
 fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
     let c = &state.config;
     if c.variant != args.variant {
-        bail!("the run in {} trains '{}', not '{}'", args.out.as_deref().unwrap_or(Path::new("?")).display(), c.variant, args.variant);
+        bail!(
+            "the run in {} trains '{}', not '{}'",
+            args.out.as_deref().unwrap_or(Path::new("?")).display(),
+            c.variant,
+            args.variant
+        );
     }
     let differs = |flag: &str, given: Option<String>, stored: String| match given {
-        Some(g) if g != stored => Err(anyhow::anyhow!("--{flag} {g} differs from the run's {stored}; drop it to resume")),
+        Some(g) if g != stored => Err(anyhow::anyhow!(
+            "--{flag} {g} differs from the run's {stored}; drop it to resume"
+        )),
         _ => Ok(()),
     };
     differs("seed", args.seed.map(|v| v.to_string()), c.seed.to_string())?;
     differs("threads", args.threads.map(|v| v.to_string()), c.threads.to_string())?;
-    differs("train-limit", args.train_limit.map(|v| v.to_string()), c.train_limit.map_or("none".into(), |v| v.to_string()))?;
-    differs("test-limit", args.test_limit.map(|v| v.to_string()), c.test_limit.map_or("none".into(), |v| v.to_string()))?;
+    differs(
+        "train-limit",
+        args.train_limit.map(|v| v.to_string()),
+        c.train_limit.map_or("none".into(), |v| v.to_string()),
+    )?;
+    differs(
+        "test-limit",
+        args.test_limit.map(|v| v.to_string()),
+        c.test_limit.map_or("none".into(), |v| v.to_string()),
+    )?;
     if args.epochs.is_some() || args.finetune_epochs.is_some() {
         let mut wanted = c.clone();
         wanted.cap_epochs(args.epochs, args.finetune_epochs);

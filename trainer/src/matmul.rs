@@ -92,11 +92,22 @@ mod backend {
 
 #[cfg(feature = "openblas")]
 mod backend {
-    extern crate openblas_src;
     use cblas_sys::{cblas_sgemm, CBLAS_LAYOUT, CBLAS_TRANSPOSE};
-    use ndarray::{ArrayView2, ArrayViewMut2};
+    use ndarray::{ArrayView2, ArrayViewMut2, CowArray, Ix2};
 
     pub const NAME: &str = "OpenBLAS (system)";
+
+    extern "C" {
+        fn openblas_set_num_threads(n: std::os::raw::c_int);
+    }
+
+    /// OpenBLAS's own threads would fight the trainer's shard threads (2.7x slower measured);
+    /// each call runs on the calling thread.
+    fn single_threaded() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: a plain setter of OpenBLAS's global thread count, called once before any sgemm.
+        ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+    }
 
     /// How to hand a view to CBLAS in row-major terms: (transpose flag, leading dimension),
     /// or None when neither axis is contiguous.
@@ -111,16 +122,25 @@ mod backend {
         }
     }
 
+    /// The view itself when CBLAS can read it, else a row-major copy (the trainer makes none).
+    fn contiguous(v: ArrayView2<'_, f32>) -> CowArray<'_, f32, Ix2> {
+        match layout(&v) {
+            Some(_) => CowArray::from(v),
+            None => CowArray::from(v.as_standard_layout().into_owned()),
+        }
+    }
+
     pub fn sgemm(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>, accumulate: bool) {
+        single_threaded();
         // CBLAS writes C row-major; a column-major C is computed as Cᵀ = bᵀ·aᵀ.
         if c.strides()[1] != 1 {
             let ct = c.view_mut().reversed_axes();
             return sgemm(b.reversed_axes(), a.reversed_axes(), ct, accumulate);
         }
-        let a = if layout(&a).is_some() { a.to_owned() } else { a.as_standard_layout().into_owned() };
-        let b = if layout(&b).is_some() { b.to_owned() } else { b.as_standard_layout().into_owned() };
-        let (ta, lda) = layout(&a.view()).expect("owned arrays are contiguous");
-        let (tb, ldb) = layout(&b.view()).expect("owned arrays are contiguous");
+        // Views with neither axis contiguous are copied; the trainer never makes any.
+        let (a, b) = (contiguous(a), contiguous(b));
+        let (ta, lda) = layout(&a.view()).expect("contiguous after the copy");
+        let (tb, ldb) = layout(&b.view()).expect("contiguous after the copy");
         let (m, k) = a.dim();
         let n = b.ncols();
         let ldc = c.strides()[0].max(n as isize) as i32;
@@ -162,13 +182,28 @@ mod tests {
     fn fast_matches_naive_on_random_shapes_and_layouts() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         // Odd tails on every axis, plus the fc step's real shapes.
-        let shapes = [(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 784, 13), (129, 65, 31), (512, 64, 784)];
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 9),
+            (64, 784, 13),
+            (129, 65, 31),
+            (512, 64, 784),
+        ];
         for &(m, k, n) in &shapes {
             for transpose_a in [false, true] {
                 for transpose_b in [false, true] {
                     for accumulate in [false, true] {
-                        let a_store = if transpose_a { random(&mut rng, k, m) } else { random(&mut rng, m, k) };
-                        let b_store = if transpose_b { random(&mut rng, n, k) } else { random(&mut rng, k, n) };
+                        let a_store = if transpose_a {
+                            random(&mut rng, k, m)
+                        } else {
+                            random(&mut rng, m, k)
+                        };
+                        let b_store = if transpose_b {
+                            random(&mut rng, n, k)
+                        } else {
+                            random(&mut rng, k, n)
+                        };
                         let a = if transpose_a { a_store.t() } else { a_store.view() };
                         let b = if transpose_b { b_store.t() } else { b_store.view() };
                         let c0 = random(&mut rng, m, n);

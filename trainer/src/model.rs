@@ -140,7 +140,11 @@ impl Model {
                 transposed,
             } = *layer
             {
-                let w = &self.params.get(weight).ok_or(format!("layer {i}: no weight {weight}"))?.value;
+                let w = &self
+                    .params
+                    .get(weight)
+                    .ok_or(format!("layer {i}: no weight {weight}"))?
+                    .value;
                 let (o, fan_in) = if transposed { (w.ncols(), w.nrows()) } else { w.dim() };
                 if fan_in != width {
                     return Err(format!("layer {i}: weight takes {fan_in} inputs, gets {width}"));
@@ -219,7 +223,9 @@ mod tests {
         let shared = m.params[0].value.clone();
         assert_eq!(m.untie(), 1);
         assert_eq!(m.untie(), 0, "nothing left to untie");
-        let Layer::Linear { weight, transposed, .. } = m.layers[2] else { panic!() };
+        let Layer::Linear { weight, transposed, .. } = m.layers[2] else {
+            panic!()
+        };
         assert!(!transposed);
         assert_ne!(weight, 0);
         assert_eq!(m.params[weight].value, shared.t());

@@ -152,9 +152,15 @@ impl Trainer {
         if data.train.is_empty() || data.test.is_empty() {
             return Err(TrainError::Config("no training or test images".into()));
         }
-        state.model.widths().map_err(|e| TrainError::Config(format!("model: {e}")))?;
+        state
+            .model
+            .widths()
+            .map_err(|e| TrainError::Config(format!("model: {e}")))?;
         if state.model.input != PIXELS {
-            return Err(TrainError::Config(format!("model takes {} inputs, images have {PIXELS}", state.model.input)));
+            return Err(TrainError::Config(format!(
+                "model takes {} inputs, images have {PIXELS}",
+                state.model.input
+            )));
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(state.config.threads)
@@ -234,7 +240,12 @@ impl Trainer {
         TrainError::Diverged {
             what: what.into(),
             value,
-            phase: self.state.config.phases.get(self.state.phase).map_or("?".into(), |p| p.name.clone()),
+            phase: self
+                .state
+                .config
+                .phases
+                .get(self.state.phase)
+                .map_or("?".into(), |p| p.name.clone()),
             epoch: self.state.epoch_in_phase + 1,
         }
     }
@@ -279,6 +290,11 @@ impl Trainer {
                 st.finished = true;
                 return Ok(None);
             };
+            if !st.phase_started && spec.max_epochs == 0 {
+                // A phase capped at 0 epochs is skipped whole: `--finetune-epochs 0` stays tied.
+                st.phase += 1;
+                continue;
+            }
             if !st.phase_started {
                 if spec.start == PhaseStart::Untie {
                     st.model.untie();
@@ -327,7 +343,12 @@ impl Trainer {
         let mut since = Instant::now();
         if self.state.phase_started && !self.state.finished {
             let spec = &self.state.config.phases[self.state.phase];
-            progress.phase(&self.state.config.variant, &spec.name, spec.max_epochs, self.state.epoch_in_phase);
+            progress.phase(
+                &self.state.config.variant,
+                &spec.name,
+                spec.max_epochs,
+                self.state.epoch_in_phase,
+            );
         }
         while let Some(record) = self.next_epoch(progress)? {
             let max = self.state.config.phases[self.state.phase].max_epochs;

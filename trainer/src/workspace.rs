@@ -70,7 +70,11 @@ impl Workspace {
         let n = self.rows;
         for (i, layer) in model.layers.iter().enumerate() {
             let (done, rest) = self.acts.split_at_mut(i);
-            let input = if i == 0 { self.x.slice(s![..n, ..]) } else { done[i - 1].slice(s![..n, ..]) };
+            let input = if i == 0 {
+                self.x.slice(s![..n, ..])
+            } else {
+                done[i - 1].slice(s![..n, ..])
+            };
             let out = rest[0].slice_mut(s![..n, ..]);
             match *layer {
                 Layer::Linear {
@@ -110,12 +114,20 @@ impl Workspace {
             g.fill(0.0);
         }
         for (i, layer) in model.layers.iter().enumerate().rev() {
-            let input = if i == 0 { self.x.slice(s![..n, ..]) } else { self.acts[i - 1].slice(s![..n, ..]) };
+            let input = if i == 0 {
+                self.x.slice(s![..n, ..])
+            } else {
+                self.acts[i - 1].slice(s![..n, ..])
+            };
             let output = self.acts[i].slice(s![..n, ..]);
             let (before, rest) = self.dacts.split_at_mut(i);
             let dy = rest[0].slice(s![..n, ..]);
             // The input's gradient is needed only below the first layer.
-            let dx: Option<ArrayViewMut2<f32>> = if i == 0 { None } else { Some(before[i - 1].slice_mut(s![..n, ..])) };
+            let dx: Option<ArrayViewMut2<f32>> = if i == 0 {
+                None
+            } else {
+                Some(before[i - 1].slice_mut(s![..n, ..]))
+            };
             match *layer {
                 Layer::Linear {
                     weight,
@@ -145,6 +157,86 @@ impl Workspace {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn batch(seed: u64, rows: usize, width: usize) -> Vec<Vec<u8>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..rows).map(|_| (0..width).map(|_| rng.random()).collect()).collect()
+    }
+
+    fn loss(model: &Model, ws: &mut Workspace, rows: usize) -> f64 {
+        ws.forward(model);
+        ws.reconstruction_loss(rows) / (rows * model.input) as f64
+    }
+
+    /// The whole tied autoencoder: the shared weight's gradient sums the encoder's and the
+    /// decoder's uses, and the MSE, LeakyReLU and bias gradients chain correctly.
+    fn check_model(mut model: Model, label: &str) {
+        let rows = 5;
+        let images = batch(3, rows, model.input);
+        let mut ws = Workspace::new(&model, 8);
+        ws.load(images.iter());
+        loss(&model, &mut ws, rows);
+        ws.backward(&model);
+        let analytic = ws.grads.clone();
+        for (p, grad) in analytic.iter().enumerate() {
+            let name = model.params[p].name.clone();
+            let value = model.params[p].value.clone();
+            crate::layers::gradcheck::check(&format!("{label} {name}"), &value, grad, |v| {
+                model.params[p].value.assign(v);
+                let l = loss(&model, &mut ws, rows);
+                model.params[p].value.assign(&value);
+                l
+            });
+        }
+    }
+
+    #[test]
+    fn tied_autoencoder_gradients_match_finite_differences() {
+        let model = Model::fc_tied(12, 4, &mut ChaCha8Rng::seed_from_u64(5));
+        check_model(model, "tied");
+    }
+
+    #[test]
+    fn untied_autoencoder_gradients_match_finite_differences() {
+        let mut model = Model::fc_tied(12, 4, &mut ChaCha8Rng::seed_from_u64(6));
+        model.untie();
+        check_model(model, "untied");
+    }
+
+    #[test]
+    fn tied_gradient_is_the_sum_of_both_uses() {
+        // Untying copies the weight, so the untied model computes the same function; its two
+        // weight gradients must add up to the tied model's one.
+        let tied = Model::fc_tied(10, 3, &mut ChaCha8Rng::seed_from_u64(7));
+        let mut untied = tied.clone();
+        untied.untie();
+        let images = batch(8, 4, 10);
+        let grads = |m: &Model| {
+            let mut ws = Workspace::new(m, 4);
+            ws.load(images.iter());
+            loss(m, &mut ws, 4);
+            ws.backward(m);
+            ws.grads
+        };
+        let g_tied = grads(&tied);
+        let g_untied = grads(&untied);
+        let summed = &g_untied[0] + &g_untied[3].t();
+        for ((i, j), &v) in g_tied[0].indexed_iter() {
+            assert!(
+                (v - summed[[i, j]]).abs() <= 1e-6,
+                "({i},{j}): tied {v}, encoder+decoder {}",
+                summed[[i, j]]
+            );
         }
     }
 }

@@ -10,7 +10,9 @@ pub const SLOPE: f32 = 0.01;
 /// `y = leaky(x)`.
 // x: (N, F) -> y: (N, F)
 pub fn forward(x: ArrayView2<f32>, y: ArrayViewMut2<f32>, slope: f32) {
-    Zip::from(y).and(x).for_each(|y, &x| *y = if x > 0.0 { x } else { slope * x });
+    Zip::from(y)
+        .and(x)
+        .for_each(|y, &x| *y = if x > 0.0 { x } else { slope * x });
 }
 
 /// `dx = dy` where the output is positive, else `slope·dy` (PyTorch: slope at exactly 0).

@@ -66,7 +66,14 @@ mod tests {
         let mut dw = Array2::zeros((o, i));
         let mut db = Array2::zeros((1, o));
         let mut dx = Array2::zeros((n, i));
-        backward(x.view(), w.view(), r.view(), dw.view_mut(), db.row_mut(0), Some(dx.view_mut()));
+        backward(
+            x.view(),
+            w.view(),
+            r.view(),
+            dw.view_mut(),
+            db.row_mut(0),
+            Some(dx.view_mut()),
+        );
         check("linear dx", &x, &dx, |x| loss(x, &w, &b));
         check("linear dW", &w, &dw, |w| loss(&x, w, &b));
         check("linear db", &b, &db, |b| loss(&x, &w, b));

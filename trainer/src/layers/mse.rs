@@ -11,7 +11,11 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 pub fn forward_backward(y: ArrayView2<f32>, t: ArrayView2<f32>, mut dy: ArrayViewMut2<f32>, total: usize) -> f64 {
     let g = 2.0 / total as f32;
     let mut sse = 0f64;
-    for ((y, t), dy) in y.axis_iter(Axis(0)).zip(t.axis_iter(Axis(0))).zip(dy.axis_iter_mut(Axis(0))) {
+    for ((y, t), dy) in y
+        .axis_iter(Axis(0))
+        .zip(t.axis_iter(Axis(0)))
+        .zip(dy.axis_iter_mut(Axis(0)))
+    {
         let mut row = 0f32;
         Zip::from(dy).and(y).and(t).for_each(|dy, &y, &t| {
             let e = y - t;

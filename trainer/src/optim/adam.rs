@@ -52,7 +52,8 @@ impl Adam {
         let bias_correction2_sqrt = (1.0 - self.beta2.powi(t)).sqrt();
         let step_size = (self.lr / bias_correction1) as f32;
         // PyTorch forms `1 - β` in Python floats and hands the tensor ops f32 scalars.
-        let (one_minus_b1, b2, one_minus_b2) = ((1.0 - self.beta1) as f32, self.beta2 as f32, (1.0 - self.beta2) as f32);
+        let (one_minus_b1, b2, one_minus_b2) =
+            ((1.0 - self.beta1) as f32, self.beta2 as f32, (1.0 - self.beta2) as f32);
         let (bc2_sqrt, eps) = (bias_correction2_sqrt as f32, self.eps as f32);
         for (i, p) in params.iter_mut().enumerate() {
             Zip::from(&mut **p)

@@ -1,0 +1,182 @@
+//! The `trainer` binary as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use trainer::checkpoint;
+use trainer::train::{State, CHECKPOINT, HISTORY, METRICS};
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const TINY: &[&str] = &["--train-limit", "1024", "--test-limit", "256", "--threads", "2"];
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "fc", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
+#[test]
+fn list_names_the_variants() {
+    let o = trainer(&["list"]);
+    assert!(o.status.success());
+    assert!(text(&o).lines().any(|l| l.starts_with("fc ")), "{}", text(&o));
+}
+
+#[test]
+fn train_writes_the_run_and_protects_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fc");
+    let o = train(&out, &["--epochs", "2", "--finetune-epochs", "1"]);
+    let log = text(&o);
+    assert!(o.status.success(), "{log}");
+    // Not a terminal: one plain line per epoch, then the summary.
+    assert!(log.contains("fc tied epoch 2/2: train"), "{log}");
+    assert!(log.contains("fc finetune epoch 1/1: train"), "{log}");
+    assert!(log.contains("test_mse"), "{log}");
+    for f in [CHECKPOINT, HISTORY, METRICS] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read(out.join(METRICS)).unwrap();
+
+    // Starting again over it is refused and changes nothing.
+    let o = train(&out, &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already holds a run"), "{}", text(&o));
+    assert_eq!(std::fs::read(out.join(METRICS)).unwrap(), metrics);
+    // Resuming a finished run says so.
+    let o = train(&out, &["--resume"]);
+    assert!(o.status.success());
+    assert!(text(&o).contains("is finished"), "{}", text(&o));
+    // A flag that contradicts the stored run is refused.
+    let o = train(&out, &["--resume", "--seed", "9"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--seed 9 differs"), "{}", text(&o));
+    // --force starts over.
+    let o = train(&out, &["--force", "--epochs", "1", "--finetune-epochs", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: State = checkpoint::load(&out.join(CHECKPOINT)).unwrap();
+    assert_eq!(s.history.len(), 1);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trainer(&["train", "nosuch"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("unknown variant 'nosuch'; known: fc"), "{}", text(&o));
+
+    let o = train(&dir.path().join("none"), &["--resume"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("cannot resume from"), "{}", text(&o));
+
+    // A corrupt checkpoint is named, not loaded.
+    let out = dir.path().join("corrupt");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join(CHECKPOINT), b"AE-CKPT\n\x01\0\0\0garbage").unwrap();
+    let o = train(&out, &["--resume"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("corrupt or truncated"), "{}", text(&o));
+
+    // A data directory with a damaged file.
+    let data = dir.path().join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
+    for f in std::fs::read_dir(&bundled).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, data.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"\x1f\x8b\x08truncated").unwrap();
+    let o = train(&dir.path().join("x"), &["--data", data.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let msg = text(&o);
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte.gz") && msg.contains("gzip"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = [
+        "--train-limit",
+        "4096",
+        "--test-limit",
+        "512",
+        "--epochs",
+        "60",
+        "--finetune-epochs",
+        "30",
+        "--seed",
+        "7",
+    ];
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "fc", "--threads", "2", "--out", killed.to_str().unwrap()])
+        .args(caps)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !killed.join(CHECKPOINT).exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill: State = checkpoint::load(&killed.join(CHECKPOINT)).unwrap();
+    assert!(
+        !at_kill.finished,
+        "the kill came after the run ended; the test proves nothing"
+    );
+
+    let o = trainer(&["train", "fc", "--out", killed.to_str().unwrap(), "--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming"), "{}", text(&o));
+
+    let whole = dir.path().join("whole");
+    let mut args = vec!["train", "fc", "--threads", "2", "--out", whole.to_str().unwrap()];
+    args.extend_from_slice(&caps);
+    assert!(trainer(&args).status.success());
+
+    let a: State = checkpoint::load(&killed.join(CHECKPOINT)).unwrap();
+    let b: State = checkpoint::load(&whole.join(CHECKPOINT)).unwrap();
+    assert!(a.finished && b.finished);
+    assert_eq!(a.model, b.model, "resumed weights differ from the uninterrupted run's");
+    let val = |s: &State| s.history.iter().map(|r| r.val_mse).collect::<Vec<_>>();
+    assert_eq!(val(&a), val(&b));
+}
+
+#[test]
+fn bench_prints_one_json_line() {
+    let o = trainer(&["bench", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["variant"], "fc");
+    assert_eq!(v["train_samples"], 60_000);
+    let median = v["median_epoch_s"].as_f64().unwrap();
+    assert!(median > 0.0);
+    let samples = v["samples_per_s"].as_f64().unwrap();
+    assert!((samples * median - 60_000.0).abs() < 1.0);
+    // 30.1 GFLOP per epoch, by the model's count.
+    assert!((v["gflops"].as_f64().unwrap() * median - 30.1056).abs() < 1e-3);
+}
