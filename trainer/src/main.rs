@@ -10,7 +10,12 @@ use trainer::recipe::{self, RECIPES};
 use trainer::train::{self, State, Trainer, CHECKPOINT};
 
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "Trains the tutorial's autoencoders on MNIST")]
+#[command(
+    name = "trainer",
+    version,
+    about = "Trains the tutorial's autoencoders on MNIST",
+    after_help = "With no command, trains `fc` into runs/fc, continuing a run already there."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -36,7 +41,7 @@ struct TrainArgs {
     /// Epoch cap of the fine-tuning phase.
     #[arg(long)]
     finetune_epochs: Option<usize>,
-    /// Seed of initialisation and shuffling.
+    /// Seed of initialisation and shuffling [default: 0].
     #[arg(long)]
     seed: Option<u64>,
     /// Run directory [default: runs/<variant>].

@@ -30,10 +30,11 @@ impl Progress {
             Progress::Bar(bar) => {
                 if let Some(old) = bar.take() {
                     old.finish();
+                    println!();
                 }
                 let b = ProgressBar::new(max_epochs as u64);
                 b.set_style(
-                    ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos:>3}/{len} epochs {msg} ({elapsed})")
+                    ProgressStyle::with_template("{prefix} [{bar:20}] {pos}/{len} {msg}")
                         .expect("valid template")
                         .progress_chars("=> "),
                 );
@@ -75,7 +76,9 @@ impl Progress {
     pub fn finish(&mut self) {
         if let Progress::Bar(bar) = self {
             if let Some(b) = bar.take() {
+                // indicatif leaves the cursor on the bar's line; end it before later output.
                 b.finish();
+                println!();
             }
         }
     }
