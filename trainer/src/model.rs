@@ -30,6 +30,29 @@ pub enum Layer {
     },
     /// Logistic sigmoid.
     Sigmoid,
+    /// Per sample, keep the `k` largest values and zero the rest.
+    TopK {
+        /// Values kept per sample.
+        k: usize,
+    },
+    /// Per unit, keep the `ceil(fraction · batch)` largest values across the batch (training
+    /// only; the identity at evaluation).
+    LifetimeTopK {
+        /// Fraction of the batch kept per unit.
+        fraction: f64,
+    },
+}
+
+impl Layer {
+    /// Whether the layer's forward pass needs every row of the batch at once.
+    pub fn couples_batch(&self) -> bool {
+        matches!(self, Layer::LifetimeTopK { .. })
+    }
+
+    /// Whether the layer keeps a 0/1 mask between forward and backward.
+    pub fn has_mask(&self) -> bool {
+        matches!(self, Layer::TopK { .. } | Layer::LifetimeTopK { .. })
+    }
 }
 
 /// A named parameter tensor.
@@ -65,6 +88,20 @@ impl Model {
     /// The tutorial's fully connected autoencoder `D-K-D` with LeakyReLU after both layers and
     /// the decoder tied to the encoder's weight.
     pub fn fc_tied(input: usize, code: usize, rng: &mut impl Rng) -> Model {
+        Model::tied(
+            input,
+            code,
+            Layer::LeakyRelu {
+                slope: leaky_relu::SLOPE,
+            },
+            None,
+            rng,
+        )
+    }
+
+    /// A tied `D-K-D` autoencoder: `Linear, activation, [sparsity], Linearᵀ, activation`. The
+    /// code is the output of the sparsity layer when there is one, else of the activation.
+    pub fn tied(input: usize, code: usize, activation: Layer, sparsity: Option<Layer>, rng: &mut impl Rng) -> Model {
         let params = vec![
             Param {
                 name: "enc.weight".into(),
@@ -79,25 +116,27 @@ impl Model {
                 value: init(rng, (1, input), code),
             },
         ];
-        let slope = leaky_relu::SLOPE;
+        let mut layers = vec![
+            Layer::Linear {
+                weight: 0,
+                bias: 1,
+                transposed: false,
+            },
+            activation.clone(),
+        ];
+        layers.extend(sparsity);
+        let code_after = layers.len();
+        layers.push(Layer::Linear {
+            weight: 0,
+            bias: 2,
+            transposed: true,
+        });
+        layers.push(activation);
         Model {
             input,
-            layers: vec![
-                Layer::Linear {
-                    weight: 0,
-                    bias: 1,
-                    transposed: false,
-                },
-                Layer::LeakyRelu { slope },
-                Layer::Linear {
-                    weight: 0,
-                    bias: 2,
-                    transposed: true,
-                },
-                Layer::LeakyRelu { slope },
-            ],
+            layers,
             params,
-            code_after: 2,
+            code_after,
         }
     }
 
@@ -158,6 +197,37 @@ impl Model {
             out.push(width);
         }
         Ok(out)
+    }
+
+    /// Whether codes are sigmoid outputs (then "zero" means below 0.01).
+    pub fn sigmoid_codes(&self) -> bool {
+        self.layers[..self.code_after]
+            .iter()
+            .rev()
+            .find(|l| !l.has_mask())
+            .is_some_and(|l| *l == Layer::Sigmoid)
+    }
+
+    /// The decoder's dictionary: column `j` of the last linear layer's weight, the image code
+    /// unit `j` writes, one row per unit.
+    // -> (K, D)
+    pub fn dictionary(&self) -> Array2<f32> {
+        let (weight, transposed) = self
+            .layers
+            .iter()
+            .rev()
+            .find_map(|l| match *l {
+                Layer::Linear { weight, transposed, .. } => Some((weight, transposed)),
+                _ => None,
+            })
+            .expect("a model has a linear layer");
+        let w = &self.params[weight].value;
+        // Stored (O, I) the columns are w.t()'s rows; stored transposed (I, O) they are w's rows.
+        if transposed {
+            w.to_owned()
+        } else {
+            w.t().as_standard_layout().into_owned()
+        }
     }
 
     /// Code width (K).

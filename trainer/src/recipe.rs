@@ -3,8 +3,10 @@
 //! A recipe reads like the tutorial's experiment; every knob lives in [`Config`], filled with
 //! the tutorial's values and overridden from the command line.
 
+use crate::layers::leaky_relu;
 use crate::mnist::PIXELS;
-use crate::model::Model;
+use crate::model::{Layer, Model};
+use crate::noise::Noise;
 use crate::optim::plateau::PlateauConfig;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,23 @@ pub struct Phase {
     pub start: PhaseStart,
 }
 
+/// A sparsity penalty on the codes, added to the reconstruction loss.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Penalty {
+    /// `λ · mean(|c|)` over every code of the batch.
+    L1 {
+        /// λ.
+        lambda: f32,
+    },
+    /// `λ · mean_j KL(ρ ‖ ρ̂_j)`, `ρ̂_j` the batch mean of code `j` (sigmoid codes).
+    Kl {
+        /// λ.
+        lambda: f64,
+        /// Target mean activation ρ.
+        rho: f64,
+    },
+}
+
 /// Every knob of a run, with the tutorial's defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -50,6 +69,10 @@ pub struct Config {
     pub plateau: PlateauConfig,
     /// The schedule.
     pub phases: Vec<Phase>,
+    /// Sparsity penalty on the codes, if any (stays on while fine-tuning).
+    pub penalty: Option<Penalty>,
+    /// Corruption of the inputs (denoising), if any; the target stays clean.
+    pub noise: Option<Noise>,
     /// Use only the first N training images (tests, quick looks).
     pub train_limit: Option<usize>,
     /// Use only the first N test images.
@@ -66,15 +89,119 @@ pub struct Recipe {
     pub build: fn(&mut ChaCha8Rng) -> Model,
     /// Phase names, caps and starts.
     pub phases: &'static [(&'static str, usize, PhaseStart)],
+    /// Sparsity penalty.
+    pub penalty: Option<Penalty>,
+    /// Input corruption.
+    pub noise: Option<Noise>,
 }
 
+const TIED_FINETUNE_50: &[(&str, usize, PhaseStart)] =
+    &[("tied", 100, PhaseStart::Keep), ("finetune", 50, PhaseStart::Untie)];
+const TIED_FINETUNE_100: &[(&str, usize, PhaseStart)] =
+    &[("tied", 100, PhaseStart::Keep), ("finetune", 100, PhaseStart::Untie)];
+
+const LEAKY: Layer = Layer::LeakyRelu {
+    slope: leaky_relu::SLOPE,
+};
+
+/// 784-64-784, tied, with `activation` and an optional sparsity layer after the encoder.
+fn fc64(rng: &mut ChaCha8Rng, activation: Layer, sparsity: Option<Layer>) -> Model {
+    Model::tied(PIXELS, 64, activation, sparsity, rng)
+}
+
+/// λ of the `l1` recipe (see README: the largest of 1e-4, 3e-4, 1e-3, 3e-3 whose test MSE stays
+/// within 2x of `fc`'s).
+pub const L1_LAMBDA: f32 = 1e-3;
+
 /// Every known recipe.
-pub const RECIPES: &[Recipe] = &[Recipe {
-    name: "fc",
-    about: "784-64-784 LeakyReLU autoencoder: tied weights up to 100 epochs, then untied fine-tuning up to 50",
-    build: |rng| Model::fc_tied(PIXELS, 64, rng),
-    phases: &[("tied", 100, PhaseStart::Keep), ("finetune", 50, PhaseStart::Untie)],
-}];
+pub const RECIPES: &[Recipe] = &[
+    Recipe {
+        name: "fc",
+        about: "784-64-784 LeakyReLU autoencoder: tied weights up to 100 epochs, then untied fine-tuning up to 50",
+        build: |rng| fc64(rng, LEAKY, None),
+        phases: TIED_FINETUNE_50,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "topk16",
+        about: "fc with a top-k layer after the encoder: each sample keeps its 16 largest codes",
+        build: |rng| fc64(rng, LEAKY, Some(Layer::TopK { k: 16 })),
+        phases: TIED_FINETUNE_100,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "topk5",
+        about: "fc with a top-k layer after the encoder: each sample keeps its 5 largest codes",
+        build: |rng| fc64(rng, LEAKY, Some(Layer::TopK { k: 5 })),
+        phases: TIED_FINETUNE_100,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "lifetime25",
+        about: "fc with lifetime sparsity: each code unit keeps its largest 25 % of the batch (training only)",
+        build: |rng| fc64(rng, LEAKY, Some(Layer::LifetimeTopK { fraction: 0.25 })),
+        phases: TIED_FINETUNE_100,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "lifetime5",
+        about: "fc with lifetime sparsity: each code unit keeps its largest 5 % of the batch (training only)",
+        build: |rng| fc64(rng, LEAKY, Some(Layer::LifetimeTopK { fraction: 0.05 })),
+        phases: TIED_FINETUNE_100,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "l1",
+        about: "fc plus an L1 penalty on the codes, lambda 1e-3",
+        build: |rng| fc64(rng, LEAKY, None),
+        phases: TIED_FINETUNE_100,
+        penalty: Some(Penalty::L1 { lambda: L1_LAMBDA }),
+        noise: None,
+    },
+    Recipe {
+        name: "kl1e-2",
+        about: "sigmoid autoencoder plus a KL sparsity penalty (rho 0.05, lambda 1e-2)",
+        build: |rng| fc64(rng, Layer::Sigmoid, None),
+        phases: TIED_FINETUNE_100,
+        penalty: Some(Penalty::Kl {
+            lambda: 1e-2,
+            rho: 0.05,
+        }),
+        noise: None,
+    },
+    Recipe {
+        name: "kl1e-1",
+        about: "sigmoid autoencoder plus a KL sparsity penalty (rho 0.05, lambda 1e-1)",
+        build: |rng| fc64(rng, Layer::Sigmoid, None),
+        phases: TIED_FINETUNE_100,
+        penalty: Some(Penalty::Kl {
+            lambda: 1e-1,
+            rho: 0.05,
+        }),
+        noise: None,
+    },
+    Recipe {
+        name: "denoise-gaussian",
+        about: "fc trained on inputs plus N(0, 0.1) noise clipped to [0, 1], clean target",
+        build: |rng| fc64(rng, LEAKY, None),
+        phases: TIED_FINETUNE_50,
+        penalty: None,
+        noise: Some(Noise::Gaussian { variance: 0.1 }),
+    },
+    Recipe {
+        name: "denoise-mask",
+        about: "fc trained on inputs with 25 % of pixels set to 0 (fresh per image and epoch), clean target",
+        build: |rng| fc64(rng, LEAKY, None),
+        phases: TIED_FINETUNE_50,
+        penalty: None,
+        noise: Some(Noise::Mask { fraction: 0.25 }),
+    },
+];
 
 /// The recipe called `name`.
 pub fn find(name: &str) -> Result<&'static Recipe, String> {
@@ -104,6 +231,8 @@ impl Recipe {
                     start,
                 })
                 .collect(),
+            penalty: self.penalty,
+            noise: self.noise,
             train_limit: None,
             test_limit: None,
         }

@@ -3,14 +3,16 @@
 //! checkpoint, history and metrics of a run directory.
 
 use crate::checkpoint::{self, CheckpointError};
-use crate::mnist::{Mnist, PIXELS};
-use crate::model::Model;
+use crate::layers::{kl, l1, lifetime_topk};
+use crate::mnist::{Mnist, Split, PIXELS};
+use crate::model::{Layer, Model};
+use crate::noise::{self, Noise};
 use crate::optim::adam::Adam;
 use crate::optim::plateau::Plateau;
 use crate::progress::Progress;
-use crate::recipe::{self, Config, PhaseStart};
+use crate::recipe::{self, Config, Penalty, PhaseStart};
 use crate::workspace::Workspace;
-use ndarray::Array2;
+use ndarray::{s, Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -25,6 +27,32 @@ pub const CHECKPOINT: &str = "checkpoint.bin";
 pub const HISTORY: &str = "history.csv";
 /// Final metrics, JSON.
 pub const METRICS: &str = "metrics.json";
+
+/// Seed of the noise that corrupts the test images of denoising variants: the same for every
+/// evaluation, run and seed, so figures and metrics are comparable.
+pub const EVAL_NOISE_SEED: u64 = 0x7e57_0015e;
+/// Rows of the codes figure.
+pub const CODE_ROWS: usize = 512;
+/// Test images in the examples figure.
+pub const EXAMPLES: usize = 10;
+
+/// The model on the test set.
+pub struct TestReport {
+    /// Mean squared error per element against the clean images.
+    pub test_mse: f64,
+    /// Fraction of codes that are zero (exactly; below 0.01 for sigmoid codes).
+    pub zero_code_fraction: f64,
+    /// Fraction of codes with magnitude below 0.01.
+    pub near_zero_code_fraction: f64,
+    /// Codes of the first [`CODE_ROWS`] test images.
+    pub codes: Array2<f32>,
+    /// The first [`EXAMPLES`] inputs as the network sees them.
+    pub input: Array2<f32>,
+    /// Their reconstructions.
+    pub output: Array2<f32>,
+    /// The clean images.
+    pub target: Array2<f32>,
+}
 
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -187,26 +215,124 @@ impl Trainer {
         self.data.train.len()
     }
 
-    /// One optimisation step on the images `batch`; returns the batch's sum of squared errors.
-    fn step(&mut self, batch: &[u32]) -> f64 {
+    /// Loads shard rows: image indices `idx`, which sit at positions `first..` of the epoch's
+    /// order (their noise is keyed by epoch and position).
+    fn load(w: &mut Workspace, data: &Split, idx: &[u32], noise: Option<(&Noise, u64, u64)>) {
+        match noise {
+            None => w.load(idx.iter().map(|&i| data.image(i as usize))),
+            Some((noise, seed, first)) => w.load_noisy(
+                idx.iter()
+                    .enumerate()
+                    .map(|(r, &i)| (data.image(i as usize), noise::rng(seed, first + r as u64))),
+                noise,
+            ),
+        }
+    }
+
+    /// One optimisation step on the images `batch`, which start at position `position` of
+    /// epoch `epoch`; returns the batch's loss (reconstruction MSE plus penalty).
+    ///
+    /// Shards run in parallel between the points where the batch must be seen whole: a
+    /// lifetime top-k layer (its mask is chosen over all shards) and the KL penalty (ρ̂ is the
+    /// mean over all shards).
+    fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
         let shard = batch.len().div_ceil(self.workers.len());
         let rows = batch.len();
-        let model = &self.state.model;
-        let train = &self.data.train;
         let active = batch.chunks(shard).len();
-        let sses: Vec<f64> = self.pool.install(|| {
-            self.workers
+        let model = &self.state.model;
+        let config = &self.state.config;
+        let train = &self.data.train;
+        let n_layers = model.layers.len();
+        let coupled: Vec<usize> = (0..n_layers).filter(|&i| model.layers[i].couples_batch()).collect();
+        let workers = &mut self.workers[..active];
+        let pool = &self.pool;
+        let key = |s: usize| (epoch << 32) | (position + s * shard) as u64;
+
+        // Load and run up to the first layer that couples the batch.
+        let stop = coupled.first().copied().unwrap_or(n_layers);
+        pool.install(|| {
+            workers
                 .par_iter_mut()
                 .zip(batch.par_chunks(shard))
-                .map(|(w, idx)| {
-                    w.load(idx.iter().map(|&i| train.image(i as usize)));
-                    w.forward(model);
+                .enumerate()
+                .for_each(|(s, (w, idx))| {
+                    let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
+                    Self::load(w, train, idx, noise);
+                    w.zero_grads();
+                    w.forward_range(model, 0..stop, true);
+                })
+        });
+        for (c, &layer) in coupled.iter().enumerate() {
+            let Layer::LifetimeTopK { fraction } = model.layers[layer] else {
+                unreachable!("only lifetime top-k couples the batch")
+            };
+            let (inputs, mut masks): (Vec<_>, Vec<_>) = workers.iter_mut().map(|w| w.input_and_mask(layer)).unzip();
+            lifetime_topk::select(&inputs, &mut masks, lifetime_topk::kept(fraction, rows));
+            let next = coupled.get(c + 1).copied().unwrap_or(n_layers);
+            pool.install(|| {
+                workers
+                    .par_iter_mut()
+                    .for_each(|w| w.forward_range(model, layer..next, true))
+            });
+        }
+
+        // Reconstruction loss; the KL penalty's column sums.
+        let code_width = model.code_width();
+        let kl = matches!(config.penalty, Some(Penalty::Kl { .. }));
+        let parts: Vec<(f64, Vec<f64>)> = pool.install(|| {
+            workers
+                .par_iter_mut()
+                .map(|w| {
                     let sse = w.reconstruction_loss(rows);
-                    w.backward(model);
-                    sse
+                    let mut sums = vec![0.0; if kl { code_width } else { 0 }];
+                    if kl {
+                        kl::column_sums(w.code_and_grad(model).0, &mut sums);
+                    }
+                    (sse, sums)
                 })
                 .collect()
         });
+        let sse: f64 = parts.iter().map(|p| p.0).sum();
+        let mut penalty = 0.0;
+        let rho_hat = if let Some(Penalty::Kl { lambda, rho }) = config.penalty {
+            let mut sums = vec![0.0; code_width];
+            for (_, s) in &parts {
+                for (a, b) in sums.iter_mut().zip(s) {
+                    *a += b;
+                }
+            }
+            let q = kl::rho_hat(&sums, rows);
+            penalty = kl::penalty(&q, rho, lambda);
+            q
+        } else {
+            Vec::new()
+        };
+
+        // Backward: decoder, the penalty's gradient on the codes, encoder.
+        let code = model.code_after;
+        let l1: Vec<f64> = pool.install(|| {
+            workers
+                .par_iter_mut()
+                .map(|w| {
+                    w.backward_range(model, code..n_layers);
+                    let value = match config.penalty {
+                        Some(Penalty::L1 { lambda }) => {
+                            let (c, dc) = w.code_and_grad(model);
+                            l1::forward_backward(c, dc, lambda, rows * code_width)
+                        }
+                        Some(Penalty::Kl { lambda, rho }) => {
+                            kl::backward(w.code_and_grad(model).1, &rho_hat, rho, lambda, rows);
+                            0.0
+                        }
+                        None => 0.0,
+                    };
+                    w.backward_range(model, 0..code);
+                    value
+                })
+                .collect()
+        });
+        penalty += l1.iter().sum::<f64>();
+
         // Sum the shards' gradients into the first, always in the same order.
         let (first, rest) = self.workers.split_at_mut(1);
         for w in &rest[..active - 1] {
@@ -216,24 +342,25 @@ impl Trainer {
         }
         let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
         self.state.adam.step(&mut params, &first[0].grads);
-        sses.iter().sum()
+        sse / (rows * PIXELS) as f64 + penalty
     }
 
-    /// One pass over the shuffled training set; returns the mean loss per element.
+    /// One pass over the shuffled training set; returns the mean loss per sample.
     pub fn train_epoch(&mut self) -> Result<f64, TrainError> {
         let n = self.data.train.len();
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut self.state.rng);
+        let epoch = self.state.history.len() as u64;
         let bs = self.state.config.batch_size;
-        let mut sse = 0.0;
-        for batch in order.chunks(bs) {
-            let s = self.step(batch);
-            if !s.is_finite() {
-                return Err(self.diverged("training loss", s / (batch.len() * PIXELS) as f64));
+        let mut total = 0.0;
+        for (b, batch) in order.chunks(bs).enumerate() {
+            let loss = self.step(batch, epoch, b * bs);
+            if !loss.is_finite() {
+                return Err(self.diverged("training loss", loss));
             }
-            sse += s;
+            total += loss * batch.len() as f64;
         }
-        Ok(sse / (n * PIXELS) as f64)
+        Ok(total / n as f64)
     }
 
     fn diverged(&self, what: &str, value: f64) -> TrainError {
@@ -250,13 +377,16 @@ impl Trainer {
         }
     }
 
-    /// Mean squared reconstruction error per element over the test images.
-    pub fn evaluate(&mut self) -> f64 {
+    /// Runs the test images through the model (lifetime sparsity off; denoising inputs
+    /// corrupted with the fixed evaluation noise), calling `visit(first_index, workspace)` for
+    /// every shard in order. Returns the mean squared error per element against the clean images.
+    fn test_pass(&mut self, mut visit: impl FnMut(usize, &Workspace)) -> f64 {
         let n = self.data.test.len();
         let shard = self.workers[0].capacity();
         let chunk = shard * self.workers.len();
         let model = &self.state.model;
         let test = &self.data.test;
+        let noise = self.state.config.noise;
         let mut sse = 0.0;
         for start in (0..n).step_by(chunk) {
             let end = (start + chunk).min(n);
@@ -267,18 +397,69 @@ impl Trainer {
                     .map(|(k, w)| {
                         let lo = (start + k * shard).min(end);
                         let hi = (lo + shard).min(end);
-                        w.load((lo..hi).map(|i| test.image(i)));
+                        let idx: Vec<u32> = (lo as u32..hi as u32).collect();
+                        Self::load(w, test, &idx, noise.as_ref().map(|n| (n, EVAL_NOISE_SEED, lo as u64)));
                         if hi == lo {
                             return 0.0;
                         }
-                        w.forward(model);
-                        crate::layers::mse::sum_squared_error(w.output(), w.input())
+                        w.forward(model, false);
+                        crate::layers::mse::sum_squared_error(w.output(), w.target())
                     })
                     .collect()
             });
             sse += parts.iter().sum::<f64>();
+            for (k, w) in self.workers.iter().enumerate() {
+                if w.rows > 0 {
+                    visit(start + k * shard, w);
+                }
+            }
         }
         sse / (n * PIXELS) as f64
+    }
+
+    /// Mean squared reconstruction error per element over the test images.
+    pub fn evaluate(&mut self) -> f64 {
+        self.test_pass(|_, _| {})
+    }
+
+    /// The test-set figures of the current model: MSE, code sparsity, and samples for figures.
+    pub fn test_report(&mut self) -> TestReport {
+        let code_layer = self.state.model.code_after - 1;
+        let units = self.state.model.code_width();
+        let zero_below = if self.state.model.sigmoid_codes() { 0.01 } else { 0.0 };
+        let (mut zeros, mut near, mut total) = (0usize, 0usize, 0usize);
+        let mut codes = Array2::zeros((0, units));
+        let mut examples = [
+            Array2::zeros((0, PIXELS)),
+            Array2::zeros((0, PIXELS)),
+            Array2::zeros((0, PIXELS)),
+        ];
+        let test_mse = self.test_pass(|first, w| {
+            let c = w.act(code_layer);
+            zeros += c.iter().filter(|&&v| v.abs() <= zero_below).count();
+            near += c.iter().filter(|&&v| v.abs() < 0.01).count();
+            total += c.len();
+            let want = CODE_ROWS.saturating_sub(codes.nrows()).min(c.nrows());
+            if want > 0 {
+                codes.append(Axis(0), c.slice(s![..want, ..])).expect("same width");
+            }
+            let want = EXAMPLES.saturating_sub(examples[0].nrows()).min(w.rows);
+            if want > 0 && first < EXAMPLES {
+                for (dst, src) in examples.iter_mut().zip([w.input(), w.output(), w.target()]) {
+                    dst.append(Axis(0), src.slice(s![..want, ..])).expect("same width");
+                }
+            }
+        });
+        let [input, output, target] = examples;
+        TestReport {
+            test_mse,
+            zero_code_fraction: zeros as f64 / total as f64,
+            near_zero_code_fraction: near as f64 / total as f64,
+            codes,
+            input,
+            output,
+            target,
+        }
     }
 
     /// Runs the next epoch, starting the next phase first when the current one is over.
@@ -361,7 +542,8 @@ impl Trainer {
         }
         progress.finish();
         self.state.elapsed_s += since.elapsed().as_secs_f64();
-        let metrics = self.metrics();
+        let report = self.test_report();
+        let metrics = self.metrics(&report);
         if let Some(dir) = dir {
             self.save(dir)?;
             let path = dir.join(METRICS);
@@ -379,8 +561,8 @@ impl Trainer {
             .map_err(|source| TrainError::Io { path, source })
     }
 
-    /// The run's metrics as they stand.
-    pub fn metrics(&self) -> Metrics {
+    /// The run's metrics as they stand, with the test figures of `report`.
+    pub fn metrics(&self, report: &TestReport) -> Metrics {
         let st = &self.state;
         Metrics {
             variant: st.config.variant.clone(),
@@ -398,7 +580,10 @@ impl Trainer {
                 .map(|(p, &n)| (p.name.clone(), n.into()))
                 .collect(),
             wall_seconds: st.elapsed_s,
-            test_mse: st.history.last().map_or(f64::NAN, |r| r.val_mse),
+            test_mse: report.test_mse,
+            code_units: report.codes.ncols(),
+            zero_code_fraction: report.zero_code_fraction,
+            near_zero_code_fraction: report.near_zero_code_fraction,
             backend: crate::matmul::backend_name().to_string(),
         }
     }
@@ -425,8 +610,14 @@ pub struct Metrics {
     pub epochs: serde_json::Map<String, serde_json::Value>,
     /// Wall seconds of the whole run, over all sessions.
     pub wall_seconds: f64,
-    /// Final test-set MSE.
+    /// Final test-set MSE against the clean images (denoising: from the noisy inputs).
     pub test_mse: f64,
+    /// Code units (K).
+    pub code_units: usize,
+    /// Fraction of test-set codes that are zero: exactly, or below 0.01 for sigmoid codes.
+    pub zero_code_fraction: f64,
+    /// Fraction of test-set codes with magnitude below 0.01.
+    pub near_zero_code_fraction: f64,
     /// Matrix-product backend.
     pub backend: String,
 }

@@ -1,23 +1,35 @@
-//! One thread's buffers for a shard of a batch: the input, every layer's output and the
-//! gradient of every layer's output, plus its own parameter gradients. Allocated once for the
-//! largest shard and reused; a smaller shard uses the leading rows.
+//! One thread's buffers for a shard of a batch: the input (and the clean target when the input
+//! is corrupted), every layer's output, the gradient of every layer's output, the masks of the
+//! sparsity layers, and its own parameter gradients. Allocated once for the largest shard and
+//! reused; a smaller shard uses the leading rows.
+//!
+//! Forward and backward run over a range of layers, so that the trainer can stop at a layer
+//! that needs the whole batch (lifetime top-k), decide for all shards, and go on.
 
-use crate::layers::{leaky_relu, linear, mse, sigmoid};
+use crate::layers::{leaky_relu, linear, mse, sigmoid, topk};
 use crate::model::{Layer, Model};
+use crate::noise::Noise;
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
+use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
 
 /// Buffers of one shard.
 pub struct Workspace {
-    /// Input rows, pixels in [0, 1].
+    /// Input rows as the network sees them, pixels in [0, 1].
     pub x: Array2<f32>,
+    /// The clean rows when `x` is corrupted (empty otherwise).
+    pub clean: Array2<f32>,
     /// Output of each layer.
     pub acts: Vec<Array2<f32>>,
     /// Gradient of the loss with respect to each layer's output.
     pub dacts: Vec<Array2<f32>>,
+    /// 0/1 mask of each sparsity layer (empty for other layers).
+    pub masks: Vec<Array2<f32>>,
     /// Gradient of each parameter, summed over this shard.
     pub grads: Vec<Array2<f32>>,
     /// Rows in use.
     pub rows: usize,
+    noisy: bool,
 }
 
 impl Workspace {
@@ -26,10 +38,18 @@ impl Workspace {
         let widths = model.widths().expect("a valid model");
         Workspace {
             x: Array2::zeros((capacity, model.input)),
+            clean: Array2::zeros((0, model.input)),
             acts: widths.iter().map(|&w| Array2::zeros((capacity, w))).collect(),
             dacts: widths.iter().map(|&w| Array2::zeros((capacity, w))).collect(),
+            masks: model
+                .layers
+                .iter()
+                .zip(&widths)
+                .map(|(l, &w)| Array2::zeros(if l.has_mask() { (capacity, w) } else { (0, 0) }))
+                .collect(),
             grads: model.params.iter().map(|p| Array2::zeros(p.value.dim())).collect(),
             rows: 0,
+            noisy: false,
         }
     }
 
@@ -48,16 +68,50 @@ impl Workspace {
             rows += 1;
         }
         self.rows = rows;
+        self.noisy = false;
     }
 
-    /// The input rows in use.
+    /// Fills the input with images corrupted by `noise`, each with its own generator, and keeps
+    /// the clean images as the target.
+    pub fn load_noisy<P: AsRef<[u8]>>(&mut self, images: impl Iterator<Item = (P, ChaCha8Rng)>, noise: &Noise) {
+        if self.clean.nrows() != self.x.nrows() {
+            self.clean = Array2::zeros(self.x.dim());
+        }
+        let mut rows = 0;
+        for ((mut dst, mut clean), (src, mut rng)) in
+            self.x.rows_mut().into_iter().zip(self.clean.rows_mut()).zip(images)
+        {
+            for ((d, c), &p) in dst.iter_mut().zip(clean.iter_mut()).zip(src.as_ref()) {
+                *c = p as f32 / 255.0;
+                *d = *c;
+            }
+            noise.apply(
+                dst.as_slice_mut().expect("rows of a standard array are contiguous"),
+                &mut rng,
+            );
+            rows += 1;
+        }
+        self.rows = rows;
+        self.noisy = true;
+    }
+
+    /// The input rows in use, as the network sees them.
     pub fn input(&self) -> ArrayView2<'_, f32> {
         self.x.slice(s![..self.rows, ..])
     }
 
+    /// The rows the output is compared with: the clean images.
+    pub fn target(&self) -> ArrayView2<'_, f32> {
+        if self.noisy {
+            self.clean.slice(s![..self.rows, ..])
+        } else {
+            self.input()
+        }
+    }
+
     /// The last layer's output rows in use.
     pub fn output(&self) -> ArrayView2<'_, f32> {
-        self.acts.last().expect("a model has layers").slice(s![..self.rows, ..])
+        self.act(self.acts.len() - 1)
     }
 
     /// Output of layer `i` (rows in use).
@@ -65,10 +119,41 @@ impl Workspace {
         self.acts[i].slice(s![..self.rows, ..])
     }
 
-    /// Runs every layer on the loaded rows.
-    pub fn forward(&mut self, model: &Model) {
+    /// Mask of layer `i` (rows in use), to be set for a batch-coupled layer before its forward.
+    pub fn mask_mut(&mut self, i: usize) -> ArrayViewMut2<'_, f32> {
+        self.masks[i].slice_mut(s![..self.rows, ..])
+    }
+
+    /// Input of layer `i` and its mask (rows in use), for choosing a batch-coupled mask.
+    pub fn input_and_mask(&mut self, i: usize) -> (ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) {
         let n = self.rows;
-        for (i, layer) in model.layers.iter().enumerate() {
+        let input = if i == 0 {
+            self.x.slice(s![..n, ..])
+        } else {
+            self.acts[i - 1].slice(s![..n, ..])
+        };
+        (input, self.masks[i].slice_mut(s![..n, ..]))
+    }
+
+    /// Input of layer `i` (rows in use).
+    pub fn layer_input(&self, i: usize) -> ArrayView2<'_, f32> {
+        if i == 0 {
+            self.input()
+        } else {
+            self.act(i - 1)
+        }
+    }
+
+    /// Runs every layer on the loaded rows; `train` selects the training behaviour of layers
+    /// that differ (lifetime top-k, which must have its mask set first).
+    pub fn forward(&mut self, model: &Model, train: bool) {
+        self.forward_range(model, 0..model.layers.len(), train);
+    }
+
+    /// Runs layers `range` on the loaded rows.
+    pub fn forward_range(&mut self, model: &Model, range: Range<usize>, train: bool) {
+        let n = self.rows;
+        for i in range {
             let (done, rest) = self.acts.split_at_mut(i);
             let input = if i == 0 {
                 self.x.slice(s![..n, ..])
@@ -76,7 +161,7 @@ impl Workspace {
                 done[i - 1].slice(s![..n, ..])
             };
             let out = rest[0].slice_mut(s![..n, ..]);
-            match *layer {
+            match model.layers[i] {
                 Layer::Linear {
                     weight,
                     bias,
@@ -88,32 +173,63 @@ impl Workspace {
                 }
                 Layer::LeakyRelu { slope } => leaky_relu::forward(input, out, slope),
                 Layer::Sigmoid => sigmoid::forward(input, out),
+                Layer::TopK { k } => {
+                    let mut mask = self.masks[i].slice_mut(s![..n, ..]);
+                    topk::select(input, mask.view_mut(), k);
+                    topk::apply(input, mask.view(), out);
+                }
+                Layer::LifetimeTopK { .. } => {
+                    if train {
+                        topk::apply(input, self.masks[i].slice(s![..n, ..]), out);
+                    } else {
+                        let mut out = out;
+                        out.assign(&input);
+                    }
+                }
             }
         }
     }
 
-    /// MSE of the output against the clean input; sets the output gradient for a batch of
+    /// MSE of the output against the target; sets the output gradient for a batch of
     /// `batch_rows` rows in all and returns this shard's sum of squared errors.
     pub fn reconstruction_loss(&mut self, batch_rows: usize) -> f64 {
         let n = self.rows;
         let last = self.acts.len() - 1;
         let total = batch_rows * self.x.ncols();
+        let target = if self.noisy { &self.clean } else { &self.x };
         mse::forward_backward(
             self.acts[last].slice(s![..n, ..]),
-            self.x.slice(s![..n, ..]),
+            target.slice(s![..n, ..]),
             self.dacts[last].slice_mut(s![..n, ..]),
             total,
         )
     }
 
-    /// Back-propagates the output gradient; parameter gradients are overwritten, not summed
-    /// across calls.
-    pub fn backward(&mut self, model: &Model) {
+    /// The code (output of the encoder's last layer) and its gradient, for penalties.
+    pub fn code_and_grad(&mut self, model: &Model) -> (ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) {
+        let i = model.code_after - 1;
         let n = self.rows;
+        (self.acts[i].slice(s![..n, ..]), self.dacts[i].slice_mut(s![..n, ..]))
+    }
+
+    /// Clears the parameter gradients before a backward pass.
+    pub fn zero_grads(&mut self) {
         for g in &mut self.grads {
             g.fill(0.0);
         }
-        for (i, layer) in model.layers.iter().enumerate().rev() {
+    }
+
+    /// Back-propagates the output gradient through every layer.
+    pub fn backward(&mut self, model: &Model) {
+        self.zero_grads();
+        self.backward_range(model, 0..model.layers.len());
+    }
+
+    /// Back-propagates through layers `range`, last first, from the gradient of the last one's
+    /// output; parameter gradients add up.
+    pub fn backward_range(&mut self, model: &Model, range: Range<usize>) {
+        let n = self.rows;
+        for i in range.rev() {
             let input = if i == 0 {
                 self.x.slice(s![..n, ..])
             } else {
@@ -128,7 +244,7 @@ impl Workspace {
             } else {
                 Some(before[i - 1].slice_mut(s![..n, ..]))
             };
-            match *layer {
+            match model.layers[i] {
                 Layer::Linear {
                     weight,
                     bias,
@@ -156,6 +272,11 @@ impl Workspace {
                         sigmoid::backward(output, dy, dx);
                     }
                 }
+                Layer::TopK { .. } | Layer::LifetimeTopK { .. } => {
+                    if let Some(dx) = dx {
+                        topk::apply(dy, self.masks[i].slice(s![..n, ..]), dx);
+                    }
+                }
             }
         }
     }
@@ -174,7 +295,7 @@ mod tests {
     }
 
     fn loss(model: &Model, ws: &mut Workspace, rows: usize) -> f64 {
-        ws.forward(model);
+        ws.forward(model, true);
         ws.reconstruction_loss(rows) / (rows * model.input) as f64
     }
 
