@@ -12,10 +12,12 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod figures;
 pub mod layers;
 pub mod matmul;
 pub mod mnist;
 pub mod model;
+pub mod noise;
 pub mod optim;
 pub mod progress;
 pub mod recipe;

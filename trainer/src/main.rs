@@ -44,6 +44,9 @@ struct TrainArgs {
     /// Seed of initialisation and shuffling [default: 0].
     #[arg(long)]
     seed: Option<u64>,
+    /// Weight of the sparsity penalty (variants `l1`, `kl1e-2`, `kl1e-1`) [default: the recipe's].
+    #[arg(long)]
+    lambda: Option<f64>,
     /// Run directory [default: runs/<variant>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -143,6 +146,7 @@ fn train_default() -> Result<()> {
         variant: "fc".into(),
         epochs: None,
         finetune_epochs: None,
+        lambda: None,
         seed: None,
         out: Some(out),
         resume,
@@ -194,6 +198,9 @@ fn train_cmd(args: TrainArgs) -> Result<()> {
         }
         let mut config = recipe.config(args.seed.unwrap_or(0), args.threads.unwrap_or_else(default_threads));
         config.cap_epochs(args.epochs, args.finetune_epochs);
+        if let Some(lambda) = args.lambda {
+            config.set_lambda(lambda).map_err(anyhow::Error::msg)?;
+        }
         config.train_limit = args.train_limit;
         config.test_limit = args.test_limit;
         State::new(config)?
@@ -250,6 +257,13 @@ fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
         )),
         _ => Ok(()),
     };
+    if let Some(lambda) = args.lambda {
+        let mut wanted = c.clone();
+        wanted.set_lambda(lambda).map_err(anyhow::Error::msg)?;
+        if wanted.penalty != c.penalty {
+            bail!("--lambda {lambda} differs from the run's penalty {:?}; drop it to resume", c.penalty);
+        }
+    }
     differs("seed", args.seed.map(|v| v.to_string()), c.seed.to_string())?;
     differs("threads", args.threads.map(|v| v.to_string()), c.threads.to_string())?;
     differs(

@@ -250,6 +250,19 @@ impl Config {
         }
     }
 
+    /// Sets the penalty's λ; an error for a recipe without a penalty.
+    pub fn set_lambda(&mut self, value: f64) -> Result<(), String> {
+        if !(value >= 0.0 && value.is_finite()) {
+            return Err(format!("lambda {value} must be finite and not negative"));
+        }
+        match &mut self.penalty {
+            Some(Penalty::L1 { lambda }) => *lambda = value as f32,
+            Some(Penalty::Kl { lambda, .. }) => *lambda = value,
+            None => return Err(format!("variant '{}' has no sparsity penalty to weight", self.variant)),
+        }
+        Ok(())
+    }
+
     /// Checks the knobs make sense.
     pub fn validate(&self) -> Result<(), String> {
         if self.threads == 0 {

@@ -3,6 +3,7 @@
 //! checkpoint, history and metrics of a run directory.
 
 use crate::checkpoint::{self, CheckpointError};
+use crate::figures;
 use crate::layers::{kl, l1, lifetime_topk};
 use crate::mnist::{Mnist, Split, PIXELS};
 use crate::model::{Layer, Model};
@@ -27,6 +28,8 @@ pub const CHECKPOINT: &str = "checkpoint.bin";
 pub const HISTORY: &str = "history.csv";
 /// Final metrics, JSON.
 pub const METRICS: &str = "metrics.json";
+/// Directory of the PNG figures.
+pub const FIGURES: &str = "figures";
 
 /// Seed of the noise that corrupts the test images of denoising variants: the same for every
 /// evaluation, run and seed, so figures and metrics are comparable.
@@ -75,6 +78,9 @@ pub enum TrainError {
     /// Checkpoint trouble.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A figure could not be written.
+    #[error(transparent)]
+    Figure(#[from] figures::FigureError),
     /// Writing history or metrics failed.
     #[error("{path}: {source}")]
     Io {
@@ -229,13 +235,14 @@ impl Trainer {
         }
     }
 
-    /// One optimisation step on the images `batch`, which start at position `position` of
-    /// epoch `epoch`; returns the batch's loss (reconstruction MSE plus penalty).
+    /// The loss (reconstruction MSE plus penalty) and, summed into the first workspace, the
+    /// parameter gradients of the images `batch`, which start at position `position` of epoch
+    /// `epoch` (the key of their noise).
     ///
     /// Shards run in parallel between the points where the batch must be seen whole: a
     /// lifetime top-k layer (its mask is chosen over all shards) and the KL penalty (ρ̂ is the
     /// mean over all shards).
-    fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
+    fn gradients(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
         let shard = batch.len().div_ceil(self.workers.len());
         let rows = batch.len();
         let active = batch.chunks(shard).len();
@@ -340,9 +347,22 @@ impl Trainer {
                 *g += h;
             }
         }
-        let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
-        self.state.adam.step(&mut params, &first[0].grads);
         sse / (rows * PIXELS) as f64 + penalty
+    }
+
+    /// One optimisation step: gradients of the batch, then Adam.
+    fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
+        let loss = self.gradients(batch, epoch, position);
+        let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
+        self.state.adam.step(&mut params, &self.workers[0].grads);
+        loss
+    }
+
+    /// The loss and parameter gradients of training images `batch` taken as the first batch of
+    /// the first epoch, without updating anything: what a step would apply.
+    pub fn batch_gradients(&mut self, batch: &[u32]) -> (f64, Vec<Array2<f32>>) {
+        let loss = self.gradients(batch, 0, 0);
+        (loss, self.workers[0].grads.clone())
     }
 
     /// One pass over the shuffled training set; returns the mean loss per sample.
@@ -546,11 +566,48 @@ impl Trainer {
         let metrics = self.metrics(&report);
         if let Some(dir) = dir {
             self.save(dir)?;
+            self.write_figures(&dir.join(FIGURES), &report)?;
             let path = dir.join(METRICS);
             let json = serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n";
             checkpoint::write_atomic(&path, json.as_bytes()).map_err(|source| TrainError::Io { path, source })?;
         }
         Ok(metrics)
+    }
+
+    /// The tutorial's figures of this run: examples, codes, dictionary, curves.
+    pub fn write_figures(&self, dir: &Path, report: &TestReport) -> Result<(), TrainError> {
+        std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let variant = &self.state.config.variant;
+        let mut rows = vec![("input", report.input.view()), ("reconstruction", report.output.view())];
+        if self.state.config.noise.is_some() {
+            rows[0].0 = "noisy input";
+            rows.push(("clean target", report.target.view()));
+        }
+        figures::examples(&dir.join("examples.png"), &rows)?;
+        let zero = if self.state.model.sigmoid_codes() { "below 0.01" } else { "zero" };
+        figures::codes(
+            &dir.join("codes.png"),
+            &format!(
+                "{variant}: codes of {} test images, {:.1} % {zero}",
+                report.codes.nrows(),
+                100.0 * report.zero_code_fraction
+            ),
+            report.codes.view(),
+        )?;
+        figures::dictionary(
+            &dir.join("dictionary.png"),
+            &format!("{variant}: the image each code unit writes (decoder columns)"),
+            self.state.model.dictionary().view(),
+        )?;
+        figures::curves(
+            &dir.join("curves.png"),
+            &format!("{variant}: loss and learning rate"),
+            &self.state.history,
+        )?;
+        Ok(())
     }
 
     /// Writes the checkpoint and the history into `dir`.

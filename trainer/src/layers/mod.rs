@@ -3,10 +3,16 @@
 //! Forward writes the layer's output; backward reads what forward kept (input or output) and
 //! *adds* into the parameter gradients, so a weight used twice (the tied pair) sums both uses.
 
+pub mod conv2d;
+pub mod kl;
+pub mod l1;
 pub mod leaky_relu;
+pub mod lifetime_topk;
 pub mod linear;
+pub mod max_pool;
 pub mod mse;
 pub mod sigmoid;
+pub mod topk;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;
