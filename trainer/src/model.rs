@@ -4,7 +4,9 @@
 //! a [`Layer::Linear`] that uses the encoder's weight transposed. [`Model::untie`] gives each
 //! such layer its own copy.
 
+use crate::layers::conv2d::Conv2dGeometry;
 use crate::layers::leaky_relu;
+use crate::layers::max_pool::MaxPoolGeometry;
 use ndarray::Array2;
 use rand::distr::{Distribution, Uniform};
 use rand::Rng;
@@ -40,6 +42,20 @@ pub enum Layer {
     LifetimeTopK {
         /// Fraction of the batch kept per unit.
         fraction: f64,
+    },
+    /// 2-D convolution on rows of `(C, H, W)`; weight `(O, C·k·k)`, bias `(1, O)`.
+    Conv2d {
+        /// Index of the weight in [`Model::params`].
+        weight: usize,
+        /// Index of the bias in [`Model::params`].
+        bias: usize,
+        /// Shapes.
+        geometry: Conv2dGeometry,
+    },
+    /// 2x2 max-pooling with stride 2 on rows of `(C, H, W)`.
+    MaxPool2d {
+        /// Shapes.
+        geometry: MaxPoolGeometry,
     },
 }
 
@@ -140,6 +156,64 @@ impl Model {
         }
     }
 
+    /// The tutorial's convolutional autoencoder: four 6x6 convolutions (1→8→8→8→8 channels,
+    /// stride 1, no padding) each with LeakyReLU, 2x2 max-pooling to 8x4x4 = 128 codes, and a
+    /// Linear 128→784 + LeakyReLU decoder. Initialisation as PyTorch's defaults.
+    pub fn conv(rng: &mut impl Rng) -> Model {
+        let side = crate::mnist::SIDE;
+        let mut params = Vec::new();
+        let mut layers = Vec::new();
+        let (mut c, mut h) = (1, side);
+        for l in 0..4 {
+            let g = Conv2dGeometry::new(c, h, h, 8, 6);
+            let fan_in = g.weight_shape().1;
+            params.push(Param {
+                name: format!("conv{}.weight", l + 1),
+                value: init(rng, g.weight_shape(), fan_in),
+            });
+            params.push(Param {
+                name: format!("conv{}.bias", l + 1),
+                value: init(rng, (1, 8), fan_in),
+            });
+            layers.push(Layer::Conv2d {
+                weight: params.len() - 2,
+                bias: params.len() - 1,
+                geometry: g,
+            });
+            layers.push(Layer::LeakyRelu {
+                slope: leaky_relu::SLOPE,
+            });
+            (c, h) = (8, g.out_h());
+        }
+        let pool = MaxPoolGeometry::new(c, h, h);
+        layers.push(Layer::MaxPool2d { geometry: pool });
+        let code_after = layers.len();
+        let code = pool.out_len();
+        let input = side * side;
+        params.push(Param {
+            name: "dec.weight".into(),
+            value: init(rng, (input, code), code),
+        });
+        params.push(Param {
+            name: "dec.bias".into(),
+            value: init(rng, (1, input), code),
+        });
+        layers.push(Layer::Linear {
+            weight: params.len() - 2,
+            bias: params.len() - 1,
+            transposed: false,
+        });
+        layers.push(Layer::LeakyRelu {
+            slope: leaky_relu::SLOPE,
+        });
+        Model {
+            input,
+            layers,
+            params,
+            code_after,
+        }
+    }
+
     /// Gives every transposed (tied) linear layer its own weight, a copy of the shared one laid
     /// out `(O, I)`. Returns how many layers were untied.
     pub fn untie(&mut self) -> usize {
@@ -172,27 +246,52 @@ impl Model {
     pub fn widths(&self) -> Result<Vec<usize>, String> {
         let mut width = self.input;
         let mut out = Vec::with_capacity(self.layers.len());
+        let param = |i: usize, p: usize| {
+            self.params
+                .get(p)
+                .map(|p| &p.value)
+                .ok_or(format!("layer {i}: no parameter {p}"))
+        };
         for (i, layer) in self.layers.iter().enumerate() {
-            if let Layer::Linear {
-                weight,
-                bias,
-                transposed,
-            } = *layer
-            {
-                let w = &self
-                    .params
-                    .get(weight)
-                    .ok_or(format!("layer {i}: no weight {weight}"))?
-                    .value;
-                let (o, fan_in) = if transposed { (w.ncols(), w.nrows()) } else { w.dim() };
-                if fan_in != width {
-                    return Err(format!("layer {i}: weight takes {fan_in} inputs, gets {width}"));
+            match *layer {
+                Layer::Linear {
+                    weight,
+                    bias,
+                    transposed,
+                } => {
+                    let w = param(i, weight)?;
+                    let (o, fan_in) = if transposed { (w.ncols(), w.nrows()) } else { w.dim() };
+                    if fan_in != width {
+                        return Err(format!("layer {i}: weight takes {fan_in} inputs, gets {width}"));
+                    }
+                    if param(i, bias)?.dim() != (1, o) {
+                        return Err(format!(
+                            "layer {i}: bias {:?}, expected (1, {o})",
+                            param(i, bias)?.dim()
+                        ));
+                    }
+                    width = o;
                 }
-                let b = &self.params.get(bias).ok_or(format!("layer {i}: no bias {bias}"))?.value;
-                if b.dim() != (1, o) {
-                    return Err(format!("layer {i}: bias {:?}, expected (1, {o})", b.dim()));
+                Layer::Conv2d {
+                    weight,
+                    bias,
+                    geometry: g,
+                } => {
+                    if !g.is_valid() || g.in_len() != width {
+                        return Err(format!("layer {i}: convolution {g:?} does not take {width} inputs"));
+                    }
+                    if param(i, weight)?.dim() != g.weight_shape() || param(i, bias)?.dim() != (1, g.out_channels) {
+                        return Err(format!("layer {i}: convolution parameters do not fit {g:?}"));
+                    }
+                    width = g.out_len();
                 }
-                width = o;
+                Layer::MaxPool2d { geometry: g } => {
+                    if !g.is_valid() || g.in_len() != width {
+                        return Err(format!("layer {i}: max-pool {g:?} does not take {width} inputs"));
+                    }
+                    width = g.out_len();
+                }
+                Layer::LeakyRelu { .. } | Layer::Sigmoid | Layer::TopK { .. } | Layer::LifetimeTopK { .. } => {}
             }
             out.push(width);
         }
@@ -243,18 +342,20 @@ impl Model {
     /// Multiply-adds ×2 of one training step per sample: forward, the weight gradient, and the
     /// input gradient of every linear layer but the first.
     pub fn train_flops_per_sample(&self) -> u64 {
-        let mut width = self.input;
+        let widths = self.widths().expect("a valid model");
         let mut flops = 0u64;
         let mut first = true;
-        for layer in &self.layers {
-            if let Layer::Linear { weight, transposed, .. } = *layer {
-                let w = &self.params[weight].value;
-                let o = if transposed { w.ncols() } else { w.nrows() };
-                let macs = (width * o) as u64;
-                flops += 2 * macs * if first { 2 } else { 3 };
-                first = false;
-                width = o;
-            }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let macs = match *layer {
+                Layer::Linear { .. } => {
+                    let fan_in = if i == 0 { self.input } else { widths[i - 1] };
+                    (fan_in * widths[i]) as u64
+                }
+                Layer::Conv2d { geometry, .. } => geometry.macs() as u64,
+                _ => continue,
+            };
+            flops += 2 * macs * if first { 2 } else { 3 };
+            first = false;
         }
         flops
     }
@@ -301,6 +402,21 @@ mod tests {
         assert_eq!(m.params[weight].value, shared.t());
         assert_eq!(m.params[0].value, shared, "the encoder keeps its weight");
         assert_eq!(m.widths().unwrap(), vec![3, 3, 12, 12]);
+    }
+
+    #[test]
+    fn conv_shapes_and_flops() {
+        let m = Model::conv(&mut ChaCha8Rng::seed_from_u64(0));
+        let w = m.widths().unwrap();
+        // 8x23x23, 8x18x18, 8x13x13, 8x8x8, pooled 8x4x4, then 784.
+        assert_eq!(w, vec![4232, 4232, 2592, 2592, 1352, 1352, 512, 512, 128, 784, 784]);
+        assert_eq!(m.code_width(), 128);
+        // Forward MACs: 23²·8·36 + 18²·8·288 + 13²·8·288 + 8²·8·288 + 128·784; the first
+        // convolution needs no input gradient.
+        let fwd = [152_352u64, 746_496, 389_376, 147_456, 100_352];
+        let expected = 2 * (2 * fwd[0] + 3 * fwd[1..].iter().sum::<u64>());
+        assert_eq!(m.train_flops_per_sample(), expected);
+        assert_eq!(m.dictionary().dim(), (128, 784));
     }
 
     #[test]

@@ -587,7 +587,11 @@ impl Trainer {
             rows.push(("clean target", report.target.view()));
         }
         figures::examples(&dir.join("examples.png"), &rows)?;
-        let zero = if self.state.model.sigmoid_codes() { "below 0.01" } else { "zero" };
+        let zero = if self.state.model.sigmoid_codes() {
+            "below 0.01"
+        } else {
+            "zero"
+        };
         figures::codes(
             &dir.join("codes.png"),
             &format!(

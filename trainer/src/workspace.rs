@@ -6,7 +6,7 @@
 //! Forward and backward run over a range of layers, so that the trainer can stop at a layer
 //! that needs the whole batch (lifetime top-k), decide for all shards, and go on.
 
-use crate::layers::{leaky_relu, linear, mse, sigmoid, topk};
+use crate::layers::{conv2d, leaky_relu, linear, max_pool, mse, sigmoid, topk};
 use crate::model::{Layer, Model};
 use crate::noise::Noise;
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
@@ -27,6 +27,10 @@ pub struct Workspace {
     pub masks: Vec<Array2<f32>>,
     /// Gradient of each parameter, summed over this shard.
     pub grads: Vec<Array2<f32>>,
+    /// Each max-pool layer's argmax indices (empty for other layers).
+    pub argmax: Vec<Vec<u32>>,
+    /// Scratch of the convolutions, reused by all of them.
+    pub scratch: Vec<f32>,
     /// Rows in use.
     pub rows: usize,
     noisy: bool,
@@ -48,6 +52,8 @@ impl Workspace {
                 .map(|(l, &w)| Array2::zeros(if l.has_mask() { (capacity, w) } else { (0, 0) }))
                 .collect(),
             grads: model.params.iter().map(|p| Array2::zeros(p.value.dim())).collect(),
+            argmax: vec![Vec::new(); model.layers.len()],
+            scratch: Vec::new(),
             rows: 0,
             noisy: false,
         }
@@ -178,6 +184,15 @@ impl Workspace {
                     topk::select(input, mask.view_mut(), k);
                     topk::apply(input, mask.view(), out);
                 }
+                Layer::Conv2d { weight, bias, geometry } => conv2d::forward(
+                    input,
+                    model.params[weight].value.view(),
+                    model.params[bias].value.row(0),
+                    out,
+                    &geometry,
+                    &mut self.scratch,
+                ),
+                Layer::MaxPool2d { geometry } => max_pool::forward(input, out, &mut self.argmax[i], &geometry),
                 Layer::LifetimeTopK { .. } => {
                     if train {
                         topk::apply(input, self.masks[i].slice(s![..n, ..]), out);
@@ -275,6 +290,25 @@ impl Workspace {
                 Layer::TopK { .. } | Layer::LifetimeTopK { .. } => {
                     if let Some(dx) = dx {
                         topk::apply(dy, self.masks[i].slice(s![..n, ..]), dx);
+                    }
+                }
+                Layer::Conv2d { weight, bias, geometry } => {
+                    let mut db = std::mem::take(&mut self.grads[bias]);
+                    conv2d::backward(
+                        input,
+                        model.params[weight].value.view(),
+                        dy,
+                        self.grads[weight].view_mut(),
+                        db.row_mut(0),
+                        dx,
+                        &geometry,
+                        &mut self.scratch,
+                    );
+                    self.grads[bias] = db;
+                }
+                Layer::MaxPool2d { geometry } => {
+                    if let Some(dx) = dx {
+                        max_pool::backward(dy, &self.argmax[i], dx, &geometry);
                     }
                 }
             }
