@@ -110,14 +110,14 @@ impl Model {
             Layer::LeakyRelu {
                 slope: leaky_relu::SLOPE,
             },
-            None,
+            &[],
             rng,
         )
     }
 
-    /// A tied `D-K-D` autoencoder: `Linear, activation, [sparsity], Linearᵀ, activation`. The
-    /// code is the output of the sparsity layer when there is one, else of the activation.
-    pub fn tied(input: usize, code: usize, activation: Layer, sparsity: Option<Layer>, rng: &mut impl Rng) -> Model {
+    /// A tied `D-K-D` autoencoder: `Linear, activation, sparsity..., Linearᵀ, activation`. The
+    /// code is the output of the last sparsity layer when there are any, else of the activation.
+    pub fn tied(input: usize, code: usize, activation: Layer, sparsity: &[Layer], rng: &mut impl Rng) -> Model {
         let params = vec![
             Param {
                 name: "enc.weight".into(),
@@ -140,7 +140,7 @@ impl Model {
             },
             activation.clone(),
         ];
-        layers.extend(sparsity);
+        layers.extend_from_slice(sparsity);
         let code_after = layers.len();
         layers.push(Layer::Linear {
             weight: 0,

@@ -49,7 +49,8 @@ pub enum Penalty {
     },
 }
 
-/// Every knob of a run, with the tutorial's defaults.
+/// Every knob of a run, with the tutorial's defaults. `variant` names the recipe; a composed
+/// model trained with [`crate::train::State::with_model`] may use any name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Recipe name.
@@ -105,7 +106,7 @@ const LEAKY: Layer = Layer::LeakyRelu {
 };
 
 /// 784-64-784, tied, with `activation` and an optional sparsity layer after the encoder.
-fn fc64(rng: &mut ChaCha8Rng, activation: Layer, sparsity: Option<Layer>) -> Model {
+fn fc64(rng: &mut ChaCha8Rng, activation: Layer, sparsity: &[Layer]) -> Model {
     Model::tied(PIXELS, 64, activation, sparsity, rng)
 }
 
@@ -119,7 +120,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "fc",
         about: "784-64-784 LeakyReLU autoencoder: tied weights up to 100 epochs, then untied fine-tuning up to 50",
-        build: |rng| fc64(rng, LEAKY, None),
+        build: |rng| fc64(rng, LEAKY, &[]),
         phases: TIED_FINETUNE_50,
         penalty: None,
         noise: None,
@@ -127,7 +128,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "topk16",
         about: "fc with a top-k layer after the encoder: each sample keeps its 16 largest codes",
-        build: |rng| fc64(rng, LEAKY, Some(Layer::TopK { k: 16 })),
+        build: |rng| fc64(rng, LEAKY, &[Layer::TopK { k: 16 }]),
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
@@ -135,7 +136,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "topk5",
         about: "fc with a top-k layer after the encoder: each sample keeps its 5 largest codes",
-        build: |rng| fc64(rng, LEAKY, Some(Layer::TopK { k: 5 })),
+        build: |rng| fc64(rng, LEAKY, &[Layer::TopK { k: 5 }]),
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
@@ -143,7 +144,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "lifetime25",
         about: "fc with lifetime sparsity: each code unit keeps its largest 25 % of the batch (training only)",
-        build: |rng| fc64(rng, LEAKY, Some(Layer::LifetimeTopK { fraction: 0.25 })),
+        build: |rng| fc64(rng, LEAKY, &[Layer::LifetimeTopK { fraction: 0.25 }]),
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
@@ -151,7 +152,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "lifetime5",
         about: "fc with lifetime sparsity: each code unit keeps its largest 5 % of the batch (training only)",
-        build: |rng| fc64(rng, LEAKY, Some(Layer::LifetimeTopK { fraction: 0.05 })),
+        build: |rng| fc64(rng, LEAKY, &[Layer::LifetimeTopK { fraction: 0.05 }]),
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
@@ -159,7 +160,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "l1",
         about: "fc plus an L1 penalty on the codes, lambda 0.1",
-        build: |rng| fc64(rng, LEAKY, None),
+        build: |rng| fc64(rng, LEAKY, &[]),
         phases: TIED_FINETUNE_100,
         penalty: Some(Penalty::L1 { lambda: L1_LAMBDA }),
         noise: None,
@@ -167,7 +168,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "kl1e-2",
         about: "sigmoid autoencoder plus a KL sparsity penalty (rho 0.05, lambda 1e-2)",
-        build: |rng| fc64(rng, Layer::Sigmoid, None),
+        build: |rng| fc64(rng, Layer::Sigmoid, &[]),
         phases: TIED_FINETUNE_100,
         penalty: Some(Penalty::Kl {
             lambda: 1e-2,
@@ -178,7 +179,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "kl1e-1",
         about: "sigmoid autoencoder plus a KL sparsity penalty (rho 0.05, lambda 1e-1)",
-        build: |rng| fc64(rng, Layer::Sigmoid, None),
+        build: |rng| fc64(rng, Layer::Sigmoid, &[]),
         phases: TIED_FINETUNE_100,
         penalty: Some(Penalty::Kl {
             lambda: 1e-1,
@@ -197,7 +198,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "denoise-gaussian",
         about: "fc trained on inputs plus N(0, 0.1) noise clipped to [0, 1], clean target",
-        build: |rng| fc64(rng, LEAKY, None),
+        build: |rng| fc64(rng, LEAKY, &[]),
         phases: TIED_FINETUNE_50,
         penalty: None,
         noise: Some(Noise::Gaussian { variance: 0.1 }),
@@ -205,7 +206,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "denoise-mask",
         about: "fc trained on inputs with 25 % of pixels set to 0 (fresh per image and epoch), clean target",
-        build: |rng| fc64(rng, LEAKY, None),
+        build: |rng| fc64(rng, LEAKY, &[]),
         phases: TIED_FINETUNE_50,
         penalty: None,
         noise: Some(Noise::Mask { fraction: 0.25 }),

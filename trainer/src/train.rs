@@ -140,9 +140,15 @@ pub struct State {
 impl State {
     /// A fresh run of `config`: the recipe's model from ChaCha8 stream 0 of the seed.
     pub fn new(config: Config) -> Result<State, TrainError> {
-        config.validate().map_err(TrainError::Config)?;
         let recipe = recipe::find(&config.variant).map_err(TrainError::Config)?;
         let model = (recipe.build)(&mut ChaCha8Rng::seed_from_u64(config.seed));
+        State::with_model(config, model)
+    }
+
+    /// A fresh run of `config` on a model built by the caller: recipes' pieces composed anew.
+    pub fn with_model(config: Config, model: Model) -> Result<State, TrainError> {
+        config.validate().map_err(TrainError::Config)?;
+        model.widths().map_err(|e| TrainError::Config(format!("model: {e}")))?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(1);
         let adam = Adam::new(config.lr, model.params.iter().map(|p| p.value.dim()));

@@ -30,12 +30,21 @@ fn every_variant_trains_a_tiny_run_and_writes_its_outputs() {
         let mut t = tiny(r.name, 2);
         let m = t.run(Some(dir.path()), &mut Progress::Silent).unwrap();
         assert!(m.finished, "{}", r.name);
-        assert!(m.test_mse.is_finite() && m.test_mse > 0.0 && m.test_mse < 0.3, "{}: {}", r.name, m.test_mse);
+        assert!(
+            m.test_mse.is_finite() && m.test_mse > 0.0 && m.test_mse < 0.3,
+            "{}: {}",
+            r.name,
+            m.test_mse
+        );
         assert!(dir.path().join(METRICS).is_file(), "{}", r.name);
         for f in ["examples", "codes", "dictionary", "curves"] {
             let png = dir.path().join(FIGURES).join(format!("{f}.png"));
             let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {f}.png: {e}", r.name));
-            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}: {f}.png is not a PNG", r.name);
+            assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                "{}: {f}.png is not a PNG",
+                r.name
+            );
         }
         let expected_zeros = match r.name {
             // Each sample keeps k of 64 codes (a kept LeakyReLU code is never exactly 0).
@@ -60,14 +69,29 @@ fn sharding_does_not_change_a_batch_gradient() {
     // 1 thread sees the batch whole; 3 threads split 512 rows 171/171/170. Lifetime masks, the
     // KL penalty and the noise must come out the same, leaving only float rounding.
     let batch: Vec<u32> = (0..512).map(|i| (i * 7 % 600) as u32).collect();
-    for variant in ["fc", "topk5", "lifetime5", "lifetime25", "l1", "kl1e-1", "denoise-gaussian", "denoise-mask"] {
+    for variant in [
+        "fc",
+        "topk5",
+        "lifetime5",
+        "lifetime25",
+        "l1",
+        "kl1e-1",
+        "denoise-gaussian",
+        "denoise-mask",
+    ] {
         let (loss1, g1) = tiny(variant, 1).batch_gradients(&batch);
         let (loss3, g3) = tiny(variant, 3).batch_gradients(&batch);
-        assert!((loss1 - loss3).abs() <= 1e-6 * loss1, "{variant}: loss {loss1} vs {loss3}");
+        assert!(
+            (loss1 - loss3).abs() <= 1e-6 * loss1,
+            "{variant}: loss {loss1} vs {loss3}"
+        );
         for (a, b) in g1.iter().zip(&g3) {
             let scale = max_abs(a);
             let diff = max_abs(&(a - b));
-            assert!(diff <= 1e-4 * scale, "{variant}: gradients differ by {diff} (scale {scale})");
+            assert!(
+                diff <= 1e-4 * scale,
+                "{variant}: gradients differ by {diff} (scale {scale})"
+            );
         }
     }
 }
@@ -85,4 +109,35 @@ fn lifetime_sparsity_is_training_only() {
     let (l_with, _) = with.batch_gradients(&batch);
     let (l_without, _) = without.batch_gradients(&batch);
     assert_ne!(l_with, l_without);
+}
+
+#[test]
+fn sparsity_penalties_and_noise_compose() {
+    // The tutorial's top-k and lifetime layers together, on masked inputs, with an L1 penalty.
+    use rand::SeedableRng;
+    use trainer::model::{Layer, Model};
+    use trainer::noise::Noise;
+    use trainer::recipe::Penalty;
+    let model = Model::tied(
+        784,
+        64,
+        Layer::LeakyRelu { slope: 0.01 },
+        &[Layer::TopK { k: 16 }, Layer::LifetimeTopK { fraction: 0.25 }],
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+    );
+    let mut c = recipe::find("fc").unwrap().config(0, 2);
+    c.variant = "topk16-lifetime25-mask-l1".into();
+    c.cap_epochs(Some(2), Some(1));
+    c.train_limit = Some(1024);
+    c.test_limit = Some(512);
+    c.noise = Some(Noise::Mask { fraction: 0.25 });
+    c.penalty = Some(Penalty::L1 { lambda: 1e-2 });
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(State::with_model(c, model).unwrap(), mnist()).unwrap();
+    let m = t.run(Some(dir.path()), &mut Progress::Silent).unwrap();
+    let h = &t.state.history;
+    assert!(h[1].val_mse < h[0].val_mse, "{h:?}");
+    // At evaluation lifetime sparsity is off and top-k keeps 16 of 64 codes per sample.
+    assert_eq!(m.zero_code_fraction, 0.75);
+    assert!(dir.path().join(FIGURES).join("examples.png").is_file());
 }
