@@ -37,8 +37,8 @@ pub enum Layer {
         /// Values kept per sample.
         k: usize,
     },
-    /// Per unit, keep the `ceil(fraction · batch)` largest values across the batch (training
-    /// only; the identity at evaluation).
+    /// Per unit, keep the `ceil(fraction · batch size)` largest values across the batch (all of
+    /// a smaller last batch's; training only, the identity at evaluation).
     LifetimeTopK {
         /// Fraction of the batch kept per unit.
         fraction: f64,

@@ -280,7 +280,7 @@ impl Trainer {
                 unreachable!("only lifetime top-k couples the batch")
             };
             let (inputs, mut masks): (Vec<_>, Vec<_>) = workers.iter_mut().map(|w| w.input_and_mask(layer)).unzip();
-            lifetime_topk::select(&inputs, &mut masks, lifetime_topk::kept(fraction, rows));
+            lifetime_topk::select(&inputs, &mut masks, lifetime_topk::kept(fraction, config.batch_size, rows));
             let next = coupled.get(c + 1).copied().unwrap_or(n_layers);
             pool.install(|| {
                 workers

@@ -8,9 +8,11 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-/// Values kept per unit for a batch of `rows`: `ceil(fraction · rows)`.
-pub fn kept(fraction: f64, rows: usize) -> usize {
-    ((fraction * rows as f64).ceil() as usize).min(rows)
+/// Values kept per unit: `ceil(fraction · batch_size)`, at most the `rows` present. As in the
+/// tutorial, `k` is fixed by the batch size, so the epoch's last, partial batch keeps more of
+/// its rows (all of them when it has fewer than `k`).
+pub fn kept(fraction: f64, batch_size: usize, rows: usize) -> usize {
+    ((fraction * batch_size as f64).ceil() as usize).min(rows)
 }
 
 /// Marks, in each column, the `k` largest entries over all shards with 1 (the rest 0).
@@ -48,10 +50,12 @@ mod tests {
 
     #[test]
     fn kept_counts() {
-        assert_eq!(kept(0.25, 512), 128);
-        assert_eq!(kept(0.05, 512), 26); // 25.6 rounds up
-        assert_eq!(kept(0.25, 96), 24);
-        assert_eq!(kept(0.05, 1), 1);
+        assert_eq!(kept(0.25, 512, 512), 128);
+        assert_eq!(kept(0.05, 512, 512), 26); // 25.6 rounds up
+        // The last batch of an epoch (60,000 = 117·512 + 96) keeps min(k, rows).
+        assert_eq!(kept(0.25, 512, 96), 96);
+        assert_eq!(kept(0.05, 512, 96), 26);
+        assert_eq!(kept(0.05, 512, 1), 1);
     }
 
     #[test]
@@ -85,7 +89,7 @@ mod tests {
     fn gradient_flows_only_through_kept_values() {
         let x = random(52, (8, 5), 1.0);
         let r = random(53, (8, 5), 1.0);
-        let k = kept(0.25, 8);
+        let k = kept(0.25, 8, 8);
         let loss = |x: &Array2<f32>| {
             let mut mask = Array2::zeros(x.dim());
             select(&[x.view()], &mut [mask.view_mut()], k);
