@@ -280,7 +280,11 @@ impl Trainer {
                 unreachable!("only lifetime top-k couples the batch")
             };
             let (inputs, mut masks): (Vec<_>, Vec<_>) = workers.iter_mut().map(|w| w.input_and_mask(layer)).unzip();
-            lifetime_topk::select(&inputs, &mut masks, lifetime_topk::kept(fraction, config.batch_size, rows));
+            lifetime_topk::select(
+                &inputs,
+                &mut masks,
+                lifetime_topk::kept(fraction, config.batch_size, rows),
+            );
             let next = coupled.get(c + 1).copied().unwrap_or(n_layers);
             pool.install(|| {
                 workers
@@ -593,19 +597,24 @@ impl Trainer {
             rows.push(("clean target", report.target.view()));
         }
         figures::examples(&dir.join("examples.png"), &rows)?;
-        let zero = if self.state.model.sigmoid_codes() {
-            "below 0.01"
+        // Sigmoid codes are never exactly 0: draw those the metric counts as zero (below 0.01)
+        // white, so the figure shows the sparsity the metric reports.
+        let (codes, zero) = if self.state.model.sigmoid_codes() {
+            (
+                report.codes.mapv(|v| if v.abs() < 0.01 { 0.0 } else { v }),
+                "below 0.01, drawn as 0",
+            )
         } else {
-            "zero"
+            (report.codes.clone(), "zero")
         };
         figures::codes(
             &dir.join("codes.png"),
             &format!(
                 "{variant}: codes of {} test images, {:.1} % {zero}",
-                report.codes.nrows(),
+                codes.nrows(),
                 100.0 * report.zero_code_fraction
             ),
-            report.codes.view(),
+            codes.view(),
         )?;
         figures::dictionary(
             &dir.join("dictionary.png"),
