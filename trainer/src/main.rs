@@ -261,7 +261,10 @@ fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
         let mut wanted = c.clone();
         wanted.set_lambda(lambda).map_err(anyhow::Error::msg)?;
         if wanted.penalty != c.penalty {
-            bail!("--lambda {lambda} differs from the run's penalty {:?}; drop it to resume", c.penalty);
+            bail!(
+                "--lambda {lambda} differs from the run's penalty {:?}; drop it to resume",
+                c.penalty
+            );
         }
     }
     differs("seed", args.seed.map(|v| v.to_string()), c.seed.to_string())?;

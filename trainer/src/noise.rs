@@ -91,10 +91,7 @@ mod tests {
         let mut y = image();
         Noise::Gaussian { variance: 0.1 }.apply(&mut y, &mut rng(3, 0));
         assert!(y.iter().all(|&p| (0.0..=1.0).contains(&p)));
-        assert!(
-            y.contains(&0.0) && y.contains(&1.0),
-            "clipping happens"
-        );
+        assert!(y.contains(&0.0) && y.contains(&1.0), "clipping happens");
     }
 
     #[test]

@@ -52,7 +52,7 @@ mod tests {
     fn kept_counts() {
         assert_eq!(kept(0.25, 512, 512), 128);
         assert_eq!(kept(0.05, 512, 512), 26); // 25.6 rounds up
-        // The last batch of an epoch (60,000 = 117·512 + 96) keeps min(k, rows).
+                                              // The last batch of an epoch (60,000 = 117·512 + 96) keeps min(k, rows).
         assert_eq!(kept(0.25, 512, 96), 96);
         assert_eq!(kept(0.05, 512, 96), 26);
         assert_eq!(kept(0.05, 512, 1), 1);
