@@ -204,6 +204,19 @@ impl Canvas {
 type Area<'a> = DrawingArea<text::Backend<'a>, Shift>;
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Draws `title` centred across `root`, its middle `y` pixels from the top.
+fn draw_title(root: &Area<'_>, title: &str, y: i32) -> DrawResult {
+    let (w, _) = root.dim_in_pixel();
+    root.draw_text(title, &text(TITLE_PT, HPos::Center, VPos::Center), ((w / 2) as i32, y))?;
+    Ok(())
+}
+
+/// A one-pixel black frame just outside the `w` × `h` pixels whose top left is (`x`, `y`).
+fn frame(root: &Area<'_>, (x, y): (i32, i32), (w, h): (i32, i32)) -> DrawResult {
+    root.draw(&Rectangle::new([(x - 1, y - 1), (x + w, y + h)], BLACK.stroke_width(1)))?;
+    Ok(())
+}
+
 /// Lets plotters draw over `canvas`, then writes it to `path` as a PNG.
 fn render(
     path: &Path,
@@ -533,13 +546,7 @@ pub fn dictionary(path: &Path, title: &str, tiles: ArrayView2<f32>) -> Result<()
         });
     }
     render(path, font, canvas, |root| {
-        let y = DICT_PAD + DICT_TITLE / 2;
-        root.draw_text(
-            title,
-            &text(TITLE_PT, HPos::Center, VPos::Center),
-            ((w / 2) as i32, y as i32),
-        )?;
-        Ok(())
+        draw_title(root, title, (DICT_PAD + DICT_TITLE / 2) as i32)
     })
 }
 
@@ -690,11 +697,7 @@ pub fn codes(path: &Path, title: &str, codes: ArrayView2<f32>) -> Result<(), Fig
         "code unit".to_string()
     };
     render(path, font, canvas, |root| {
-        root.draw_text(
-            title,
-            &text(TITLE_PT, HPos::Center, VPos::Center),
-            ((lay.w / 2) as i32, (CODES_PAD + CODES_TITLE / 2 - 4) as i32),
-        )?;
+        draw_title(root, title, (CODES_PAD + CODES_TITLE / 2 - 4) as i32)?;
 
         // Axes of the heatmap; its plotting area is exactly the painted cells.
         let (w, h) = (lay.w as i32, lay.h as i32);
@@ -730,10 +733,7 @@ pub fn codes(path: &Path, title: &str, codes: ArrayView2<f32>) -> Result<(), Fig
             .x_label_formatter(&|v| format!("{}", v.round()))
             .y_label_formatter(&|v| format!("{}", (samples as f64 - v).round()))
             .draw()?;
-        root.draw(&Rectangle::new(
-            [(x0 - 1, y0 - 1), (x0 + pw, y0 + ph)],
-            BLACK.stroke_width(1),
-        ))?;
+        frame(root, (x0, y0), (pw, ph))?;
 
         // Colour bar beside it, same height.
         let bar_x = lay.bar_x as i32;
@@ -766,11 +766,7 @@ pub fn codes(path: &Path, title: &str, codes: ArrayView2<f32>) -> Result<(), Fig
                 (bar_right + 9, py),
             )?;
         }
-        let bar_w = CODES_BAR_W as i32;
-        root.draw(&Rectangle::new(
-            [(bar_x - 1, y0 - 1), (bar_x + bar_w, y0 + ph)],
-            BLACK.stroke_width(1),
-        ))?;
+        frame(root, (bar_x, y0), (CODES_BAR_W as i32, ph))?;
         // The exact-zero swatch under the bar.
         let sy = y0 + ph + 18;
         root.draw(&Rectangle::new(
@@ -859,6 +855,65 @@ fn log_range(runs: &[&[Vec<(f64, f64)>]]) -> Option<(f64, f64)> {
     Some((10f64.powf(l), 10f64.powf(h)))
 }
 
+/// The x axis of both [`curves`] panels: epochs 1..=n, each a unit wide.
+struct EpochAxis {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+}
+
+/// A [`curves`] panel: epochs across, a log scale up.
+type LogPanel<'a, 'b> = ChartContext<'a, text::Backend<'b>, Cartesian2d<Ticks<RangedCoordf64>, Ticks<LogCoord<f64>>>>;
+
+/// Builds a [`curves`] panel on `area`, `margin_top` pixels below its top, with a log y axis
+/// over `lo..hi` described as `y_desc`, and draws its grid, ticks and axis labels.
+fn epoch_log_panel<'a, 'b>(
+    area: &'a Area<'b>,
+    margin_top: u32,
+    epochs: &EpochAxis,
+    (lo, hi): (f64, f64),
+    y_desc: &str,
+) -> Result<LogPanel<'a, 'b>, Box<dyn std::error::Error>> {
+    let y_ticks = log_ticks(lo, hi);
+    let sci = scientific(&y_ticks);
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(margin_top)
+        .margin_left(12)
+        .margin_right(28)
+        .margin_bottom(6)
+        .x_label_area_size(CURVES_X_AREA)
+        .y_label_area_size(CURVES_Y_AREA)
+        .build_cartesian_2d(
+            linear_axis(epochs.range.clone(), epochs.ticks.clone()),
+            log_axis(lo, hi, y_ticks),
+        )?;
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .label_style(desc(TICK_PT))
+        .axis_desc_style(desc(LABEL_PT))
+        .x_label_formatter(&|v| format!("{}", v.round()))
+        .y_label_formatter(&|v| tick_label(*v, sci))
+        .draw()?;
+    Ok(chart)
+}
+
+/// A dashed vertical line from `lo` to `hi` at each phase change.
+fn draw_boundaries(chart: &mut LogPanel<'_, '_>, segs: &[Segment<'_>], (lo, hi): (f64, f64)) -> DrawResult {
+    for s in &segs[1..] {
+        let x = s.first as f64 + 0.5;
+        chart.draw_series(DashedLineSeries::new(
+            [(x, lo), (x, hi)],
+            6,
+            4,
+            BOUNDARY.stroke_width(1),
+        ))?;
+    }
+    Ok(())
+}
+
 /// Training curves of a run, two panels: training loss and validation MSE per epoch (log y,
 /// with a legend), and the learning rate per epoch (log y, drawn as steps). The x axis counts
 /// epochs across all phases in history order; each phase change is a dashed vertical line and
@@ -880,19 +935,17 @@ pub fn curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<(), F
             .flat_map(|(i, r)| [(x_of(i) - 0.5, r.lr), (x_of(i) + 0.5, r.lr)]),
     );
     let segs = segments(history);
-    let x_range = 0.5..n as f64 + 0.5;
-    let epoch_ticks: Vec<f64> = integer_ticks(1, n, 10).into_iter().map(|e| e as f64).collect();
+    let epochs = EpochAxis {
+        range: 0.5..n as f64 + 0.5,
+        ticks: integer_ticks(1, n, 10).into_iter().map(|e| e as f64).collect(),
+    };
     let markers = n <= 30;
     let title_w = text_width(font, title, TITLE_PT) as u32;
     let w = CURVES_W.max(title_w + 40);
     let h = CURVES_TITLE + CURVES_TOP_H + CURVES_LR_H;
 
     render(path, font, Canvas::new(w, h), |root| {
-        root.draw_text(
-            title,
-            &text(TITLE_PT, HPos::Center, VPos::Center),
-            ((w / 2) as i32, (CURVES_TITLE / 2 + 4) as i32),
-        )?;
+        draw_title(root, title, (CURVES_TITLE / 2 + 4) as i32)?;
         let (top, bottom) = root.split_vertically(CURVES_TITLE).1.split_vertically(CURVES_TOP_H);
 
         // Panel 1: losses.
@@ -900,39 +953,8 @@ pub fn curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<(), F
             Some((lo, hi)) => (lo, hi, false),
             None => (1e-3, 1.0, true),
         };
-        let y_ticks = log_ticks(lo, hi);
-        let sci = scientific(&y_ticks);
-        let mut chart = ChartBuilder::on(&top)
-            .margin_top(CURVES_PHASES)
-            .margin_left(12)
-            .margin_right(28)
-            .margin_bottom(6)
-            .x_label_area_size(CURVES_X_AREA)
-            .y_label_area_size(CURVES_Y_AREA)
-            .build_cartesian_2d(
-                linear_axis(x_range.clone(), epoch_ticks.clone()),
-                log_axis(lo, hi, y_ticks),
-            )?;
-        chart
-            .configure_mesh()
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .x_desc("epoch")
-            .y_desc("MSE (log scale)")
-            .label_style(desc(TICK_PT))
-            .axis_desc_style(desc(LABEL_PT))
-            .x_label_formatter(&|v| format!("{}", v.round()))
-            .y_label_formatter(&|v| tick_label(*v, sci))
-            .draw()?;
-        for s in &segs[1..] {
-            let x = s.first as f64 + 0.5;
-            chart.draw_series(DashedLineSeries::new(
-                [(x, lo), (x, hi)],
-                6,
-                4,
-                BOUNDARY.stroke_width(1),
-            ))?;
-        }
+        let mut chart = epoch_log_panel(&top, CURVES_PHASES, &epochs, (lo, hi), "MSE (log scale)")?;
+        draw_boundaries(&mut chart, &segs, (lo, hi))?;
         for (runs, color, label) in [
             (&loss, LOSS_COLOR, "training loss"),
             (&val, VAL_COLOR, "validation MSE"),
@@ -991,39 +1013,8 @@ pub fn curves(path: &Path, title: &str, history: &[EpochRecord]) -> Result<(), F
 
         // Panel 2: learning rate.
         let (lo, hi) = log_range(&[&lr]).unwrap_or((1e-6, 1e-2));
-        let y_ticks = log_ticks(lo, hi);
-        let sci = scientific(&y_ticks);
-        let mut chart = ChartBuilder::on(&bottom)
-            .margin_top(12)
-            .margin_left(12)
-            .margin_right(28)
-            .margin_bottom(6)
-            .x_label_area_size(CURVES_X_AREA)
-            .y_label_area_size(CURVES_Y_AREA)
-            .build_cartesian_2d(
-                linear_axis(x_range.clone(), epoch_ticks.clone()),
-                log_axis(lo, hi, y_ticks),
-            )?;
-        chart
-            .configure_mesh()
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .x_desc("epoch")
-            .y_desc("learning rate")
-            .label_style(desc(TICK_PT))
-            .axis_desc_style(desc(LABEL_PT))
-            .x_label_formatter(&|v| format!("{}", v.round()))
-            .y_label_formatter(&|v| tick_label(*v, sci))
-            .draw()?;
-        for s in &segs[1..] {
-            let x = s.first as f64 + 0.5;
-            chart.draw_series(DashedLineSeries::new(
-                [(x, lo), (x, hi)],
-                6,
-                4,
-                BOUNDARY.stroke_width(1),
-            ))?;
-        }
+        let mut chart = epoch_log_panel(&bottom, 12, &epochs, (lo, hi), "learning rate")?;
+        draw_boundaries(&mut chart, &segs, (lo, hi))?;
         for run in &lr {
             chart.draw_series(LineSeries::new(run.iter().copied(), LR_COLOR.stroke_width(2)))?;
         }

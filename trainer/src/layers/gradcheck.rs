@@ -10,6 +10,11 @@ pub fn random(seed: u64, shape: (usize, usize), scale: f32) -> Array2<f32> {
     Array2::from_shape_fn(shape, |_| rng.random_range(-scale..scale))
 }
 
+/// `Σ y ⊙ r` in f64: a test objective whose gradient with respect to `y` is `r`.
+pub fn dot(y: &Array2<f32>, r: &Array2<f32>) -> f64 {
+    y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum()
+}
+
 /// Checks every element of `analytic` against `(f(x + h) - f(x - h)) / 2h` for perturbations of
 /// `x` with h = 1e-3, to a relative tolerance of 1e-2 (the forward passes run in f32).
 pub fn check(name: &str, x: &Array2<f32>, analytic: &Array2<f32>, mut f: impl FnMut(&Array2<f32>) -> f64) {

@@ -27,7 +27,7 @@ pub fn backward(y: ArrayView2<f32>, dy: ArrayView2<f32>, dx: ArrayViewMut2<f32>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::{check, random};
+    use crate::layers::gradcheck::{check, dot, random};
     use ndarray::Array2;
 
     #[test]
@@ -46,7 +46,7 @@ mod tests {
         let loss = |x: &Array2<f32>| {
             let mut y = Array2::zeros(x.dim());
             forward(x.view(), y.view_mut(), SLOPE);
-            y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+            dot(&y, &r)
         };
         let mut y = Array2::zeros(x.dim());
         forward(x.view(), y.view_mut(), SLOPE);

@@ -44,7 +44,7 @@ pub fn select(shards: &[ArrayView2<f32>], masks: &mut [ArrayViewMut2<f32>], k: u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::{check, random};
+    use crate::layers::gradcheck::{check, dot, random};
     use crate::layers::topk::apply;
     use ndarray::{array, s, Array2};
 
@@ -95,7 +95,7 @@ mod tests {
             select(&[x.view()], &mut [mask.view_mut()], k);
             let mut y = Array2::zeros(x.dim());
             apply(x.view(), mask.view(), y.view_mut());
-            y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+            dot(&y, &r)
         };
         let mut mask = Array2::zeros(x.dim());
         select(&[x.view()], &mut [mask.view_mut()], k);

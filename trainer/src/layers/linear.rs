@@ -36,7 +36,7 @@ pub fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::{check, random};
+    use crate::layers::gradcheck::{check, dot, random};
     use ndarray::{Array1, Array2};
 
     #[test]
@@ -61,7 +61,7 @@ mod tests {
         let loss = |x: &Array2<f32>, w: &Array2<f32>, b: &Array2<f32>| {
             let mut y = Array2::zeros((n, o));
             forward(x.view(), w.view(), b.row(0), y.view_mut());
-            y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+            dot(&y, &r)
         };
         let mut dw = Array2::zeros((o, i));
         let mut db = Array2::zeros((1, o));

@@ -177,7 +177,7 @@ pub fn backward(dy: ArrayView2<f32>, argmax: &[u32], mut dx: ArrayViewMut2<f32>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::check;
+    use crate::layers::gradcheck::{check, dot, random};
     use ndarray::Array2;
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
@@ -287,10 +287,10 @@ mod tests {
         {
             let x = distinct(s as u64, n, g.in_len());
             // Objective L = Σ y ⊙ r, so dL/dy = r.
-            let r = crate::layers::gradcheck::random(10 + s as u64, (n, g.out_len()), 1.0);
+            let r = random(10 + s as u64, (n, g.out_len()), 1.0);
             let loss = |x: &Array2<f32>| {
                 let (y, _) = pool(x, &g);
-                y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+                dot(&y, &r)
             };
             let (_, argmax) = pool(&x, &g);
             let mut dx = Array2::from_elem((n, g.in_len()), f32::NAN);
@@ -304,7 +304,7 @@ mod tests {
         // Every output is its window's maximum, every argmax points at it, and each input gets
         // the gradient of at most one window: dx sums to dy.
         let g = MaxPoolGeometry::new(3, 9, 6);
-        let x = crate::layers::gradcheck::random(7, (5, g.in_len()), 1.0);
+        let x = random(7, (5, g.in_len()), 1.0);
         let (y, argmax) = pool(&x, &g);
         for r in 0..5 {
             for c in 0..3 {
@@ -322,7 +322,7 @@ mod tests {
                 }
             }
         }
-        let dy = crate::layers::gradcheck::random(8, (5, g.out_len()), 1.0);
+        let dy = random(8, (5, g.out_len()), 1.0);
         let mut dx = Array2::zeros((5, g.in_len()));
         backward(dy.view(), &argmax, dx.view_mut(), &g);
         for r in 0..5 {
@@ -336,7 +336,7 @@ mod tests {
     fn strided_views_give_the_same_results() {
         // Columns of transposed arrays: rows of the views are not contiguous.
         let g = MaxPoolGeometry::new(2, 5, 4);
-        let x = crate::layers::gradcheck::random(9, (3, g.in_len()), 1.0);
+        let x = random(9, (3, g.in_len()), 1.0);
         let (y, argmax) = pool(&x, &g);
         let xt = x.t().to_owned();
         let mut yt = Array2::zeros((g.out_len(), 3));
@@ -344,7 +344,7 @@ mod tests {
         forward(xt.t(), yt.view_mut().reversed_axes(), &mut argmax_t, &g);
         assert_eq!(y, yt.t());
         assert_eq!(argmax, argmax_t);
-        let dy = crate::layers::gradcheck::random(10, (3, g.out_len()), 1.0);
+        let dy = random(10, (3, g.out_len()), 1.0);
         let mut dx = Array2::zeros((3, g.in_len()));
         backward(dy.view(), &argmax, dx.view_mut(), &g);
         let mut dxt = Array2::from_elem((g.in_len(), 3), f32::NAN);

@@ -38,7 +38,7 @@ pub fn apply(x: ArrayView2<f32>, mask: ArrayView2<f32>, y: ArrayViewMut2<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::{check, random};
+    use crate::layers::gradcheck::{check, dot, random};
     use ndarray::{array, Array2};
 
     #[test]
@@ -75,7 +75,7 @@ mod tests {
             select(x.view(), mask.view_mut(), k);
             let mut y = Array2::zeros(x.dim());
             apply(x.view(), mask.view(), y.view_mut());
-            y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+            dot(&y, &r)
         };
         let mut mask = Array2::zeros(x.dim());
         select(x.view(), mask.view_mut(), k);

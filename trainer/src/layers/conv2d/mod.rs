@@ -291,7 +291,7 @@ pub fn backward_naive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::gradcheck::{check, random};
+    use crate::layers::gradcheck::{check, dot, random};
     use ndarray::{Array1, Array2};
 
     /// Forward through [`forward`], backward through [`backward`], on fresh scratch.
@@ -427,7 +427,7 @@ mod tests {
                     let (mut scratch, mut y) = (Vec::new(), Array2::zeros((n, g.out_len())));
                     let mut loss = |x: &Array2<f32>, w: &Array2<f32>, b: &Array2<f32>| {
                         forward(x.view(), w.view(), b.row(0), y.view_mut(), &g, &mut scratch);
-                        y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+                        dot(&y, &r)
                     };
                     let mut dw = Array2::zeros(g.weight_shape());
                     let mut db = Array2::zeros((1, g.out_channels));
@@ -463,7 +463,7 @@ mod tests {
             let loss = |x: &Array2<f32>, w: &Array2<f32>| {
                 let mut y = Array2::zeros((n, g.out_len()));
                 forward_naive(x.view(), w.view(), b.row(0), y.view_mut(), &g);
-                y.iter().zip(r.iter()).map(|(&a, &c)| a as f64 * c as f64).sum::<f64>()
+                dot(&y, &r)
             };
             let mut dw = Array2::zeros(g.weight_shape());
             let mut db = Array1::zeros(g.out_channels);
