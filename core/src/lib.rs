@@ -49,9 +49,12 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod conv2d_s8;
 mod error;
 pub mod fully_connected_s8;
+pub mod max_pool_s8;
 pub mod requantize;
+pub mod table_s8;
 
 #[cfg(test)]
 mod testutil;
