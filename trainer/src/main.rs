@@ -197,7 +197,9 @@ fn train_cmd(args: TrainArgs) -> Result<()> {
             );
         }
         let mut config = recipe.config(args.seed.unwrap_or(0), args.threads.unwrap_or_else(default_threads));
-        config.cap_epochs(args.epochs, args.finetune_epochs);
+        config
+            .cap_epochs(args.epochs, args.finetune_epochs)
+            .map_err(anyhow::Error::msg)?;
         if let Some(lambda) = args.lambda {
             config.set_lambda(lambda).map_err(anyhow::Error::msg)?;
         }
@@ -281,7 +283,9 @@ fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
     )?;
     if args.epochs.is_some() || args.finetune_epochs.is_some() {
         let mut wanted = c.clone();
-        wanted.cap_epochs(args.epochs, args.finetune_epochs);
+        wanted
+            .cap_epochs(args.epochs, args.finetune_epochs)
+            .map_err(anyhow::Error::msg)?;
         if wanted.phases != c.phases {
             bail!("--epochs/--finetune-epochs differ from the run's caps; drop them to resume");
         }

@@ -250,14 +250,19 @@ impl Recipe {
 }
 
 impl Config {
-    /// Caps the epochs: `finetune` phases get `finetune`, every other phase `epochs`.
-    pub fn cap_epochs(&mut self, epochs: Option<usize>, finetune: Option<usize>) {
+    /// Caps the epochs: `finetune` phases get `finetune`, every other phase `epochs`. Capping a
+    /// fine-tuning phase the recipe does not have is an error, not a silent no-op.
+    pub fn cap_epochs(&mut self, epochs: Option<usize>, finetune: Option<usize>) -> Result<(), String> {
+        if finetune.is_some() && !self.phases.iter().any(|p| p.name == "finetune") {
+            return Err(format!("variant '{}' has no fine-tuning phase to cap", self.variant));
+        }
         for phase in &mut self.phases {
             let cap = if phase.name == "finetune" { finetune } else { epochs };
             if let Some(cap) = cap {
                 phase.max_epochs = cap;
             }
         }
+        Ok(())
     }
 
     /// Sets the penalty's λ; an error for a recipe without a penalty.

@@ -81,6 +81,21 @@ fn bad_input_gets_a_clear_error() {
     assert!(!o.status.success());
     assert!(text(&o).contains("unknown variant 'nosuch'; known: fc"), "{}", text(&o));
 
+    let o = trainer(&[
+        "train",
+        "conv",
+        "--finetune-epochs",
+        "3",
+        "--out",
+        dir.path().join("c").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("variant 'conv' has no fine-tuning phase"),
+        "{}",
+        text(&o)
+    );
+
     let o = train(&dir.path().join("none"), &["--resume"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("cannot resume from"), "{}", text(&o));

@@ -18,7 +18,7 @@ fn mnist() -> Mnist {
 /// `fc` on 1,200 training and 300 test images: 3 batches an epoch, the last one partial.
 fn tiny(seed: u64, threads: usize, tied: usize, finetune: usize) -> Config {
     let mut c = recipe::find("fc").unwrap().config(seed, threads);
-    c.cap_epochs(Some(tied), Some(finetune));
+    c.cap_epochs(Some(tied), Some(finetune)).unwrap();
     c.train_limit = Some(1200);
     c.test_limit = Some(300);
     c

@@ -17,7 +17,8 @@ fn mnist() -> Mnist {
 
 fn tiny(variant: &str, threads: usize) -> Trainer {
     let mut c = recipe::find(variant).unwrap().config(0, threads);
-    c.cap_epochs(Some(1), Some(1));
+    let finetune = c.phases.iter().any(|p| p.name == "finetune").then_some(1);
+    c.cap_epochs(Some(1), finetune).unwrap();
     c.train_limit = Some(600);
     c.test_limit = Some(520);
     Trainer::new(State::new(c).unwrap(), mnist()).unwrap()
@@ -127,7 +128,7 @@ fn sparsity_penalties_and_noise_compose() {
     );
     let mut c = recipe::find("fc").unwrap().config(0, 2);
     c.variant = "topk16-lifetime25-mask-l1".into();
-    c.cap_epochs(Some(2), Some(1));
+    c.cap_epochs(Some(2), Some(1)).unwrap();
     c.train_limit = Some(1024);
     c.test_limit = Some(512);
     c.noise = Some(Noise::Mask { fraction: 0.25 });
