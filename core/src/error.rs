@@ -21,6 +21,13 @@ pub enum Error {
         /// The length that was passed.
         actual: usize,
     },
+    /// A layer's geometry is impossible: a dimension that must be at least 1 is 0, a kernel or
+    /// pooling window is larger than the input, or a tensor size overflows `usize`. Checked before
+    /// any slice length, since the expected lengths come from the geometry.
+    InvalidGeometry {
+        /// What is wrong, in a few words (`"kernel is larger than the input"`, ...).
+        reason: &'static str,
+    },
     /// An input zero point is outside the int8 range [-128, 127].
     InputZeroPointOutOfRange {
         /// The zero point that was passed.
@@ -79,6 +86,7 @@ impl fmt::Display for Error {
                 f,
                 "shape mismatch: `{operand}` has length {actual}, expected {expected}"
             ),
+            Error::InvalidGeometry { reason } => write!(f, "invalid geometry: {reason}"),
             Error::InputZeroPointOutOfRange { zero_point } => {
                 write!(f, "input zero point {zero_point} is outside [-128, 127]")
             }

@@ -23,10 +23,13 @@
 //!   export and all int8 kernels.
 //! - [`fully_connected_s8`](mod@fully_connected_s8): the int8 fully connected layer
 //!   ([`fully_connected_s8()`], [`FcParams`]).
+//! - [`conv2d_s8`](mod@conv2d_s8): the int8 2-D convolution, `VALID` padding, stride 1,
+//!   per-output-channel scales ([`conv2d_s8()`], [`Conv2dGeometry`], [`Conv2dParams`]).
+//! - [`max_pool_s8`](mod@max_pool_s8): the int8 2x2, stride-2 max-pool ([`max_pool_s8()`],
+//!   [`MaxPoolGeometry`]).
 //!
-//! Still to come: the int8 2-D convolution, max-pool, the 256-entry table activation (LeakyReLU
-//! and logistic, tables computed on the host), hard top-k sparsity, and the model format that
-//! ties the layers together.
+//! Still to come: the 256-entry table activation (LeakyReLU and logistic, tables computed on the
+//! host), hard top-k sparsity, and the model format that ties the layers together.
 
 #![no_std]
 #![deny(missing_docs)]
@@ -59,6 +62,8 @@ pub mod table_s8;
 #[cfg(test)]
 mod testutil;
 
+pub use conv2d_s8::{conv2d_s8, Conv2dGeometry, Conv2dParams};
 pub use error::Error;
 pub use fully_connected_s8::{fully_connected_s8, FcParams};
+pub use max_pool_s8::{max_pool_s8, MaxPoolGeometry};
 pub use requantize::{multiply_by_quantized_multiplier, quantize_multiplier, PerChannelQuant};
