@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"AE-CKPT\n";
 /// Bumped whenever the encoded state changes shape; older checkpoints are refused.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What can be wrong with a checkpoint file.
 #[derive(Debug, thiserror::Error)]

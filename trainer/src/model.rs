@@ -78,6 +78,19 @@ pub struct Param {
     pub name: String,
     /// Value; biases are `(1, O)`.
     pub value: Array2<f32>,
+    /// A frozen parameter is not updated and keeps no optimiser state.
+    pub frozen: bool,
+}
+
+impl Param {
+    /// A trainable parameter.
+    pub fn new(name: impl Into<String>, value: Array2<f32>) -> Param {
+        Param {
+            name: name.into(),
+            value,
+            frozen: false,
+        }
+    }
 }
 
 /// A chain of layers; `layers[..code_after]` is the encoder, whose output is the code.
@@ -119,18 +132,9 @@ impl Model {
     /// code is the output of the last sparsity layer when there are any, else of the activation.
     pub fn tied(input: usize, code: usize, activation: Layer, sparsity: &[Layer], rng: &mut impl Rng) -> Model {
         let params = vec![
-            Param {
-                name: "enc.weight".into(),
-                value: init(rng, (code, input), input),
-            },
-            Param {
-                name: "enc.bias".into(),
-                value: init(rng, (1, code), input),
-            },
-            Param {
-                name: "dec.bias".into(),
-                value: init(rng, (1, input), code),
-            },
+            Param::new("enc.weight", init(rng, (code, input), input)),
+            Param::new("enc.bias", init(rng, (1, code), input)),
+            Param::new("dec.bias", init(rng, (1, input), code)),
         ];
         let mut layers = vec![
             Layer::Linear {
@@ -167,14 +171,11 @@ impl Model {
         for l in 0..4 {
             let g = Conv2dGeometry::new(c, h, h, 8, 6);
             let fan_in = g.weight_shape().1;
-            params.push(Param {
-                name: format!("conv{}.weight", l + 1),
-                value: init(rng, g.weight_shape(), fan_in),
-            });
-            params.push(Param {
-                name: format!("conv{}.bias", l + 1),
-                value: init(rng, (1, 8), fan_in),
-            });
+            params.push(Param::new(
+                format!("conv{}.weight", l + 1),
+                init(rng, g.weight_shape(), fan_in),
+            ));
+            params.push(Param::new(format!("conv{}.bias", l + 1), init(rng, (1, 8), fan_in)));
             layers.push(Layer::Conv2d {
                 weight: params.len() - 2,
                 bias: params.len() - 1,
@@ -190,14 +191,8 @@ impl Model {
         let code_after = layers.len();
         let code = pool.out_len();
         let input = side * side;
-        params.push(Param {
-            name: "dec.weight".into(),
-            value: init(rng, (input, code), code),
-        });
-        params.push(Param {
-            name: "dec.bias".into(),
-            value: init(rng, (1, input), code),
-        });
+        params.push(Param::new("dec.weight", init(rng, (input, code), code)));
+        params.push(Param::new("dec.bias", init(rng, (1, input), code)));
         layers.push(Layer::Linear {
             weight: params.len() - 2,
             bias: params.len() - 1,
@@ -226,10 +221,10 @@ impl Model {
             } = self.layers[i]
             {
                 let source = &self.params[weight];
-                let copy = Param {
-                    name: format!("{}.untied{i}", source.name),
-                    value: source.value.t().as_standard_layout().into_owned(),
-                };
+                let copy = Param::new(
+                    format!("{}.untied{i}", source.name),
+                    source.value.t().as_standard_layout().into_owned(),
+                );
                 self.params.push(copy);
                 self.layers[i] = Layer::Linear {
                     weight: self.params.len() - 1,
@@ -358,6 +353,67 @@ impl Model {
             first = false;
         }
         flops
+    }
+
+    /// The parameters layer `i` uses.
+    pub fn layer_params(&self, i: usize) -> Vec<usize> {
+        match self.layers[i] {
+            Layer::Linear { weight, bias, .. } | Layer::Conv2d { weight, bias, .. } => vec![weight, bias],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Index of the first layer with a trainable parameter (the layer count if none): no
+    /// gradient needs to reach the layers below it.
+    pub fn first_trainable_layer(&self) -> usize {
+        (0..self.layers.len())
+            .find(|&i| self.layer_params(i).iter().any(|&p| !self.params[p].frozen))
+            .unwrap_or(self.layers.len())
+    }
+
+    /// Freezes every parameter there is now.
+    pub fn freeze_all(&mut self) {
+        for p in &mut self.params {
+            p.frozen = true;
+        }
+    }
+
+    /// Makes every parameter trainable.
+    pub fn unfreeze_all(&mut self) {
+        for p in &mut self.params {
+            p.frozen = false;
+        }
+    }
+
+    /// Grows the network by a stage, greedy layer-wise training's step: a new tied pair
+    /// `Linear(K → width), activation` / `Linearᵀ(width → K), activation` goes in the middle,
+    /// around the code, and its output becomes the code. PyTorch's initialisation.
+    pub fn grow(&mut self, width: usize, activation: Layer, rng: &mut impl Rng) {
+        let k = self.code_width();
+        self.params
+            .push(Param::new(format!("stage{width}.weight"), init(rng, (width, k), k)));
+        self.params
+            .push(Param::new(format!("stage{width}.enc_bias"), init(rng, (1, width), k)));
+        self.params
+            .push(Param::new(format!("stage{width}.dec_bias"), init(rng, (1, k), width)));
+        let w = self.params.len() - 3;
+        let stage = [
+            Layer::Linear {
+                weight: w,
+                bias: w + 1,
+                transposed: false,
+            },
+            activation.clone(),
+            Layer::Linear {
+                weight: w,
+                bias: w + 2,
+                transposed: true,
+            },
+            activation,
+        ];
+        let at = self.code_after;
+        self.layers.splice(at..at, stage);
+        self.code_after += 2;
     }
 
     /// Total number of scalars in the parameter store.

@@ -19,6 +19,14 @@ pub enum PhaseStart {
     Keep,
     /// Untie every tied decoder weight first (fine-tuning).
     Untie,
+    /// Greedy layer-wise growth: freeze everything there is, then insert a new tied pair of
+    /// this width around the code ([`Model::grow`]).
+    Grow {
+        /// Width of the new code.
+        width: usize,
+    },
+    /// Unfreeze everything and untie every tied pair (fine-tuning a greedily grown network).
+    UnfreezeUntie,
 }
 
 /// One phase of a schedule.
@@ -110,6 +118,21 @@ fn fc64(rng: &mut ChaCha8Rng, activation: Layer, sparsity: &[Layer]) -> Model {
     Model::tied(PIXELS, 64, activation, sparsity, rng)
 }
 
+/// Greedy stages then fine-tuning, as the tutorial's deep autoencoders: each stage trains one
+/// new tied pair with everything before it frozen, up to 100 epochs.
+const DEEP: &[(&str, usize, PhaseStart)] = &[
+    ("stage1", 100, PhaseStart::Keep),
+    ("stage2", 100, PhaseStart::Grow { width: 64 }),
+    ("finetune", 100, PhaseStart::UnfreezeUntie),
+];
+const DEEP2D: &[(&str, usize, PhaseStart)] = &[
+    ("stage1", 100, PhaseStart::Keep),
+    ("stage2", 100, PhaseStart::Grow { width: 64 }),
+    ("stage3", 100, PhaseStart::Grow { width: 32 }),
+    ("stage4", 100, PhaseStart::Grow { width: 2 }),
+    ("finetune", 100, PhaseStart::UnfreezeUntie),
+];
+
 /// λ of the `l1` recipe: of 1e-4, 3e-4, ..., 1e-1, 3e-1 (a 40 + 40 epoch sweep, see README) the
 /// largest whose test MSE stays within 2x of `fc`'s (1.5x, with 30 % of codes below 0.01
 /// against 0.4 % for `fc`); 3e-1 costs 2.8x.
@@ -192,6 +215,22 @@ pub const RECIPES: &[Recipe] = &[
         about: "four 6x6 convolutions (8 channels, LeakyReLU), 2x2 max-pool to 128 codes, Linear 128-784 decoder",
         build: |rng| Model::conv(rng),
         phases: &[("train", 100, PhaseStart::Keep)],
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "deep",
+        about: "784-128-64 LeakyReLU, trained greedily: 784-128-784 tied, then 128-64-128 tied with the outer pair frozen, then all unfrozen, untied, fine-tuned",
+        build: |rng| Model::tied(PIXELS, 128, LEAKY, &[], rng),
+        phases: DEEP,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "deep2d",
+        about: "784-128-64-32-2 LeakyReLU, greedily over four stages the same way, then fine-tuned",
+        build: |rng| Model::tied(PIXELS, 128, LEAKY, &[], rng),
+        phases: DEEP2D,
         penalty: None,
         noise: None,
     },

@@ -327,6 +327,7 @@ impl Trainer {
 
         // Backward: decoder, the penalty's gradient on the codes, encoder.
         let code = model.code_after;
+        let lowest = model.first_trainable_layer();
         let l1: Vec<f64> = pool.install(|| {
             workers
                 .par_iter_mut()
@@ -343,7 +344,8 @@ impl Trainer {
                         }
                         None => 0.0,
                     };
-                    w.backward_range(model, 0..code);
+                    // Layers below the lowest trainable one need no backward pass at all.
+                    w.backward_range(model, lowest.min(code)..code);
                     value
                 })
                 .collect()
@@ -363,8 +365,9 @@ impl Trainer {
     /// One optimisation step: gradients of the batch, then Adam.
     fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
         let loss = self.gradients(batch, epoch, position);
+        let trainable: Vec<bool> = self.state.model.params.iter().map(|p| !p.frozen).collect();
         let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
-        self.state.adam.step(&mut params, &self.workers[0].grads);
+        self.state.adam.step(&mut params, &self.workers[0].grads, &trainable);
         loss
     }
 
@@ -507,8 +510,28 @@ impl Trainer {
                 continue;
             }
             if !st.phase_started {
-                if spec.start == PhaseStart::Untie {
-                    st.model.untie();
+                match spec.start {
+                    PhaseStart::Keep => {}
+                    PhaseStart::Untie => {
+                        st.model.untie();
+                    }
+                    PhaseStart::Grow { width } => {
+                        // Each stage's new layers from their own stream of the seed.
+                        let mut rng = ChaCha8Rng::seed_from_u64(st.config.seed);
+                        rng.set_stream(2 + st.phase as u64);
+                        st.model.freeze_all();
+                        st.model.grow(
+                            width,
+                            Layer::LeakyRelu {
+                                slope: crate::layers::leaky_relu::SLOPE,
+                            },
+                            &mut rng,
+                        );
+                    }
+                    PhaseStart::UnfreezeUntie => {
+                        st.model.unfreeze_all();
+                        st.model.untie();
+                    }
                 }
                 st.adam = Adam::new(st.config.lr, st.model.params.iter().map(|p| p.value.dim()));
                 st.plateau = Plateau::new(st.config.plateau);

@@ -244,6 +244,8 @@ impl Workspace {
     /// output; parameter gradients add up.
     pub fn backward_range(&mut self, model: &Model, range: Range<usize>) {
         let n = self.rows;
+        // A layer's input gradient is needed only if a layer below it has something to learn.
+        let lowest = model.first_trainable_layer();
         for i in range.rev() {
             let input = if i == 0 {
                 self.x.slice(s![..n, ..])
@@ -253,11 +255,10 @@ impl Workspace {
             let output = self.acts[i].slice(s![..n, ..]);
             let (before, rest) = self.dacts.split_at_mut(i);
             let dy = rest[0].slice(s![..n, ..]);
-            // The input's gradient is needed only below the first layer.
-            let dx: Option<ArrayViewMut2<f32>> = if i == 0 {
-                None
-            } else {
+            let dx: Option<ArrayViewMut2<f32>> = if i > lowest {
                 Some(before[i - 1].slice_mut(s![..n, ..]))
+            } else {
+                None
             };
             match model.layers[i] {
                 Layer::Linear {
@@ -265,10 +266,16 @@ impl Workspace {
                     bias,
                     transposed,
                 } => {
+                    let w = &model.params[weight].value;
+                    if model.params[weight].frozen && model.params[bias].frozen {
+                        if let Some(dx) = dx {
+                            linear::backward_input(if transposed { w.t() } else { w.view() }, dy, dx);
+                        }
+                        continue;
+                    }
                     // Weight and bias are distinct tensors: lend the bias gradient out so both
                     // can be borrowed mutably at once.
                     let mut db = std::mem::take(&mut self.grads[bias]);
-                    let w = &model.params[weight].value;
                     let (w, dw) = if transposed {
                         (w.t(), self.grads[weight].view_mut().reversed_axes())
                     } else {

@@ -29,8 +29,14 @@ pub fn backward(
         db += &row;
     }
     if let Some(dx) = dx {
-        matmul(dy, w, dx, false);
+        backward_input(w, dy, dx);
     }
+}
+
+/// Writes `dx = dy·W` alone: the backward pass through a frozen layer.
+// w: (O, I), dy: (N, O) -> dx: (N, I)
+pub fn backward_input(w: ArrayView2<f32>, dy: ArrayView2<f32>, dx: ArrayViewMut2<f32>) {
+    matmul(dy, w, dx, false);
 }
 
 #[cfg(test)]

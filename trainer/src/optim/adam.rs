@@ -43,9 +43,10 @@ impl Adam {
         }
     }
 
-    /// One update of every parameter from its gradient.
-    pub fn step(&mut self, params: &mut [&mut Array2<f32>], grads: &[Array2<f32>]) {
-        assert!(params.len() == self.m.len() && grads.len() == self.m.len());
+    /// One update of every parameter `i` with `trainable[i]`, from its gradient. A frozen
+    /// parameter and its moments stay untouched.
+    pub fn step(&mut self, params: &mut [&mut Array2<f32>], grads: &[Array2<f32>], trainable: &[bool]) {
+        assert!(params.len() == self.m.len() && grads.len() == self.m.len() && trainable.len() == self.m.len());
         self.step += 1;
         let t = self.step as i32;
         let bias_correction1 = 1.0 - self.beta1.powi(t);
@@ -56,6 +57,9 @@ impl Adam {
             ((1.0 - self.beta1) as f32, self.beta2 as f32, (1.0 - self.beta2) as f32);
         let (bc2_sqrt, eps) = (bias_correction2_sqrt as f32, self.eps as f32);
         for (i, p) in params.iter_mut().enumerate() {
+            if !trainable[i] {
+                continue;
+            }
             Zip::from(&mut **p)
                 .and(&grads[i])
                 .and(&mut self.m[i])
@@ -85,10 +89,10 @@ mod tests {
         //         m̂ = -0.01/0.19, v̂ = 0.001999/0.001999 = 1 -> p2 = p1 + 0.1·0.01/0.19.
         let mut adam = Adam::new(0.1, [(1, 1)]);
         let mut p = scalar(1.0);
-        adam.step(&mut [&mut p], &[scalar(1.0)]);
+        adam.step(&mut [&mut p], &[scalar(1.0)], &[true]);
         let p1 = 1.0 - 0.1 / (1.0 + 1e-8);
         assert!((p[[0, 0]] as f64 - p1).abs() < 1e-7, "p1 = {}", p[[0, 0]]);
-        adam.step(&mut [&mut p], &[scalar(-1.0)]);
+        adam.step(&mut [&mut p], &[scalar(-1.0)], &[true]);
         let p2 = p1 + 0.1 * 0.01 / 0.19;
         assert!((p[[0, 0]] as f64 - p2).abs() < 1e-6, "p2 = {} expected {p2}", p[[0, 0]]);
         assert_eq!(adam.step, 2);
@@ -100,8 +104,21 @@ mod tests {
         for g in [1e-3f32, 3.0, -250.0] {
             let mut adam = Adam::new(1e-3, [(1, 1)]);
             let mut p = scalar(0.0);
-            adam.step(&mut [&mut p], &[scalar(g)]);
+            adam.step(&mut [&mut p], &[scalar(g)], &[true]);
             assert!((p[[0, 0]] + 1e-3 * g.signum()).abs() < 1e-6, "g {g}: p {}", p[[0, 0]]);
         }
+    }
+
+    #[test]
+    fn frozen_parameters_and_their_moments_stay_untouched() {
+        let mut adam = Adam::new(0.1, [(1, 1), (1, 1)]);
+        let mut a = scalar(1.0);
+        let mut b = scalar(1.0);
+        for _ in 0..3 {
+            adam.step(&mut [&mut a, &mut b], &[scalar(1.0), scalar(1.0)], &[true, false]);
+        }
+        assert!(a[[0, 0]] < 1.0);
+        assert_eq!(b[[0, 0]], 1.0);
+        assert_eq!((adam.m[1][[0, 0]], adam.v[1][[0, 0]]), (0.0, 0.0));
     }
 }

@@ -1,0 +1,137 @@
+//! Greedy layer-wise training: freezing really freezes, growing keeps what was learned, and the
+//! grown network unties into a plain deep autoencoder.
+
+use ndarray::Array2;
+use std::path::Path;
+use std::sync::OnceLock;
+use trainer::mnist::Mnist;
+use trainer::model::Layer;
+use trainer::progress::Progress;
+use trainer::recipe;
+use trainer::train::{State, Trainer};
+
+fn mnist() -> Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| Mnist::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")).unwrap())
+        .clone()
+}
+
+fn deep(variant: &str, epochs: usize) -> Trainer {
+    let mut c = recipe::find(variant).unwrap().config(0, 2);
+    c.cap_epochs(Some(epochs), Some(epochs)).unwrap();
+    c.train_limit = Some(1024);
+    c.test_limit = Some(256);
+    Trainer::new(State::new(c).unwrap(), mnist()).unwrap()
+}
+
+fn bits(a: &Array2<f32>) -> Vec<u32> {
+    a.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn a_greedy_stage_trains_only_the_new_pair() {
+    let mut t = deep("deep", 2);
+    let mut p = Progress::Silent;
+    // Stage 1: 784-128-784, tied.
+    t.next_epoch(&mut p).unwrap();
+    t.next_epoch(&mut p).unwrap();
+    let after_stage1: Vec<Vec<u32>> = t.state.model.params.iter().map(|p| bits(&p.value)).collect();
+    assert_eq!(after_stage1.len(), 3);
+    // Stage 2 grows 128-64-128 in the middle and freezes the outer pair.
+    t.next_epoch(&mut p).unwrap();
+    t.next_epoch(&mut p).unwrap();
+    let m = &t.state.model;
+    assert_eq!(m.widths().unwrap(), vec![128, 128, 64, 64, 128, 128, 784, 784]);
+    assert_eq!(m.code_width(), 64);
+    for (i, before) in after_stage1.iter().enumerate() {
+        assert!(m.params[i].frozen, "{} frozen", m.params[i].name);
+        assert_eq!(
+            &bits(&m.params[i].value),
+            before,
+            "{} changed while frozen",
+            m.params[i].name
+        );
+    }
+    // The new pair trained, and is tied: one weight used by both new layers.
+    assert!(m.params[3..].iter().all(|p| !p.frozen));
+    assert!(matches!(
+        m.layers[2],
+        Layer::Linear {
+            weight: 3,
+            transposed: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        m.layers[4],
+        Layer::Linear {
+            weight: 3,
+            transposed: true,
+            ..
+        }
+    ));
+    let h = &t.state.history;
+    assert!(h[3].val_mse < h[2].val_mse, "stage 2 learns: {h:?}");
+}
+
+#[test]
+fn frozen_parameters_get_no_optimiser_state() {
+    let mut t = deep("deep", 1);
+    let mut p = Progress::Silent;
+    t.next_epoch(&mut p).unwrap();
+    let frozen_before: Vec<Array2<f32>> = t.state.model.params.iter().map(|p| p.value.clone()).collect();
+    t.next_epoch(&mut p).unwrap(); // stage 2, one epoch
+                                   // A checkpoint's Adam state for the frozen tensors is still exactly zero.
+    let dir = tempfile::tempdir().unwrap();
+    t.save(dir.path()).unwrap();
+    let s: State = trainer::checkpoint::load(&dir.path().join(trainer::train::CHECKPOINT)).unwrap();
+    assert_eq!(
+        s.model.params[..3].iter().map(|p| p.value.clone()).collect::<Vec<_>>(),
+        frozen_before
+    );
+    let json = serde_json::to_value(&s.adam).unwrap();
+    for i in 0..3 {
+        assert!(json["m"][i]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.as_f64() == Some(0.0)));
+        assert!(json["v"][i]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.as_f64() == Some(0.0)));
+    }
+    assert!(json["m"][3]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v.as_f64() != Some(0.0)));
+}
+
+#[test]
+fn fine_tuning_unfreezes_and_unties_everything() {
+    let mut t = deep("deep2d", 1);
+    t.run(None, &mut Progress::Silent).unwrap();
+    let m = &t.state.model;
+    assert_eq!(m.code_width(), 2);
+    assert_eq!(t.state.history.len(), 5, "four stages and fine-tuning");
+    assert!(m.params.iter().all(|p| !p.frozen));
+    assert!(m
+        .layers
+        .iter()
+        .all(|l| !matches!(l, Layer::Linear { transposed: true, .. })));
+    assert_eq!(
+        m.widths().unwrap(),
+        vec![128, 128, 64, 64, 32, 32, 2, 2, 32, 32, 64, 64, 128, 128, 784, 784]
+    );
+    // Untying copied the shared weights: the decoder's are the encoder's transposed.
+    let Layer::Linear { weight: enc, .. } = m.layers[0] else {
+        panic!()
+    };
+    let Layer::Linear { weight: dec, .. } = m.layers[14] else {
+        panic!()
+    };
+    assert_eq!(m.params[dec].value.dim(), (784, 128));
+    assert_ne!(enc, dec);
+}
