@@ -133,6 +133,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     figures::curves(&dir.join("curves_short.png"), "three short phases", &short)?;
+    // Latent maps: 10 Gaussian clusters of 1,000 points each, a few far outliers; a tight,
+    // well separated "deep" map and an overlapping, elongated "PCA" one.
+    let normal = rand_distr::StandardNormal;
+    let labels: Vec<u8> = (0..10_000).map(|i| (i % 10) as u8).collect();
+    for (name, spread, radius, stretch) in [("deep2d", 0.9, 6.0, 1.0), ("pca2", 1.6, 3.0, 2.2)] {
+        let centres: Vec<(f32, f32)> = (0..10)
+            .map(|d| {
+                let a = d as f32 * std::f32::consts::TAU / 10.0 + rng.random_range(-0.2..0.2f32);
+                (radius * a.cos() * stretch, radius * a.sin())
+            })
+            .collect();
+        let mut points = Array2::<f32>::zeros((labels.len(), 2));
+        for (i, &l) in labels.iter().enumerate() {
+            let (cx, cy) = centres[l as usize];
+            let (dx, dy): (f32, f32) = (rng.sample(normal), rng.sample(normal));
+            points[[i, 0]] = cx + dx * spread * stretch;
+            points[[i, 1]] = cy + dy * spread;
+        }
+        points[[0, 0]] = 80.0; // outliers the view leaves out
+        points[[1, 1]] = -60.0;
+        figures::latent_map(
+            &dir.join(format!("latent_{name}.png")),
+            &format!("{name}: codes of 10,000 test images"),
+            points.view(),
+            &labels,
+        )?;
+    }
+
+    let xs = [100, 300, 1_000, 3_000, 10_000, 60_000];
+    let series = [
+        ("pretrained encoder, frozen", vec![0.71, 0.80, 0.86, 0.89, 0.905, 0.915]),
+        (
+            "pretrained encoder, fine-tuned",
+            vec![0.74, 0.84, 0.91, 0.945, 0.965, 0.982],
+        ),
+        ("from scratch", vec![0.62, 0.76, 0.87, 0.925, 0.955, 0.979]),
+    ]
+    .map(|(name, acc)| (name, xs.iter().copied().zip(acc).collect::<Vec<_>>()));
+    figures::accuracy_vs_labels(
+        &dir.join("accuracy_vs_labels.png"),
+        "test accuracy against labelled training images",
+        &series,
+    )?;
     println!("figures in {}", dir.display());
     Ok(())
 }

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use trainer::mnist::Mnist;
 use trainer::progress::Progress;
 use trainer::recipe::{self, RECIPES};
-use trainer::train::{self, State, Trainer, CHECKPOINT};
+use trainer::semisup::{Score, SemisupConfig};
+use trainer::studies::{self, PcaScore};
+use trainer::summary;
+use trainer::train::{self, Metrics, State, Trainer, CHECKPOINT};
 
 #[derive(Parser)]
 #[command(
@@ -101,11 +104,13 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => train_default(),
-        Some(Command::Train(args)) => train_cmd(args),
+        Some(Command::Train(args)) => train_cmd(args).map(|_| ()),
         Some(Command::List) => {
             for r in RECIPES {
-                println!("{:<10} {}", r.name, r.about);
+                println!("{:<17} {}", r.name, r.about);
             }
+            println!("{:<17} PCA with 2, 30 and 64 components: the baseline", "pca");
+            println!("{:<17} 64-10 softmax classifier on the fc encoder with 100, 1,000 and 60,000 labels: frozen, fine-tuned, from scratch", "semisup");
             Ok(())
         }
         Some(Command::Bench(args)) => {
@@ -138,28 +143,128 @@ fn load_data(args: &DataArgs) -> Result<Mnist> {
     Mnist::load(&dir).with_context(|| format!("loading MNIST from {}", dir.display()))
 }
 
-/// No arguments: train `fc` into `runs/fc`, continuing (or just reporting) a run already there.
-fn train_default() -> Result<()> {
-    let out = PathBuf::from("runs/fc");
-    let resume = out.join(CHECKPOINT).exists();
-    train_cmd(TrainArgs {
-        variant: "fc".into(),
+/// The arguments of a plain `trainer train <variant>` into `runs/<variant>`, continuing (or just
+/// reporting) a run already there.
+fn default_args(variant: &str) -> TrainArgs {
+    let out = Path::new("runs").join(variant);
+    TrainArgs {
+        variant: variant.into(),
         epochs: None,
         finetune_epochs: None,
         lambda: None,
         seed: None,
+        resume: out.join(CHECKPOINT).exists(),
         out: Some(out),
-        resume,
         force: false,
         threads: None,
         data: DataArgs { data: None },
         train_limit: None,
         test_limit: None,
+    }
+}
+
+/// No arguments: every variant of the tutorial into `runs/<variant>` (finished runs are kept and
+/// reported, interrupted ones continue), then one summary table, also written to
+/// `runs/summary.md`.
+fn train_default() -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let mut rows = Vec::new();
+    for r in RECIPES {
+        let metrics = train_cmd(default_args(r.name))?.with_context(|| format!("{}: no metrics", r.name))?;
+        rows.push(summary::Row::from_metrics(&metrics));
+    }
+    let data = load_data(&DataArgs { data: None })?;
+    let pca = pca_cmd(&data, Path::new("runs/pca"))?;
+    let semisup = semisup_cmd(&data, Path::new("runs/semisup"), 0)?;
+    let table = summary::markdown(&rows, &pca, &semisup, t0.elapsed().as_secs_f64());
+    println!("\n{table}");
+    let path = Path::new("runs/summary.md");
+    trainer::checkpoint::write_atomic(path, table.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `trainer train pca`: fits once; a finished run is reported from its metrics.
+fn pca_cmd(data: &Mnist, out: &Path) -> Result<Vec<PcaScore>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        baselines: Vec<PcaScore>,
+    }
+    if let Ok(bytes) = std::fs::read(out.join(train::METRICS)) {
+        if let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) {
+            println!("pca: already fitted in {}", out.display());
+            return Ok(stored.baselines);
+        }
+    }
+    let scores = studies::run_pca(data, out)?;
+    for s in &scores {
+        println!(
+            "pca-{}: test_mse {:.6}, per-image squared error {:.2}",
+            s.components, s.test_mse, s.per_image_squared_error
+        );
+    }
+    Ok(scores)
+}
+
+/// `trainer train semisup`: the study on the encoder of the finished `fc` run in `runs/fc`
+/// (trained first when missing); a finished study is reported from its metrics.
+fn semisup_cmd(data: &Mnist, out: &Path, seed: u64) -> Result<Vec<Score>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        scores: Vec<Score>,
+    }
+    if let Ok(bytes) = std::fs::read(out.join(train::METRICS)) {
+        if let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) {
+            println!("semisup: already done in {}", out.display());
+            return Ok(stored.scores);
+        }
+    }
+    let fc = Path::new("runs/fc").join(CHECKPOINT);
+    let finished = trainer::checkpoint::load::<State>(&fc)
+        .map(|s| s.finished)
+        .unwrap_or(false);
+    if !finished {
+        println!("semisup: training fc first, for its encoder");
+        train_cmd(default_args("fc"))?;
+    }
+    let state: State =
+        trainer::checkpoint::load(&fc).with_context(|| format!("loading the fc encoder from {}", fc.display()))?;
+    let config = SemisupConfig {
+        seed,
+        ..SemisupConfig::default()
+    };
+    studies::run_semisup(&state.model, data, &config, out, |s| {
+        println!(
+            "semisup: {} labels, {}: test accuracy {:.2} % after {} epochs",
+            s.labels,
+            s.start.label(),
+            100.0 * s.test_accuracy,
+            s.epochs
+        )
     })
 }
 
-fn train_cmd(args: TrainArgs) -> Result<()> {
-    let recipe = recipe::find(&args.variant).map_err(anyhow::Error::msg)?;
+fn train_cmd(args: TrainArgs) -> Result<Option<Metrics>> {
+    if args.variant == "pca" || args.variant == "semisup" {
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| Path::new("runs").join(&args.variant));
+        if args.force {
+            let old = out.join(train::METRICS);
+            if old.exists() {
+                std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+            }
+        }
+        let data = load_data(&args.data)?;
+        if args.variant == "pca" {
+            pca_cmd(&data, &out)?;
+        } else {
+            semisup_cmd(&data, &out, args.seed.unwrap_or(0))?;
+        }
+        return Ok(None);
+    }
+    let recipe = recipe::find(&args.variant).map_err(|e| anyhow::anyhow!("{e}, pca, semisup"))?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("runs").join(recipe.name));
     let ckpt = out.join(CHECKPOINT);
     let mut progress = Progress::auto();
@@ -179,7 +284,8 @@ fn train_cmd(args: TrainArgs) -> Result<()> {
                 state.history.last().map_or(f64::NAN, |r| r.val_mse),
                 state.config.variant
             ));
-            return Ok(());
+            let stored = std::fs::read(out.join(train::METRICS)).ok();
+            return Ok(stored.and_then(|b| serde_json::from_slice(&b).ok()));
         }
         progress.say(&format!(
             "{}: resuming {} at phase {}, epoch {}",
@@ -239,7 +345,11 @@ fn train_cmd(args: TrainArgs) -> Result<()> {
         metrics.wall_seconds,
         out.display()
     );
-    Ok(())
+    if metrics.variant == "deep30" {
+        let data = load_data(&args.data)?;
+        studies::paper_figure(&mut trainer, &data, &out.join(train::FIGURES))?;
+    }
+    Ok(Some(metrics))
 }
 
 /// With --resume the stored configuration rules; a flag that contradicts it is an error.

@@ -107,7 +107,7 @@ pub struct Model {
 }
 
 /// Uniform in ±1/√fan_in, PyTorch's `nn.Linear` default for weights and biases.
-fn init(rng: &mut impl Rng, shape: (usize, usize), fan_in: usize) -> Array2<f32> {
+pub(crate) fn init(rng: &mut impl Rng, shape: (usize, usize), fan_in: usize) -> Array2<f32> {
     let bound = 1.0 / (fan_in as f32).sqrt();
     let dist = Uniform::new_inclusive(-bound, bound).expect("finite bound");
     Array2::from_shape_simple_fn(shape, || dist.sample(rng))

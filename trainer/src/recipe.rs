@@ -133,6 +133,16 @@ const DEEP2D: &[(&str, usize, PhaseStart)] = &[
     ("finetune", 100, PhaseStart::UnfreezeUntie),
 ];
 
+/// Hinton & Salakhutdinov's 784-1000-500-250-30: four greedy stages (their RBM pretraining ran
+/// 50 epochs a layer; 20 autoencoder epochs each here) and fine-tuning.
+const DEEP30: &[(&str, usize, PhaseStart)] = &[
+    ("stage1", 20, PhaseStart::Keep),
+    ("stage2", 20, PhaseStart::Grow { width: 500 }),
+    ("stage3", 20, PhaseStart::Grow { width: 250 }),
+    ("stage4", 20, PhaseStart::Grow { width: 30 }),
+    ("finetune", 50, PhaseStart::UnfreezeUntie),
+];
+
 /// λ of the `l1` recipe: of 1e-4, 3e-4, ..., 1e-1, 3e-1 (a 40 + 40 epoch sweep, see README) the
 /// largest whose test MSE stays within 2x of `fc`'s (1.5x, with 30 % of codes below 0.01
 /// against 0.4 % for `fc`); 3e-1 costs 2.8x.
@@ -231,6 +241,14 @@ pub const RECIPES: &[Recipe] = &[
         about: "784-128-64-32-2 LeakyReLU, greedily over four stages the same way, then fine-tuned",
         build: |rng| Model::tied(PIXELS, 128, LEAKY, &[], rng),
         phases: DEEP2D,
+        penalty: None,
+        noise: None,
+    },
+    Recipe {
+        name: "deep30",
+        about: "784-1000-500-250-30 LeakyReLU (Hinton & Salakhutdinov 2006's MNIST net), greedy autoencoder stages, then fine-tuned",
+        build: |rng| Model::tied(PIXELS, 1000, LEAKY, &[], rng),
+        phases: DEEP30,
         penalty: None,
         noise: None,
     },

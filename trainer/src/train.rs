@@ -55,6 +55,8 @@ pub struct TestReport {
     pub output: Array2<f32>,
     /// The clean images.
     pub target: Array2<f32>,
+    /// Every test image's code when codes are 2-D (the latent map).
+    pub map: Option<Array2<f32>>,
 }
 
 /// Why training stopped early.
@@ -462,6 +464,7 @@ impl Trainer {
         let zero_below = if self.state.model.sigmoid_codes() { 0.01 } else { 0.0 };
         let (mut zeros, mut near, mut total) = (0usize, 0usize, 0usize);
         let mut codes = Array2::zeros((0, units));
+        let mut map = (units == 2).then(|| Array2::zeros((0, 2)));
         let mut examples = [
             Array2::zeros((0, PIXELS)),
             Array2::zeros((0, PIXELS)),
@@ -472,6 +475,9 @@ impl Trainer {
             zeros += c.iter().filter(|&&v| v.abs() <= zero_below).count();
             near += c.iter().filter(|&&v| v.abs() < 0.01).count();
             total += c.len();
+            if let Some(map) = &mut map {
+                map.append(Axis(0), c).expect("same width");
+            }
             let want = CODE_ROWS.saturating_sub(codes.nrows()).min(c.nrows());
             if want > 0 {
                 codes.append(Axis(0), c.slice(s![..want, ..])).expect("same width");
@@ -492,6 +498,7 @@ impl Trainer {
             input,
             output,
             target,
+            map,
         }
     }
 
@@ -639,6 +646,14 @@ impl Trainer {
             ),
             codes.view(),
         )?;
+        if let Some(map) = &report.map {
+            figures::latent_map(
+                &dir.join("map.png"),
+                &format!("{variant}: 2-D codes of the test set"),
+                map.view(),
+                &self.data.test.labels,
+            )?;
+        }
         figures::dictionary(
             &dir.join("dictionary.png"),
             &format!("{variant}: the image each code unit writes (decoder columns)"),

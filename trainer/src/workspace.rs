@@ -220,6 +220,12 @@ impl Workspace {
         )
     }
 
+    /// The last layer's output and its gradient (rows in use), for losses other than MSE.
+    pub fn output_and_grad(&mut self) -> (ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) {
+        let (i, n) = (self.acts.len() - 1, self.rows);
+        (self.acts[i].slice(s![..n, ..]), self.dacts[i].slice_mut(s![..n, ..]))
+    }
+
     /// The code (output of the encoder's last layer) and its gradient, for penalties.
     pub fn code_and_grad(&mut self, model: &Model) -> (ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) {
         let i = model.code_after - 1;

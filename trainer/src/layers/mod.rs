@@ -12,6 +12,7 @@ pub mod linear;
 pub mod max_pool;
 pub mod mse;
 pub mod sigmoid;
+pub mod softmax_ce;
 pub mod topk;
 
 #[cfg(test)]

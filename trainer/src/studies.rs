@@ -1,0 +1,155 @@
+//! The runs that are not one autoencoder recipe: the PCA baseline and the semi-supervised
+//! study. Each writes `metrics.json` and its figures into a run directory, like a recipe.
+
+use crate::checkpoint::write_atomic;
+use crate::figures;
+use crate::mnist::{Mnist, Split, PIXELS};
+use crate::model::Model;
+use crate::pca::Pca;
+use crate::semisup::{self, Score, SemisupConfig, Start};
+use crate::train::{FIGURES, METRICS};
+use anyhow::{Context, Result};
+use ndarray::{s, Array2};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+/// Components of the PCA baselines.
+pub const PCA_COMPONENTS: [usize; 3] = [2, 30, 64];
+
+/// The images of a split as rows of pixels in [0, 1].
+// -> (N, D)
+pub fn pixels(split: &Split) -> Array2<f32> {
+    Array2::from_shape_fn((split.len(), PIXELS), |(i, j)| {
+        split.images[i * PIXELS + j] as f32 / 255.0
+    })
+}
+
+/// One PCA baseline on the test set.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct PcaScore {
+    /// Components.
+    pub components: usize,
+    /// Mean squared error per pixel.
+    pub test_mse: f64,
+    /// Squared error per image (sum over the 784 pixels).
+    pub per_image_squared_error: f64,
+}
+
+#[derive(Serialize)]
+struct PcaMetrics<'a> {
+    variant: &'static str,
+    train_samples: usize,
+    test_samples: usize,
+    wall_seconds: f64,
+    baselines: &'a [PcaScore],
+}
+
+/// Fits PCA with 2, 30 and 64 components on the training images and scores them on the test
+/// images; writes the 2-D map of the test set and reconstructions.
+pub fn run_pca(data: &Mnist, dir: &Path) -> Result<Vec<PcaScore>> {
+    let t0 = Instant::now();
+    let train = pixels(&data.train);
+    let test = pixels(&data.test);
+    let fits = Pca::fit_many(train.view(), &PCA_COMPONENTS)?;
+    let scores: Vec<PcaScore> = fits
+        .iter()
+        .map(|p| PcaScore {
+            components: p.k(),
+            test_mse: p.mse(test.view()),
+            per_image_squared_error: p.per_image_squared_error(test.view()),
+        })
+        .collect();
+    let figs = dir.join(FIGURES);
+    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
+    let map = fits[0].transform(test.view());
+    figures::latent_map(
+        &figs.join("map.png"),
+        "pca: the test set's first two principal components",
+        map.view(),
+        &data.test.labels,
+    )?;
+    let shown = test.slice(s![..10, ..]);
+    let recon: Vec<Array2<f32>> = fits.iter().map(|p| p.reconstruct(p.transform(shown).view())).collect();
+    let labels: Vec<String> = fits.iter().map(|p| format!("PCA-{}", p.k())).collect();
+    let mut rows = vec![("input", shown)];
+    rows.extend(labels.iter().map(String::as_str).zip(recon.iter().map(|r| r.view())));
+    figures::examples(&figs.join("examples.png"), &rows)?;
+    let metrics = PcaMetrics {
+        variant: "pca",
+        train_samples: data.train.len(),
+        test_samples: data.test.len(),
+        wall_seconds: t0.elapsed().as_secs_f64(),
+        baselines: &scores,
+    };
+    let path = dir.join(METRICS);
+    write_atomic(&path, (serde_json::to_string_pretty(&metrics)? + "\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(scores)
+}
+
+#[derive(Serialize)]
+struct SemisupMetrics<'a> {
+    variant: &'static str,
+    config: &'a SemisupConfig,
+    wall_seconds: f64,
+    scores: &'a [Score],
+}
+
+/// The semi-supervised study from `autoencoder`'s encoder; writes the accuracy figure.
+pub fn run_semisup(
+    autoencoder: &Model,
+    data: &Mnist,
+    config: &SemisupConfig,
+    dir: &Path,
+    report: impl FnMut(&Score),
+) -> Result<Vec<Score>> {
+    let t0 = Instant::now();
+    let scores = semisup::run(autoencoder, data, config, report);
+    let figs = dir.join(FIGURES);
+    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
+    let series: Vec<(&str, Vec<(usize, f64)>)> = Start::ALL
+        .iter()
+        .map(|&start| {
+            let points = scores
+                .iter()
+                .filter(|s| s.start == start)
+                .map(|s| (s.labels, s.test_accuracy))
+                .collect();
+            (start.label(), points)
+        })
+        .collect();
+    figures::accuracy_vs_labels(
+        &figs.join("accuracy.png"),
+        "semisup: test accuracy of a 64-10 softmax head on the fc encoder",
+        &series,
+    )?;
+    let metrics = SemisupMetrics {
+        variant: "semisup",
+        config,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+        scores: &scores,
+    };
+    let path = dir.join(METRICS);
+    write_atomic(&path, (serde_json::to_string_pretty(&metrics)? + "\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(scores)
+}
+
+/// Hinton & Salakhutdinov's Fig. 2 layout: test images, the autoencoder's reconstructions and
+/// PCA-30's, in one grid (`paper.png`).
+pub fn paper_figure(trainer: &mut crate::train::Trainer, data: &Mnist, figures_dir: &Path) -> Result<()> {
+    let report = trainer.test_report();
+    let pca = Pca::fit(pixels(&data.train).view(), 30)?;
+    let pca_recon = pca.reconstruct(pca.transform(report.target.view()).view());
+    let name = format!("{} reconstruction", trainer.state.config.variant);
+    figures::examples(
+        &figures_dir.join("paper.png"),
+        &[
+            ("test image", report.target.view()),
+            (name.as_str(), report.output.view()),
+            ("PCA-30", pca_recon.view()),
+        ],
+    )?;
+    Ok(())
+}
