@@ -295,7 +295,7 @@ mod tests {
     use super::*;
     use crate::requantize::tests::reference_mbqm;
     use crate::requantize::{quantize_multiplier, MAX_SHIFT, MIN_SHIFT};
-    use crate::testutil::SplitMix64;
+    use crate::testutil::{assert_outputs_equal, SplitMix64};
     use std::vec;
     use std::vec::Vec;
 
@@ -353,23 +353,6 @@ mod tests {
         let quant = PerChannelQuant { multipliers, shifts };
         conv2d_s8(g, params, &quant, filters, bias, input, &mut output)?;
         Ok(output)
-    }
-
-    /// Element-wise comparison that names the first differing position.
-    fn assert_outputs_equal(label: &str, actual: &[i8], expected: &[i8]) {
-        assert_eq!(
-            actual.len(),
-            expected.len(),
-            "{label}: output length {} vs expected {}",
-            actual.len(),
-            expected.len()
-        );
-        for (position, (a, e)) in actual.iter().zip(expected).enumerate() {
-            assert_eq!(
-                a, e,
-                "{label}: output[{position}]: actual {a}, expected {e} (all: {actual:?} vs {expected:?})"
-            );
-        }
     }
 
     fn geometry(height: usize, width: usize, in_channels: usize, out_channels: usize, kernel: usize) -> Conv2dGeometry {

@@ -159,7 +159,7 @@ mod tests {
     use super::*;
     use crate::requantize::tests::reference_mbqm;
     use crate::requantize::{quantize_multiplier, MAX_SHIFT, MIN_SHIFT};
-    use crate::testutil::SplitMix64;
+    use crate::testutil::{assert_outputs_equal, SplitMix64};
     use std::vec;
     use std::vec::Vec;
 
@@ -212,23 +212,6 @@ mod tests {
         let quant = PerChannelQuant { multipliers, shifts };
         fully_connected_s8(params, &quant, weights, bias, input, &mut output)?;
         Ok(output)
-    }
-
-    /// Element-wise comparison that names the first differing position.
-    fn assert_outputs_equal(label: &str, actual: &[i8], expected: &[i8]) {
-        assert_eq!(
-            actual.len(),
-            expected.len(),
-            "{label}: output length {} vs expected {}",
-            actual.len(),
-            expected.len()
-        );
-        for (position, (a, e)) in actual.iter().zip(expected).enumerate() {
-            assert_eq!(
-                a, e,
-                "{label}: output[{position}]: actual {a}, expected {e} (all: {actual:?} vs {expected:?})"
-            );
-        }
     }
 
     // M = 2^-8 as (multiplier, shift): 0.5 * 2^-7.

@@ -158,7 +158,7 @@ pub fn max_pool_s8(geometry: &MaxPoolGeometry, input: &[i8], output: &mut [i8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::SplitMix64;
+    use crate::testutil::{assert_outputs_equal, SplitMix64};
     use std::vec;
     use std::vec::Vec;
 
@@ -186,23 +186,6 @@ mod tests {
         let mut output = vec![0i8; g.output_len()?];
         max_pool_s8(g, input, &mut output)?;
         Ok(output)
-    }
-
-    /// Element-wise comparison that names the first differing position.
-    fn assert_outputs_equal(label: &str, actual: &[i8], expected: &[i8]) {
-        assert_eq!(
-            actual.len(),
-            expected.len(),
-            "{label}: output length {} vs expected {}",
-            actual.len(),
-            expected.len()
-        );
-        for (position, (a, e)) in actual.iter().zip(expected).enumerate() {
-            assert_eq!(
-                a, e,
-                "{label}: output[{position}]: actual {a}, expected {e} (all: {actual:?} vs {expected:?})"
-            );
-        }
     }
 
     fn geometry(height: usize, width: usize, channels: usize) -> MaxPoolGeometry {

@@ -33,3 +33,21 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
+
+/// Element-wise comparison of kernel outputs that names the first differing position.
+#[track_caller]
+pub(crate) fn assert_outputs_equal(label: &str, actual: &[i8], expected: &[i8]) {
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "{label}: output length {} vs expected {}",
+        actual.len(),
+        expected.len()
+    );
+    for (position, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert_eq!(
+            a, e,
+            "{label}: output[{position}]: actual {a}, expected {e} (all: {actual:?} vs {expected:?})"
+        );
+    }
+}

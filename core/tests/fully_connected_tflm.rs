@@ -6,114 +6,19 @@
 //! out_scale, out_zero_point, input [in], output [out]. Scales are f32 values written in decimal.
 
 use autoencoder_core::{fully_connected_s8, quantize_multiplier, FcParams, PerChannelQuant};
-use serde_json::Value;
+
+mod common;
+use common::{field, i8s, int, ints, scales, single_scale};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/fully_connected.jsonl");
 
-fn field<'a>(case: &'a Value, name: &str, line: usize) -> &'a Value {
-    case.get(name)
-        .unwrap_or_else(|| panic!("line {line}: missing field `{name}`"))
-}
-
-fn int(value: &Value, name: &str, line: usize) -> i64 {
-    value
-        .as_i64()
-        .unwrap_or_else(|| panic!("line {line}: `{name}` holds a non-integer {value}"))
-}
-
-fn ints(case: &Value, name: &str, line: usize) -> Vec<i64> {
-    field(case, name, line)
-        .as_array()
-        .unwrap_or_else(|| panic!("line {line}: `{name}` is not an array"))
-        .iter()
-        .map(|v| int(v, name, line))
-        .collect()
-}
-
-fn i8s(case: &Value, name: &str, line: usize) -> Vec<i8> {
-    ints(case, name, line)
-        .into_iter()
-        .map(|v| i8::try_from(v).unwrap_or_else(|_| panic!("line {line}: `{name}` value {v}")))
-        .collect()
-}
-
-/// The decimal text of a numeric field (`"name": 0.123`) or of each element of a numeric array
-/// field (`"name": [0.1, 0.2]`), straight from the JSON line.
-fn raw_numbers<'a>(raw: &'a str, name: &str, line: usize) -> Vec<&'a str> {
-    let key = format!("\"{name}\"");
-    let start = raw
-        .find(&key)
-        .unwrap_or_else(|| panic!("line {line}: missing field `{name}`"))
-        + key.len();
-    let rest = raw[start..].trim_start().strip_prefix(':').map(str::trim_start);
-    let rest = rest.unwrap_or_else(|| panic!("line {line}: no `:` after `{name}`"));
-    let is_number_char = |c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E');
-    if let Some(array) = rest.strip_prefix('[') {
-        let end = array
-            .find(']')
-            .unwrap_or_else(|| panic!("line {line}: unterminated `{name}`"));
-        array[..end].split(',').map(str::trim).collect()
-    } else {
-        let end = rest.find(|c| !is_number_char(c)).unwrap_or(rest.len());
-        vec![&rest[..end]]
-    }
-}
-
-/// f32 scales, parsed from their decimal text directly as f32 (as the data's README asks).
-/// Going through serde_json's f64 first would round twice, and serde_json's default float
-/// parser is not even correctly rounded. The parsed value is cross-checked against serde_json's
-/// number so that a mis-extracted field cannot pass silently.
-fn scales(raw: &str, case: &Value, name: &str, line: usize) -> Vec<f32> {
-    let texts = raw_numbers(raw, name, line);
-    let parsed: Vec<f32> = texts
-        .iter()
-        .map(|t| {
-            t.parse::<f32>()
-                .unwrap_or_else(|e| panic!("line {line}: `{name}` value {t:?}: {e}"))
-        })
-        .collect();
-    let value = field(case, name, line);
-    let from_json: Vec<f64> = match value.as_array() {
-        Some(items) => items.iter().filter_map(Value::as_f64).collect(),
-        None => value.as_f64().into_iter().collect(),
-    };
-    assert_eq!(
-        parsed.len(),
-        from_json.len(),
-        "line {line}: `{name}`: {} values extracted, serde_json sees {}",
-        parsed.len(),
-        from_json.len()
-    );
-    for (position, (&p, &j)) in parsed.iter().zip(&from_json).enumerate() {
-        let relative = (f64::from(p) - j).abs() / j.abs().max(f64::MIN_POSITIVE);
-        assert!(
-            relative < 1e-6,
-            "line {line}: `{name}`[{position}]: extracted {p}, serde_json reads {j}"
-        );
-    }
-    parsed
-}
-
-fn single_scale(raw: &str, case: &Value, name: &str, line: usize) -> f32 {
-    let values = scales(raw, case, name, line);
-    assert_eq!(values.len(), 1, "line {line}: `{name}` is not a single number");
-    values[0]
-}
-
 #[test]
 fn fully_connected_matches_tflm_golden_vectors() {
-    let text = std::fs::read_to_string(GOLDEN).unwrap_or_else(|e| panic!("{GOLDEN}: {e}"));
     let mut cases = 0usize;
     let mut outputs = 0usize;
     let mut mismatches = Vec::new();
 
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let case: Value = serde_json::from_str(raw).unwrap_or_else(|e| panic!("line {line}: bad JSON: {e}"));
-
+    for (line, raw, case) in common::cases(GOLDEN) {
         let weight_rows = field(&case, "weights", line)
             .as_array()
             .unwrap_or_else(|| panic!("line {line}: `weights` is not an array"));
@@ -138,9 +43,9 @@ fn fully_connected_matches_tflm_golden_vectors() {
 
         // Per-channel effective scale exactly as TFLM forms it: each f32 widened to f64, the
         // product divided in f64.
-        let in_scale = single_scale(raw, &case, "in_scale", line);
-        let out_scale = single_scale(raw, &case, "out_scale", line);
-        let (multipliers, shifts): (Vec<i32>, Vec<i32>) = scales(raw, &case, "weight_scales", line)
+        let in_scale = single_scale(&raw, &case, "in_scale", line);
+        let out_scale = single_scale(&raw, &case, "out_scale", line);
+        let (multipliers, shifts): (Vec<i32>, Vec<i32>) = scales(&raw, &case, "weight_scales", line)
             .into_iter()
             .map(|weight_scale| {
                 let effective = f64::from(in_scale) * f64::from(weight_scale) / f64::from(out_scale);
@@ -173,15 +78,5 @@ fn fully_connected_matches_tflm_golden_vectors() {
         outputs += expected.len();
     }
 
-    println!(
-        "checked {cases} TFLM fully connected cases, {outputs} outputs, {} mismatches",
-        mismatches.len()
-    );
-    assert!(cases > 0, "no cases in {GOLDEN}");
-    assert!(
-        mismatches.is_empty(),
-        "{} of {outputs} outputs differ from TFLM:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    common::report("fully connected", GOLDEN, cases, outputs, &mismatches);
 }

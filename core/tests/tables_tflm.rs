@@ -11,13 +11,11 @@ use autoencoder_core::requantize::{multiply_by_quantized_multiplier, quantize_mu
 use autoencoder_core::table_s8::{apply, leaky_relu_table, logistic_table, Table};
 use serde_json::Value;
 
+mod common;
+use common::{cases, field, single_scale};
+
 const LEAKY_RELU: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/leaky_relu.jsonl");
 const LOGISTIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/logistic.jsonl");
-
-fn field<'a>(case: &'a Value, name: &str, line: usize) -> &'a Value {
-    case.get(name)
-        .unwrap_or_else(|| panic!("line {line}: missing field `{name}`"))
-}
 
 fn int(case: &Value, name: &str, line: usize) -> i32 {
     let value = field(case, name, line);
@@ -42,50 +40,6 @@ fn outputs(case: &Value, line: usize) -> [i8; 256] {
     values
         .try_into()
         .unwrap_or_else(|v: Vec<i8>| panic!("line {line}: {} outputs, expected 256", v.len()))
-}
-
-/// A scalar f32 field, parsed from its decimal text directly as f32 (as the data's README asks;
-/// going through f64 first could round twice), cross-checked against serde_json's reading.
-fn scale(raw: &str, case: &Value, name: &str, line: usize) -> f32 {
-    let key = format!("\"{name}\"");
-    let start = raw
-        .find(&key)
-        .unwrap_or_else(|| panic!("line {line}: missing field `{name}`"))
-        + key.len();
-    let rest = raw[start..]
-        .trim_start()
-        .strip_prefix(':')
-        .unwrap_or_else(|| panic!("line {line}: no `:` after `{name}`"))
-        .trim_start();
-    let is_number_char = |c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E');
-    let end = rest.find(|c| !is_number_char(c)).unwrap_or(rest.len());
-    let text = &rest[..end];
-    let parsed: f32 = text
-        .parse()
-        .unwrap_or_else(|e| panic!("line {line}: `{name}` value {text:?}: {e}"));
-    let from_json = field(case, name, line)
-        .as_f64()
-        .unwrap_or_else(|| panic!("line {line}: `{name}` is not a number"));
-    let relative = (f64::from(parsed) - from_json).abs() / from_json.abs().max(f64::MIN_POSITIVE);
-    assert!(
-        relative < 1e-6,
-        "line {line}: `{name}`: extracted {parsed}, serde_json reads {from_json}"
-    );
-    parsed
-}
-
-/// Reads every non-empty line of a golden file as (line number, raw text, JSON).
-fn cases(path: &str) -> Vec<(usize, String, Value)> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .enumerate()
-        .filter(|(_, raw)| !raw.trim().is_empty())
-        .map(|(index, raw)| {
-            let line = index + 1;
-            let case = serde_json::from_str(raw).unwrap_or_else(|e| panic!("line {line}: bad JSON: {e}"));
-            (line, raw.to_owned(), case)
-        })
-        .collect()
 }
 
 /// Compares a table (both read directly and pushed through the device kernel `apply`) with
@@ -113,9 +67,9 @@ fn leaky_relu_matches_tflm_golden_vectors() {
     // two rules apart.
     let mut f64_rule_differs = 0usize;
     for (line, raw, case) in cases(LEAKY_RELU) {
-        let alpha = scale(&raw, &case, "alpha", line);
-        let in_scale = scale(&raw, &case, "in_scale", line);
-        let out_scale = scale(&raw, &case, "out_scale", line);
+        let alpha = single_scale(&raw, &case, "alpha", line);
+        let in_scale = single_scale(&raw, &case, "in_scale", line);
+        let out_scale = single_scale(&raw, &case, "out_scale", line);
         let in_zero_point = int(&case, "in_zero_point", line);
         let out_zero_point = int(&case, "out_zero_point", line);
         let expected = outputs(&case, line);
@@ -143,12 +97,7 @@ fn leaky_relu_matches_tflm_golden_vectors() {
         mismatches.len()
     );
     assert!(checked > 0, "no cases in {LEAKY_RELU}");
-    assert!(
-        mismatches.is_empty(),
-        "{} of {checked} outputs differ from TFLM:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    common::assert_no_mismatches(checked, &mismatches);
 }
 
 #[test]
@@ -159,8 +108,8 @@ fn logistic_matches_tflm_golden_vectors() {
     // get these right too (they are counted above); listed for the report.
     let mut float_differs = Vec::new();
     for (line, raw, case) in cases(LOGISTIC) {
-        let in_scale = scale(&raw, &case, "in_scale", line);
-        let out_scale = scale(&raw, &case, "out_scale", line);
+        let in_scale = single_scale(&raw, &case, "in_scale", line);
+        let out_scale = single_scale(&raw, &case, "out_scale", line);
         let in_zero_point = int(&case, "in_zero_point", line);
         let out_zero_point = int(&case, "out_zero_point", line);
         assert_eq!(
@@ -196,12 +145,7 @@ fn logistic_matches_tflm_golden_vectors() {
         float_differs.join("\n")
     );
     assert!(checked > 0, "no cases in {LOGISTIC}");
-    assert!(
-        mismatches.is_empty(),
-        "{} of {checked} outputs differ from TFLM:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    common::assert_no_mismatches(checked, &mismatches);
     // The data's README counts 28 such outputs; if the file changes, this says so.
     assert!(
         !float_differs.is_empty(),
