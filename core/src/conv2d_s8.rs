@@ -8,6 +8,7 @@
 //! `y[i][j][o] = clamp(multiply_by_quantized_multiplier(acc, m[o], shift[o]) + output_zero_point,
 //! activation_min, activation_max)`.
 
+use crate::error::expect_len;
 use crate::requantize::{requantize_to_s8, PerChannelQuant};
 use crate::{Error, FcParams};
 
@@ -131,51 +132,9 @@ fn valid_extent(input: usize, kernel: usize) -> Result<usize, Error> {
         })
 }
 
-/// Quantization parameters of a convolution: the same fields and ranges as [`FcParams`]
-/// (filters are symmetric, zero point 0, so they have no entry here).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2dParams {
-    /// Zero point of the input tensor. Valid range: [-128, 127].
-    pub input_zero_point: i32,
-    /// Zero point of the output tensor. Valid range: [-128, 127].
-    pub output_zero_point: i32,
-    /// Lower clamp of the output, in output codes. Valid range: [-128, `activation_max`];
-    /// -128 for no fused activation, `output_zero_point` for a fused ReLU.
-    pub activation_min: i32,
-    /// Upper clamp of the output, in output codes. Valid range: [`activation_min`, 127];
-    /// 127 for no fused activation.
-    ///
-    /// [`activation_min`]: Conv2dParams::activation_min
-    pub activation_max: i32,
-}
-
-impl Conv2dParams {
-    /// Parameters without a fused activation: the output clamp is the whole int8 range.
-    pub const fn new(input_zero_point: i32, output_zero_point: i32) -> Self {
-        Self {
-            input_zero_point,
-            output_zero_point,
-            activation_min: i8::MIN as i32,
-            activation_max: i8::MAX as i32,
-        }
-    }
-
-    /// Checks every field against its documented range.
-    ///
-    /// # Errors
-    /// [`Error::InputZeroPointOutOfRange`], [`Error::OutputZeroPointOutOfRange`] or
-    /// [`Error::InvalidActivationRange`].
-    pub fn validate(&self) -> Result<(), Error> {
-        // Same fields, same ranges, same errors as the fully connected layer's parameters.
-        FcParams {
-            input_zero_point: self.input_zero_point,
-            output_zero_point: self.output_zero_point,
-            activation_min: self.activation_min,
-            activation_max: self.activation_max,
-        }
-        .validate()
-    }
-}
+/// Quantization parameters of a convolution: exactly those of the fully connected layer (same
+/// fields, ranges and errors; filters are symmetric, zero point 0, so they have no entry).
+pub type Conv2dParams = FcParams;
 
 /// Int8 2-D convolution for one sample: `VALID` padding, stride 1, per-output-channel scales.
 ///
@@ -220,22 +179,11 @@ pub fn conv2d_s8(
 ) -> Result<(), Error> {
     params.validate()?;
     geometry.validate()?;
-    let check = |operand, expected: usize, actual: usize| {
-        if actual == expected {
-            Ok(())
-        } else {
-            Err(Error::ShapeMismatch {
-                operand,
-                expected,
-                actual,
-            })
-        }
-    };
-    check("input", geometry.input_len()?, input.len())?;
-    check("filters", geometry.filter_len()?, filters.len())?;
-    check("bias", geometry.out_channels, bias.len())?;
+    expect_len("input", geometry.input_len()?, input.len())?;
+    expect_len("filters", geometry.filter_len()?, filters.len())?;
+    expect_len("bias", geometry.out_channels, bias.len())?;
     quant.validate(geometry.out_channels)?;
-    check("output", geometry.output_len()?, output.len())?;
+    expect_len("output", geometry.output_len()?, output.len())?;
 
     // Every dimension is at least 1 and every product below divides a size validated above, so
     // none of these is 0 (`chunks_exact` needs that) and none overflows.

@@ -113,3 +113,16 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// `Ok` when a slice has the length its shape requires, else [`Error::ShapeMismatch`] naming it.
+pub(crate) fn expect_len(operand: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            operand,
+            expected,
+            actual,
+        })
+    }
+}

@@ -6,6 +6,7 @@
 //! `y[c] = clamp(multiply_by_quantized_multiplier(acc, m[c], shift[c]) + output_zero_point,
 //! activation_min, activation_max)`.
 
+use crate::error::expect_len;
 use crate::requantize::{requantize_to_s8, PerChannelQuant};
 use crate::Error;
 
@@ -101,20 +102,8 @@ pub fn fully_connected_s8(
     // If n_out * n_in overflows, no slice can be that long (slice lengths are at most
     // isize::MAX), so the saturated product still reports a mismatch.
     let expected_weights = n_out.saturating_mul(n_in);
-    if weights.len() != expected_weights {
-        return Err(Error::ShapeMismatch {
-            operand: "weights",
-            expected: expected_weights,
-            actual: weights.len(),
-        });
-    }
-    if bias.len() != n_out {
-        return Err(Error::ShapeMismatch {
-            operand: "bias",
-            expected: n_out,
-            actual: bias.len(),
-        });
-    }
+    expect_len("weights", expected_weights, weights.len())?;
+    expect_len("bias", n_out, bias.len())?;
     quant.validate(n_out)?;
 
     let requantize = |acc: i32, multiplier: i32, shift: i32| {

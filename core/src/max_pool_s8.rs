@@ -6,6 +6,7 @@
 //! `y[i][j][c] = max(x[2i][2j][c], x[2i][2j + 1][c], x[2i + 1][2j][c], x[2i + 1][2j + 1][c])`.
 //! An odd last row or column has no complete window and is dropped.
 
+use crate::error::expect_len;
 use crate::Error;
 
 /// Shape of a 2x2, stride-2 max-pool: an `[height][width][channels]` input and an
@@ -114,19 +115,8 @@ fn checked_product(dims: &[usize]) -> Result<usize, Error> {
 /// `output` do not match the geometry.
 pub fn max_pool_s8(geometry: &MaxPoolGeometry, input: &[i8], output: &mut [i8]) -> Result<(), Error> {
     geometry.validate()?;
-    let check = |operand, expected: usize, actual: usize| {
-        if actual == expected {
-            Ok(())
-        } else {
-            Err(Error::ShapeMismatch {
-                operand,
-                expected,
-                actual,
-            })
-        }
-    };
-    check("input", geometry.input_len()?, input.len())?;
-    check("output", geometry.output_len()?, output.len())?;
+    expect_len("input", geometry.input_len()?, input.len())?;
+    expect_len("output", geometry.output_len()?, output.len())?;
 
     // Validated: height, width >= 2 and channels >= 1, and every product below divides the
     // input or output size, so none of these is 0 (`chunks_exact` needs that) or overflows.

@@ -13,6 +13,7 @@
 //! variant used by desktop TFLite builds differs in about 1 case in 800, so it is deliberately not
 //! offered here.
 
+use crate::error::expect_len;
 use crate::Error;
 
 /// The smallest shift TFLM accepts: a right shift by 31 bits.
@@ -44,20 +45,8 @@ impl PerChannelQuant<'_> {
     /// [`Error::ShiftOutOfRange`] (naming the first bad channel) for a bad value.
     pub fn validate(&self, channels: usize) -> Result<(), Error> {
         // Shapes: multipliers [channels], shifts [channels].
-        if self.multipliers.len() != channels {
-            return Err(Error::ShapeMismatch {
-                operand: "multipliers",
-                expected: channels,
-                actual: self.multipliers.len(),
-            });
-        }
-        if self.shifts.len() != channels {
-            return Err(Error::ShapeMismatch {
-                operand: "shifts",
-                expected: channels,
-                actual: self.shifts.len(),
-            });
-        }
+        expect_len("multipliers", channels, self.multipliers.len())?;
+        expect_len("shifts", channels, self.shifts.len())?;
         for (channel, (&multiplier, &shift)) in self.multipliers.iter().zip(self.shifts).enumerate() {
             if multiplier < 0 {
                 return Err(Error::NegativeMultiplier { channel, multiplier });

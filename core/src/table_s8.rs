@@ -10,6 +10,7 @@
 //! Entry `i` of a table is the output for the input code `i - 128` (entry 0 for -128, entry 255
 //! for 127), the same order as the `output` arrays of the TFLM golden vectors.
 
+use crate::error::expect_len;
 use crate::requantize::{multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, MAX_SHIFT};
 use crate::Error;
 
@@ -86,13 +87,7 @@ impl Table {
 /// ```
 pub fn apply(table: &Table, input: &[i8], output: &mut [i8]) -> Result<(), Error> {
     // Shapes: input [n], output [n].
-    if output.len() != input.len() {
-        return Err(Error::ShapeMismatch {
-            operand: "output",
-            expected: input.len(),
-            actual: output.len(),
-        });
-    }
+    expect_len("output", input.len(), output.len())?;
     for (y, &x) in output.iter_mut().zip(input) {
         *y = table.lookup(x);
     }
