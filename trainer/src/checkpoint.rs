@@ -78,6 +78,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `value` as pretty JSON, with a final newline, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n";
+    write_atomic(path, json.as_bytes())
+}
+
 /// Encodes `state` with header and checksum and writes it atomically.
 pub fn save<T: Serialize>(path: &Path, state: &T) -> Result<(), CheckpointError> {
     let io = |source| CheckpointError::Io {

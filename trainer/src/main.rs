@@ -184,17 +184,21 @@ fn train_default() -> Result<()> {
     Ok(())
 }
 
+/// The `metrics.json` a finished run left in `dir`, if it is there and reads as `T`.
+fn stored_metrics<T: serde::de::DeserializeOwned>(dir: &Path) -> Option<T> {
+    let bytes = std::fs::read(dir.join(train::METRICS)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// `trainer train pca`: fits once; a finished run is reported from its metrics.
 fn pca_cmd(data: &Mnist, out: &Path) -> Result<Vec<PcaScore>> {
     #[derive(serde::Deserialize)]
     struct Stored {
         baselines: Vec<PcaScore>,
     }
-    if let Ok(bytes) = std::fs::read(out.join(train::METRICS)) {
-        if let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) {
-            println!("pca: already fitted in {}", out.display());
-            return Ok(stored.baselines);
-        }
+    if let Some(stored) = stored_metrics::<Stored>(out) {
+        println!("pca: already fitted in {}", out.display());
+        return Ok(stored.baselines);
     }
     let scores = studies::run_pca(data, out)?;
     for s in &scores {
@@ -213,11 +217,9 @@ fn semisup_cmd(data: &Mnist, out: &Path, seed: u64) -> Result<Vec<Score>> {
     struct Stored {
         scores: Vec<Score>,
     }
-    if let Ok(bytes) = std::fs::read(out.join(train::METRICS)) {
-        if let Ok(stored) = serde_json::from_slice::<Stored>(&bytes) {
-            println!("semisup: already done in {}", out.display());
-            return Ok(stored.scores);
-        }
+    if let Some(stored) = stored_metrics::<Stored>(out) {
+        println!("semisup: already done in {}", out.display());
+        return Ok(stored.scores);
     }
     let fc = Path::new("runs/fc").join(CHECKPOINT);
     let finished = trainer::checkpoint::load::<State>(&fc)
@@ -284,8 +286,7 @@ fn train_cmd(args: TrainArgs) -> Result<Option<Metrics>> {
                 state.history.last().map_or(f64::NAN, |r| r.val_mse),
                 state.config.variant
             ));
-            let stored = std::fs::read(out.join(train::METRICS)).ok();
-            return Ok(stored.and_then(|b| serde_json::from_slice(&b).ok()));
+            return Ok(stored_metrics(&out));
         }
         progress.say(&format!(
             "{}: resuming {} at phase {}, epoch {}",
@@ -345,10 +346,6 @@ fn train_cmd(args: TrainArgs) -> Result<Option<Metrics>> {
         metrics.wall_seconds,
         out.display()
     );
-    if metrics.variant == "deep30" {
-        let data = load_data(&args.data)?;
-        studies::paper_figure(&mut trainer, &data, &out.join(train::FIGURES))?;
-    }
     Ok(Some(metrics))
 }
 

@@ -1,13 +1,13 @@
 //! The runs that are not one autoencoder recipe: the PCA baseline and the semi-supervised
 //! study. Each writes `metrics.json` and its figures into a run directory, like a recipe.
 
-use crate::checkpoint::write_atomic;
+use crate::checkpoint::write_json;
 use crate::figures;
 use crate::mnist::{Mnist, Split, PIXELS};
 use crate::model::Model;
 use crate::pca::Pca;
 use crate::semisup::{self, Score, SemisupConfig, Start};
-use crate::train::{FIGURES, METRICS};
+use crate::train::{TestReport, FIGURES, METRICS};
 use anyhow::{Context, Result};
 use ndarray::{s, Array2};
 use serde::Serialize;
@@ -83,8 +83,7 @@ pub fn run_pca(data: &Mnist, dir: &Path) -> Result<Vec<PcaScore>> {
         baselines: &scores,
     };
     let path = dir.join(METRICS);
-    write_atomic(&path, (serde_json::to_string_pretty(&metrics)? + "\n").as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+    write_json(&path, &metrics).with_context(|| format!("writing {}", path.display()))?;
     Ok(scores)
 }
 
@@ -131,18 +130,19 @@ pub fn run_semisup(
         scores: &scores,
     };
     let path = dir.join(METRICS);
-    write_atomic(&path, (serde_json::to_string_pretty(&metrics)? + "\n").as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+    write_json(&path, &metrics).with_context(|| format!("writing {}", path.display()))?;
     Ok(scores)
 }
 
+/// Code width of Hinton & Salakhutdinov's MNIST net, whose runs get [`paper_figure`].
+pub const PAPER_CODE: usize = 30;
+
 /// Hinton & Salakhutdinov's Fig. 2 layout: test images, the autoencoder's reconstructions and
-/// PCA-30's, in one grid (`paper.png`).
-pub fn paper_figure(trainer: &mut crate::train::Trainer, data: &Mnist, figures_dir: &Path) -> Result<()> {
-    let report = trainer.test_report();
-    let pca = Pca::fit(pixels(&data.train).view(), 30)?;
+/// PCA-30's, in one grid (`paper.png`), from a run's test report.
+pub fn paper_figure(variant: &str, report: &TestReport, data: &Mnist, figures_dir: &Path) -> Result<(), PaperError> {
+    let pca = Pca::fit(pixels(&data.train).view(), PAPER_CODE)?;
     let pca_recon = pca.reconstruct(pca.transform(report.target.view()).view());
-    let name = format!("{} reconstruction", trainer.state.config.variant);
+    let name = format!("{variant} reconstruction");
     figures::examples(
         &figures_dir.join("paper.png"),
         &[
@@ -152,4 +152,15 @@ pub fn paper_figure(trainer: &mut crate::train::Trainer, data: &Mnist, figures_d
         ],
     )?;
     Ok(())
+}
+
+/// Why the paper figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PaperError {
+    /// The PCA-30 fit failed.
+    #[error(transparent)]
+    Pca(#[from] crate::pca::PcaError),
+    /// Drawing failed.
+    #[error(transparent)]
+    Figure(#[from] figures::FigureError),
 }

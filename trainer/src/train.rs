@@ -83,6 +83,9 @@ pub enum TrainError {
     /// A figure could not be written.
     #[error(transparent)]
     Figure(#[from] figures::FigureError),
+    /// The paper figure (PCA-30 beside the reconstructions) could not be made.
+    #[error(transparent)]
+    Paper(#[from] crate::studies::PaperError),
     /// Writing history or metrics failed.
     #[error("{path}: {source}")]
     Io {
@@ -608,8 +611,7 @@ impl Trainer {
             self.save(dir)?;
             self.write_figures(&dir.join(FIGURES), &report)?;
             let path = dir.join(METRICS);
-            let json = serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n";
-            checkpoint::write_atomic(&path, json.as_bytes()).map_err(|source| TrainError::Io { path, source })?;
+            checkpoint::write_json(&path, &metrics).map_err(|source| TrainError::Io { path, source })?;
         }
         Ok(metrics)
     }
@@ -646,6 +648,9 @@ impl Trainer {
             ),
             codes.view(),
         )?;
+        if self.state.model.code_width() == crate::studies::PAPER_CODE {
+            crate::studies::paper_figure(variant, report, &self.data, dir)?;
+        }
         if let Some(map) = &report.map {
             figures::latent_map(
                 &dir.join("map.png"),
