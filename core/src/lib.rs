@@ -48,22 +48,29 @@
     )
 )]
 
-// Tests may use std (Vec, format!, f64::round as an oracle); the library itself never does.
-#[cfg(test)]
+// Tests may use std (Vec, format!, f64::round as an oracle); the library itself only does with
+// the host-side `std` feature (writing model files).
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod autoencoder;
 pub mod conv2d_s8;
 mod error;
 pub mod fully_connected_s8;
 pub mod max_pool_s8;
+pub mod model;
 pub mod requantize;
 pub mod table_s8;
+pub mod top_k_s8;
 
 #[cfg(test)]
 mod testutil;
 
+pub use autoencoder::{code_to_pixel, pixel_to_code, Autoencoder};
 pub use conv2d_s8::{conv2d_s8, Conv2dGeometry, Conv2dParams};
 pub use error::Error;
 pub use fully_connected_s8::{fully_connected_s8, FcParams};
 pub use max_pool_s8::{max_pool_s8, MaxPoolGeometry};
+pub use model::{Model, ModelError, ModelKind, PIXELS};
 pub use requantize::{multiply_by_quantized_multiplier, quantize_multiplier, PerChannelQuant};
+pub use top_k_s8::top_k_s8;
