@@ -48,9 +48,8 @@
     )
 )]
 
-// Tests may use std (Vec, format!, f64::round as an oracle); the library itself only does with
-// the host-side `std` feature (writing model files).
-#[cfg(any(test, feature = "std"))]
+// Tests may use std (Vec, format!, f64::round as an oracle); the library itself never does.
+#[cfg(test)]
 extern crate std;
 
 mod autoencoder;

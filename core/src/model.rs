@@ -696,23 +696,47 @@ fn describe(error: &postcard::Error) -> &'static str {
     }
 }
 
-/// Writes a model file: header, the postcard body, and the checksum, into `out` (cleared first).
-/// Host side (the trainer's export); the device only reads.
+/// An upper bound on the bytes [`write`] needs for `body`: the arrays, plus room for lengths,
+/// scalars and the header.
+pub fn encoded_len_bound(body: &ModelBody<'_>) -> usize {
+    let arrays: usize = body
+        .layers
+        .iter()
+        .map(|layer| match layer {
+            Layer::FullyConnected { params, .. } | Layer::Conv2d { params, .. } => {
+                params.weights.len()
+                    + params.weight_scales.len()
+                    + params.bias.len()
+                    + params.multipliers.len()
+                    + params.shifts.len()
+            }
+            Layer::Table { table, .. } => table.len(),
+            Layer::MaxPool2d { .. } | Layer::TopK { .. } => 0,
+        })
+        .sum();
+    HEADER_LEN + CHECKSUM_LEN + body.name.len() + arrays + 64 * (body.layers.len() + 2)
+}
+
+/// Writes a model file (header, the postcard body, the checksum) into `out`; returns its
+/// length. The body is first checked exactly as [`Model::from_bytes`] checks a file, so a file
+/// that this writes always loads. Used by the trainer's export; needs no allocator.
 ///
 /// # Errors
-/// The body's own checks, as [`Model::from_bytes`] would report them, and
-/// [`ModelError::Malformed`] if postcard cannot encode it.
-#[cfg(feature = "std")]
-pub fn to_bytes(kind: ModelKind, body: &ModelBody<'_>) -> Result<std::vec::Vec<u8>, ModelError> {
+/// The problem [`Model::from_bytes`] would report, or [`ModelError::TooShort`] (with `out`'s
+/// length) when `out` cannot hold the file ([`encoded_len_bound`] always can).
+pub fn write(kind: ModelKind, body: &ModelBody<'_>, out: &mut [u8]) -> Result<usize, ModelError> {
     Model::check(kind, body.clone())?;
-    let mut out = std::vec::Vec::new();
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.push(kind as u8);
-    out.push(0);
-    let encoded = postcard::to_allocvec(body).map_err(|e| ModelError::Malformed { reason: describe(&e) })?;
-    out.extend_from_slice(&encoded);
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    let too_short = ModelError::TooShort { len: out.len() };
+    let (header, rest) = out.split_at_mut_checked(HEADER_LEN).ok_or(too_short)?;
+    let version = FORMAT_VERSION.to_le_bytes();
+    header.copy_from_slice(&[
+        MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], version[0], version[1], kind as u8, 0,
+    ]);
+    let body_len = postcard::to_slice(body, rest).map_err(|_| too_short)?.len();
+    let len = HEADER_LEN + body_len;
+    let crc = crc32fast::hash(out.get(..len).ok_or(too_short)?);
+    out.get_mut(len..len + CHECKSUM_LEN)
+        .ok_or(too_short)?
+        .copy_from_slice(&crc.to_le_bytes());
+    Ok(len + CHECKSUM_LEN)
 }
