@@ -28,8 +28,7 @@ use crate::{conv2d_s8, fully_connected_s8, max_pool_s8, top_k_s8, Error, FcParam
 /// ```
 #[derive(Debug)]
 pub struct Autoencoder<'m, 's, const K: usize> {
-    model: Model<'m>,
-    scratch: &'s mut [i8],
+    runner: Runner<'m, 's>,
 }
 
 impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
@@ -45,6 +44,67 @@ impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
                 requested: K,
             });
         }
+        Ok(Self {
+            runner: Runner::new(model, scratch)?,
+        })
+    }
+
+    /// The model being run.
+    pub fn model(&self) -> &Model<'m> {
+        self.runner.model()
+    }
+
+    /// The int8 code of an image (pixels 0..=255, quantized with scale 1/255 and zero point
+    /// -128): the encoder's output, in the units of [`Model::code_quant`].
+    ///
+    /// # Errors
+    /// None for a model that loaded (see the [module docs](self)).
+    pub fn encode(&mut self, image: &[u8; PIXELS]) -> Result<[i8; K], ModelError> {
+        let mut code = [0i8; K];
+        self.runner.encode_into(image, &mut code)?;
+        Ok(code)
+    }
+
+    /// The image the decoder makes of a code: each output code `q` as the byte `q + 128`, so for
+    /// a LeakyReLU output (scale 1/255, zero point -128) the byte is the pixel; for a logistic
+    /// output (scale 1/256) it is the pixel in 256ths.
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn decode(&mut self, code: &[i8; K]) -> Result<[u8; PIXELS], ModelError> {
+        let mut image = [0u8; PIXELS];
+        self.runner.decode_into(code, &mut image)?;
+        Ok(image)
+    }
+
+    /// Encodes then decodes an image: the denoised (reconstructed) image, as [`decode`] returns
+    /// it.
+    ///
+    /// [`decode`]: Autoencoder::decode
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn denoise(&mut self, image: &[u8; PIXELS]) -> Result<[u8; PIXELS], ModelError> {
+        let mut out = [0u8; PIXELS];
+        self.runner.denoise_into(image, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The same as [`Autoencoder`] with the code width known only at run time (tools that handle
+/// any model); codes are slices whose length is checked on each call.
+#[derive(Debug)]
+pub struct Runner<'m, 's> {
+    model: Model<'m>,
+    scratch: &'s mut [i8],
+}
+
+impl<'m, 's> Runner<'m, 's> {
+    /// Binds a model to its scratch memory.
+    ///
+    /// # Errors
+    /// [`ModelError::ScratchTooSmall`] when `scratch` is shorter than [`Model::scratch_len`].
+    pub fn new(model: Model<'m>, scratch: &'s mut [i8]) -> Result<Self, ModelError> {
         if scratch.len() < model.scratch_len() {
             return Err(ModelError::ScratchTooSmall {
                 needed: model.scratch_len(),
@@ -59,30 +119,28 @@ impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
         &self.model
     }
 
-    /// The int8 code of an image (pixels 0..=255, quantized with scale 1/255 and zero point
-    /// -128): the encoder's output, in the units of [`Model::code_quant`].
+    /// [`Autoencoder::encode`] into `code`.
     ///
     /// # Errors
-    /// None for a model that loaded (see the [module docs](self)).
-    pub fn encode(&mut self, image: &[u8; PIXELS]) -> Result<[i8; K], ModelError> {
+    /// [`ModelError::CodeWidthMismatch`] when `code` is not [`Model::code_len`] long.
+    pub fn encode_into(&mut self, image: &[u8; PIXELS], code: &mut [i8]) -> Result<(), ModelError> {
+        self.check_code(code.len())?;
         let encoder = usize::from(self.model.body().code_after);
         let (a, _) = self.halves();
         for (q, &p) in a.iter_mut().zip(image.iter()) {
             *q = pixel_to_code(p);
         }
         let in_a = self.run(0, encoder, true)?;
-        let mut code = [0i8; K];
-        code.copy_from_slice(self.activation(in_a, K)?);
-        Ok(code)
+        code.copy_from_slice(self.activation(in_a, code.len())?);
+        Ok(())
     }
 
-    /// The image the decoder makes of a code: each output code `q` as the byte `q + 128`, so for
-    /// a LeakyReLU output (scale 1/255, zero point -128) the byte is the pixel; for a logistic
-    /// output (scale 1/256) it is the pixel in 256ths.
+    /// [`Autoencoder::decode`] into `image`.
     ///
     /// # Errors
-    /// None for a model that loaded.
-    pub fn decode(&mut self, code: &[i8; K]) -> Result<[u8; PIXELS], ModelError> {
+    /// [`ModelError::CodeWidthMismatch`] when `code` is not [`Model::code_len`] long.
+    pub fn decode_into(&mut self, code: &[i8], image: &mut [u8; PIXELS]) -> Result<(), ModelError> {
+        self.check_code(code.len())?;
         let encoder = usize::from(self.model.body().code_after);
         let layers = self.model.layers().len();
         let (a, _) = self.halves();
@@ -90,24 +148,32 @@ impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
             *q = c;
         }
         let in_a = self.run(encoder, layers, true)?;
-        self.image(in_a)
+        self.image(in_a, image)
     }
 
-    /// Encodes then decodes an image: the denoised (reconstructed) image, as [`decode`] returns
-    /// it.
-    ///
-    /// [`decode`]: Autoencoder::decode
+    /// [`Autoencoder::denoise`] into `out`.
     ///
     /// # Errors
     /// None for a model that loaded.
-    pub fn denoise(&mut self, image: &[u8; PIXELS]) -> Result<[u8; PIXELS], ModelError> {
+    pub fn denoise_into(&mut self, image: &[u8; PIXELS], out: &mut [u8; PIXELS]) -> Result<(), ModelError> {
         let layers = self.model.layers().len();
         let (a, _) = self.halves();
         for (q, &p) in a.iter_mut().zip(image.iter()) {
             *q = pixel_to_code(p);
         }
         let in_a = self.run(0, layers, true)?;
-        self.image(in_a)
+        self.image(in_a, out)
+    }
+
+    fn check_code(&self, len: usize) -> Result<(), ModelError> {
+        if len == self.model.code_len() {
+            Ok(())
+        } else {
+            Err(ModelError::CodeWidthMismatch {
+                model: self.model.code_len(),
+                requested: len,
+            })
+        }
     }
 
     /// The two activation buffers.
@@ -122,18 +188,17 @@ impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
     fn activation(&mut self, in_a: bool, len: usize) -> Result<&[i8], ModelError> {
         let (a, b) = self.halves();
         let buffer = if in_a { a } else { b };
-        buffer.get(..len).ok_or(ModelError::ScratchTooSmall {
-            needed: len,
-            actual: buffer.len(),
-        })
+        let actual = buffer.len();
+        buffer
+            .get(..len)
+            .ok_or(ModelError::ScratchTooSmall { needed: len, actual })
     }
 
-    fn image(&mut self, in_a: bool) -> Result<[u8; PIXELS], ModelError> {
-        let mut image = [0u8; PIXELS];
+    fn image(&mut self, in_a: bool, image: &mut [u8; PIXELS]) -> Result<(), ModelError> {
         for (p, &q) in image.iter_mut().zip(self.activation(in_a, PIXELS)?) {
             *p = code_to_pixel(q);
         }
-        Ok(image)
+        Ok(())
     }
 
     /// Runs layers `from..to` on the activation in buffer `a` (if `in_a`) or `b`; returns where

@@ -128,19 +128,64 @@ pub fn fully_connected_s8(
     }
 
     let input_zero_point = params.input_zero_point;
-    for ((y, row), ((&b, &multiplier), &shift)) in output.iter_mut().zip(weights.chunks_exact(n_in)).zip(per_channel) {
-        // Starting from the bias rather than adding it last gives the same i32 value: wrapping
-        // addition is associative, so the order cannot change a bit of the result.
-        let acc = row.iter().zip(input).fold(b, |acc, (&w, &x)| {
-            // Both zero points are validated to int8, so x - zp is in [-255, 255] and the
-            // product is at most 128 * 255 in magnitude: neither can overflow. Only the running
-            // sum can, hence the wrapping add.
-            let centered = i32::from(x) - input_zero_point;
-            acc.wrapping_add(i32::from(w) * centered)
-        });
-        *y = requantize(acc, multiplier, shift);
+    // Four output channels at a time share each loaded input; the rest one at a time.
+    let mut outputs = output.chunks_exact_mut(4);
+    let mut rows = weights.chunks_exact(4 * n_in);
+    let mut channels = per_channel;
+    for (y4, w4) in (&mut outputs).zip(&mut rows) {
+        let (w01, w23) = w4.split_at(2 * n_in);
+        let (w0, w1) = w01.split_at(n_in);
+        let (w2, w3) = w23.split_at(n_in);
+        let sums = dot4([w0, w1, w2, w3], input, input_zero_point);
+        for ((y, sum), ((&b, &multiplier), &shift)) in y4.iter_mut().zip(sums).zip(&mut channels) {
+            // Starting from the bias or adding it last gives the same i32 value: wrapping
+            // addition is associative, so the order cannot change a bit of the result.
+            *y = requantize(b.wrapping_add(sum), multiplier, shift);
+        }
+    }
+    let rest = outputs.into_remainder();
+    for ((y, row), ((&b, &multiplier), &shift)) in
+        rest.iter_mut().zip(rows.remainder().chunks_exact(n_in)).zip(channels)
+    {
+        *y = requantize(b.wrapping_add(dot(row, input, input_zero_point)), multiplier, shift);
     }
     Ok(())
+}
+
+/// `sum_i w[i] * (x[i] - zero_point)` with wrapping i32 addition.
+///
+/// Both zero points are validated to int8, so `x - zp` is in [-255, 255] and each product is at
+/// most 128 * 255 = 32,640 in magnitude: it fits an i16, which lets the compiler use 16-bit
+/// multiply-add instructions (SSE2's `pmaddwd`, NEON's `smlal`). Only the running sum can
+/// overflow, hence the wrapping add; wrapping addition is associative, so the summation order
+/// (which the compiler may change when it vectorises) cannot change a bit of the result.
+#[inline]
+pub(crate) fn dot(w: &[i8], x: &[i8], zero_point: i32) -> i32 {
+    // In [-128, 127] after validation; any other value would make products wrap in i16 too,
+    // which only callers that skipped validation could see.
+    let zp = zero_point as i16;
+    w.iter().zip(x).fold(0i32, |acc, (&w, &x)| {
+        let centered = i16::from(x).wrapping_sub(zp);
+        acc.wrapping_add(i32::from(i16::from(w)) * i32::from(centered))
+    })
+}
+
+/// [`dot`] of four weight rows with the same input, in one pass over the input.
+#[inline]
+pub(crate) fn dot4(w: [&[i8]; 4], x: &[i8], zero_point: i32) -> [i32; 4] {
+    let zp = zero_point as i16;
+    let [w0, w1, w2, w3] = w;
+    let mut acc = [0i32; 4];
+    for ((((&x, &a), &b), &c), &d) in x.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
+        let centered = i32::from(i16::from(x).wrapping_sub(zp));
+        let product = |w: i8| i32::from(i16::from(w)) * centered;
+        let [s0, s1, s2, s3] = &mut acc;
+        *s0 = s0.wrapping_add(product(a));
+        *s1 = s1.wrapping_add(product(b));
+        *s2 = s2.wrapping_add(product(c));
+        *s3 = s3.wrapping_add(product(d));
+    }
+    acc
 }
 
 #[cfg(test)]

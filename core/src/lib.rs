@@ -65,7 +65,7 @@ pub mod top_k_s8;
 #[cfg(test)]
 mod testutil;
 
-pub use autoencoder::{code_to_pixel, pixel_to_code, Autoencoder};
+pub use autoencoder::{code_to_pixel, pixel_to_code, Autoencoder, Runner};
 pub use conv2d_s8::{conv2d_s8, Conv2dGeometry, Conv2dParams};
 pub use error::Error;
 pub use fully_connected_s8::{fully_connected_s8, FcParams};

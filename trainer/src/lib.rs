@@ -12,7 +12,9 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod export;
 pub mod figures;
+pub mod int8;
 pub mod layers;
 pub mod matmul;
 pub mod mnist;
@@ -21,6 +23,7 @@ pub mod noise;
 pub mod optim;
 pub mod pca;
 pub mod progress;
+pub mod quantize;
 pub mod recipe;
 pub mod semisup;
 pub mod studies;

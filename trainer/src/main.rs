@@ -32,6 +32,50 @@ enum Command {
     List,
     /// Time training epochs and print one JSON line.
     Bench(BenchArgs),
+    /// Quantize a trained run to int8 and write its model file (and golden vectors beside it).
+    Export(ExportArgs),
+    /// Test MSE of a model file's int8 model, next to its float model's.
+    Eval(EvalArgs),
+    /// Print a model file: header, layers, shapes and every quantization parameter.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// A variant (its run in runs/<variant>) or a run directory.
+    run: String,
+    /// Model file to write [default: models/<variant>.aeq]; golden vectors go to
+    /// <name>.golden.json beside it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Training images used to calibrate the activation ranges.
+    #[arg(long, default_value_t = trainer::quantize::CALIBRATION_IMAGES)]
+    calibration: usize,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Model file.
+    model: PathBuf,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// Model file.
+    model: PathBuf,
+    /// Print everything needed to rebuild the model, as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -113,6 +157,37 @@ fn run(cli: Cli) -> Result<()> {
             println!("{:<17} 64-10 softmax classifier on the fc encoder with 100, 1,000 and 60,000 labels: frozen, fine-tuned, from scratch", "semisup");
             Ok(())
         }
+        Some(Command::Export(args)) => export_cmd(args),
+        Some(Command::Eval(args)) => {
+            let mut data = load_data(&args.data)?;
+            if let Some(n) = args.test_limit {
+                data.test = data.test.truncated(n);
+            }
+            let r = trainer::export::eval(&args.model, &data.test)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{}: {} test images, int8 test MSE {:.6} ({:.2} per image), float {:.6}, int8/float {:.4}",
+                    args.model.display(),
+                    r.images,
+                    r.int8_test_mse,
+                    r.int8_per_image_se,
+                    r.float_test_mse,
+                    r.ratio
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Inspect(args)) => {
+            let (q, bytes, scratch) = trainer::export::inspect(&args.model)?;
+            let text = if args.json {
+                serde_json::to_string(&q)? + "\n"
+            } else {
+                trainer::export::describe(&q, bytes, scratch)
+            };
+            print_all(&text)
+        }
         Some(Command::Bench(args)) => {
             let data = load_data(&args.data)?;
             let threads = args.threads.unwrap_or_else(default_threads);
@@ -121,6 +196,53 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints `text` to stdout; a reader that stops early (`| head`) is not an error.
+fn print_all(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// `trainer export`.
+fn export_cmd(args: ExportArgs) -> Result<()> {
+    let as_dir = PathBuf::from(&args.run);
+    let run_dir = if as_dir.join(CHECKPOINT).exists() {
+        as_dir
+    } else if recipe::find(&args.run).is_ok() {
+        Path::new("runs").join(&args.run)
+    } else {
+        bail!(
+            "{} is neither a run directory (with {CHECKPOINT}) nor a variant (see `trainer list`)",
+            args.run
+        );
+    };
+    let data = load_data(&args.data)?;
+    let name = match trainer::checkpoint::load::<State>(&run_dir.join(CHECKPOINT)) {
+        Ok(state) => state.config.variant,
+        Err(_) => args.run.clone(),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| Path::new("models").join(format!("{name}.{}", trainer::export::EXTENSION)));
+    let r = trainer::export::export(&run_dir, &out, &data.train, &data.test, args.calibration)?;
+    if !r.finished {
+        eprintln!("warning: the run in {} has not finished training", run_dir.display());
+    }
+    println!(
+        "{}: {} bytes; test MSE float {:.6}, int8 {:.6} (int8/float {:.4}); golden vectors in {}",
+        r.model.display(),
+        r.bytes,
+        r.float_test_mse,
+        r.int8_test_mse,
+        r.int8_test_mse / r.float_test_mse,
+        r.golden.display()
+    );
+    Ok(())
 }
 
 fn default_threads() -> usize {

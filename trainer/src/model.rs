@@ -389,6 +389,20 @@ impl Model {
     /// `Linear(K → width), activation` / `Linearᵀ(width → K), activation` goes in the middle,
     /// around the code, and its output becomes the code. PyTorch's initialisation.
     pub fn grow(&mut self, width: usize, activation: Layer, rng: &mut impl Rng) {
+        self.grow_pair(width, Some(activation.clone()), activation, rng);
+    }
+
+    /// Grows the network by a stage whose code is linear, as the code layer of Hinton &
+    /// Salakhutdinov's deep autoencoders: `Linear(K → width)` (no activation: its output is the
+    /// code) / `Linearᵀ(width → K), activation`. The encoder then ends in a linear layer that the
+    /// decoder's first linear layer follows directly.
+    pub fn grow_linear(&mut self, width: usize, activation: Layer, rng: &mut impl Rng) {
+        self.grow_pair(width, None, activation, rng);
+    }
+
+    /// A new tied pair around the code: `Linear(K → width), code_activation` (when given) and
+    /// `Linearᵀ(width → K), activation`.
+    fn grow_pair(&mut self, width: usize, code_activation: Option<Layer>, activation: Layer, rng: &mut impl Rng) {
         let k = self.code_width();
         self.params
             .push(Param::new(format!("stage{width}.weight"), init(rng, (width, k), k)));
@@ -397,23 +411,22 @@ impl Model {
         self.params
             .push(Param::new(format!("stage{width}.dec_bias"), init(rng, (1, k), width)));
         let w = self.params.len() - 3;
-        let stage = [
-            Layer::Linear {
-                weight: w,
-                bias: w + 1,
-                transposed: false,
-            },
-            activation.clone(),
-            Layer::Linear {
-                weight: w,
-                bias: w + 2,
-                transposed: true,
-            },
-            activation,
-        ];
+        let mut stage = vec![Layer::Linear {
+            weight: w,
+            bias: w + 1,
+            transposed: false,
+        }];
+        stage.extend(code_activation);
+        let encoder = stage.len();
+        stage.push(Layer::Linear {
+            weight: w,
+            bias: w + 2,
+            transposed: true,
+        });
+        stage.push(activation);
         let at = self.code_after;
         self.layers.splice(at..at, stage);
-        self.code_after += 2;
+        self.code_after += encoder;
     }
 
     /// Total number of scalars in the parameter store.

@@ -27,6 +27,12 @@ pub enum PhaseStart {
     },
     /// Unfreeze everything and untie every tied pair (fine-tuning a greedily grown network).
     UnfreezeUntie,
+    /// As [`PhaseStart::Grow`], but the new code is linear ([`Model::grow_linear`]): the last
+    /// stage of a deep autoencoder with a linear code layer.
+    GrowLinear {
+        /// Width of the new code.
+        width: usize,
+    },
 }
 
 /// One phase of a schedule.

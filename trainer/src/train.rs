@@ -525,18 +525,19 @@ impl Trainer {
                     PhaseStart::Untie => {
                         st.model.untie();
                     }
-                    PhaseStart::Grow { width } => {
+                    PhaseStart::Grow { width } | PhaseStart::GrowLinear { width } => {
                         // Each stage's new layers from their own stream of the seed.
                         let mut rng = ChaCha8Rng::seed_from_u64(st.config.seed);
                         rng.set_stream(2 + st.phase as u64);
                         st.model.freeze_all();
-                        st.model.grow(
-                            width,
-                            Layer::LeakyRelu {
-                                slope: crate::layers::leaky_relu::SLOPE,
-                            },
-                            &mut rng,
-                        );
+                        let leaky = Layer::LeakyRelu {
+                            slope: crate::layers::leaky_relu::SLOPE,
+                        };
+                        if matches!(spec.start, PhaseStart::GrowLinear { .. }) {
+                            st.model.grow_linear(width, leaky, &mut rng);
+                        } else {
+                            st.model.grow(width, leaky, &mut rng);
+                        }
                     }
                     PhaseStart::UnfreezeUntie => {
                         st.model.unfreeze_all();

@@ -1,0 +1,300 @@
+//! `trainer export`, `eval` and `inspect`: a trained run becomes one int8 model file, which is
+//! then measured and described.
+
+use crate::checkpoint;
+use crate::int8;
+use crate::mnist::{Split, PIXELS};
+use crate::quantize::{self, QLayer, Quantized};
+use crate::train::{State, CHECKPOINT};
+use anyhow::{bail, Context, Result};
+use autoencoder_core::{Model, Runner};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The extension of model files.
+pub const EXTENSION: &str = "aeq";
+
+/// Images of the test set whose outputs go into the golden vectors (plus four synthetic ones).
+pub const GOLDEN_TEST_IMAGES: usize = 8;
+
+/// What an export produced and measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportReport {
+    /// Variant.
+    pub variant: String,
+    /// The model file written.
+    pub model: PathBuf,
+    /// The golden vectors written beside it.
+    pub golden: PathBuf,
+    /// Size of the model file.
+    pub bytes: usize,
+    /// Test MSE of the float model (clean test images in, compared with themselves).
+    pub float_test_mse: f64,
+    /// Test MSE of the int8 model run by the core, the same way.
+    pub int8_test_mse: f64,
+    /// Whether the run had finished all its phases.
+    pub finished: bool,
+}
+
+/// The golden-vector file that goes with a model file: `x.aeq` → `x.golden.json`.
+pub fn golden_path(model: &Path) -> PathBuf {
+    model.with_extension("golden.json")
+}
+
+/// Exports the run in `run_dir` to `out` (and its golden vectors beside it), quantizing with
+/// `calibration` training images.
+pub fn export(run_dir: &Path, out: &Path, train: &Split, test: &Split, calibration: usize) -> Result<ExportReport> {
+    let ckpt = run_dir.join(CHECKPOINT);
+    if !ckpt.exists() {
+        bail!(
+            "{} holds no trained run (no {CHECKPOINT}); train it first",
+            run_dir.display()
+        );
+    }
+    let state: State = checkpoint::load(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+    let variant = state.config.variant.clone();
+    let float_test_mse = quantize::float_mse(&state.model, &test.images);
+    let calibration = calibration.clamp(1, train.len());
+    let quantized = quantize::quantize(
+        &state.model,
+        &variant,
+        &train.images[..calibration * PIXELS],
+        float_test_mse,
+    )
+    .with_context(|| format!("quantizing {variant}"))?;
+    let bytes = quantized.to_bytes()?;
+    let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("the exported model does not load: {e}"))?;
+    let int8_test_mse = int8_mse(&model, test)?;
+    let file = out
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let golden = int8::golden(&quantized, &file, &test.images, GOLDEN_TEST_IMAGES);
+    check_against_core(&model, &golden)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let golden_file = golden_path(out);
+    checkpoint::write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    checkpoint::write_json(&golden_file, &golden).with_context(|| format!("writing {}", golden_file.display()))?;
+    Ok(ExportReport {
+        variant,
+        model: out.to_path_buf(),
+        golden: golden_file,
+        bytes: bytes.len(),
+        float_test_mse,
+        int8_test_mse,
+        finished: state.finished,
+    })
+}
+
+/// The golden vectors come from the integer reference; the core must agree with them before
+/// they are written.
+fn check_against_core(model: &Model<'_>, golden: &int8::Golden) -> Result<()> {
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut runner = Runner::new(model.clone(), &mut scratch).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut code = vec![0i8; model.code_len()];
+    let mut image = [0u8; PIXELS];
+    for case in &golden.cases {
+        let input = unhex(&case.input)?;
+        let input: &[u8; PIXELS] = input.as_slice().try_into().context("golden input is not 784 bytes")?;
+        runner
+            .encode_into(input, &mut code)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        runner
+            .denoise_into(input, &mut image)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if int8::hex(code.iter().map(|&c| c as u8)) != case.code || int8::hex(image) != case.denoise {
+            bail!(
+                "the core and the integer reference disagree on {} of {}: the export is not trustworthy",
+                case.source,
+                golden.model
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Bytes from lowercase or uppercase hex.
+pub fn unhex(s: &str) -> Result<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        bail!("odd-length hex string");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).with_context(|| format!("bad hex at {i}")))
+        .collect()
+}
+
+/// Reads a model file, with errors that name it.
+pub fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading model file {}", path.display()))
+}
+
+/// Loads a model from bytes read from `path`.
+pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
+    Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Test MSE of the int8 model run by the core on `test` (clean images in; output bytes read
+/// back through the output's scale and zero point).
+pub fn int8_mse(model: &Model<'_>, test: &Split) -> Result<f64> {
+    let out = model.output_quant();
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut runner = Runner::new(model.clone(), &mut scratch).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut image = [0u8; PIXELS];
+    let mut sse = 0.0f64;
+    for input in test.images.chunks_exact(PIXELS) {
+        let input: &[u8; PIXELS] = input.try_into().expect("chunks of 784");
+        runner
+            .denoise_into(input, &mut image)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (&p, &x) in image.iter().zip(input) {
+            let q = i32::from(p) - 128;
+            let y = f64::from(out.scale) * f64::from(q - out.zero_point);
+            let t = f64::from(x) / 255.0;
+            sse += (y - t) * (y - t);
+        }
+    }
+    Ok(sse / test.images.len() as f64)
+}
+
+/// The `eval` report of one model file.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// Variant.
+    pub variant: String,
+    /// Test images used.
+    pub images: usize,
+    /// The float model's test MSE, recorded at export.
+    pub float_test_mse: f64,
+    /// The int8 model's test MSE, measured now.
+    pub int8_test_mse: f64,
+    /// `int8 / float`.
+    pub ratio: f64,
+    /// Int8 squared error per image (sum over 784 pixels).
+    pub int8_per_image_se: f64,
+}
+
+/// Evaluates a model file on `test`.
+pub fn eval(path: &Path, test: &Split) -> Result<EvalReport> {
+    let bytes = read_model_file(path)?;
+    let model = load(path, &bytes)?;
+    let int8_test_mse = int8_mse(&model, test)?;
+    let float_test_mse = f64::from(model.body().float_test_mse);
+    Ok(EvalReport {
+        variant: model.body().name.to_string(),
+        images: test.len(),
+        float_test_mse,
+        int8_test_mse,
+        ratio: int8_test_mse / float_test_mse,
+        int8_per_image_se: int8_test_mse * PIXELS as f64,
+    })
+}
+
+/// Everything in a model file, owned (what `inspect --json` prints).
+pub fn inspect(path: &Path) -> Result<(Quantized, usize, usize)> {
+    let bytes = read_model_file(path)?;
+    let model = load(path, &bytes)?;
+    Ok((Quantized::from_core(&model), bytes.len(), model.scratch_len()))
+}
+
+/// `inspect`'s human-readable description.
+pub fn describe(q: &Quantized, file_bytes: usize, scratch: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "model {:?}: format version {}, kind {}, {file_bytes} bytes, scratch {scratch} bytes",
+        q.name, q.format_version, q.kind
+    );
+    let _ = writeln!(s, "float test MSE at export: {}", q.float_test_mse);
+    let _ = writeln!(
+        s,
+        "input: 784 pixels, scale {} zero point {}",
+        q.input.scale, q.input.zero_point
+    );
+    let _ = writeln!(
+        s,
+        "code: output of layer {} ({} values)",
+        q.code_after - 1,
+        q.code_len()
+    );
+    for (i, layer) in q.layers.iter().enumerate() {
+        let line = match layer {
+            QLayer::FullyConnected {
+                inputs,
+                outputs,
+                params,
+            } => {
+                format!("fully_connected {inputs} -> {outputs}, {}", weights_summary(params))
+            }
+            QLayer::Conv2d {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                params,
+            } => format!(
+                "conv2d {height}x{width}x{in_channels} -> {}x{}x{out_channels}, kernel {kernel}x{kernel}, {}",
+                height + 1 - kernel,
+                width + 1 - kernel,
+                weights_summary(params)
+            ),
+            QLayer::MaxPool2d {
+                height,
+                width,
+                channels,
+            } => format!(
+                "max_pool_2d {height}x{width}x{channels} -> {}x{}x{channels}",
+                height / 2,
+                width / 2
+            ),
+            QLayer::LeakyReluTable { slope, table, output } => format!(
+                "leaky_relu_table slope {slope}, output scale {} zero point {}, table {}",
+                output.scale,
+                output.zero_point,
+                table_summary(table)
+            ),
+            QLayer::LogisticTable { table, output } => format!(
+                "logistic_table, output scale {} zero point {}, table {}",
+                output.scale,
+                output.zero_point,
+                table_summary(table)
+            ),
+            QLayer::TopK { k } => format!("top_k k = {k}"),
+        };
+        let _ = writeln!(s, "layer {i}: {line}");
+        if let QLayer::FullyConnected { params, .. } | QLayer::Conv2d { params, .. } = layer {
+            for (c, (((scale, bias), m), sh)) in params
+                .weight_scales
+                .iter()
+                .zip(&params.bias)
+                .zip(&params.multipliers)
+                .zip(&params.shifts)
+                .enumerate()
+            {
+                let _ = writeln!(
+                    s,
+                    "    channel {c}: weight scale {scale:e}, bias {bias}, multiplier {m}, shift {sh}"
+                );
+            }
+        }
+    }
+    s
+}
+
+fn weights_summary(p: &quantize::QWeights) -> String {
+    format!(
+        "{} int8 weights, output scale {} zero point {}",
+        p.weights.len(),
+        p.output.scale,
+        p.output.zero_point
+    )
+}
+
+fn table_summary(table: &[i8]) -> String {
+    let show = |r: std::ops::Range<usize>| table[r].iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+    format!("[{} ... {}]", show(0..4), show(252..256))
+}

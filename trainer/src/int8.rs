@@ -1,0 +1,195 @@
+//! The integer reference: a [`Quantized`] model run with the plainest possible loops, written
+//! apart from the core's kernels and model runner so that each checks the other.
+//!
+//! Only [`multiply_by_quantized_multiplier`] is shared with the core (the requantization rule
+//! is written once, and has its own hand-worked and TFLM golden tests). Everything else (the
+//! layouts, the accumulation in i64, the table lookups, top-k by sorting, the chaining of
+//! layers and zero points) is independent. The golden vectors shipped with each model come from
+//! here.
+
+use crate::mnist::PIXELS;
+use crate::quantize::{QLayer, QWeights, Quantized};
+use autoencoder_core::multiply_by_quantized_multiplier;
+use serde::{Deserialize, Serialize};
+
+/// The int8 code and output image of one input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outputs {
+    /// The encoder's output codes.
+    pub code: Vec<i8>,
+    /// The decoder's output codes (pixel byte = code + 128).
+    pub output: Vec<i8>,
+}
+
+/// Runs `model` on one image of 784 pixels.
+pub fn run(model: &Quantized, image: &[u8]) -> Outputs {
+    assert_eq!(image.len(), PIXELS, "an image is 784 pixels");
+    let mut x: Vec<i8> = image.iter().map(|&p| (i32::from(p) - 128) as i8).collect();
+    let mut zero_point = model.input.zero_point;
+    let mut code = Vec::new();
+    for (i, layer) in model.layers.iter().enumerate() {
+        if i == model.code_after {
+            code = x.clone();
+        }
+        (x, zero_point) = step(layer, &x, zero_point);
+    }
+    Outputs { code, output: x }
+}
+
+fn requantize(acc: i64, p: &QWeights, c: usize) -> i8 {
+    // The accumulator wraps to i32 as it does in C++ on the device.
+    let scaled = multiply_by_quantized_multiplier(acc as i32, p.multipliers[c], p.shifts[c]);
+    (i64::from(scaled) + i64::from(p.output.zero_point)).clamp(-128, 127) as i8
+}
+
+fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
+    match layer {
+        QLayer::FullyConnected {
+            inputs,
+            outputs,
+            params,
+        } => {
+            let y = (0..*outputs)
+                .map(|o| {
+                    let mut acc = i64::from(params.bias[o]);
+                    let row = &params.weights[o * inputs..(o + 1) * inputs];
+                    for (&w, &v) in row.iter().zip(x) {
+                        acc += i64::from(w) * (i64::from(v) - i64::from(zp));
+                    }
+                    requantize(acc, params, o)
+                })
+                .collect();
+            (y, params.output.zero_point)
+        }
+        QLayer::Conv2d {
+            height,
+            width,
+            in_channels: c_in,
+            out_channels: c_out,
+            kernel: k,
+            params,
+        } => {
+            let (oh, ow) = (height + 1 - k, width + 1 - k);
+            let mut y = vec![0i8; oh * ow * c_out];
+            for r in 0..oh {
+                for s in 0..ow {
+                    for o in 0..*c_out {
+                        let mut acc = i64::from(params.bias[o]);
+                        for p in 0..*k {
+                            for q in 0..*k {
+                                for c in 0..*c_in {
+                                    let w = params.weights[((o * k + p) * k + q) * c_in + c];
+                                    let v = x[((r + p) * width + s + q) * c_in + c];
+                                    acc += i64::from(w) * (i64::from(v) - i64::from(zp));
+                                }
+                            }
+                        }
+                        y[(r * ow + s) * c_out + o] = requantize(acc, params, o);
+                    }
+                }
+            }
+            (y, params.output.zero_point)
+        }
+        QLayer::MaxPool2d {
+            height: _,
+            width,
+            channels,
+        } => {
+            let (oh, ow) = (layer_pool_rows(layer), width / 2);
+            let mut y = vec![0i8; oh * ow * channels];
+            for r in 0..oh {
+                for s in 0..ow {
+                    for c in 0..*channels {
+                        let at = |dr: usize, ds: usize| x[((2 * r + dr) * width + 2 * s + ds) * channels + c];
+                        y[(r * ow + s) * channels + c] = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+                    }
+                }
+            }
+            (y, zp)
+        }
+        QLayer::LeakyReluTable { table, output, .. } | QLayer::LogisticTable { table, output } => {
+            let y = x.iter().map(|&q| table[(i32::from(q) + 128) as usize]).collect();
+            (y, output.zero_point)
+        }
+        QLayer::TopK { k } => {
+            let mut order: Vec<usize> = (0..x.len()).collect();
+            order.sort_by(|&a, &b| x[b].cmp(&x[a]).then(a.cmp(&b)));
+            let mut y = vec![zp as i8; x.len()];
+            for &i in order.iter().take(*k) {
+                y[i] = x[i];
+            }
+            (y, zp)
+        }
+    }
+}
+
+fn layer_pool_rows(layer: &QLayer) -> usize {
+    match layer {
+        QLayer::MaxPool2d { height, .. } => height / 2,
+        _ => 0,
+    }
+}
+
+/// Golden vectors of one model: inputs and the int8 outputs the reference computes for them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Golden {
+    /// File name of the model in the same directory.
+    pub model: String,
+    /// The cases.
+    pub cases: Vec<GoldenCase>,
+}
+
+/// One golden input and its outputs, as lowercase hex bytes (codes as two's complement).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoldenCase {
+    /// Where the input comes from.
+    pub source: String,
+    /// 784 pixels.
+    pub input: String,
+    /// The encoder's int8 codes.
+    pub code: String,
+    /// The denoised image's bytes (`code + 128`).
+    pub denoise: String,
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: impl IntoIterator<Item = u8>) -> String {
+    bytes.into_iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Golden vectors for `model` (file name `file`): the first `test_images` images of `test`,
+/// an all-black image, an all-white one, and two of uniform random pixels.
+pub fn golden(model: &Quantized, file: &str, test: &[u8], test_images: usize) -> Golden {
+    use rand::{Rng, SeedableRng};
+    let mut inputs: Vec<(String, Vec<u8>)> = test
+        .chunks_exact(PIXELS)
+        .take(test_images)
+        .enumerate()
+        .map(|(i, img)| (format!("test image {i}"), img.to_vec()))
+        .collect();
+    inputs.push(("all 0".into(), vec![0; PIXELS]));
+    inputs.push(("all 255".into(), vec![255; PIXELS]));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x601d);
+    for r in 0..2 {
+        inputs.push((
+            format!("uniform random {r}"),
+            (0..PIXELS).map(|_| rng.random::<u8>()).collect(),
+        ));
+    }
+    let cases = inputs
+        .into_iter()
+        .map(|(source, input)| {
+            let out = run(model, &input);
+            GoldenCase {
+                source,
+                input: hex(input.iter().copied()),
+                code: hex(out.code.iter().map(|&c| c as u8)),
+                denoise: hex(out.output.iter().map(|&c| (c as u8) ^ 0x80)),
+            }
+        })
+        .collect();
+    Golden {
+        model: file.to_string(),
+        cases,
+    }
+}

@@ -1,0 +1,707 @@
+//! Post-training int8 quantization of a trained model, following `docs/int8-arithmetic.md`,
+//! and the model file it becomes.
+//!
+//! - Weights: int8 in [-127, 127], symmetric, one scale per output channel
+//!   (`max |w| / 127` over the channel's weights).
+//! - Biases: int32 in units of `input scale × weight scale`.
+//! - Activations: int8 with one scale and zero point per tensor, from the minimum and maximum
+//!   each tensor reaches over calibration images from the training set (widened to include 0),
+//!   with two exceptions fixed by what follows the tensor: the output image has scale 1/255 and
+//!   zero point -128 (the byte `q + 128` is the pixel; everything outside [0, 1] is clamped, as a
+//!   pixel must be), and the pre-activation feeding that last LeakyReLU uses the range
+//!   [0, min(max, 1)], since any negative value there ends as a clamped 0 anyway. Logistic outputs
+//!   have TFLM's fixed scale 1/256 and zero point -128.
+//! - Input pixels: scale 1/255, zero point -128.
+//! - Multipliers and shifts come from [`autoencoder_core::quantize_multiplier`], the same code
+//!   the core is tested with; LeakyReLU and Sigmoid become TFLM-exact 256-entry tables.
+//! - Hard top-k stays, on the int8 codes; lifetime top-k is training-only and disappears.
+//! - Convolutions are NHWC with OHWI filters; the decoder's input columns are permuted from the
+//!   trainer's NCHW flatten to NHWC.
+//!
+//! [`Quantized`] is the owned, serde-friendly form of a model file: what `inspect --json` prints
+//! and what [`crate::int8`] runs as the independent integer reference.
+
+use crate::mnist::PIXELS;
+use crate::model::{Layer, Model};
+use crate::workspace::Workspace;
+use autoencoder_core::model::{self as format, Activation, ModelBody, ModelKind, Quant, Weights};
+use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
+use autoencoder_core::{quantize_multiplier, Model as CoreModel, ModelError};
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// Quantization of the input pixels.
+pub const INPUT_QUANT: Quant = Quant {
+    scale: 1.0 / 255.0,
+    zero_point: -128,
+};
+
+/// Quantization of an output image of pixels in [0, 1].
+pub const PIXEL_QUANT: Quant = INPUT_QUANT;
+
+/// TFLM's fixed quantization of a logistic output.
+pub const LOGISTIC_QUANT: Quant = Quant {
+    scale: 1.0 / 256.0,
+    zero_point: -128,
+};
+
+/// Images of the training set used for calibration, by default.
+pub const CALIBRATION_IMAGES: usize = 5000;
+
+/// Why a model cannot be quantized.
+#[derive(Debug, thiserror::Error)]
+pub enum QuantizeError {
+    /// A requantization or table parameter is impossible (a non-finite or huge scale).
+    #[error("layer {layer} ({what}): {source}")]
+    Arithmetic {
+        /// Index of the exported layer.
+        layer: usize,
+        /// Which parameter.
+        what: &'static str,
+        /// The core's error.
+        source: autoencoder_core::Error,
+    },
+    /// The quantized model breaks a rule of the model format.
+    #[error("the quantized model is not a valid model file: {0}")]
+    Format(#[from] ModelError),
+    /// A structure the format cannot express.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A fully connected or convolution layer's quantized parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QWeights {
+    /// Int8 weights: `[outputs][inputs]` or OHWI.
+    pub weights: Vec<i8>,
+    /// Per output channel weight scale.
+    pub weight_scales: Vec<f32>,
+    /// Per output channel int32 bias, in units of `input scale × weight scale`.
+    pub bias: Vec<i32>,
+    /// Per output channel Q0.31 multiplier.
+    pub multipliers: Vec<i32>,
+    /// Per output channel shift.
+    pub shifts: Vec<i32>,
+    /// Output quantization.
+    pub output: QuantParams,
+}
+
+/// Scale and zero point (serde-friendly mirror of the core's `Quant`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuantParams {
+    /// Real value of one step.
+    pub scale: f32,
+    /// Code of real 0.
+    pub zero_point: i32,
+}
+
+impl From<Quant> for QuantParams {
+    fn from(q: Quant) -> Self {
+        QuantParams {
+            scale: q.scale,
+            zero_point: q.zero_point,
+        }
+    }
+}
+
+impl From<QuantParams> for Quant {
+    fn from(q: QuantParams) -> Self {
+        Quant {
+            scale: q.scale,
+            zero_point: q.zero_point,
+        }
+    }
+}
+
+/// One exported layer, owned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum QLayer {
+    /// Fully connected.
+    FullyConnected {
+        /// Input width.
+        inputs: usize,
+        /// Output width.
+        outputs: usize,
+        /// Parameters.
+        #[serde(flatten)]
+        params: QWeights,
+    },
+    /// Convolution, NHWC input, OHWI filters, VALID, stride 1.
+    Conv2d {
+        /// Input rows.
+        height: usize,
+        /// Input columns.
+        width: usize,
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Parameters.
+        #[serde(flatten)]
+        params: QWeights,
+    },
+    /// 2x2 stride-2 max-pool, NHWC.
+    MaxPool2d {
+        /// Input rows.
+        height: usize,
+        /// Input columns.
+        width: usize,
+        /// Channels.
+        channels: usize,
+    },
+    /// LeakyReLU table.
+    LeakyReluTable {
+        /// Negative slope.
+        slope: f32,
+        /// Entry `i` is the output for input code `i - 128`.
+        table: Vec<i8>,
+        /// Output quantization.
+        output: QuantParams,
+    },
+    /// Logistic table.
+    LogisticTable {
+        /// Entry `i` is the output for input code `i - 128`.
+        table: Vec<i8>,
+        /// Output quantization.
+        output: QuantParams,
+    },
+    /// Hard top-k on the codes.
+    TopK {
+        /// Codes kept.
+        k: usize,
+    },
+}
+
+/// An int8 model, owned: everything a model file holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantized {
+    /// Format version of the file it came from or will become.
+    pub format_version: u16,
+    /// `fully-connected` or `convolutional`.
+    pub kind: String,
+    /// Variant name.
+    pub name: String,
+    /// Test MSE of the float model, measured at export (NaN if unknown).
+    pub float_test_mse: f32,
+    /// Input quantization.
+    pub input: QuantParams,
+    /// Layers `..code_after` are the encoder.
+    pub code_after: usize,
+    /// The layers, input first.
+    pub layers: Vec<QLayer>,
+}
+
+/// Running minimum and maximum of one tensor.
+#[derive(Clone, Copy, Debug)]
+struct Range {
+    min: f32,
+    max: f32,
+}
+
+impl Range {
+    fn new() -> Range {
+        Range {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
+    }
+
+    fn update(&mut self, x: ArrayView2<f32>) {
+        for &v in x.iter() {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+    }
+}
+
+/// The asymmetric int8 quantization covering `[min, max]` widened to include 0 (TFLite's rule:
+/// 0 must be exactly representable).
+pub fn quant_for_range(min: f32, max: f32) -> Quant {
+    let min = min.min(0.0);
+    let max = max.max(0.0);
+    if !(max - min).is_finite() || max - min < 1e-12 {
+        return PIXEL_QUANT;
+    }
+    let scale = (max - min) / 255.0;
+    let zero_point = (-128.0 - f64::from(min) / f64::from(scale))
+        .round()
+        .clamp(-128.0, 127.0) as i32;
+    Quant { scale, zero_point }
+}
+
+/// Per-layer output ranges of `model` over `images` (rows of 784 pixels), in evaluation mode.
+fn calibrate(model: &Model, images: &[u8], batch: usize) -> Vec<Range> {
+    let mut ranges = vec![Range::new(); model.layers.len()];
+    let mut ws = Workspace::new(model, batch);
+    for chunk in images.chunks(batch * PIXELS) {
+        ws.load(chunk.chunks_exact(PIXELS));
+        ws.forward(model, false);
+        for (i, r) in ranges.iter_mut().enumerate() {
+            r.update(ws.act(i));
+        }
+    }
+    ranges
+}
+
+/// Test MSE of the float model on `images`, clean input against itself (evaluation mode).
+pub fn float_mse(model: &Model, images: &[u8]) -> f64 {
+    let mut ws = Workspace::new(model, 500);
+    let mut sse = 0.0;
+    for chunk in images.chunks(500 * PIXELS) {
+        ws.load(chunk.chunks_exact(PIXELS));
+        ws.forward(model, false);
+        sse += crate::layers::mse::sum_squared_error(ws.output(), ws.input());
+    }
+    sse / images.len() as f64
+}
+
+/// Layout of the activation between two layers, as the float model holds it.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// A flat vector.
+    Flat(usize),
+    /// Channels, height, width: the trainer's NCHW rows; the int8 model holds them NHWC.
+    Chw(usize, usize, usize),
+}
+
+impl Layout {
+    fn len(self) -> usize {
+        match self {
+            Layout::Flat(n) => n,
+            Layout::Chw(c, h, w) => c * h * w,
+        }
+    }
+}
+
+/// Quantizes `model`, calibrating activations on `calibration` (rows of 784 pixels).
+pub fn quantize(
+    model: &Model,
+    name: &str,
+    calibration: &[u8],
+    float_test_mse: f64,
+) -> Result<Quantized, QuantizeError> {
+    if model.input != PIXELS {
+        return Err(QuantizeError::Unsupported(format!(
+            "the model's input is {} wide; only 784-pixel models export",
+            model.input
+        )));
+    }
+    let ranges = calibrate(model, calibration, 500);
+    let last = model.layers.len() - 1;
+    let mut layers = Vec::new();
+    let mut code_after = None;
+    let mut input: Quant = INPUT_QUANT;
+    let mut layout = Layout::Flat(PIXELS);
+    for (i, layer) in model.layers.iter().enumerate() {
+        if i == model.code_after {
+            code_after = Some(layers.len());
+        }
+        // The range this layer's output is quantized with.
+        let next_is_final_leaky = i + 1 == last && matches!(model.layers[last], Layer::LeakyRelu { .. });
+        let output_quant = |r: Range| -> Quant {
+            if i == last {
+                PIXEL_QUANT
+            } else if next_is_final_leaky {
+                quant_for_range(0.0, r.max.min(1.0))
+            } else {
+                quant_for_range(r.min, r.max)
+            }
+        };
+        let at = layers.len();
+        match *layer {
+            Layer::Linear {
+                weight,
+                bias,
+                transposed,
+            } => {
+                let w = &model.params[weight].value;
+                let w = if transposed { w.t() } else { w.view() };
+                let w = nhwc_columns(w, layout);
+                let b = model.params[bias].value.row(0).to_vec();
+                let output = output_quant(ranges[i]);
+                let params = quantize_weights(&w, &b, input, output, at)?;
+                layers.push(QLayer::FullyConnected {
+                    inputs: w.ncols(),
+                    outputs: w.nrows(),
+                    params,
+                });
+                input = output;
+                layout = Layout::Flat(w.nrows());
+            }
+            Layer::Conv2d {
+                weight,
+                bias,
+                geometry: g,
+            } => {
+                // (O, C·k·k) in C, kh, kw order → OHWI.
+                let w = &model.params[weight].value;
+                let k = g.kernel;
+                let ohwi = Array2::from_shape_fn((g.out_channels, k * k * g.in_channels), |(o, j)| {
+                    let (kh, rest) = (j / (k * g.in_channels), j % (k * g.in_channels));
+                    let (kw, c) = (rest / g.in_channels, rest % g.in_channels);
+                    w[[o, c * k * k + kh * k + kw]]
+                });
+                let b = model.params[bias].value.row(0).to_vec();
+                let output = output_quant(ranges[i]);
+                let params = quantize_weights(&ohwi, &b, input, output, at)?;
+                layers.push(QLayer::Conv2d {
+                    height: g.in_h,
+                    width: g.in_w,
+                    in_channels: g.in_channels,
+                    out_channels: g.out_channels,
+                    kernel: k,
+                    params,
+                });
+                input = output;
+                layout = Layout::Chw(g.out_channels, g.out_h(), g.out_w());
+            }
+            Layer::MaxPool2d { geometry: g } => {
+                layers.push(QLayer::MaxPool2d {
+                    height: g.in_h,
+                    width: g.in_w,
+                    channels: g.channels,
+                });
+                layout = Layout::Chw(g.channels, g.out_h(), g.out_w());
+            }
+            Layer::LeakyRelu { slope } => {
+                let output = output_quant(ranges[i]);
+                let table = leaky_relu_table(slope, input.scale, input.zero_point, output.scale, output.zero_point)
+                    .map_err(|source| QuantizeError::Arithmetic {
+                        layer: at,
+                        what: "LeakyReLU table",
+                        source,
+                    })?;
+                layers.push(QLayer::LeakyReluTable {
+                    slope,
+                    table: table.entries().to_vec(),
+                    output: output.into(),
+                });
+                input = output;
+            }
+            Layer::Sigmoid => {
+                let table =
+                    logistic_table(input.scale, input.zero_point).map_err(|source| QuantizeError::Arithmetic {
+                        layer: at,
+                        what: "logistic table",
+                        source,
+                    })?;
+                layers.push(QLayer::LogisticTable {
+                    table: table.entries().to_vec(),
+                    output: LOGISTIC_QUANT.into(),
+                });
+                input = LOGISTIC_QUANT;
+            }
+            Layer::TopK { k } => layers.push(QLayer::TopK { k: k.min(layout.len()) }),
+            Layer::LifetimeTopK { .. } => {}
+        }
+    }
+    let kind = if layers.iter().any(|l| matches!(l, QLayer::Conv2d { .. })) {
+        ModelKind::Convolutional
+    } else {
+        ModelKind::FullyConnected
+    };
+    let quantized = Quantized {
+        format_version: format::FORMAT_VERSION,
+        kind: kind.name().to_string(),
+        name: name.to_string(),
+        float_test_mse: float_test_mse as f32,
+        input: INPUT_QUANT.into(),
+        code_after: code_after.unwrap_or(layers.len()),
+        layers,
+    };
+    // Refuse to return anything the format would not load.
+    quantized.to_bytes()?;
+    Ok(quantized)
+}
+
+/// `w` with its columns reordered from the float activation's layout to the int8 one (NHWC).
+fn nhwc_columns(w: ArrayView2<f32>, layout: Layout) -> Array2<f32> {
+    match layout {
+        Layout::Flat(_) => w.to_owned(),
+        Layout::Chw(c, h, wd) => Array2::from_shape_fn((w.nrows(), w.ncols()), |(o, j)| {
+            // NHWC index j = (y·W + x)·C + ch holds NCHW element ch·H·W + y·W + x.
+            let (pixel, ch) = (j / c, j % c);
+            w[[o, ch * h * wd + pixel]]
+        }),
+    }
+}
+
+/// Symmetric per-channel int8 weights, int32 biases and requantization for rows of `w`.
+fn quantize_weights(
+    w: &Array2<f32>,
+    b: &[f32],
+    input: Quant,
+    output: Quant,
+    layer: usize,
+) -> Result<QWeights, QuantizeError> {
+    let mut q = QWeights {
+        weights: Vec::with_capacity(w.len()),
+        weight_scales: Vec::new(),
+        bias: Vec::new(),
+        multipliers: Vec::new(),
+        shifts: Vec::new(),
+        output: output.into(),
+    };
+    for (row, &bias) in w.rows().into_iter().zip(b) {
+        let max = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        q.weights
+            .extend(row.iter().map(|&x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+        q.weight_scales.push(scale);
+        let bias_scale = f64::from(input.scale) * f64::from(scale);
+        q.bias.push(
+            (f64::from(bias) / bias_scale)
+                .round()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+        );
+        let effective = bias_scale / f64::from(output.scale);
+        let (m, s) = quantize_multiplier(effective).map_err(|source| QuantizeError::Arithmetic {
+            layer,
+            what: "requantization multiplier",
+            source,
+        })?;
+        q.multipliers.push(m);
+        q.shifts.push(s);
+    }
+    Ok(q)
+}
+
+impl Quantized {
+    /// The model kind.
+    pub fn model_kind(&self) -> ModelKind {
+        if self.layers.iter().any(|l| matches!(l, QLayer::Conv2d { .. })) {
+            ModelKind::Convolutional
+        } else {
+            ModelKind::FullyConnected
+        }
+    }
+
+    /// Width of the code.
+    pub fn code_len(&self) -> usize {
+        let mut len = PIXELS;
+        for layer in &self.layers[..self.code_after] {
+            len = match *layer {
+                QLayer::FullyConnected { outputs, .. } => outputs,
+                QLayer::Conv2d {
+                    height,
+                    width,
+                    out_channels,
+                    kernel,
+                    ..
+                } => (height + 1 - kernel) * (width + 1 - kernel) * out_channels,
+                QLayer::MaxPool2d {
+                    height,
+                    width,
+                    channels,
+                } => (height / 2) * (width / 2) * channels,
+                _ => len,
+            };
+        }
+        len
+    }
+
+    /// The model file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, QuantizeError> {
+        /// Byte images of one weighted layer's arrays, kept alive while the body borrows them.
+        struct Bytes {
+            weights: Vec<u8>,
+            scales: Vec<u8>,
+            bias: Vec<u8>,
+            multipliers: Vec<u8>,
+            shifts: Vec<u8>,
+            table: Vec<u8>,
+        }
+        let too_many = || QuantizeError::Unsupported(format!("more than {} layers", format::MAX_LAYERS));
+        let narrow =
+            |x: usize| u16::try_from(x).map_err(|_| QuantizeError::Unsupported(format!("size {x} exceeds 65535")));
+        let bytes: Vec<Bytes> = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let mut b = Bytes {
+                    weights: vec![],
+                    scales: vec![],
+                    bias: vec![],
+                    multipliers: vec![],
+                    shifts: vec![],
+                    table: vec![],
+                };
+                match layer {
+                    QLayer::FullyConnected { params: p, .. } | QLayer::Conv2d { params: p, .. } => {
+                        b.weights = p.weights.iter().map(|&w| w as u8).collect();
+                        b.scales = p.weight_scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+                        b.bias = p.bias.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        b.multipliers = p.multipliers.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        b.shifts = p.shifts.iter().map(|&s| s as i8 as u8).collect();
+                    }
+                    QLayer::LeakyReluTable { table, .. } | QLayer::LogisticTable { table, .. } => {
+                        b.table = table.iter().map(|&t| t as u8).collect();
+                    }
+                    QLayer::MaxPool2d { .. } | QLayer::TopK { .. } => {}
+                }
+                b
+            })
+            .collect();
+        let mut layers = heapless::Vec::new();
+        for (layer, b) in self.layers.iter().zip(&bytes) {
+            let weights = |p: &QWeights| Weights {
+                weights: &b.weights,
+                weight_scales: &b.scales,
+                bias: &b.bias,
+                multipliers: &b.multipliers,
+                shifts: &b.shifts,
+                output: p.output.into(),
+            };
+            let l = match *layer {
+                QLayer::FullyConnected {
+                    inputs,
+                    outputs,
+                    ref params,
+                } => format::Layer::FullyConnected {
+                    inputs: inputs as u32,
+                    outputs: outputs as u32,
+                    params: weights(params),
+                },
+                QLayer::Conv2d {
+                    height,
+                    width,
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    ref params,
+                } => format::Layer::Conv2d {
+                    height: narrow(height)?,
+                    width: narrow(width)?,
+                    in_channels: narrow(in_channels)?,
+                    out_channels: narrow(out_channels)?,
+                    kernel: narrow(kernel)?,
+                    params: weights(params),
+                },
+                QLayer::MaxPool2d {
+                    height,
+                    width,
+                    channels,
+                } => format::Layer::MaxPool2d {
+                    height: narrow(height)?,
+                    width: narrow(width)?,
+                    channels: narrow(channels)?,
+                },
+                QLayer::LeakyReluTable { slope, output, .. } => format::Layer::Table {
+                    activation: Activation::LeakyRelu { slope },
+                    table: &b.table,
+                    output: output.into(),
+                },
+                QLayer::LogisticTable { output, .. } => format::Layer::Table {
+                    activation: Activation::Logistic,
+                    table: &b.table,
+                    output: output.into(),
+                },
+                QLayer::TopK { k } => format::Layer::TopK { k: k as u32 },
+            };
+            layers.push(l).map_err(|_| too_many())?;
+        }
+        let body = ModelBody {
+            name: &self.name,
+            float_test_mse: self.float_test_mse,
+            input: self.input.into(),
+            code_after: narrow(self.code_after)?,
+            layers,
+        };
+        let mut out = vec![0u8; format::encoded_len_bound(&body)];
+        let len = format::write(self.model_kind(), &body, &mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// The owned form of a loaded model file.
+    pub fn from_core(model: &CoreModel<'_>) -> Quantized {
+        let words = |b: &[u8]| -> Vec<i32> {
+            b.chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        let weights = |p: &Weights<'_>| QWeights {
+            weights: p.weights.iter().map(|&w| w as i8).collect(),
+            weight_scales: p
+                .weight_scales
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            bias: words(p.bias),
+            multipliers: words(p.multipliers),
+            shifts: p.shifts.iter().map(|&s| i32::from(s as i8)).collect(),
+            output: p.output.into(),
+        };
+        let body = model.body();
+        let layers = body
+            .layers
+            .iter()
+            .map(|layer| match *layer {
+                format::Layer::FullyConnected {
+                    inputs,
+                    outputs,
+                    ref params,
+                } => QLayer::FullyConnected {
+                    inputs: inputs as usize,
+                    outputs: outputs as usize,
+                    params: weights(params),
+                },
+                format::Layer::Conv2d {
+                    height,
+                    width,
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    ref params,
+                } => QLayer::Conv2d {
+                    height: height.into(),
+                    width: width.into(),
+                    in_channels: in_channels.into(),
+                    out_channels: out_channels.into(),
+                    kernel: kernel.into(),
+                    params: weights(params),
+                },
+                format::Layer::MaxPool2d {
+                    height,
+                    width,
+                    channels,
+                } => QLayer::MaxPool2d {
+                    height: height.into(),
+                    width: width.into(),
+                    channels: channels.into(),
+                },
+                format::Layer::Table {
+                    activation,
+                    table,
+                    output,
+                } => {
+                    let table = table.iter().map(|&t| t as i8).collect();
+                    match activation {
+                        Activation::LeakyRelu { slope } => QLayer::LeakyReluTable {
+                            slope,
+                            table,
+                            output: output.into(),
+                        },
+                        Activation::Logistic => QLayer::LogisticTable {
+                            table,
+                            output: output.into(),
+                        },
+                    }
+                }
+                format::Layer::TopK { k } => QLayer::TopK { k: k as usize },
+            })
+            .collect();
+        Quantized {
+            format_version: format::FORMAT_VERSION,
+            kind: model.kind().name().to_string(),
+            name: body.name.to_string(),
+            float_test_mse: body.float_test_mse,
+            input: body.input.into(),
+            code_after: body.code_after.into(),
+            layers,
+        }
+    }
+}
