@@ -140,24 +140,7 @@ pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
 /// Test MSE of the int8 model run by the core on `test` (clean images in; output bytes read
 /// back through the output's scale and zero point).
 pub fn int8_mse(model: &Model<'_>, test: &Split) -> Result<f64> {
-    let out = model.output_quant();
-    let mut scratch = vec![0i8; model.scratch_len()];
-    let mut runner = Runner::new(model.clone(), &mut scratch).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut image = [0u8; PIXELS];
-    let mut sse = 0.0f64;
-    for input in test.images.chunks_exact(PIXELS) {
-        let input: &[u8; PIXELS] = input.try_into().expect("chunks of 784");
-        runner
-            .denoise_into(input, &mut image)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (&p, &x) in image.iter().zip(input) {
-            let q = i32::from(p) - 128;
-            let y = f64::from(out.scale) * f64::from(q - out.zero_point);
-            let t = f64::from(x) / 255.0;
-            sse += (y - t) * (y - t);
-        }
-    }
-    Ok(sse / test.images.len() as f64)
+    Ok(quantize::int8_mse(model, &test.images))
 }
 
 /// The `eval` report of one model file.

@@ -4,9 +4,13 @@
 //! - Weights: int8 in [-127, 127], symmetric, one scale per output channel
 //!   (`max |w| / 127` over the channel's weights).
 //! - Biases: int32 in units of `input scale × weight scale`.
-//! - Activations: int8 with one scale and zero point per tensor, from the minimum and maximum
-//!   each tensor reaches over calibration images from the training set (widened to include 0),
-//!   with two exceptions fixed by what follows the tensor: the output image has scale 1/255 and
+//! - Activations: int8 with one scale and zero point per tensor, calibrated on images of the
+//!   training set: of the ranges `[a·min, b·max]` (the extremes the tensor reaches, widened to
+//!   include 0, each end shrunk by a factor from 1 down to 1/64), the one whose int8 round trip
+//!   has the least squared error over the tensor's values, measured after the activation that
+//!   follows the tensor (so a LeakyReLU's input spends its codes on the positive side, where the
+//!   output differs, and a few outliers cannot take the resolution of all other values); with
+//!   two exceptions fixed by what follows the tensor: the output image has scale 1/255 and
 //!   zero point -128 (the byte `q + 128` is the pixel; everything outside [0, 1] is clamped, as a
 //!   pixel must be), and the pre-activation feeding that last LeakyReLU uses the range
 //!   [0, min(max, 1)], since any negative value there ends as a clamped 0 anyway. Logistic outputs
@@ -194,27 +198,78 @@ pub struct Quantized {
     pub layers: Vec<QLayer>,
 }
 
-/// Running minimum and maximum of one tensor.
-#[derive(Clone, Copy, Debug)]
+/// What calibration saw of one tensor: its extremes and an evenly strided sample of its values.
+#[derive(Clone, Debug)]
 struct Range {
     min: f32,
     max: f32,
+    sample: Vec<f32>,
 }
+
+/// At most this many values of each tensor are kept for choosing its range.
+const SAMPLE: usize = 1 << 18;
 
 impl Range {
     fn new() -> Range {
         Range {
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
+            sample: Vec::new(),
         }
     }
 
-    fn update(&mut self, x: ArrayView2<f32>) {
-        for &v in x.iter() {
+    fn update(&mut self, x: ArrayView2<f32>, stride: usize) {
+        for (i, &v) in x.iter().enumerate() {
             self.min = self.min.min(v);
             self.max = self.max.max(v);
+            if i % stride == 0 {
+                self.sample.push(v);
+            }
         }
     }
+
+    /// The quantization of this tensor whose int8 round trip, seen through `then` (the
+    /// activation that follows the tensor, or the identity), has the least squared error over the
+    /// sample, among the ranges `[a·min, b·max]` for `a` and `b` from 1 down to 1/64: outliers are
+    /// clipped when that costs less than the resolution they take from everything else, and a
+    /// LeakyReLU's input spends its codes where the LeakyReLU's output differs.
+    fn best_quant(&self, then: impl Fn(f32) -> f32) -> Quant {
+        let factors: Vec<f32> = (0..=48).map(|step| 0.5f32.powf(step as f32 / 8.0)).collect();
+        let error =
+            |a: f32, b: f32| quantization_error(&self.sample, quant_for_range(a * self.min, b * self.max), &then);
+        let (mut a, mut b) = (1.0f32, 1.0f32);
+        let mut best = error(a, b);
+        // Coordinate descent: the best upper factor for the current lower one, then the best
+        // lower factor for that, twice.
+        for _ in 0..2 {
+            for &f in &factors {
+                let e = error(a, f);
+                if e < best {
+                    (best, b) = (e, f);
+                }
+            }
+            for &f in &factors {
+                let e = error(f, b);
+                if e < best {
+                    (best, a) = (e, f);
+                }
+            }
+        }
+        quant_for_range(a * self.min, b * self.max)
+    }
+}
+
+/// Sum of squared differences between `then(v)` and `then` of `v`'s int8 round trip through `q`.
+fn quantization_error(values: &[f32], q: Quant, then: impl Fn(f32) -> f32) -> f64 {
+    let (scale, zp) = (q.scale, q.zero_point as f32);
+    values
+        .iter()
+        .map(|&v| {
+            let code = (v / scale + zp).round().clamp(-128.0, 127.0);
+            let back = (code - zp) * scale;
+            f64::from(then(back) - then(v)).powi(2)
+        })
+        .sum()
 }
 
 /// The asymmetric int8 quantization covering `[min, max]` widened to include 0 (TFLite's rule:
@@ -234,13 +289,16 @@ pub fn quant_for_range(min: f32, max: f32) -> Quant {
 
 /// Per-layer output ranges of `model` over `images` (rows of 784 pixels), in evaluation mode.
 fn calibrate(model: &Model, images: &[u8], batch: usize) -> Vec<Range> {
+    let widths = model.widths().expect("a valid model");
+    let n = images.len() / PIXELS;
+    let strides: Vec<usize> = widths.iter().map(|&w| (n * w).div_ceil(SAMPLE).max(1)).collect();
     let mut ranges = vec![Range::new(); model.layers.len()];
     let mut ws = Workspace::new(model, batch);
     for chunk in images.chunks(batch * PIXELS) {
         ws.load(chunk.chunks_exact(PIXELS));
         ws.forward(model, false);
         for (i, r) in ranges.iter_mut().enumerate() {
-            r.update(ws.act(i));
+            r.update(ws.act(i), strides[i]);
         }
     }
     ranges
@@ -276,7 +334,34 @@ impl Layout {
     }
 }
 
+/// Training images on which [`quantize`] compares candidate activation ranges.
+pub const REFINE_IMAGES: usize = 256;
+
+/// Scale factors tried for each end of an activation range: 1 down to 1/64 in half octaves.
+const FACTORS: [f32; 13] = [
+    1.0,
+    0.707_106_8,
+    0.5,
+    0.353_553_4,
+    0.25,
+    0.176_776_7,
+    0.125,
+    0.088_388_35,
+    0.0625,
+    0.044_194_17,
+    0.031_25,
+    0.022_097_09,
+    0.015_625,
+];
+
 /// Quantizes `model`, calibrating activations on `calibration` (rows of 784 pixels).
+///
+/// Each activation's range starts as the one with the least round-trip error over its own
+/// calibration values (seen through the activation that follows it); then, tensor by tensor
+/// from input to output, each end of the range is shrunk by the factors in `FACTORS` and a
+/// change is kept when it lowers the int8 model's reconstruction MSE on the first
+/// [`REFINE_IMAGES`] calibration images (run by the core itself). Error amplified by later
+/// layers (large decoder weights behind small codes) is thus seen and paid for.
 pub fn quantize(
     model: &Model,
     name: &str,
@@ -291,6 +376,80 @@ pub fn quantize(
     }
     let ranges = calibrate(model, calibration, 500);
     let last = model.layers.len() - 1;
+    let mut quants = Vec::with_capacity(model.layers.len());
+    let mut tunable = Vec::with_capacity(model.layers.len());
+    for (i, r) in ranges.iter().enumerate() {
+        let next_is_final_leaky = i + 1 == last && matches!(model.layers[last], Layer::LeakyRelu { .. });
+        let (quant, tune) = if i == last {
+            (PIXEL_QUANT, false)
+        } else if next_is_final_leaky {
+            (quant_for_range(0.0, r.max.min(1.0)), false)
+        } else {
+            match (&model.layers[i], model.layers.get(i + 1)) {
+                (Layer::Sigmoid, _) => (LOGISTIC_QUANT, false),
+                (Layer::Linear { .. } | Layer::Conv2d { .. } | Layer::LeakyRelu { .. }, next) => {
+                    let quant = match next {
+                        Some(&Layer::LeakyRelu { slope }) => r.best_quant(|x| if x < 0.0 { slope * x } else { x }),
+                        Some(Layer::Sigmoid) => r.best_quant(|x| 1.0 / (1.0 + (-x).exp())),
+                        _ => r.best_quant(|x| x),
+                    };
+                    (quant, true)
+                }
+                // Pooling and sparsity keep their input's quantization.
+                _ => (PIXEL_QUANT, false),
+            }
+        };
+        quants.push(quant);
+        tunable.push(tune);
+    }
+    let refine = &calibration[..calibration.len().min(REFINE_IMAGES * PIXELS)];
+    let score = |quants: &[Quant]| -> Result<f64, QuantizeError> {
+        let bytes = build(model, name, quants, float_test_mse)?.to_bytes()?;
+        let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, refine);
+        Ok(mse)
+    };
+    let mut best = score(&quants)?;
+    for i in (0..quants.len()).filter(|&i| tunable[i]) {
+        let r = &ranges[i];
+        let (mut a, mut b) = (1.0f32, 1.0f32);
+        for end in 0..2 {
+            for f in FACTORS {
+                let (ta, tb) = if end == 0 { (f, b) } else { (a, f) };
+                let mut trial = quants.clone();
+                trial[i] = quant_for_range(ta * r.min, tb * r.max);
+                let mse = score(&trial)?;
+                if mse < best {
+                    (best, quants, a, b) = (mse, trial, ta, tb);
+                }
+            }
+        }
+    }
+    build(model, name, &quants, float_test_mse)
+}
+
+/// Reconstruction MSE of an int8 model run by the core on `images` (rows of 784 pixels, clean
+/// in, compared with themselves; output codes read back through the output's quantization).
+pub fn int8_mse(model: &CoreModel<'_>, images: &[u8]) -> f64 {
+    let out = model.output_quant();
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut runner = autoencoder_core::Runner::new(model.clone(), &mut scratch).expect("scratch sized by the model");
+    let mut image = [0u8; PIXELS];
+    let mut sse = 0.0f64;
+    for input in images.chunks_exact(PIXELS) {
+        let input: &[u8; PIXELS] = input.try_into().expect("chunks of 784");
+        runner.denoise_into(input, &mut image).expect("a loaded model runs");
+        for (&p, &x) in image.iter().zip(input) {
+            let y = f64::from(out.scale) * f64::from(i32::from(p) - 128 - out.zero_point);
+            let t = f64::from(x) / 255.0;
+            sse += (y - t) * (y - t);
+        }
+    }
+    sse / images.len().max(1) as f64
+}
+
+/// The int8 model of `model` with layer `i`'s output quantized by `quants[i]` (ignored for
+/// layers that keep their input's quantization).
+fn build(model: &Model, name: &str, quants: &[Quant], float_test_mse: f64) -> Result<Quantized, QuantizeError> {
     let mut layers = Vec::new();
     let mut code_after = None;
     let mut input: Quant = INPUT_QUANT;
@@ -299,17 +458,6 @@ pub fn quantize(
         if i == model.code_after {
             code_after = Some(layers.len());
         }
-        // The range this layer's output is quantized with.
-        let next_is_final_leaky = i + 1 == last && matches!(model.layers[last], Layer::LeakyRelu { .. });
-        let output_quant = |r: Range| -> Quant {
-            if i == last {
-                PIXEL_QUANT
-            } else if next_is_final_leaky {
-                quant_for_range(0.0, r.max.min(1.0))
-            } else {
-                quant_for_range(r.min, r.max)
-            }
-        };
         let at = layers.len();
         match *layer {
             Layer::Linear {
@@ -321,7 +469,7 @@ pub fn quantize(
                 let w = if transposed { w.t() } else { w.view() };
                 let w = nhwc_columns(w, layout);
                 let b = model.params[bias].value.row(0).to_vec();
-                let output = output_quant(ranges[i]);
+                let output = quants[i];
                 let params = quantize_weights(&w, &b, input, output, at)?;
                 layers.push(QLayer::FullyConnected {
                     inputs: w.ncols(),
@@ -345,7 +493,7 @@ pub fn quantize(
                     w[[o, c * k * k + kh * k + kw]]
                 });
                 let b = model.params[bias].value.row(0).to_vec();
-                let output = output_quant(ranges[i]);
+                let output = quants[i];
                 let params = quantize_weights(&ohwi, &b, input, output, at)?;
                 layers.push(QLayer::Conv2d {
                     height: g.in_h,
@@ -367,7 +515,7 @@ pub fn quantize(
                 layout = Layout::Chw(g.channels, g.out_h(), g.out_w());
             }
             Layer::LeakyRelu { slope } => {
-                let output = output_quant(ranges[i]);
+                let output = quants[i];
                 let table = leaky_relu_table(slope, input.scale, input.zero_point, output.scale, output.zero_point)
                     .map_err(|source| QuantizeError::Arithmetic {
                         layer: at,
@@ -412,8 +560,6 @@ pub fn quantize(
         code_after: code_after.unwrap_or(layers.len()),
         layers,
     };
-    // Refuse to return anything the format would not load.
-    quantized.to_bytes()?;
     Ok(quantized)
 }
 
