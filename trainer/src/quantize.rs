@@ -368,6 +368,18 @@ pub fn quantize(
     calibration: &[u8],
     float_test_mse: f64,
 ) -> Result<Quantized, QuantizeError> {
+    quantize_with(model, name, calibration, REFINE_IMAGES, float_test_mse)
+}
+
+/// [`quantize`] comparing candidate ranges on the first `refine_images` calibration images
+/// (0: keep each tensor's own best range).
+pub fn quantize_with(
+    model: &Model,
+    name: &str,
+    calibration: &[u8],
+    refine_images: usize,
+    float_test_mse: f64,
+) -> Result<Quantized, QuantizeError> {
     if model.input != PIXELS {
         return Err(QuantizeError::Unsupported(format!(
             "the model's input is {} wide; only 784-pixel models export",
@@ -402,14 +414,14 @@ pub fn quantize(
         quants.push(quant);
         tunable.push(tune);
     }
-    let refine = &calibration[..calibration.len().min(REFINE_IMAGES * PIXELS)];
+    let refine = &calibration[..calibration.len().min(refine_images * PIXELS)];
     let score = |quants: &[Quant]| -> Result<f64, QuantizeError> {
         let bytes = build(model, name, quants, float_test_mse)?.to_bytes()?;
         let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, refine);
         Ok(mse)
     };
-    let mut best = score(&quants)?;
-    for i in (0..quants.len()).filter(|&i| tunable[i]) {
+    let mut best = if refine.is_empty() { 0.0 } else { score(&quants)? };
+    for i in (0..quants.len()).filter(|&i| tunable[i] && !refine.is_empty()) {
         let r = &ranges[i];
         let (mut a, mut b) = (1.0f32, 1.0f32);
         for end in 0..2 {
