@@ -338,27 +338,15 @@ impl Layout {
 pub const REFINE_IMAGES: usize = 256;
 
 /// Scale factors tried for each end of an activation range: 1 down to 1/64 in half octaves.
-const FACTORS: [f32; 13] = [
-    1.0,
-    0.707_106_8,
-    0.5,
-    0.353_553_4,
-    0.25,
-    0.176_776_7,
-    0.125,
-    0.088_388_35,
-    0.0625,
-    0.044_194_17,
-    0.031_25,
-    0.022_097_09,
-    0.015_625,
-];
+fn factors() -> impl Iterator<Item = f32> {
+    (0..=12).map(|k| 0.5f32.powf(k as f32 / 2.0))
+}
 
 /// Quantizes `model`, calibrating activations on `calibration` (rows of 784 pixels).
 ///
 /// Each activation's range starts as the one with the least round-trip error over its own
 /// calibration values (seen through the activation that follows it); then, tensor by tensor
-/// from input to output, each end of the range is shrunk by the factors in `FACTORS` and a
+/// from input to output, each end of the range is shrunk by factors from 1 down to 1/64 in half octaves and a
 /// change is kept when it lowers the int8 model's reconstruction MSE on the first
 /// [`REFINE_IMAGES`] calibration images (run by the core itself). Error amplified by later
 /// layers (large decoder weights behind small codes) is thus seen and paid for.
@@ -425,7 +413,7 @@ pub fn quantize_with(
         let r = &ranges[i];
         let (mut a, mut b) = (1.0f32, 1.0f32);
         for end in 0..2 {
-            for f in FACTORS {
+            for f in factors() {
                 let (ta, tb) = if end == 0 { (f, b) } else { (a, f) };
                 let mut trial = quants.clone();
                 trial[i] = quant_for_range(ta * r.min, tb * r.max);
