@@ -8,7 +8,9 @@
 use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK, PIXELS};
 use crate::requantize::PerChannelQuant;
 use crate::table_s8::{apply, Table, TABLE_LEN};
-use crate::{conv2d_s8, fully_connected_s8, max_pool_s8, top_k_s8, Error, FcParams};
+use crate::{
+    conv2d_leaky_s8, conv2d_s8, fully_connected_leaky_s8, fully_connected_s8, max_pool_s8, top_k_s8, Error, FcParams,
+};
 
 /// A model ready to run, with its scratch memory and the width `K` of its codes.
 ///
@@ -255,7 +257,7 @@ fn entry_shape(model: &Model<'_>, index: usize) -> (usize, i32) {
     let mut zero_point = crate::model::INPUT_ZERO_POINT;
     for layer in model.layers().iter().take(index) {
         match *layer {
-            Layer::FullyConnected { outputs, params, .. } => {
+            Layer::FullyConnected { outputs, params, .. } | Layer::FullyConnectedLeakyRelu { outputs, params, .. } => {
                 len = crate::model::to_usize(outputs);
                 zero_point = params.output.zero_point;
             }
@@ -266,6 +268,15 @@ fn entry_shape(model: &Model<'_>, index: usize) -> (usize, i32) {
                 out_channels,
                 kernel,
                 params,
+            }
+            | Layer::Conv2dLeakyRelu {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                params,
+                ..
             } => {
                 len = conv_geometry(height, width, in_channels, out_channels, kernel)
                     .output_len()
@@ -293,7 +304,28 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
         } => {
             let outputs = crate::model::to_usize(outputs);
             let output = dst.get_mut(..outputs).ok_or(short("output", outputs, 0))?;
-            fully_connected(params, zero_point, input, output)?;
+            fully_connected(params, None, zero_point, input, output)?;
+            Ok(Step {
+                len: outputs,
+                zero_point: params.output.zero_point,
+                swapped: true,
+            })
+        }
+        Layer::FullyConnectedLeakyRelu {
+            outputs,
+            ref params,
+            negative_multipliers,
+            negative_shifts,
+            ..
+        } => {
+            let outputs = crate::model::to_usize(outputs);
+            let output = dst.get_mut(..outputs).ok_or(short("output", outputs, 0))?;
+            let negative = Weights {
+                multipliers: negative_multipliers,
+                shifts: negative_shifts,
+                ..*params
+            };
+            fully_connected(params, Some(&negative), zero_point, input, output)?;
             Ok(Step {
                 len: outputs,
                 zero_point: params.output.zero_point,
@@ -309,21 +341,26 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
             ref params,
         } => {
             let geometry = conv_geometry(height, width, in_channels, out_channels, kernel);
-            let out_len = geometry.output_len()?;
-            let output = dst.get_mut(..out_len).ok_or(short("output", out_len, 0))?;
-            let channels = geometry.out_channels;
-            let mut bias = [0i32; CHANNEL_CHUNK];
-            let mut multipliers = [0i32; CHANNEL_CHUNK];
-            let mut shifts = [0i32; CHANNEL_CHUNK];
-            let (bias, quant) = decode_channels(params, 0, channels, &mut bias, &mut multipliers, &mut shifts)?;
-            let filters: &[i8] = bytemuck::cast_slice(params.weights);
-            let fc = FcParams::new(zero_point, params.output.zero_point);
-            conv2d_s8(&geometry, &fc, &quant, filters, bias, input, output)?;
-            Ok(Step {
-                len: out_len,
-                zero_point: params.output.zero_point,
-                swapped: true,
-            })
+            convolution(&geometry, params, None, zero_point, input, dst)
+        }
+        Layer::Conv2dLeakyRelu {
+            height,
+            width,
+            in_channels,
+            out_channels,
+            kernel,
+            ref params,
+            negative_multipliers,
+            negative_shifts,
+            ..
+        } => {
+            let geometry = conv_geometry(height, width, in_channels, out_channels, kernel);
+            let negative = Weights {
+                multipliers: negative_multipliers,
+                shifts: negative_shifts,
+                ..*params
+            };
+            convolution(&geometry, params, Some(&negative), zero_point, input, dst)
         }
         Layer::MaxPool2d {
             height,
@@ -363,15 +400,67 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
     }
 }
 
+/// A convolution (with a fused LeakyReLU when `negative` holds its negative side) into `dst`.
+fn convolution(
+    geometry: &crate::Conv2dGeometry,
+    params: &Weights<'_>,
+    negative: Option<&Weights<'_>>,
+    zero_point: i32,
+    input: &[i8],
+    dst: &mut [i8],
+) -> Result<Step, Error> {
+    let out_len = geometry.output_len()?;
+    let output = dst.get_mut(..out_len).ok_or(short("output", out_len, 0))?;
+    let channels = geometry.out_channels;
+    let mut bias = [0i32; CHANNEL_CHUNK];
+    let mut multipliers = [0i32; CHANNEL_CHUNK];
+    let mut shifts = [0i32; CHANNEL_CHUNK];
+    let (bias, quant) = decode_channels(params, 0, channels, &mut bias, &mut multipliers, &mut shifts)?;
+    let filters: &[i8] = bytemuck::cast_slice(params.weights);
+    let fc = FcParams::new(zero_point, params.output.zero_point);
+    match negative {
+        None => conv2d_s8(geometry, &fc, &quant, filters, bias, input, output)?,
+        Some(negative) => {
+            let mut negative_bias = [0i32; CHANNEL_CHUNK];
+            let mut negative_multipliers = [0i32; CHANNEL_CHUNK];
+            let mut negative_shifts = [0i32; CHANNEL_CHUNK];
+            let (_, negative) = decode_channels(
+                negative,
+                0,
+                channels,
+                &mut negative_bias,
+                &mut negative_multipliers,
+                &mut negative_shifts,
+            )?;
+            conv2d_leaky_s8(geometry, &fc, &quant, &negative, filters, bias, input, output)?;
+        }
+    }
+    Ok(Step {
+        len: out_len,
+        zero_point: params.output.zero_point,
+        swapped: true,
+    })
+}
+
 /// A fully connected layer of any width, `CHANNEL_CHUNK` outputs per kernel call so that the
-/// per-channel parameters can be decoded from their byte arrays onto the stack.
-fn fully_connected(params: &Weights<'_>, input_zero_point: i32, input: &[i8], output: &mut [i8]) -> Result<(), Error> {
+/// per-channel parameters can be decoded from their byte arrays onto the stack; with a fused
+/// LeakyReLU when `negative` holds its negative-side multipliers and shifts.
+fn fully_connected(
+    params: &Weights<'_>,
+    negative: Option<&Weights<'_>>,
+    input_zero_point: i32,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), Error> {
     let weights: &[i8] = bytemuck::cast_slice(params.weights);
     let fc = FcParams::new(input_zero_point, params.output.zero_point);
     let n_in = input.len();
     let mut bias = [0i32; CHANNEL_CHUNK];
     let mut multipliers = [0i32; CHANNEL_CHUNK];
     let mut shifts = [0i32; CHANNEL_CHUNK];
+    let mut negative_bias = [0i32; CHANNEL_CHUNK];
+    let mut negative_multipliers = [0i32; CHANNEL_CHUNK];
+    let mut negative_shifts = [0i32; CHANNEL_CHUNK];
     for (chunk, out) in output.chunks_mut(CHANNEL_CHUNK).enumerate() {
         let start = chunk * CHANNEL_CHUNK;
         let n = out.len();
@@ -380,7 +469,20 @@ fn fully_connected(params: &Weights<'_>, input_zero_point: i32, input: &[i8], ou
             weights
                 .get(start * n_in..(start + n) * n_in)
                 .ok_or(short("weights", (start + n) * n_in, weights.len()))?;
-        fully_connected_s8(&fc, &quant, rows, bias, input, out)?;
+        match negative {
+            None => fully_connected_s8(&fc, &quant, rows, bias, input, out)?,
+            Some(negative) => {
+                let (_, negative) = decode_channels(
+                    negative,
+                    start,
+                    n,
+                    &mut negative_bias,
+                    &mut negative_multipliers,
+                    &mut negative_shifts,
+                )?;
+                fully_connected_leaky_s8(&fc, &quant, &negative, rows, bias, input, out)?;
+            }
+        }
     }
     Ok(())
 }

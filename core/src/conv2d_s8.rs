@@ -185,8 +185,46 @@ pub fn conv2d_s8(
     quant.validate(geometry.out_channels)?;
     expect_len("output", geometry.output_len()?, output.len())?;
 
-    // Every dimension is at least 1 and every product below divides a size validated above, so
-    // none of these is 0 (`chunks_exact` needs that) and none overflows.
+    let per_channel = quant.multipliers.iter().zip(quant.shifts);
+    for_each_accumulator(
+        geometry,
+        params.input_zero_point,
+        filters,
+        bias,
+        per_channel,
+        input,
+        output,
+        |acc, (&m, &s)| {
+            requantize_to_s8(
+                acc,
+                m,
+                s,
+                params.output_zero_point,
+                params.activation_min,
+                params.activation_max,
+            )
+        },
+    )
+}
+
+/// The convolution's loop: for every output pixel and channel `o`, the accumulator
+/// `bias[o] + sum w * (x - zero_point)` goes through `requantize` with channel `o`'s item of
+/// `per_channel` (its multiplier and shift, or whatever the requantization needs). Shared by
+/// [`conv2d_s8`] and the fused [`conv2d_leaky_s8`](crate::conv2d_leaky_s8()); callers have
+/// validated every length against `geometry`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn for_each_accumulator<T>(
+    geometry: &Conv2dGeometry,
+    input_zero_point: i32,
+    filters: &[i8],
+    bias: &[i32],
+    per_channel: impl Iterator<Item = T> + Clone,
+    input: &[i8],
+    output: &mut [i8],
+    requantize: impl Fn(i32, T) -> i8,
+) -> Result<(), Error> {
+    // Every dimension is at least 1 and every product below divides a size validated by the
+    // caller, so none of these is 0 (`chunks_exact` needs that) and none overflows.
     let Conv2dGeometry {
         width,
         in_channels,
@@ -198,16 +236,11 @@ pub fn conv2d_s8(
     let filter_len = kernel * kernel * in_channels; // one filter: [k][k][C]
     let filter_row_len = kernel * in_channels; // one filter row: [k][C]
     let output_row_len = geometry.output_width()? * out_channels; // one output row: [OW][O]
-    let input_zero_point = params.input_zero_point;
 
     for (i, output_row) in output.chunks_exact_mut(output_row_len).enumerate() {
         for (j, output_pixel) in output_row.chunks_exact_mut(out_channels).enumerate() {
-            let per_channel = filters
-                .chunks_exact(filter_len)
-                .zip(bias)
-                .zip(quant.multipliers)
-                .zip(quant.shifts);
-            for (y, (((filter, &b), &multiplier), &shift)) in output_pixel.iter_mut().zip(per_channel) {
+            let channels = filters.chunks_exact(filter_len).zip(bias).zip(per_channel.clone());
+            for (y, ((filter, &b), entry)) in output_pixel.iter_mut().zip(channels) {
                 let mut acc = b;
                 // Filter row p meets input row i + p. Within a row the window's k pixels of C
                 // channels, x[i + p][j..j + k][..], are contiguous and laid out exactly like the
@@ -224,14 +257,7 @@ pub fn conv2d_s8(
                         acc.wrapping_add(i32::from(w) * centered)
                     });
                 }
-                *y = requantize_to_s8(
-                    acc,
-                    multiplier,
-                    shift,
-                    params.output_zero_point,
-                    params.activation_min,
-                    params.activation_max,
-                );
+                *y = requantize(acc, entry);
             }
         }
     }

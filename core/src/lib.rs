@@ -53,8 +53,10 @@
 extern crate std;
 
 mod autoencoder;
+pub mod conv2d_leaky_s8;
 pub mod conv2d_s8;
 mod error;
+pub mod fully_connected_leaky_s8;
 pub mod fully_connected_s8;
 pub mod max_pool_s8;
 pub mod model;
@@ -66,8 +68,10 @@ pub mod top_k_s8;
 mod testutil;
 
 pub use autoencoder::{code_to_pixel, pixel_to_code, Autoencoder, Runner};
+pub use conv2d_leaky_s8::conv2d_leaky_s8;
 pub use conv2d_s8::{conv2d_s8, Conv2dGeometry, Conv2dParams};
 pub use error::Error;
+pub use fully_connected_leaky_s8::fully_connected_leaky_s8;
 pub use fully_connected_s8::{fully_connected_s8, FcParams};
 pub use max_pool_s8::{max_pool_s8, MaxPoolGeometry};
 pub use model::{Model, ModelError, ModelKind, PIXELS};

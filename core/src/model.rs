@@ -179,6 +179,49 @@ pub enum Layer<'a> {
         /// Codes kept per sample.
         k: u32,
     },
+    /// A fully connected layer with a fused LeakyReLU
+    /// ([`fully_connected_leaky_s8`](crate::fully_connected_leaky_s8())): `params.multipliers`
+    /// and `params.shifts` requantize non-negative accumulators, the `negative_*` pair (the
+    /// same effective scale times the slope) negative ones; `params.output` is the LeakyReLU's
+    /// output.
+    FullyConnectedLeakyRelu {
+        /// Input width.
+        inputs: u32,
+        /// Output width.
+        outputs: u32,
+        /// Negative slope (for tools; the multipliers carry it).
+        slope: f32,
+        /// Weights and the positive-side quantization.
+        #[serde(borrow)]
+        params: Weights<'a>,
+        /// Per output channel, the negative-side multiplier, i32 (4 bytes each).
+        negative_multipliers: &'a [u8],
+        /// Per output channel, the negative-side shift, i8 (1 byte each), in [-31, 30].
+        negative_shifts: &'a [u8],
+    },
+    /// A convolution with a fused LeakyReLU ([`conv2d_leaky_s8`](crate::conv2d_leaky_s8())),
+    /// its two requantizations as in [`Layer::FullyConnectedLeakyRelu`].
+    Conv2dLeakyRelu {
+        /// Input rows.
+        height: u16,
+        /// Input columns.
+        width: u16,
+        /// Input channels.
+        in_channels: u16,
+        /// Output channels, at most [`CHANNEL_CHUNK`].
+        out_channels: u16,
+        /// Side of the square kernel.
+        kernel: u16,
+        /// Negative slope (for tools; the multipliers carry it).
+        slope: f32,
+        /// Filters (OHWI) and the positive-side quantization.
+        #[serde(borrow)]
+        params: Weights<'a>,
+        /// Per output channel, the negative-side multiplier, i32 (4 bytes each).
+        negative_multipliers: &'a [u8],
+        /// Per output channel, the negative-side shift, i8 (1 byte each), in [-31, 30].
+        negative_shifts: &'a [u8],
+    },
 }
 
 impl Layer<'_> {
@@ -197,6 +240,8 @@ impl Layer<'_> {
                 ..
             } => "logistic_table",
             Layer::TopK { .. } => "top_k",
+            Layer::FullyConnectedLeakyRelu { .. } => "fully_connected_leaky_relu",
+            Layer::Conv2dLeakyRelu { .. } => "conv2d_leaky_relu",
         }
     }
 }
@@ -423,7 +468,10 @@ impl<'a> Model<'a> {
         if code_after == 0 || code_after >= layers {
             return Err(ModelError::BadCodeSplit { code_after, layers });
         }
-        let has_conv = body.layers.iter().any(|l| matches!(l, Layer::Conv2d { .. }));
+        let has_conv = body
+            .layers
+            .iter()
+            .any(|l| matches!(l, Layer::Conv2d { .. } | Layer::Conv2dLeakyRelu { .. }));
         if has_conv != (kind == ModelKind::Convolutional) {
             return Err(ModelError::KindMismatch { header: kind });
         }
@@ -546,6 +594,42 @@ fn check_layer(layer: &Layer<'_>, input: Shape) -> Result<Shape, Error> {
                 zero_point: params.output.zero_point,
             })
         }
+        Layer::Conv2dLeakyRelu {
+            height,
+            width,
+            in_channels,
+            out_channels,
+            kernel,
+            ref params,
+            negative_multipliers,
+            negative_shifts,
+            ..
+        } => {
+            let plain = Layer::Conv2d {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                params: Weights {
+                    multipliers: negative_multipliers,
+                    shifts: negative_shifts,
+                    ..*params
+                },
+            };
+            check_layer(&plain, input)?;
+            check_layer(
+                &Layer::Conv2d {
+                    height,
+                    width,
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    params: *params,
+                },
+                input,
+            )
+        }
         Layer::MaxPool2d {
             height,
             width,
@@ -565,6 +649,33 @@ fn check_layer(layer: &Layer<'_>, input: Shape) -> Result<Shape, Error> {
             Ok(Shape {
                 len: input.len,
                 zero_point: output.zero_point,
+            })
+        }
+        Layer::FullyConnectedLeakyRelu {
+            inputs,
+            outputs,
+            ref params,
+            negative_multipliers,
+            negative_shifts,
+            ..
+        } => {
+            let (inputs, outputs) = (to_usize(inputs), to_usize(outputs));
+            expect("input", inputs, input.len)?;
+            if outputs == 0 {
+                return Err(Error::InvalidGeometry {
+                    reason: "fully connected layer has no outputs",
+                });
+            }
+            check_weights(params, inputs.checked_mul(outputs), outputs)?;
+            let negative = Weights {
+                multipliers: negative_multipliers,
+                shifts: negative_shifts,
+                ..*params
+            };
+            check_weights(&negative, inputs.checked_mul(outputs), outputs)?;
+            Ok(Shape {
+                len: outputs,
+                zero_point: params.output.zero_point,
             })
         }
         Layer::TopK { k } => {
@@ -620,7 +731,10 @@ fn quant_after(body: &ModelBody<'_>, count: usize) -> Quant {
     let mut quant = body.input;
     for layer in body.layers.iter().take(count) {
         match layer {
-            Layer::FullyConnected { params, .. } | Layer::Conv2d { params, .. } => quant = params.output,
+            Layer::FullyConnected { params, .. }
+            | Layer::Conv2d { params, .. }
+            | Layer::FullyConnectedLeakyRelu { params, .. }
+            | Layer::Conv2dLeakyRelu { params, .. } => quant = params.output,
             Layer::Table { output, .. } => quant = *output,
             Layer::MaxPool2d { .. } | Layer::TopK { .. } => {}
         }
@@ -709,6 +823,26 @@ pub fn encoded_len_bound(body: &ModelBody<'_>) -> usize {
                     + params.bias.len()
                     + params.multipliers.len()
                     + params.shifts.len()
+            }
+            Layer::FullyConnectedLeakyRelu {
+                params,
+                negative_multipliers,
+                negative_shifts,
+                ..
+            }
+            | Layer::Conv2dLeakyRelu {
+                params,
+                negative_multipliers,
+                negative_shifts,
+                ..
+            } => {
+                params.weights.len()
+                    + params.weight_scales.len()
+                    + params.bias.len()
+                    + params.multipliers.len()
+                    + params.shifts.len()
+                    + negative_multipliers.len()
+                    + negative_shifts.len()
             }
             Layer::Table { table, .. } => table.len(),
             Layer::MaxPool2d { .. } | Layer::TopK { .. } => 0,

@@ -247,9 +247,51 @@ pub fn describe(q: &Quantized, file_bytes: usize, scratch: usize) -> String {
                 table_summary(table)
             ),
             QLayer::TopK { k } => format!("top_k k = {k}"),
+            QLayer::Conv2dLeakyRelu {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                slope,
+                params,
+                ..
+            } => format!(
+                "conv2d_leaky_relu {height}x{width}x{in_channels} -> {}x{}x{out_channels}, kernel {kernel}x{kernel}, slope {slope}, {}",
+                height + 1 - kernel,
+                width + 1 - kernel,
+                weights_summary(params)
+            ),
+            QLayer::FullyConnectedLeakyRelu {
+                inputs,
+                outputs,
+                slope,
+                params,
+                ..
+            } => format!(
+                "fully_connected_leaky_relu {inputs} -> {outputs}, slope {slope}, {}",
+                weights_summary(params)
+            ),
         };
         let _ = writeln!(s, "layer {i}: {line}");
-        if let QLayer::FullyConnected { params, .. } | QLayer::Conv2d { params, .. } = layer {
+        if let QLayer::FullyConnected { params, .. }
+        | QLayer::Conv2d { params, .. }
+        | QLayer::FullyConnectedLeakyRelu { params, .. }
+        | QLayer::Conv2dLeakyRelu { params, .. } = layer
+        {
+            let negative = match layer {
+                QLayer::FullyConnectedLeakyRelu {
+                    negative_multipliers,
+                    negative_shifts,
+                    ..
+                }
+                | QLayer::Conv2dLeakyRelu {
+                    negative_multipliers,
+                    negative_shifts,
+                    ..
+                } => Some((negative_multipliers, negative_shifts)),
+                _ => None,
+            };
             for (c, (((scale, bias), m), sh)) in params
                 .weight_scales
                 .iter()
@@ -258,10 +300,14 @@ pub fn describe(q: &Quantized, file_bytes: usize, scratch: usize) -> String {
                 .zip(&params.shifts)
                 .enumerate()
             {
-                let _ = writeln!(
+                let _ = write!(
                     s,
                     "    channel {c}: weight scale {scale:e}, bias {bias}, multiplier {m}, shift {sh}"
                 );
+                let _ = match negative {
+                    Some((nm, ns)) => writeln!(s, ", negative multiplier {}, shift {}", nm[c], ns[c]),
+                    None => writeln!(s),
+                };
             }
         }
     }

@@ -37,9 +37,25 @@ pub fn run(model: &Quantized, image: &[u8]) -> Outputs {
 }
 
 fn requantize(acc: i64, p: &QWeights, c: usize) -> i8 {
+    requantize_with(acc, p.multipliers[c], p.shifts[c], p.output.zero_point)
+}
+
+fn requantize_with(acc: i64, multiplier: i32, shift: i32, zero_point: i32) -> i8 {
     // The accumulator wraps to i32 as it does in C++ on the device.
-    let scaled = multiply_by_quantized_multiplier(acc as i32, p.multipliers[c], p.shifts[c]);
-    (i64::from(scaled) + i64::from(p.output.zero_point)).clamp(-128, 127) as i8
+    let scaled = multiply_by_quantized_multiplier(acc as i32, multiplier, shift);
+    (i64::from(scaled) + i64::from(zero_point)).clamp(-128, 127) as i8
+}
+
+/// `bias[o] + sum_i w[o][i] * (x[i] - zp)` for every output, in i64.
+fn accumulators(inputs: usize, outputs: usize, p: &QWeights, x: &[i8], zp: i32) -> Vec<i64> {
+    (0..outputs)
+        .map(|o| {
+            let row = &p.weights[o * inputs..(o + 1) * inputs];
+            row.iter().zip(x).fold(i64::from(p.bias[o]), |acc, (&w, &v)| {
+                acc + i64::from(w) * (i64::from(v) - i64::from(zp))
+            })
+        })
+        .collect()
 }
 
 fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
@@ -49,14 +65,36 @@ fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
             outputs,
             params,
         } => {
-            let y = (0..*outputs)
-                .map(|o| {
-                    let mut acc = i64::from(params.bias[o]);
-                    let row = &params.weights[o * inputs..(o + 1) * inputs];
-                    for (&w, &v) in row.iter().zip(x) {
-                        acc += i64::from(w) * (i64::from(v) - i64::from(zp));
+            let y = accumulators(*inputs, *outputs, params, x, zp)
+                .into_iter()
+                .enumerate()
+                .map(|(o, acc)| requantize(acc, params, o))
+                .collect();
+            (y, params.output.zero_point)
+        }
+        QLayer::FullyConnectedLeakyRelu {
+            inputs,
+            outputs,
+            params,
+            negative_multipliers,
+            negative_shifts,
+            ..
+        } => {
+            let y = accumulators(*inputs, *outputs, params, x, zp)
+                .into_iter()
+                .enumerate()
+                .map(|(o, acc)| {
+                    // The sign is the i32 accumulator's, as the device sees it.
+                    if acc as i32 >= 0 {
+                        requantize(acc, params, o)
+                    } else {
+                        requantize_with(
+                            acc,
+                            negative_multipliers[o],
+                            negative_shifts[o],
+                            params.output.zero_point,
+                        )
                     }
-                    requantize(acc, params, o)
                 })
                 .collect();
             (y, params.output.zero_point)
@@ -64,30 +102,43 @@ fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
         QLayer::Conv2d {
             height,
             width,
-            in_channels: c_in,
-            out_channels: c_out,
-            kernel: k,
+            in_channels,
+            out_channels,
+            kernel,
             params,
         } => {
-            let (oh, ow) = (height + 1 - k, width + 1 - k);
-            let mut y = vec![0i8; oh * ow * c_out];
-            for r in 0..oh {
-                for s in 0..ow {
-                    for o in 0..*c_out {
-                        let mut acc = i64::from(params.bias[o]);
-                        for p in 0..*k {
-                            for q in 0..*k {
-                                for c in 0..*c_in {
-                                    let w = params.weights[((o * k + p) * k + q) * c_in + c];
-                                    let v = x[((r + p) * width + s + q) * c_in + c];
-                                    acc += i64::from(w) * (i64::from(v) - i64::from(zp));
-                                }
-                            }
-                        }
-                        y[(r * ow + s) * c_out + o] = requantize(acc, params, o);
+            let acc = conv_accumulators([*height, *width, *in_channels, *out_channels, *kernel], params, x, zp);
+            let y = acc
+                .iter()
+                .enumerate()
+                .map(|(n, &a)| requantize(a, params, n % out_channels))
+                .collect();
+            (y, params.output.zero_point)
+        }
+        QLayer::Conv2dLeakyRelu {
+            height,
+            width,
+            in_channels,
+            out_channels,
+            kernel,
+            params,
+            negative_multipliers,
+            negative_shifts,
+            ..
+        } => {
+            let acc = conv_accumulators([*height, *width, *in_channels, *out_channels, *kernel], params, x, zp);
+            let y = acc
+                .iter()
+                .enumerate()
+                .map(|(n, &a)| {
+                    let o = n % out_channels;
+                    if a as i32 >= 0 {
+                        requantize(a, params, o)
+                    } else {
+                        requantize_with(a, negative_multipliers[o], negative_shifts[o], params.output.zero_point)
                     }
-                }
-            }
+                })
+                .collect();
             (y, params.output.zero_point)
         }
         QLayer::MaxPool2d {
@@ -121,6 +172,32 @@ fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
             (y, zp)
         }
     }
+}
+
+/// Every accumulator of a convolution `[height, width, in_channels, out_channels, kernel]`, in
+/// NHWC output order, in i64.
+fn conv_accumulators(shape: [usize; 5], params: &QWeights, x: &[i8], zp: i32) -> Vec<i64> {
+    let [height, width, c_in, c_out, k] = shape;
+    let (oh, ow) = (height + 1 - k, width + 1 - k);
+    let mut y = vec![0i64; oh * ow * c_out];
+    for r in 0..oh {
+        for s in 0..ow {
+            for o in 0..c_out {
+                let mut acc = i64::from(params.bias[o]);
+                for p in 0..k {
+                    for q in 0..k {
+                        for c in 0..c_in {
+                            let w = params.weights[((o * k + p) * k + q) * c_in + c];
+                            let v = x[((r + p) * width + s + q) * c_in + c];
+                            acc += i64::from(w) * (i64::from(v) - i64::from(zp));
+                        }
+                    }
+                }
+                y[(r * ow + s) * c_out + o] = acc;
+            }
+        }
+    }
+    y
 }
 
 fn layer_pool_rows(layer: &QLayer) -> usize {

@@ -57,12 +57,16 @@ struct ExportArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    /// Model file.
-    model: PathBuf,
+    /// Model files.
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    /// Print one markdown table row per model, after a header.
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
     /// Evaluate on the first N test images only.
     #[arg(long)]
     test_limit: Option<usize>,
-    /// Print JSON instead of text.
+    /// Print one JSON object per model, one per line, instead of text.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -163,19 +167,31 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(n) = args.test_limit {
                 data.test = data.test.truncated(n);
             }
-            let r = trainer::export::eval(&args.model, &data.test)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                println!(
-                    "{}: {} test images, int8 test MSE {:.6} ({:.2} per image), float {:.6}, int8/float {:.4}",
-                    args.model.display(),
-                    r.images,
-                    r.int8_test_mse,
-                    r.int8_per_image_se,
-                    r.float_test_mse,
-                    r.ratio
-                );
+            if args.markdown {
+                println!("| model | bytes | float test MSE | int8 test MSE | int8 / float | int8 per-image SE |");
+                println!("|---|---:|---:|---:|---:|---:|");
+            }
+            for model in &args.models {
+                let r = trainer::export::eval(model, &data.test)?;
+                let bytes = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
+                if args.json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else if args.markdown {
+                    println!(
+                        "| `{}` | {bytes} | {:.6} | {:.6} | {:.3} | {:.2} |",
+                        r.variant, r.float_test_mse, r.int8_test_mse, r.ratio, r.int8_per_image_se
+                    );
+                } else {
+                    println!(
+                        "{}: {} test images, int8 test MSE {:.6} ({:.2} per image), float {:.6}, int8/float {:.4}",
+                        model.display(),
+                        r.images,
+                        r.int8_test_mse,
+                        r.int8_per_image_se,
+                        r.float_test_mse,
+                        r.ratio
+                    );
+                }
             }
             Ok(())
         }

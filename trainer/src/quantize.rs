@@ -177,6 +177,45 @@ pub enum QLayer {
         /// Codes kept.
         k: usize,
     },
+    /// Fully connected with a fused LeakyReLU: `params` requantize non-negative accumulators
+    /// into the LeakyReLU's output, the `negative_*` pair negative ones.
+    FullyConnectedLeakyRelu {
+        /// Input width.
+        inputs: usize,
+        /// Output width.
+        outputs: usize,
+        /// Negative slope.
+        slope: f32,
+        /// Parameters (output: the LeakyReLU's).
+        #[serde(flatten)]
+        params: QWeights,
+        /// Per output channel, the negative-side multiplier.
+        negative_multipliers: Vec<i32>,
+        /// Per output channel, the negative-side shift.
+        negative_shifts: Vec<i32>,
+    },
+    /// Convolution with a fused LeakyReLU (NHWC, OHWI, VALID, stride 1).
+    Conv2dLeakyRelu {
+        /// Input rows.
+        height: usize,
+        /// Input columns.
+        width: usize,
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Negative slope.
+        slope: f32,
+        /// Parameters (output: the LeakyReLU's).
+        #[serde(flatten)]
+        params: QWeights,
+        /// Per output channel, the negative-side multiplier.
+        negative_multipliers: Vec<i32>,
+        /// Per output channel, the negative-side shift.
+        negative_shifts: Vec<i32>,
+    },
 }
 
 /// An int8 model, owned: everything a model file holds.
@@ -334,6 +373,10 @@ impl Layout {
     }
 }
 
+/// The least relative gain in reconstruction MSE for which [`quantize`] fuses a LeakyReLU into
+/// the fully connected layer before it.
+pub const FUSE_GAIN: f64 = 0.05;
+
 /// Training images on which [`quantize`] compares candidate activation ranges.
 pub const REFINE_IMAGES: usize = 256;
 
@@ -374,6 +417,102 @@ pub fn quantize_with(
             model.input
         )));
     }
+    let (plain, plain_mse) = quantize_as_is(model, name, calibration, refine_images, float_test_mse)?;
+    if refine_images == 0 {
+        return Ok(plain);
+    }
+    let mut best = (plain, plain_mse);
+    for balance in EQUALIZATION {
+        if let Some(eq) = equalized(model, calibration, balance) {
+            let (q, mse) = quantize_as_is(&eq, name, calibration, refine_images, float_test_mse)?;
+            if mse < best.1 {
+                best = (q, mse);
+            }
+        }
+    }
+    Ok(best.0)
+}
+
+/// The balances [`equalized`] is tried with: Nagel et al.'s 1/2. (On `l1`, 3/4 and 1, which give
+/// every unit more nearly the same activation range, did worse.)
+const EQUALIZATION: [f32; 1] = [0.5];
+
+/// Cross-layer equalization (Nagel et al., 2019) of each `Linear, LeakyReLU, Linear` chain
+/// (lifetime top-k between them is the identity at inference; hard top-k or a sigmoid stops
+/// it, since a per-unit scale would change which codes win or what they are): hidden unit `j`
+/// is scaled by `s_j = r_j^(1 - balance) / a_j^balance` (`balance` 1/2: Nagel et al.'s
+/// `sqrt(r_j / a_j)`), where `a_j` is the largest magnitude the unit reaches on the calibration
+/// images and `r_j` the largest weight it feeds into the next layer. The
+/// first layer's row `j` (weights and bias) is multiplied by `s_j` and the next layer's column
+/// `j` divided by it; LeakyReLU is positively homogeneous, so the float model computes the same
+/// function, but every unit's activations and outgoing weights now have the same product-
+/// balanced range, so one per-tensor activation scale and per-row weight scales waste fewer
+/// codes on the few units with the widest ranges. `None` when no chain qualifies.
+pub fn equalized(model: &Model, calibration: &[u8], balance: f32) -> Option<Model> {
+    let mut m = model.clone();
+    m.untie();
+    let mut chains = Vec::new();
+    for i in 0..m.layers.len() {
+        if let (Layer::Linear { .. }, Some(Layer::LeakyRelu { .. })) = (&m.layers[i], m.layers.get(i + 1)) {
+            let mut j = i + 2;
+            while matches!(m.layers.get(j), Some(Layer::LifetimeTopK { .. })) {
+                j += 1;
+            }
+            if let Some(Layer::Linear { .. }) = m.layers.get(j) {
+                chains.push((i, i + 1, j));
+            }
+        }
+    }
+    if chains.is_empty() {
+        return None;
+    }
+    let n = (calibration.len() / PIXELS).min(1000);
+    let mut ws = Workspace::new(&m, n.max(1));
+    ws.load(calibration[..n * PIXELS].chunks_exact(PIXELS));
+    ws.forward(&m, false);
+    let mut scales = Vec::new();
+    for &(_, act, _) in &chains {
+        let a = ws.act(act);
+        let peaks: Vec<f32> = a
+            .columns()
+            .into_iter()
+            .map(|c| c.iter().fold(0f32, |p, &v| p.max(v.abs())))
+            .collect();
+        scales.push(peaks);
+    }
+    for (&(first, _, next), peaks) in chains.iter().zip(scales) {
+        let (
+            Layer::Linear {
+                weight: w1, bias: b1, ..
+            },
+            Layer::Linear { weight: w2, .. },
+        ) = (m.layers[first].clone(), m.layers[next].clone())
+        else {
+            continue;
+        };
+        for (j, &a) in peaks.iter().enumerate() {
+            let r = m.params[w2].value.column(j).iter().fold(0f32, |p, &v| p.max(v.abs()));
+            if !(a > 0.0 && r > 0.0) {
+                continue;
+            }
+            let s = r.powf(1.0 - balance) / a.powf(balance);
+            m.params[w1].value.row_mut(j).mapv_inplace(|v| v * s);
+            m.params[b1].value[[0, j]] *= s;
+            m.params[w2].value.column_mut(j).mapv_inplace(|v| v / s);
+        }
+    }
+    Some(m)
+}
+
+/// [`quantize_with`] without equalization; also returns the reconstruction MSE on the
+/// refinement images.
+fn quantize_as_is(
+    model: &Model,
+    name: &str,
+    calibration: &[u8],
+    refine_images: usize,
+    float_test_mse: f64,
+) -> Result<(Quantized, f64), QuantizeError> {
     let ranges = calibrate(model, calibration, 500);
     let last = model.layers.len() - 1;
     let mut quants = Vec::with_capacity(model.layers.len());
@@ -403,12 +542,30 @@ pub fn quantize_with(
         tunable.push(tune);
     }
     let refine = &calibration[..calibration.len().min(refine_images * PIXELS)];
-    let score = |quants: &[Quant]| -> Result<f64, QuantizeError> {
-        let bytes = build(model, name, quants, float_test_mse)?.to_bytes()?;
+    let mut fuse = vec![false; quants.len()];
+    let score = |quants: &[Quant], fuse: &[bool]| -> Result<f64, QuantizeError> {
+        let bytes = build(model, name, quants, fuse, float_test_mse)?.to_bytes()?;
         let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, refine);
         Ok(mse)
     };
-    let mut best = if refine.is_empty() { 0.0 } else { score(&quants)? };
+    let mut best = if refine.is_empty() { 0.0 } else { score(&quants, &fuse)? };
+    // A Linear or Conv2d + LeakyReLU pair is fused only where the int8 tensor between them costs more
+    // than `FUSE_GAIN` of the reconstruction error: elsewhere the model stays op for op as
+    // TFLM would run it.
+    for i in 0..quants.len() {
+        let pair = matches!(model.layers[i], Layer::Linear { .. } | Layer::Conv2d { .. })
+            && matches!(model.layers.get(i + 1), Some(Layer::LeakyRelu { .. }));
+        if !pair || refine.is_empty() {
+            continue;
+        }
+        let mut trial = fuse.clone();
+        trial[i] = true;
+        let mse = score(&quants, &trial)?;
+        if mse < best * (1.0 - FUSE_GAIN) {
+            (best, fuse) = (mse, trial);
+            tunable[i] = false;
+        }
+    }
     for i in (0..quants.len()).filter(|&i| tunable[i] && !refine.is_empty()) {
         let r = &ranges[i];
         let (mut a, mut b) = (1.0f32, 1.0f32);
@@ -417,14 +574,14 @@ pub fn quantize_with(
                 let (ta, tb) = if end == 0 { (f, b) } else { (a, f) };
                 let mut trial = quants.clone();
                 trial[i] = quant_for_range(ta * r.min, tb * r.max);
-                let mse = score(&trial)?;
+                let mse = score(&trial, &fuse)?;
                 if mse < best {
                     (best, quants, a, b) = (mse, trial, ta, tb);
                 }
             }
         }
     }
-    build(model, name, &quants, float_test_mse)
+    Ok((build(model, name, &quants, &fuse, float_test_mse)?, best))
 }
 
 /// Reconstruction MSE of an int8 model run by the core on `images` (rows of 784 pixels, clean
@@ -448,15 +605,26 @@ pub fn int8_mse(model: &CoreModel<'_>, images: &[u8]) -> f64 {
 }
 
 /// The int8 model of `model` with layer `i`'s output quantized by `quants[i]` (ignored for
-/// layers that keep their input's quantization).
-fn build(model: &Model, name: &str, quants: &[Quant], float_test_mse: f64) -> Result<Quantized, QuantizeError> {
+/// layers that keep their input's quantization); a Linear layer `i` with `fuse[i]` takes the
+/// LeakyReLU after it in (one fused layer, quantized as that LeakyReLU's output).
+fn build(
+    model: &Model,
+    name: &str,
+    quants: &[Quant],
+    fuse: &[bool],
+    float_test_mse: f64,
+) -> Result<Quantized, QuantizeError> {
     let mut layers = Vec::new();
     let mut code_after = None;
     let mut input: Quant = INPUT_QUANT;
     let mut layout = Layout::Flat(PIXELS);
+    let mut skip = false;
     for (i, layer) in model.layers.iter().enumerate() {
         if i == model.code_after {
             code_after = Some(layers.len());
+        }
+        if std::mem::take(&mut skip) {
+            continue;
         }
         let at = layers.len();
         match *layer {
@@ -469,15 +637,35 @@ fn build(model: &Model, name: &str, quants: &[Quant], float_test_mse: f64) -> Re
                 let w = if transposed { w.t() } else { w.view() };
                 let w = nhwc_columns(w, layout);
                 let b = model.params[bias].value.row(0).to_vec();
-                let output = quants[i];
-                let params = quantize_weights(&w, &b, input, output, at)?;
-                layers.push(QLayer::FullyConnected {
-                    inputs: w.ncols(),
-                    outputs: w.nrows(),
-                    params,
-                });
-                input = output;
-                layout = Layout::Flat(w.nrows());
+                let (inputs, outputs) = (w.ncols(), w.nrows());
+                match model.layers.get(i + 1) {
+                    Some(&Layer::LeakyRelu { slope }) if fuse[i] => {
+                        let output = quants[i + 1];
+                        let params = quantize_weights(&w, &b, input, output, at)?;
+                        let (negative_multipliers, negative_shifts) = negative_side(&params, input, output, slope, at)?;
+                        layers.push(QLayer::FullyConnectedLeakyRelu {
+                            inputs,
+                            outputs,
+                            slope,
+                            params,
+                            negative_multipliers,
+                            negative_shifts,
+                        });
+                        skip = true;
+                        input = output;
+                    }
+                    _ => {
+                        let output = quants[i];
+                        let params = quantize_weights(&w, &b, input, output, at)?;
+                        layers.push(QLayer::FullyConnected {
+                            inputs,
+                            outputs,
+                            params,
+                        });
+                        input = output;
+                    }
+                }
+                layout = Layout::Flat(outputs);
             }
             Layer::Conv2d {
                 weight,
@@ -493,17 +681,39 @@ fn build(model: &Model, name: &str, quants: &[Quant], float_test_mse: f64) -> Re
                     w[[o, c * k * k + kh * k + kw]]
                 });
                 let b = model.params[bias].value.row(0).to_vec();
-                let output = quants[i];
-                let params = quantize_weights(&ohwi, &b, input, output, at)?;
-                layers.push(QLayer::Conv2d {
-                    height: g.in_h,
-                    width: g.in_w,
-                    in_channels: g.in_channels,
-                    out_channels: g.out_channels,
-                    kernel: k,
-                    params,
-                });
-                input = output;
+                match model.layers.get(i + 1) {
+                    Some(&Layer::LeakyRelu { slope }) if fuse[i] => {
+                        let output = quants[i + 1];
+                        let params = quantize_weights(&ohwi, &b, input, output, at)?;
+                        let (negative_multipliers, negative_shifts) = negative_side(&params, input, output, slope, at)?;
+                        layers.push(QLayer::Conv2dLeakyRelu {
+                            height: g.in_h,
+                            width: g.in_w,
+                            in_channels: g.in_channels,
+                            out_channels: g.out_channels,
+                            kernel: k,
+                            slope,
+                            params,
+                            negative_multipliers,
+                            negative_shifts,
+                        });
+                        skip = true;
+                        input = output;
+                    }
+                    _ => {
+                        let output = quants[i];
+                        let params = quantize_weights(&ohwi, &b, input, output, at)?;
+                        layers.push(QLayer::Conv2d {
+                            height: g.in_h,
+                            width: g.in_w,
+                            in_channels: g.in_channels,
+                            out_channels: g.out_channels,
+                            kernel: k,
+                            params,
+                        });
+                        input = output;
+                    }
+                }
                 layout = Layout::Chw(g.out_channels, g.out_h(), g.out_w());
             }
             Layer::MaxPool2d { geometry: g } => {
@@ -546,7 +756,10 @@ fn build(model: &Model, name: &str, quants: &[Quant], float_test_mse: f64) -> Re
             Layer::LifetimeTopK { .. } => {}
         }
     }
-    let kind = if layers.iter().any(|l| matches!(l, QLayer::Conv2d { .. })) {
+    let kind = if layers
+        .iter()
+        .any(|l| matches!(l, QLayer::Conv2d { .. } | QLayer::Conv2dLeakyRelu { .. }))
+    {
         ModelKind::Convolutional
     } else {
         ModelKind::FullyConnected
@@ -573,6 +786,30 @@ fn nhwc_columns(w: ArrayView2<f32>, layout: Layout) -> Array2<f32> {
             w[[o, ch * h * wd + pixel]]
         }),
     }
+}
+
+/// The negative-side requantization of a fused LeakyReLU: each channel's effective scale
+/// (formed as for the positive side) times the slope.
+fn negative_side(
+    params: &QWeights,
+    input: Quant,
+    output: Quant,
+    slope: f32,
+    layer: usize,
+) -> Result<(Vec<i32>, Vec<i32>), QuantizeError> {
+    params
+        .weight_scales
+        .iter()
+        .map(|&scale| {
+            let effective = f64::from(input.scale) * f64::from(scale) / f64::from(output.scale) * f64::from(slope);
+            quantize_multiplier(effective).map_err(|source| QuantizeError::Arithmetic {
+                layer,
+                what: "negative-side multiplier",
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|pairs| pairs.into_iter().unzip())
 }
 
 /// Symmetric per-channel int8 weights, int32 biases and requantization for rows of `w`.
@@ -618,7 +855,11 @@ fn quantize_weights(
 impl Quantized {
     /// The model kind.
     pub fn model_kind(&self) -> ModelKind {
-        if self.layers.iter().any(|l| matches!(l, QLayer::Conv2d { .. })) {
+        if self
+            .layers
+            .iter()
+            .any(|l| matches!(l, QLayer::Conv2d { .. } | QLayer::Conv2dLeakyRelu { .. }))
+        {
             ModelKind::Convolutional
         } else {
             ModelKind::FullyConnected
@@ -630,8 +871,15 @@ impl Quantized {
         let mut len = PIXELS;
         for layer in &self.layers[..self.code_after] {
             len = match *layer {
-                QLayer::FullyConnected { outputs, .. } => outputs,
+                QLayer::FullyConnected { outputs, .. } | QLayer::FullyConnectedLeakyRelu { outputs, .. } => outputs,
                 QLayer::Conv2d {
+                    height,
+                    width,
+                    out_channels,
+                    kernel,
+                    ..
+                }
+                | QLayer::Conv2dLeakyRelu {
                     height,
                     width,
                     out_channels,
@@ -659,6 +907,8 @@ impl Quantized {
             multipliers: Vec<u8>,
             shifts: Vec<u8>,
             table: Vec<u8>,
+            negative_multipliers: Vec<u8>,
+            negative_shifts: Vec<u8>,
         }
         let too_many = || QuantizeError::Unsupported(format!("more than {} layers", format::MAX_LAYERS));
         let narrow =
@@ -674,9 +924,28 @@ impl Quantized {
                     multipliers: vec![],
                     shifts: vec![],
                     table: vec![],
+                    negative_multipliers: vec![],
+                    negative_shifts: vec![],
                 };
+                if let QLayer::FullyConnectedLeakyRelu {
+                    negative_multipliers,
+                    negative_shifts,
+                    ..
+                }
+                | QLayer::Conv2dLeakyRelu {
+                    negative_multipliers,
+                    negative_shifts,
+                    ..
+                } = layer
+                {
+                    b.negative_multipliers = negative_multipliers.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    b.negative_shifts = negative_shifts.iter().map(|&s| s as i8 as u8).collect();
+                }
                 match layer {
-                    QLayer::FullyConnected { params: p, .. } | QLayer::Conv2d { params: p, .. } => {
+                    QLayer::FullyConnected { params: p, .. }
+                    | QLayer::Conv2d { params: p, .. }
+                    | QLayer::FullyConnectedLeakyRelu { params: p, .. }
+                    | QLayer::Conv2dLeakyRelu { params: p, .. } => {
                         b.weights = p.weights.iter().map(|&w| w as u8).collect();
                         b.scales = p.weight_scales.iter().flat_map(|s| s.to_le_bytes()).collect();
                         b.bias = p.bias.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -746,6 +1015,40 @@ impl Quantized {
                     output: output.into(),
                 },
                 QLayer::TopK { k } => format::Layer::TopK { k: k as u32 },
+                QLayer::FullyConnectedLeakyRelu {
+                    inputs,
+                    outputs,
+                    slope,
+                    ref params,
+                    ..
+                } => format::Layer::FullyConnectedLeakyRelu {
+                    inputs: inputs as u32,
+                    outputs: outputs as u32,
+                    slope,
+                    params: weights(params),
+                    negative_multipliers: &b.negative_multipliers,
+                    negative_shifts: &b.negative_shifts,
+                },
+                QLayer::Conv2dLeakyRelu {
+                    height,
+                    width,
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    slope,
+                    ref params,
+                    ..
+                } => format::Layer::Conv2dLeakyRelu {
+                    height: narrow(height)?,
+                    width: narrow(width)?,
+                    in_channels: narrow(in_channels)?,
+                    out_channels: narrow(out_channels)?,
+                    kernel: narrow(kernel)?,
+                    slope,
+                    params: weights(params),
+                    negative_multipliers: &b.negative_multipliers,
+                    negative_shifts: &b.negative_shifts,
+                },
             };
             layers.push(l).map_err(|_| too_many())?;
         }
@@ -838,6 +1141,42 @@ impl Quantized {
                     }
                 }
                 format::Layer::TopK { k } => QLayer::TopK { k: k as usize },
+                format::Layer::FullyConnectedLeakyRelu {
+                    inputs,
+                    outputs,
+                    slope,
+                    ref params,
+                    negative_multipliers,
+                    negative_shifts,
+                } => QLayer::FullyConnectedLeakyRelu {
+                    inputs: inputs as usize,
+                    outputs: outputs as usize,
+                    slope,
+                    params: weights(params),
+                    negative_multipliers: words(negative_multipliers),
+                    negative_shifts: negative_shifts.iter().map(|&s| i32::from(s as i8)).collect(),
+                },
+                format::Layer::Conv2dLeakyRelu {
+                    height,
+                    width,
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    slope,
+                    ref params,
+                    negative_multipliers,
+                    negative_shifts,
+                } => QLayer::Conv2dLeakyRelu {
+                    height: height.into(),
+                    width: width.into(),
+                    in_channels: in_channels.into(),
+                    out_channels: out_channels.into(),
+                    kernel: kernel.into(),
+                    slope,
+                    params: weights(params),
+                    negative_multipliers: words(negative_multipliers),
+                    negative_shifts: negative_shifts.iter().map(|&s| i32::from(s as i8)).collect(),
+                },
             })
             .collect();
         Quantized {
@@ -849,5 +1188,100 @@ impl Quantized {
             code_after: body.code_after.into(),
             layers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn images(n: usize, seed: u64) -> Vec<u8> {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n * PIXELS)
+            .map(|_| if rng.random::<f32>() < 0.2 { rng.random() } else { 0 })
+            .collect()
+    }
+
+    #[test]
+    fn fused_and_plain_layers_run_alike_in_the_core_and_the_reference() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let model = Model::fc_tied(PIXELS, 16, &mut rng);
+        let calibration = images(64, 2);
+        let ranges = calibrate(&model, &calibration, 64);
+        let quants: Vec<Quant> = ranges.iter().map(|r| quant_for_range(r.min, r.max)).collect();
+        for fuse in [vec![false; 4], vec![true, false, true, false]] {
+            let q = build(&model, "t", &quants, &fuse, 0.01).unwrap();
+            let fused = q
+                .layers
+                .iter()
+                .filter(|l| matches!(l, QLayer::FullyConnectedLeakyRelu { .. }))
+                .count();
+            assert_eq!(fused, fuse.iter().filter(|&&f| f).count());
+            assert_eq!(q.code_len(), 16);
+            let bytes = q.to_bytes().unwrap();
+            let core = CoreModel::from_bytes(&bytes).unwrap();
+            assert_eq!(Quantized::from_core(&core), q);
+            let mut scratch = vec![0i8; core.scratch_len()];
+            let mut runner = autoencoder_core::Runner::new(core, &mut scratch).unwrap();
+            let mut code = vec![0i8; 16];
+            let mut out = [0u8; PIXELS];
+            for img in images(8, 3).chunks_exact(PIXELS) {
+                let img: &[u8; PIXELS] = img.try_into().unwrap();
+                let want = crate::int8::run(&q, img);
+                runner.encode_into(img, &mut code).unwrap();
+                runner.denoise_into(img, &mut out).unwrap();
+                assert_eq!(code, want.code);
+                assert_eq!(
+                    out.to_vec(),
+                    want.output.iter().map(|&c| (c as u8) ^ 0x80).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn equalization_keeps_the_float_function() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let model = Model::fc_tied(PIXELS, 16, &mut rng);
+        let calibration = images(64, 5);
+        let eq = equalized(&model, &calibration, 0.5).expect("fc has a chain");
+        assert!(
+            eq.params.iter().zip(&model.params).any(|(a, b)| a.value != b.value)
+                || eq.params.len() != model.params.len()
+        );
+        let (mut a, mut b) = (Workspace::new(&model, 64), Workspace::new(&eq, 64));
+        a.load(calibration.chunks_exact(PIXELS));
+        b.load(calibration.chunks_exact(PIXELS));
+        a.forward(&model, false);
+        b.forward(&eq, false);
+        let worst = a
+            .output()
+            .iter()
+            .zip(b.output().iter())
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-4, "outputs differ by {worst}");
+        // Hard top-k decides between units, so a per-unit scale is not allowed there.
+        let topk = Model::tied(
+            PIXELS,
+            16,
+            Layer::LeakyRelu { slope: 0.01 },
+            &[Layer::TopK { k: 4 }],
+            &mut rng,
+        );
+        assert!(equalized(&topk, &calibration, 0.5).is_none());
+    }
+
+    #[test]
+    fn ranges_include_zero_and_cover_the_values() {
+        let q = quant_for_range(0.5, 2.0);
+        assert_eq!(q.zero_point, -128);
+        // -128 + 127.5 rounds half away from zero.
+        let q = quant_for_range(-1.0, 1.0);
+        assert!((q.scale - 2.0 / 255.0).abs() < 1e-7);
+        assert_eq!(q.zero_point, -1);
+        let q = quant_for_range(-3.0, -1.0);
+        assert_eq!(q.zero_point, 127);
     }
 }

@@ -92,7 +92,7 @@ fn every_variant_exports_and_the_core_matches_the_reference() {
             r.name
         );
         assert_eq!(
-            has(|l| matches!(l, QLayer::Conv2d { .. })),
+            has(|l| matches!(l, QLayer::Conv2d { .. } | QLayer::Conv2dLeakyRelu { .. })),
             r.name == "conv",
             "{}",
             r.name
