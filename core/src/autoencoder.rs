@@ -60,7 +60,7 @@ impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
     /// -128): the encoder's output, in the units of [`Model::code_quant`].
     ///
     /// # Errors
-    /// None for a model that loaded (see the [module docs](self)).
+    /// None for a model that loaded: the load checks exclude every error a kernel could report.
     pub fn encode(&mut self, image: &[u8; PIXELS]) -> Result<[i8; K], ModelError> {
         let mut code = [0i8; K];
         self.runner.encode_into(image, &mut code)?;

@@ -17,7 +17,24 @@
 //! - Kernels never panic on bad input: they check every slice length and parameter first and
 //!   return an [`Error`] without touching the output.
 //!
-//! Contents so far:
+//! Running a model (the usual entry point):
+//! - [`model`]: the model file, [`Model::from_bytes`] (borrowing, checking everything, a typed
+//!   [`ModelError`] for anything wrong) and, for the host-side exporter, [`model::write`].
+//! - [`Autoencoder`]: fixed-size `encode(&[u8; 784]) -> [i8; K]`, `decode` and
+//!   `denoise(&[u8; 784]) -> [u8; 784]` with caller-provided scratch; [`Runner`] for a code width
+//!   known only at run time.
+//!
+//! ```
+//! use autoencoder_core::{Autoencoder, Model, ModelError};
+//! fn denoise_one(blob: &[u8], image: &[u8; 784]) -> Result<[u8; 784], ModelError> {
+//!     let model = Model::from_bytes(blob)?; // e.g. include_bytes!("models/fc.aeq")
+//!     let mut scratch = [0i8; 2 * 784]; // at least model.scratch_len()
+//!     let mut fc = Autoencoder::<64>::new(model, &mut scratch)?;
+//!     fc.denoise(image)
+//! }
+//! ```
+//!
+//! The kernels, one per module:
 //! - [`requantize`]: TFLM's fixed-point requantization (`quantize_multiplier`,
 //!   `multiply_by_quantized_multiplier` and its two rounding steps), shared by the host-side
 //!   export and all int8 kernels.
@@ -27,9 +44,13 @@
 //!   per-output-channel scales ([`conv2d_s8()`], [`Conv2dGeometry`], [`Conv2dParams`]).
 //! - [`max_pool_s8`](mod@max_pool_s8): the int8 2x2, stride-2 max-pool ([`max_pool_s8()`],
 //!   [`MaxPoolGeometry`]).
-//!
-//! Still to come: the 256-entry table activation (LeakyReLU and logistic, tables computed on the
-//! host), hard top-k sparsity, and the model format that ties the layers together.
+//! - [`table_s8`]: 256-entry tables for LeakyReLU and Logistic, built on the host with TFLM's
+//!   integer rules.
+//! - [`top_k_s8`](mod@top_k_s8): hard top-k sparsity on int8 codes.
+//! - [`fully_connected_leaky_s8`](mod@fully_connected_leaky_s8) and
+//!   [`conv2d_leaky_s8`](mod@conv2d_leaky_s8): the same layers with TFLM's LeakyReLU
+//!   requantization applied to the i32 accumulator (used where an int8 tensor between the two
+//!   would lose too much).
 
 #![no_std]
 #![deny(missing_docs)]

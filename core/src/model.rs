@@ -810,7 +810,7 @@ fn describe(error: &postcard::Error) -> &'static str {
     }
 }
 
-/// An upper bound on the bytes [`write`] needs for `body`: the arrays, plus room for lengths,
+/// An upper bound on the bytes [`write()`] needs for `body`: the arrays, plus room for lengths,
 /// scalars and the header.
 pub fn encoded_len_bound(body: &ModelBody<'_>) -> usize {
     let arrays: usize = body
