@@ -9,6 +9,7 @@
 //! activation_min, activation_max)`.
 
 use crate::error::expect_len;
+use crate::fully_connected_s8::{dot, dot4};
 use crate::requantize::{requantize_to_s8, PerChannelQuant};
 use crate::{Error, FcParams};
 
@@ -237,32 +238,58 @@ pub(crate) fn for_each_accumulator<T>(
     let filter_row_len = kernel * in_channels; // one filter row: [k][C]
     let output_row_len = geometry.output_width()? * out_channels; // one output row: [OW][O]
 
+    // Filter row p meets input row i + p. Within a row the window's k pixels of C channels,
+    // x[i + p][j..j + k][..], are contiguous and laid out exactly like the filter row
+    // w[o][p][..][..], so each row is one dot product of k * C elements; four output channels
+    // at a time share each window row (as the fully connected kernel shares its input).
+    let mut acc = [0i32; MAX_CHANNELS_AT_ONCE];
     for (i, output_row) in output.chunks_exact_mut(output_row_len).enumerate() {
         for (j, output_pixel) in output_row.chunks_exact_mut(out_channels).enumerate() {
-            let channels = filters.chunks_exact(filter_len).zip(bias).zip(per_channel.clone());
-            for (y, ((filter, &b), entry)) in output_pixel.iter_mut().zip(channels) {
-                let mut acc = b;
-                // Filter row p meets input row i + p. Within a row the window's k pixels of C
-                // channels, x[i + p][j..j + k][..], are contiguous and laid out exactly like the
-                // filter row w[o][p][..][..], so each row is one dot product; the zip stops after
-                // the filter row's k * C elements, and j + k <= W keeps them inside the input row.
-                let window_rows = input.chunks_exact(input_row_len).skip(i);
-                for (filter_row, input_row) in filter.chunks_exact(filter_row_len).zip(window_rows) {
-                    let window_row = input_row.iter().skip(j * in_channels);
-                    acc = filter_row.iter().zip(window_row).fold(acc, |acc, (&w, &x)| {
-                        // Both zero points are int8, so x - zp is in [-255, 255] and the product
-                        // is at most 128 * 255 in magnitude; only the running sum can overflow,
-                        // and it wraps like the C++.
-                        let centered = i32::from(x) - input_zero_point;
-                        acc.wrapping_add(i32::from(w) * centered)
-                    });
+            let window_rows = input.chunks_exact(input_row_len).skip(i).take(kernel);
+            let start = j * in_channels;
+            let mut filters_left = filters.chunks_exact(filter_len);
+            let mut bias_left = bias.iter();
+            let mut channels_left = per_channel.clone();
+            for y4 in output_pixel.chunks_mut(MAX_CHANNELS_AT_ONCE) {
+                let n = y4.len();
+                let group: [&[i8]; MAX_CHANNELS_AT_ONCE] =
+                    core::array::from_fn(|_| if n > 0 { filters_left.next().unwrap_or(&[]) } else { &[] });
+                for (a, b) in acc.iter_mut().zip(&mut bias_left).take(n) {
+                    *a = *b;
                 }
-                *y = requantize(acc, entry);
+                for (p, input_row) in window_rows.clone().enumerate() {
+                    let window = input_row.get(start..start + filter_row_len).unwrap_or(&[]);
+                    if n == MAX_CHANNELS_AT_ONCE {
+                        let sums = dot4(
+                            group.map(|f| filter_row(f, p, filter_row_len)),
+                            window,
+                            input_zero_point,
+                        );
+                        for (a, s) in acc.iter_mut().zip(sums) {
+                            *a = a.wrapping_add(s);
+                        }
+                    } else {
+                        for (a, f) in acc.iter_mut().zip(group).take(n) {
+                            *a = a.wrapping_add(dot(filter_row(f, p, filter_row_len), window, input_zero_point));
+                        }
+                    }
+                }
+                for ((y, &a), entry) in y4.iter_mut().zip(&acc).zip(&mut channels_left) {
+                    *y = requantize(a, entry);
+                }
             }
         }
     }
     Ok(())
 }
+
+/// Row `p` (of `len` elements) of one filter.
+fn filter_row(filter: &[i8], p: usize, len: usize) -> &[i8] {
+    filter.get(p * len..(p + 1) * len).unwrap_or(&[])
+}
+
+/// Output channels computed together.
+const MAX_CHANNELS_AT_ONCE: usize = 4;
 
 #[cfg(test)]
 mod tests {
