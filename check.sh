@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every check of the project, locally and in CI: formatting, lints, the whole test suite, the
-# no_std core built for Cortex-M, the docs, and the optional OpenBLAS backend when the system
-# library is installed.
+# Every check of the project, locally and in CI: formatting, lints, the whole test suite (with
+# the firmware under QEMU: needs qemu-system-arm), the no_std core and the firmware built for
+# Cortex-M, the docs, and the optional OpenBLAS backend when the system library is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +19,23 @@ cargo test --workspace --locked
 step "no_std core for Cortex-M4F and Cortex-M0"
 cargo build -p autoencoder-core --locked --target thumbv7em-none-eabihf
 cargo build -p autoencoder-core --locked --target thumbv6m-none-eabi
+
+step "firmware for Cortex-M4F: fmt, clippy, QEMU and nRF52840-DK release builds"
+# The firmware is its own workspace (firmware/.cargo/config.toml sets its target), so cargo runs
+# from its directory. It embeds the model named by AE_MODEL (default models/fc.aeq); without a
+# shipped model, a synthetic one of the same shape stands in.
+if [ -z "${AE_MODEL:-}" ] && [ ! -f models/fc.aeq ]; then
+    cargo run -q -p host-tests --locked --bin synthetic-model -- fc target/firmware/synthetic/check.aeq
+    export AE_MODEL=target/firmware/synthetic/check.aeq
+fi
+(
+    cd firmware
+    cargo fmt -- --check
+    cargo clippy --release --locked -- -D warnings
+    cargo clippy --release --locked --no-default-features --features board-nrf52840 -- -D warnings
+    cargo build --release --locked
+    cargo build --release --locked --no-default-features --features board-nrf52840
+)
 
 step "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked

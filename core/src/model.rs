@@ -443,7 +443,7 @@ impl<'a> Model<'a> {
             byte(checksum, 2),
             byte(checksum, 3),
         ]);
-        let computed = crc32fast::hash(rest);
+        let computed = crc32(rest);
         if stored != computed {
             return Err(ModelError::ChecksumMismatch { stored, computed });
         }
@@ -542,6 +542,12 @@ impl<'a> Model<'a> {
     pub fn scratch_len(&self) -> usize {
         2 * self.max_activation
     }
+}
+
+/// The CRC-32 of model files (IEEE 802.3, reflected, as zlib's `crc32`), with a 1 KiB table.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    const CRC: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+    CRC.checksum(bytes)
 }
 
 /// Length and zero point of the activation flowing between two layers.
@@ -868,7 +874,7 @@ pub fn write(kind: ModelKind, body: &ModelBody<'_>, out: &mut [u8]) -> Result<us
     ]);
     let body_len = postcard::to_slice(body, rest).map_err(|_| too_short)?.len();
     let len = HEADER_LEN + body_len;
-    let crc = crc32fast::hash(out.get(..len).ok_or(too_short)?);
+    let crc = crc32(out.get(..len).ok_or(too_short)?);
     out.get_mut(len..len + CHECKSUM_LEN)
         .ok_or(too_short)?
         .copy_from_slice(&crc.to_le_bytes());

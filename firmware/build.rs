@@ -1,0 +1,193 @@
+//! Build script of the firmware:
+//!
+//! - picks the memory layout of the board chosen by cargo feature (`qemu` or `board-nrf52840`)
+//!   and passes the linker scripts;
+//! - reads the model file named by `AE_MODEL` (default `models/fc.aeq`; a relative path is taken
+//!   from the repository root), checks it with the core's loader and copies it into `OUT_DIR`
+//!   for `include_bytes!`, with its code width and scratch size as constants;
+//! - takes the first [`BUILT_IN_IMAGES`] MNIST test images and computes, with the same core on
+//!   the host, the codes and denoised images the firmware must produce for them (as CRC-32s).
+//!
+//! Any problem stops the build with one line naming the file and what is wrong.
+
+use autoencoder_core::{Model, ModelError, Runner, PIXELS};
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZFlush};
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// MNIST test images built into the firmware for its self-test.
+const BUILT_IN_IMAGES: usize = 3;
+
+/// The model used when `AE_MODEL` is not set, relative to the repository root.
+const DEFAULT_MODEL: &str = "models/fc.aeq";
+
+/// The MNIST test images, relative to the repository root.
+const MNIST_TEST_IMAGES: &str = "data/mnist/t10k-images-idx3-ubyte.gz";
+
+fn main() {
+    if let Err(message) = run() {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let root = manifest_dir
+        .parent()
+        .ok_or("the firmware has no parent directory")?
+        .to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+
+    link(&manifest_dir, &out_dir)?;
+
+    println!("cargo:rerun-if-env-changed=AE_MODEL");
+    let (model_path, named_by) = match env::var_os("AE_MODEL") {
+        Some(path) if !path.is_empty() => (root.join(PathBuf::from(path)), "AE_MODEL"),
+        _ => (root.join(DEFAULT_MODEL), "the default, AE_MODEL unset"),
+    };
+    println!("cargo:rerun-if-changed={}", model_path.display());
+    let blob = fs::read(&model_path).map_err(|e| {
+        format!(
+            "model file {} ({named_by}) cannot be read: {e}; set AE_MODEL to a model exported by \
+             `trainer export` (README, section Firmware)",
+            model_path.display()
+        )
+    })?;
+    let model = Model::from_bytes(&blob)
+        .map_err(|e| format!("model file {} is not a valid model: {e}", model_path.display()))?;
+    fs::write(out_dir.join("model.aeq"), &blob).map_err(|e| e.to_string())?;
+
+    let images_path = root.join(MNIST_TEST_IMAGES);
+    println!("cargo:rerun-if-changed={}", images_path.display());
+    let images = read_mnist_images(&images_path, BUILT_IN_IMAGES)?;
+    let expected = expected_outputs(&blob, &images).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    fs::write(out_dir.join("images.bin"), images.concat()).map_err(|e| e.to_string())?;
+
+    let consts = format!(
+        "/// Name of the built-in model (the variant it was exported from).\n\
+         pub const MODEL_NAME: &str = {name:?};\n\
+         /// Width of the built-in model's code.\n\
+         pub const CODE: usize = {code};\n\
+         /// Bytes of scratch the built-in model needs (`Model::scratch_len`).\n\
+         pub const SCRATCH: usize = {scratch};\n\
+         /// Test images built in (the first MNIST test images).\n\
+         pub const IMAGES: usize = {BUILT_IN_IMAGES};\n\
+         /// Per built-in image, the CRC-32s of its code and of its denoised image, from the host.\n\
+         pub const EXPECTED: [[u32; 2]; IMAGES] = {expected:#010x?};\n",
+        name = model.body().name,
+        code = model.code_len(),
+        scratch = model.scratch_len(),
+    );
+    fs::write(out_dir.join("model.rs"), consts).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The memory layout of the chosen board and the linker scripts.
+fn link(manifest_dir: &Path, out_dir: &Path) -> Result<(), String> {
+    let qemu = env::var_os("CARGO_FEATURE_QEMU").is_some();
+    let nrf52840 = env::var_os("CARGO_FEATURE_BOARD_NRF52840").is_some();
+    let memory = match (qemu, nrf52840) {
+        (true, false) => "qemu-mps2-an386.x",
+        (false, true) => "nrf52840.x",
+        _ => {
+            return Err("choose exactly one board: the default feature `qemu`, or \
+                        `--no-default-features --features board-nrf52840`"
+                .into())
+        }
+    };
+    let source = manifest_dir.join("memory").join(memory);
+    println!("cargo:rerun-if-changed={}", source.display());
+    fs::copy(&source, out_dir.join("memory.x")).map_err(|e| format!("{}: {e}", source.display()))?;
+    println!("cargo:rustc-link-search={}", out_dir.display());
+    println!("cargo:rustc-link-arg-bins=--nmagic");
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    if nrf52840 {
+        println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+        // cortex-m-rt's `device` feature includes a device.x naming the chip's interrupt
+        // handlers; the firmware defines the vector table itself (src/board.rs) and no handler.
+        fs::write(
+            out_dir.join("device.x"),
+            "/* No interrupt handlers: see src/board.rs. */\n",
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The first `count` images of a gzip-compressed IDX image file.
+fn read_mnist_images(path: &Path, count: usize) -> Result<Vec<[u8; PIXELS]>, String> {
+    let gz = fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let mut data = vec![0u8; 16 + count * PIXELS];
+    let deflate = gzip_payload(&gz).ok_or_else(|| format!("{}: not a gzip file", path.display()))?;
+    // Inflate only as much as the header and `count` images need.
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let result = inflate(&mut state, deflate, &mut data, MZFlush::None);
+    if result.bytes_written != data.len() {
+        return Err(format!(
+            "{}: corrupt gzip stream or fewer than {count} images",
+            path.display()
+        ));
+    }
+    let word = |i: usize| u32::from_be_bytes([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]);
+    if (word(0), word(2), word(3)) != (0x803, 28, 28) || word(1) < count as u32 {
+        return Err(format!(
+            "{}: not an IDX file of at least {count} 28x28 images",
+            path.display()
+        ));
+    }
+    Ok(data[16..]
+        .chunks_exact(PIXELS)
+        .map(|image| image.try_into().expect("chunks of PIXELS"))
+        .collect())
+}
+
+/// The deflate stream inside a gzip file (RFC 1952: a 10-byte header, then optional fields).
+fn gzip_payload(gz: &[u8]) -> Option<&[u8]> {
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    let (&[0x1f, 0x8b, 8, flags], _) = gz.split_first_chunk::<4>()? else {
+        return None;
+    };
+    let mut rest = gz.get(10..)?;
+    if flags & FEXTRA != 0 {
+        let len = usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?]));
+        rest = rest.get(2 + len..)?;
+    }
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            let end = rest.iter().position(|&b| b == 0)?;
+            rest = rest.get(end + 1..)?;
+        }
+    }
+    if flags & FHCRC != 0 {
+        rest = rest.get(2..)?;
+    }
+    Some(rest)
+}
+
+/// Runs encode and denoise on the host: per image, the CRC-32 of the code's bytes and of the
+/// denoised image (the firmware compares its outputs' CRCs: 8 bytes of flash per image instead
+/// of 848 for an `fc` model).
+fn expected_outputs(blob: &[u8], images: &[[u8; PIXELS]]) -> Result<Vec<[u32; 2]>, ModelError> {
+    let model = Model::from_bytes(blob)?;
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut code = vec![0i8; model.code_len()];
+    let mut runner = Runner::new(model, &mut scratch)?;
+    let mut denoised = [0u8; PIXELS];
+    let mut expected = Vec::new();
+    for image in images {
+        runner.encode_into(image, &mut code)?;
+        runner.denoise_into(image, &mut denoised)?;
+        let code_bytes: Vec<u8> = code.iter().map(|&c| c as u8).collect();
+        expected.push([
+            autoencoder_core::model::crc32(&code_bytes),
+            autoencoder_core::model::crc32(&denoised),
+        ]);
+    }
+    Ok(expected)
+}

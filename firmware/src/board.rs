@@ -1,0 +1,118 @@
+//! The firmware on the nRF52840-DK: the self-test on the built-in test images, logged with defmt
+//! over RTT (`probe-rs run` prints it), cycles from the DWT cycle counter (64 MHz core clock).
+//! A panic goes to panic-probe, which stops the core; probe-rs then prints the backtrace and
+//! exits with an error (the panic message is not formatted on the device: `core::fmt` would take
+//! more flash than the rest of the firmware).
+
+use crate::{error_name, matches_host, measure, test_image, Ae, Clock, CODE, IMAGES, MODEL, MODEL_NAME, SCRATCH};
+use autoencoder_core::{Autoencoder, Model, ModelError};
+use cortex_m::peripheral::DWT;
+use cortex_m_rt::{exception, ExceptionFrame};
+use defmt_rtt as _;
+use panic_probe as _;
+
+/// The DWT cycle counter, extended to 64 bits (it wraps after 67 s at 64 MHz, far longer than
+/// any single measurement, so one wrap between two readings is all there can be).
+struct Cycles {
+    last: u32,
+    high: u64,
+}
+
+impl Clock for Cycles {
+    fn now(&mut self) -> u64 {
+        let now = DWT::cycle_count();
+        if now < self.last {
+            self.high += 1 << 32;
+        }
+        self.last = now;
+        self.high + u64::from(now)
+    }
+}
+
+extern "C" {
+    /// cortex-m-rt's handler of unexpected exceptions and interrupts.
+    fn DefaultHandler();
+}
+
+/// The nRF52840's 48 interrupt vectors, all to the default handler (the firmware enables no
+/// interrupt). With cortex-m-rt's `device` feature the table has exactly the chip's length
+/// instead of the generic 240 entries: 768 bytes of flash less.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+#[used]
+static __INTERRUPTS: [unsafe extern "C" fn(); 48] = [DefaultHandler; 48];
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    defmt::error!("hard fault at pc {=u32:#010x}", frame.pc());
+    stop()
+}
+
+pub fn main(scratch: &'static mut [i8]) -> ! {
+    let Some(mut peripherals) = cortex_m::Peripherals::take() else {
+        defmt::error!("no peripherals");
+        stop()
+    };
+    peripherals.DCB.enable_trace();
+    peripherals.DWT.enable_cycle_counter();
+    let mut clock = Cycles { last: 0, high: 0 };
+
+    defmt::info!(
+        "model {=str}: {=usize} bytes, code {=usize}, scratch {=usize} bytes; {=usize} built-in test images",
+        MODEL_NAME,
+        MODEL.len(),
+        CODE,
+        SCRATCH,
+        IMAGES
+    );
+    let start = clock.now();
+    let mut ae = match runner(scratch) {
+        Ok(ae) => ae,
+        Err(e) => {
+            defmt::error!("model rejected: {=str}", error_name(&e));
+            stop()
+        }
+    };
+    defmt::info!("model checked and loaded in {=u64} cycles", clock.now() - start);
+
+    let mut failed = 0;
+    for index in 0..IMAGES {
+        let measured = match measure(&mut ae, test_image(index), &mut clock) {
+            Ok(measured) => measured,
+            Err(e) => {
+                defmt::error!("image {=usize}: {=str}", index, error_name(&e));
+                stop()
+            }
+        };
+        let (code_ok, image_ok) = matches_host(index, &measured);
+        if !(code_ok && image_ok) {
+            failed += 1;
+        }
+        defmt::info!(
+            "image {=usize}: encode {=u64} cycles, denoise {=u64} cycles; as on the host: code {=bool}, image {=bool}; code {}",
+            index,
+            measured.encode_time,
+            measured.denoise_time,
+            code_ok,
+            image_ok,
+            &measured.code[..CODE.min(8)]
+        );
+    }
+    if failed > 0 {
+        defmt::error!("{=usize} of {=usize} images differ from the host", failed, IMAGES);
+    } else {
+        defmt::info!("all {=usize} images match the host bit for bit", IMAGES);
+    }
+    stop()
+}
+
+fn runner(scratch: &'static mut [i8]) -> Result<Ae, ModelError> {
+    Autoencoder::new(Model::from_bytes(MODEL)?, scratch)
+}
+
+/// Halts the core for the debugger: `probe-rs run` ends when it sees the breakpoint.
+fn stop() -> ! {
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}

@@ -1,0 +1,354 @@
+//! The firmware under QEMU's mps2-an386: host files and the exit status through semihosting,
+//! time from SysTick.
+//!
+//! Command line (semihosting; QEMU's `-append "..."` or `-semihosting-config ...,arg=...`):
+//!
+//! - no arguments: the self-test. Encode and denoise the built-in test images, compare with the
+//!   outputs build.rs computed on the host, print the SysTick ticks, the verdicts and the first
+//!   codes.
+//! - `--images IN --out OUT`: stream mode. `IN` holds 784-byte images (MNIST pixels, row-major)
+//!   one after the other; for each, one record goes to `OUT`: the code (`CODE` bytes, int8),
+//!   the denoised image (784 bytes), then the SysTick ticks of encode and of denoise (u32
+//!   little-endian each).
+//! - `--model FILE` (with `--images` and `--out`): run the model in `FILE` instead of the
+//!   built-in one (it must have the same code width and fit the same scratch). The file is
+//!   loaded into RAM the linker leaves empty (memory/qemu-mps2-an386.x); a model the core
+//!   rejects is reported, with the core's error, and ends the run with status 3.
+//! - `--calibrate N`: time a loop of exactly `2 N` instructions and print the ticks, to
+//!   check how ticks convert to instructions under `-icount`.
+//! - `--panic`: panic, to check that a panic ends the run with a failure status.
+//!
+//! SysTick runs from the 25 MHz core clock. Under `-icount shift=S,sleep=off` QEMU advances
+//! virtual time by exactly 2^S ns per instruction, so instructions = ticks × 40 / 2^S (tested by
+//! host-tests with `--calibrate`). The 24-bit counter's wraps are counted in its interrupt.
+//!
+//! Exit status: 0 success, 1 a self-test mismatch, 2 a bad command line or host file, 3 a model
+//! the core rejects, 101 a panic, 134 a hard fault.
+
+use crate::{matches_host, measure, test_image, Ae, Clock, Measured, CODE, IMAGES, MODEL, MODEL_NAME, SCRATCH};
+use autoencoder_core::{Autoencoder, Model, ModelError, PIXELS};
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicU32, Ordering};
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{SCB, SYST};
+use cortex_m_rt::{exception, ExceptionFrame};
+use semihosting::fs::File;
+use semihosting::io::{Read, Write};
+use semihosting::{eprintln, print, println, process};
+
+/// Exit status of a self-test that found a mismatch.
+const EXIT_MISMATCH: i32 = 1;
+/// Exit status of a bad command line or a host file that cannot be used.
+const EXIT_USAGE: i32 = 2;
+/// Exit status of a model the core rejects.
+const EXIT_MODEL: i32 = 3;
+
+/// SysTick's reload value: the whole 24-bit range.
+const RELOAD: u32 = 0x00FF_FFFF;
+
+/// Bytes of one output record in stream mode.
+const RECORD: usize = CODE + PIXELS + 8;
+
+/// SysTick wraps so far.
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::Relaxed);
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    eprintln!("hard fault at pc {:#010x}", frame.pc());
+    process::exit(134)
+}
+
+/// SysTick from the core clock, extended to 64 bits by counting wraps.
+struct SysTickClock;
+
+impl SysTickClock {
+    fn start(mut syst: SYST) -> Self {
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(RELOAD);
+        syst.clear_current();
+        syst.enable_interrupt();
+        syst.enable_counter();
+        SysTickClock
+    }
+}
+
+impl Clock for SysTickClock {
+    fn now(&mut self) -> u64 {
+        cortex_m::interrupt::free(|_| {
+            let mut wraps = WRAPS.load(Ordering::Relaxed);
+            let mut current = SYST::get_current();
+            // A wrap whose interrupt is still pending: count it and read the counter again.
+            if SCB::is_pendst_pending() {
+                wraps += 1;
+                current = SYST::get_current();
+            }
+            (u64::from(wraps) << 24) + u64::from(RELOAD - current)
+        })
+    }
+}
+
+/// What the command line asks for.
+#[derive(Default)]
+struct Options<'a> {
+    model: Option<&'a str>,
+    images: Option<&'a str>,
+    out: Option<&'a str>,
+    calibrate: Option<u32>,
+}
+
+pub fn main(scratch: &'static mut [i8]) -> ! {
+    let peripherals = cortex_m::Peripherals::take().unwrap_or_else(|| fail(EXIT_USAGE, format_args!("no peripherals")));
+    let mut clock = SysTickClock::start(peripherals.SYST);
+
+    let args = semihosting::experimental::env::args::<1024>()
+        .unwrap_or_else(|e| fail(EXIT_USAGE, format_args!("cannot read the command line ({})", errno(&e))));
+    let mut options = Options::default();
+    let mut words = (&args).skip(1);
+    while let Some(word) = words.next() {
+        let word = word.unwrap_or_else(|_| fail(EXIT_USAGE, format_args!("the command line is not UTF-8")));
+        let mut value = || match words.next() {
+            Some(Ok(value)) => value,
+            _ => fail(EXIT_USAGE, format_args!("{word} needs a value")),
+        };
+        match word {
+            "--model" => options.model = Some(value()),
+            "--images" => options.images = Some(value()),
+            "--out" => options.out = Some(value()),
+            "--panic" => panic!("--panic"),
+            "--calibrate" => {
+                let n = value();
+                options.calibrate = Some(
+                    n.parse()
+                        .unwrap_or_else(|_| fail(EXIT_USAGE, format_args!("--calibrate {n}: not a count"))),
+                );
+            }
+            _ => fail(
+                EXIT_USAGE,
+                format_args!(
+                    "unknown argument {word}; usage: [--model FILE] [--images IN --out OUT] [--calibrate N] [--panic]"
+                ),
+            ),
+        }
+    }
+
+    if let Some(iterations) = options.calibrate {
+        calibrate(iterations, &mut clock);
+    }
+
+    let files = match (options.images, options.out) {
+        (Some(images), Some(out)) => Some((images, out)),
+        (None, None) if options.model.is_none() => None,
+        (None, None) => fail(EXIT_USAGE, format_args!("--model runs with --images and --out")),
+        _ => fail(EXIT_USAGE, format_args!("--images and --out go together")),
+    };
+    let (blob, source) = match options.model {
+        Some(path) => (load(path), path),
+        None => (MODEL, "(built in)"),
+    };
+    let mut ae = runner(blob, scratch).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("model {source}: {e}")));
+    match files {
+        Some((images, out)) => stream(&mut ae, images, out, &mut clock),
+        None => self_test(&mut ae, &mut clock),
+    }
+}
+
+/// Loads and checks a model, and binds it to the scratch.
+fn runner(blob: &'static [u8], scratch: &'static mut [i8]) -> Result<Ae, ModelError> {
+    Autoencoder::new(Model::from_bytes(blob)?, scratch)
+}
+
+/// The self-test on the built-in images; exits.
+fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
+    println!(
+        "model {MODEL_NAME}: {} bytes, code {CODE}, scratch {SCRATCH} bytes; {IMAGES} built-in test images",
+        MODEL.len()
+    );
+    let mut failed = 0;
+    for index in 0..IMAGES {
+        let measured = measure(ae, test_image(index), clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{e}")));
+        let (code_ok, image_ok) = matches_host(index, &measured);
+        if !(code_ok && image_ok) {
+            failed += 1;
+        }
+        print!(
+            "image {index}: encode {} ticks, denoise {} ticks; code {}, image {}; code",
+            ticks(measured.encode_time),
+            ticks(measured.denoise_time),
+            verdict(code_ok),
+            verdict(image_ok),
+        );
+        for c in measured.code.iter().take(8) {
+            print!(" {c}");
+        }
+        println!("{}", if CODE > 8 { " ..." } else { "" });
+    }
+    if failed > 0 {
+        fail(
+            EXIT_MISMATCH,
+            format_args!("{failed} of {IMAGES} images differ from the host"),
+        );
+    }
+    println!("all {IMAGES} images match the host bit for bit");
+    process::exit(0)
+}
+
+/// Stream mode; exits.
+fn stream(ae: &mut Ae, images: &str, out: &str, clock: &mut SysTickClock) -> ! {
+    let mut input = open(images, false);
+    let mut output = open(out, true);
+    let mut image = [0u8; PIXELS];
+    let mut record = [0u8; RECORD];
+    let mut count = 0usize;
+    while read_record(&mut input, &mut image, images) {
+        let Measured {
+            code,
+            image: denoised,
+            encode_time,
+            denoise_time,
+        } = measure(ae, &image, clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("image {count}: {e}")));
+        let (code_bytes, rest) = record.split_at_mut(CODE);
+        let (image_bytes, times) = rest.split_at_mut(PIXELS);
+        for (b, c) in code_bytes.iter_mut().zip(code) {
+            *b = c as u8;
+        }
+        image_bytes.copy_from_slice(&denoised);
+        times[..4].copy_from_slice(&ticks(encode_time).to_le_bytes());
+        times[4..].copy_from_slice(&ticks(denoise_time).to_le_bytes());
+        output
+            .write_all(&record)
+            .unwrap_or_else(|e| fail(EXIT_USAGE, format_args!("{out}: cannot write ({})", errno(&e))));
+        count += 1;
+    }
+    println!("{count} images");
+    process::exit(0)
+}
+
+/// Fills `image` with the next record of `file`; `false` at the end of the file.
+fn read_record(file: &mut File, image: &mut [u8; PIXELS], name: &str) -> bool {
+    let mut filled = 0;
+    while filled < PIXELS {
+        match file.read(&mut image[filled..]) {
+            Ok(0) if filled == 0 => return false,
+            Ok(0) => fail(
+                EXIT_USAGE,
+                format_args!("{name}: ends inside an image ({filled} of {PIXELS} bytes)"),
+            ),
+            Ok(n) => filled += n,
+            Err(e) => fail(EXIT_USAGE, format_args!("{name}: cannot read ({})", errno(&e))),
+        }
+    }
+    true
+}
+
+/// Opens a host file for reading, or creates (truncates) it for writing.
+fn open(path: &str, write: bool) -> File {
+    let mut buffer = [0u8; 512];
+    let name = c_path(path, &mut buffer).unwrap_or_else(|| fail(EXIT_USAGE, format_args!("{path}: path too long")));
+    let file = if write { File::create(name) } else { File::open(name) };
+    file.unwrap_or_else(|e| fail(EXIT_USAGE, format_args!("{path}: cannot open ({})", errno(&e))))
+}
+
+/// `path` as a NUL-terminated string in `buffer`.
+fn c_path<'b>(path: &str, buffer: &'b mut [u8]) -> Option<&'b CStr> {
+    let bytes = path.as_bytes();
+    buffer.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    *buffer.get_mut(bytes.len())? = 0;
+    CStr::from_bytes_with_nul(&buffer[..=bytes.len()]).ok()
+}
+
+/// Reads a model file into the RAM region set aside for it.
+fn load(path: &str) -> &'static [u8] {
+    extern "C" {
+        static mut _loaded_model_start: u8;
+        static _loaded_model_end: u8;
+    }
+    // SAFETY: the linker script reserves the region between the two symbols for this buffer and
+    // places nothing there; `load` runs at most once, so this is the only reference to it.
+    let region: &'static mut [u8] = unsafe {
+        let start = core::ptr::addr_of_mut!(_loaded_model_start);
+        let end = core::ptr::addr_of!(_loaded_model_end);
+        core::slice::from_raw_parts_mut(start, end as usize - start as usize)
+    };
+    let mut file = open(path, false);
+    let mut len = 0;
+    loop {
+        let Some(rest) = region.get_mut(len..).filter(|rest| !rest.is_empty()) else {
+            fail(
+                EXIT_USAGE,
+                format_args!("{path}: larger than the {len} bytes set aside"),
+            );
+        };
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) => fail(EXIT_USAGE, format_args!("{path}: cannot read ({})", errno(&e))),
+        }
+    }
+    &region[..len]
+}
+
+/// Prints the SysTick ticks of a loop of exactly `2 * iterations` instructions; exits.
+fn calibrate(iterations: u32, clock: &mut SysTickClock) -> ! {
+    let t0 = clock.now();
+    let t1 = clock.now();
+    let n = iterations.max(1);
+    // SAFETY: a register-only loop of two instructions, `subs` and `bne`, run `n` times.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "subs {n}, #1",
+            "bne 2b",
+            n = inout(reg) n => _,
+            options(nomem, nostack),
+        );
+    }
+    let t2 = clock.now();
+    let overhead = t1.wrapping_sub(t0);
+    println!(
+        "calibrate: {n} x 2 instructions, {} ticks (clock overhead {} ticks removed)",
+        ticks(t2.wrapping_sub(t1).saturating_sub(overhead)),
+        ticks(overhead)
+    );
+    process::exit(0)
+}
+
+/// How an output compares with the host's.
+fn verdict(matches: bool) -> &'static str {
+    if matches {
+        "as on the host"
+    } else {
+        "DIFFERS from the host"
+    }
+}
+
+/// Clock units as a u32 (saturating): formatting u64 would cost flash for its division.
+fn ticks(t: u64) -> u32 {
+    u32::try_from(t).unwrap_or(u32::MAX)
+}
+
+/// The semihosting error number of a failed call, for messages (0 if there is none).
+fn errno(e: &semihosting::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// Ends the run with status 101, naming where the panic happened (not what it said: formatting
+/// panic messages would cost more flash than the rest of the firmware).
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(at) => eprintln!("panic at {}:{}", at.file(), at.line()),
+        None => eprintln!("panic"),
+    }
+    process::exit(101)
+}
+
+/// Prints the error to the host's stderr and ends the run with `status`.
+fn fail(status: i32, message: core::fmt::Arguments<'_>) -> ! {
+    eprintln!("error: {message}");
+    process::exit(status)
+}

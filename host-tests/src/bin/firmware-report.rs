@@ -1,0 +1,114 @@
+//! The firmware report: for every model file, the firmware's flash and static RAM on both boards
+//! (from the ELF) and its instructions per encode and denoise under QEMU, printed as a markdown
+//! table.
+//!
+//! ```text
+//! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [MODEL.aeq...]]
+//! ```
+//!
+//! Without model files it reports every `models/*.aeq`. Instructions are counted with
+//! `-icount shift=6,sleep=off` (instructions = SysTick ticks × 40 / 64), averaged over the first
+//! N MNIST test images (default 100).
+
+use anyhow::{bail, Context, Result};
+use autoencoder_core::Model;
+use host_tests::elf::{self, Sizes};
+use host_tests::firmware::{self, Board};
+use host_tests::qemu::{self, Options};
+use host_tests::{check, mnist};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The `-icount` shift of the measurements: 64 ns per instruction, 1.6 SysTick ticks.
+const SHIFT: u32 = 6;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut count = 100;
+    let mut models = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--images" => {
+                let n = args.next().context("--images needs a count")?;
+                count = n.parse().with_context(|| format!("--images {n}"))?;
+            }
+            _ if arg.starts_with('-') => bail!("usage: firmware-report [--images N] [MODEL.aeq...]"),
+            _ => models.push(PathBuf::from(arg)),
+        }
+    }
+    if models.is_empty() {
+        models = host_tests::shipped_models()?;
+    }
+    if models.is_empty() {
+        bail!("no model files given and none in models/");
+    }
+    let images = mnist::test_images(count.clamp(1, mnist::TEST_IMAGES))?;
+
+    println!(
+        "| model | bytes | scratch | flash, QEMU | static RAM, QEMU | flash, nRF52840 | static RAM, nRF52840 \
+         | encode MACs | encode instructions | per MAC | denoise MACs | denoise instructions | per MAC |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for path in &models {
+        let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let model = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let name = model.body().name;
+        let scratch = model.scratch_len() as u64;
+        let size = blob.len() as u64;
+
+        let elf = firmware::build(path, Board::Qemu)?;
+        let qemu_sizes = elf::sizes(&elf)?;
+        // A model too big for the nRF52840's flash fails to link: reported as not fitting.
+        let board_sizes = firmware::build(path, Board::Nrf52840)
+            .and_then(|elf| elf::sizes(&elf))
+            .ok();
+
+        let options = Options {
+            icount_shift: Some(SHIFT),
+            timeout: Duration::from_secs(600),
+        };
+        let report = check::run(path, &elf, &images, options)?;
+        if report.mismatches > 0 {
+            bail!("{}\n{}", report.summary(), report.details);
+        }
+        let (encode_ticks, denoise_ticks) = report.mean_ticks();
+        let encode = qemu::instructions(encode_ticks, SHIFT);
+        let denoise = qemu::instructions(denoise_ticks, SHIFT);
+        let encode_macs = host_tests::encode_macs(&model);
+        let denoise_macs = host_tests::denoise_macs(&model);
+
+        let flash = |s: &Sizes| format!("{} (+{})", group(s.flash), group(s.flash.saturating_sub(size)));
+        let ram = |s: &Sizes| format!("{} (+{})", group(s.ram), group(s.ram.saturating_sub(scratch)));
+        let (board_flash, board_ram) = match &board_sizes {
+            Some(s) => (flash(s), ram(s)),
+            None => ("does not fit".into(), "—".into()),
+        };
+        println!(
+            "| `{name}` | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} | {:.2} | {} | {} | {:.2} |",
+            group(size),
+            group(scratch),
+            flash(&qemu_sizes),
+            ram(&qemu_sizes),
+            group(encode_macs),
+            group(encode.round() as u64),
+            encode / encode_macs as f64,
+            group(denoise_macs),
+            group(denoise.round() as u64),
+            denoise / denoise_macs as f64,
+        );
+    }
+    Ok(())
+}
+
+/// `1234567` as `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

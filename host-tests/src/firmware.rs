@@ -1,0 +1,118 @@
+//! Builds the firmware (`firmware/`, its own cargo workspace) for one model file.
+//!
+//! Builds go to `target/firmware/` (apart from the host workspace's own outputs) and run one at
+//! a time; each model's ELF is copied to `target/firmware/elf/` so that the next build does not
+//! overwrite it while QEMU runs it. Within one process a model file is built once per board.
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, PoisonError};
+
+/// Which board the firmware is built for (its cargo feature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Board {
+    /// QEMU's mps2-an386 (default feature `qemu`).
+    Qemu,
+    /// The nRF52840-DK (feature `board-nrf52840`).
+    Nrf52840,
+}
+
+impl Board {
+    /// The suffix of its ELF in `target/firmware/elf/`.
+    fn suffix(self) -> &'static str {
+        match self {
+            Board::Qemu => "qemu",
+            Board::Nrf52840 => "nrf52840",
+        }
+    }
+}
+
+/// ELFs built by this process, by model file and board.
+static BUILT: Mutex<Option<HashMap<(PathBuf, Board), PathBuf>>> = Mutex::new(None);
+
+/// The firmware's target directory.
+pub fn firmware_target_dir() -> PathBuf {
+    crate::target_dir().join("firmware")
+}
+
+/// Builds the release firmware with the model file `model` for `board`; returns its ELF.
+///
+/// # Errors
+/// When cargo fails (its output is in the error): a model the build script rejects, a board
+/// whose flash cannot hold the model, a compile error.
+pub fn build(model: &Path, board: Board) -> Result<PathBuf> {
+    let model = std::path::absolute(model).with_context(|| format!("{}", model.display()))?;
+    // One build at a time: they share the target directory and `AE_MODEL` changes between them.
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(elf) = built.get(&(model.clone(), board)) {
+        return Ok(elf.clone());
+    }
+    let root = crate::repo_root();
+    let target = firmware_target_dir();
+    // And one at a time across processes (the tests and the report, say), until the ELF is copied.
+    std::fs::create_dir_all(&target)?;
+    let lock = std::fs::File::create(target.join("host-tests.lock"))?;
+    lock.lock().context("locking target/firmware")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root.join("firmware"))
+        .args(["build", "--release", "--locked", "--quiet", "--target-dir"])
+        .arg(&target)
+        .env("AE_MODEL", &model)
+        // Set by cargo for the process running the tests; the firmware has its own.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if board == Board::Nrf52840 {
+        command.args(["--no-default-features", "--features", "board-nrf52840"]);
+    }
+    let output = command.output().context("running cargo to build the firmware")?;
+    if !output.status.success() {
+        bail!(
+            "building the firmware for {} ({board:?}) failed:\n{}",
+            model.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let elf = target.join("thumbv7em-none-eabihf/release/firmware");
+    // Named after the model file and a hash of its full path: models of the same name in
+    // different directories (a test's temporary `fc.aeq` and `models/fc.aeq`) must not share it.
+    let stem = model
+        .file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy());
+    let path_hash = model
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let dir = target.join("elf");
+    std::fs::create_dir_all(&dir)?;
+    let copy = dir.join(format!("{stem}-{:08x}-{}.elf", path_hash as u32, board.suffix()));
+    std::fs::copy(&elf, &copy).with_context(|| format!("copying {} to {}", elf.display(), copy.display()))?;
+    drop(lock);
+    // The firmware embeds the model file verbatim: check that this is the build of this model.
+    let blob = std::fs::read(&model)?;
+    let image = std::fs::read(&copy)?;
+    let head = &blob[..blob.len().min(64)];
+    let embedded = image
+        .windows(head.len())
+        .enumerate()
+        .filter(|(_, w)| *w == head)
+        .any(|(at, _)| image.get(at..at + blob.len()) == Some(&blob[..]));
+    if !embedded {
+        bail!(
+            "{} does not embed {}: was it rebuilt meanwhile?",
+            copy.display(),
+            model.display()
+        );
+    }
+    built.insert((model, board), copy.clone());
+    Ok(copy)
+}

@@ -1,0 +1,162 @@
+//! Holds the firmware to the host: builds it for a model (`firmware/`, `AE_MODEL`), runs it under
+//! QEMU's mps2-an386 with the MNIST test images streamed in and the outputs streamed out through
+//! semihosting files, and compares every code and pixel with [`autoencoder_core::Autoencoder`]
+//! run on the host. Also measures the firmware (flash and RAM from its ELF, instructions under
+//! `-icount`) for the report (`cargo run -p host-tests --release --bin firmware-report`).
+//!
+//! The tests are in `tests/firmware.rs`; they need `qemu-system-arm` (Debian:
+//! `apt-get install qemu-system-arm`).
+
+pub mod check;
+pub mod elf;
+pub mod firmware;
+pub mod mnist;
+pub mod qemu;
+pub mod reference;
+pub mod synthetic;
+
+use autoencoder_core::model::Layer;
+use autoencoder_core::Model;
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host-tests sits in the repository root")
+        .to_path_buf()
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR` if set, else `target/`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => repo_root().join(dir),
+        _ => repo_root().join("target"),
+    }
+}
+
+/// The shipped model files, `models/*.aeq`, sorted by name (none if `models/` does not exist).
+pub fn shipped_models() -> anyhow::Result<Vec<PathBuf>> {
+    let dir = repo_root().join("models");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut models = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "aeq") {
+            models.push(path);
+        }
+    }
+    models.sort();
+    Ok(models)
+}
+
+/// Multiply-accumulates of one pass through layers `from..to` of a model.
+pub fn macs(model: &Model<'_>, from: usize, to: usize) -> u64 {
+    model
+        .layers()
+        .iter()
+        .take(to)
+        .skip(from)
+        .map(|layer| match *layer {
+            Layer::FullyConnected { inputs, outputs, .. } | Layer::FullyConnectedLeakyRelu { inputs, outputs, .. } => {
+                u64::from(inputs) * u64::from(outputs)
+            }
+            Layer::Conv2d {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                ..
+            }
+            | Layer::Conv2dLeakyRelu {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                ..
+            } => {
+                let out = |side: u16| u64::from(side.saturating_sub(kernel) + 1);
+                out(height) * out(width) * u64::from(out_channels) * u64::from(kernel).pow(2) * u64::from(in_channels)
+            }
+            Layer::MaxPool2d { .. } | Layer::Table { .. } | Layer::TopK { .. } => 0,
+        })
+        .sum()
+}
+
+/// Multiply-accumulates of one encode.
+pub fn encode_macs(model: &Model<'_>) -> u64 {
+    macs(model, 0, usize::from(model.body().code_after))
+}
+
+/// Multiply-accumulates of one denoise (encode and decode).
+pub fn denoise_macs(model: &Model<'_>) -> u64 {
+    macs(model, 0, model.layers().len())
+}
+
+/// Every MNIST test image is checked for models whose denoise takes at most this many
+/// multiply-accumulates (all fully connected variants); bigger models (`conv`, `deep30`) are
+/// checked on the first [`FEW_IMAGES`], to keep the test suite within minutes.
+pub const ALL_IMAGES_MAX_MACS: u64 = 1_000_000;
+
+/// Images checked for a model above [`ALL_IMAGES_MAX_MACS`].
+pub const FEW_IMAGES: usize = 1_000;
+
+/// How many MNIST test images a model is checked on under QEMU: all 10,000, or [`FEW_IMAGES`]
+/// for a model whose denoise is above [`ALL_IMAGES_MAX_MACS`]. The environment variable
+/// `AE_QEMU_IMAGES` (a count, or `all`) overrides this for every model.
+pub fn images_to_check(model: &Model<'_>) -> usize {
+    let by_size = if denoise_macs(model) <= ALL_IMAGES_MAX_MACS {
+        mnist::TEST_IMAGES
+    } else {
+        FEW_IMAGES
+    };
+    match std::env::var("AE_QEMU_IMAGES").ok().as_deref() {
+        Some("all") => mnist::TEST_IMAGES,
+        Some(n) => n.parse().map_or(by_size, |n: usize| n.min(mnist::TEST_IMAGES)),
+        None => by_size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{self, Shape};
+
+    #[test]
+    fn macs_count_fully_connected_and_convolution_layers() {
+        let count = |shape| {
+            let blob = synthetic::model(shape, 0);
+            let model = Model::from_bytes(&blob).unwrap();
+            (encode_macs(&model), denoise_macs(&model))
+        };
+        assert_eq!(count(Shape::Fc), (784 * 64, 2 * 784 * 64));
+        assert_eq!(count(Shape::TopK), (784 * 64, 2 * 784 * 64));
+        assert_eq!(count(Shape::Deep), (784 * 128 + 128 * 64, 2 * (784 * 128 + 128 * 64)));
+        // 28 → 23 → 18 → 13 → 8 with 6x6 kernels, 1 → 8 → 8 → 8 → 8 channels; then 128 → 784.
+        let conv = 23 * 23 * 8 * 36 + (18 * 18 + 13 * 13 + 8 * 8) * 8 * 36 * 8;
+        assert_eq!(count(Shape::Conv), (conv, conv + 128 * 784));
+    }
+
+    #[test]
+    fn synthetic_models_load_and_spread_their_codes() {
+        let images = mnist::test_images(20).unwrap();
+        for shape in Shape::ALL {
+            let blob = synthetic::model(shape, 7);
+            let outputs = reference::run(&blob, &images).unwrap();
+            assert_eq!(outputs.codes.len(), 20 * outputs.code_len, "{shape:?}");
+            // Neither constant nor saturated: the requantization scales suit the inputs.
+            let distinct = |v: &[u8]| v.iter().collect::<std::collections::BTreeSet<_>>().len();
+            let codes: Vec<u8> = outputs.codes.iter().map(|&c| c as u8).collect();
+            assert!(distinct(&codes) > 20, "{shape:?}: codes {}", distinct(&codes));
+            assert!(
+                distinct(&outputs.images) > 20,
+                "{shape:?}: pixels {}",
+                distinct(&outputs.images)
+            );
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Valid model files with random parameters, shaped like the project's variants, to test the
+//! firmware and the harness on every layer type whatever models are shipped.
+//!
+//! The scales are chosen so that activations spread over the int8 range and some saturate; the
+//! effective requantization scale of each output channel is drawn from a range, so multipliers
+//! and shifts vary too.
+
+use autoencoder_core::model::{encoded_len_bound, write, Activation, Layer, ModelBody, ModelKind, Quant, Weights};
+use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
+use autoencoder_core::{quantize_multiplier, PIXELS};
+
+/// The shapes [`model`] can build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `fc`: 784-64-784, LeakyReLU tables.
+    Fc,
+    /// `topk16` with sigmoid outputs: 784-64, LeakyReLU, top-16, 64-784, logistic table.
+    TopK,
+    /// `deep`: 784-128-64-128-784 (two channel chunks in the 128-wide layers).
+    Deep,
+    /// `conv`: four 6x6 convolutions (1→8→8→8→8), 2x2 max-pool to 128 codes, 128-784.
+    Conv,
+}
+
+impl Shape {
+    /// Every shape.
+    pub const ALL: [Shape; 4] = [Shape::Fc, Shape::TopK, Shape::Deep, Shape::Conv];
+
+    /// A short name (`synthetic-fc`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Fc => "synthetic-fc",
+            Shape::TopK => "synthetic-topk",
+            Shape::Deep => "synthetic-deep",
+            Shape::Conv => "synthetic-conv",
+        }
+    }
+
+    /// The shape called `name` (as [`Shape::name`] or without the `synthetic-` prefix).
+    pub fn from_name(name: &str) -> Option<Shape> {
+        Shape::ALL
+            .into_iter()
+            .find(|s| s.name() == name || s.name().strip_prefix("synthetic-") == Some(name))
+    }
+}
+
+/// SplitMix64: small, seedable, good enough for test parameters.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i32
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The arrays of one weighted layer, owned until the body borrows them.
+struct Params {
+    weights: Vec<u8>,
+    weight_scales: Vec<u8>,
+    bias: Vec<u8>,
+    multipliers: Vec<u8>,
+    shifts: Vec<u8>,
+    output: Quant,
+}
+
+impl Params {
+    /// `channels` output channels of `fan_in` weights each; `spread` is the expected magnitude
+    /// of an accumulator, which the requantization maps to about 48 output steps.
+    fn new(rng: &mut Rng, channels: usize, fan_in: usize, spread: f64) -> Params {
+        let weights = (0..channels * fan_in)
+            .map(|_| rng.range(-127, 127) as i8 as u8)
+            .collect();
+        let mut p = Params {
+            weights,
+            weight_scales: Vec::new(),
+            bias: Vec::new(),
+            multipliers: Vec::new(),
+            shifts: Vec::new(),
+            output: Quant {
+                scale: 0.05,
+                zero_point: rng.range(-30, 30),
+            },
+        };
+        for _ in 0..channels {
+            p.weight_scales.extend(0.01f32.to_le_bytes());
+            let bias = rng.range(-(spread as i32), spread as i32);
+            p.bias.extend(bias.to_le_bytes());
+            // Effective scale 48 / spread, times 2^[-1.5, 1.5].
+            let scale = 48.0 / spread * 2f64.powf(3.0 * rng.unit() - 1.5);
+            let (multiplier, shift) = quantize_multiplier(scale).expect("a valid scale");
+            p.multipliers.extend(multiplier.to_le_bytes());
+            p.shifts.push(shift as i8 as u8);
+        }
+        p
+    }
+
+    fn weights(&self) -> Weights<'_> {
+        Weights {
+            weights: &self.weights,
+            weight_scales: &self.weight_scales,
+            bias: &self.bias,
+            multipliers: &self.multipliers,
+            shifts: &self.shifts,
+            output: self.output,
+        }
+    }
+}
+
+/// A table layer's owned entries.
+struct TableParams {
+    activation: Activation,
+    table: Vec<u8>,
+    output: Quant,
+}
+
+impl TableParams {
+    /// LeakyReLU (slope 0.01) of an input quantized as `input`; the output's zero point is
+    /// `out_zero_point`.
+    fn leaky(input: Quant, out_zero_point: i32) -> TableParams {
+        let output = Quant {
+            scale: input.scale,
+            zero_point: out_zero_point,
+        };
+        let table = leaky_relu_table(0.01, input.scale, input.zero_point, output.scale, output.zero_point)
+            .expect("valid LeakyReLU quantization");
+        TableParams {
+            activation: Activation::LeakyRelu { slope: 0.01 },
+            table: table.entries().iter().map(|&e| e as u8).collect(),
+            output,
+        }
+    }
+
+    fn logistic(input: Quant) -> TableParams {
+        let table = logistic_table(input.scale, input.zero_point).expect("valid logistic quantization");
+        TableParams {
+            activation: Activation::Logistic,
+            table: table.entries().iter().map(|&e| e as u8).collect(),
+            output: Quant {
+                scale: 1.0 / 256.0,
+                zero_point: -128,
+            },
+        }
+    }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Table {
+            activation: self.activation,
+            table: &self.table,
+            output: self.output,
+        }
+    }
+}
+
+/// One layer of a synthetic model, owning its arrays.
+enum Owned {
+    Fc {
+        inputs: u32,
+        outputs: u32,
+        params: Params,
+    },
+    Conv {
+        side: u16,
+        in_channels: u16,
+        params: Params,
+    },
+    Pool {
+        side: u16,
+        channels: u16,
+    },
+    Table(TableParams),
+    TopK(u32),
+}
+
+/// Output channels of the synthetic convolutions.
+const CONV_CHANNELS: u16 = 8;
+/// Kernel side of the synthetic convolutions.
+const KERNEL: u16 = 6;
+
+/// A valid model file of the given shape, its parameters drawn from `seed`.
+pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed ^ 0x5eed_ae08);
+    // Accumulator magnitudes: MNIST images have ~150 lit pixels (255 steps above the zero point),
+    // hidden activations are spread over the int8 range.
+    let image_spread = 150f64.sqrt() * 73.0 * 255.0;
+    let hidden_spread = |fan_in: usize| (fan_in as f64).sqrt() * 73.0 * 90.0;
+    let mut layers = Vec::new();
+    let fc = |layers: &mut Vec<Owned>, rng: &mut Rng, inputs: usize, outputs: usize, spread: f64| {
+        let params = Params::new(rng, outputs, inputs, spread);
+        let quant = params.output;
+        layers.push(Owned::Fc {
+            inputs: inputs as u32,
+            outputs: outputs as u32,
+            params,
+        });
+        quant
+    };
+    let pixel_zero_point = -128;
+    let code_after = match shape {
+        Shape::Fc => {
+            let q = fc(&mut layers, &mut rng, PIXELS, 64, image_spread);
+            layers.push(Owned::Table(TableParams::leaky(q, -100)));
+            let q = fc(&mut layers, &mut rng, 64, PIXELS, hidden_spread(64));
+            layers.push(Owned::Table(TableParams::leaky(q, pixel_zero_point)));
+            2
+        }
+        Shape::TopK => {
+            let q = fc(&mut layers, &mut rng, PIXELS, 64, image_spread);
+            layers.push(Owned::Table(TableParams::leaky(q, -110)));
+            layers.push(Owned::TopK(16));
+            let q = fc(&mut layers, &mut rng, 64, PIXELS, hidden_spread(16));
+            layers.push(Owned::Table(TableParams::logistic(q)));
+            3
+        }
+        Shape::Deep => {
+            let q = fc(&mut layers, &mut rng, PIXELS, 128, image_spread);
+            layers.push(Owned::Table(TableParams::leaky(q, -90)));
+            let q = fc(&mut layers, &mut rng, 128, 64, hidden_spread(128));
+            layers.push(Owned::Table(TableParams::leaky(q, -100)));
+            let q = fc(&mut layers, &mut rng, 64, 128, hidden_spread(64));
+            layers.push(Owned::Table(TableParams::leaky(q, -90)));
+            let q = fc(&mut layers, &mut rng, 128, PIXELS, hidden_spread(128));
+            layers.push(Owned::Table(TableParams::leaky(q, pixel_zero_point)));
+            4
+        }
+        Shape::Conv => {
+            let mut side = 28u16;
+            let mut in_channels = 1u16;
+            for _ in 0..4 {
+                let fan_in = usize::from(KERNEL * KERNEL * in_channels);
+                let spread = if in_channels == 1 {
+                    (fan_in as f64 / 5.0).sqrt() * 73.0 * 255.0
+                } else {
+                    hidden_spread(fan_in)
+                };
+                let params = Params::new(&mut rng, usize::from(CONV_CHANNELS), fan_in, spread);
+                let q = params.output;
+                layers.push(Owned::Conv {
+                    side,
+                    in_channels,
+                    params,
+                });
+                layers.push(Owned::Table(TableParams::leaky(q, -100)));
+                side = side - KERNEL + 1;
+                in_channels = CONV_CHANNELS;
+            }
+            layers.push(Owned::Pool {
+                side,
+                channels: CONV_CHANNELS,
+            });
+            let codes = usize::from(side / 2) * usize::from(side / 2) * usize::from(CONV_CHANNELS);
+            let q = fc(&mut layers, &mut rng, codes, PIXELS, hidden_spread(codes));
+            layers.push(Owned::Table(TableParams::leaky(q, pixel_zero_point)));
+            9
+        }
+    };
+
+    let mut body = ModelBody {
+        name: shape.name(),
+        float_test_mse: f32::NAN,
+        input: Quant {
+            scale: 1.0 / 255.0,
+            zero_point: -128,
+        },
+        code_after,
+        layers: heapless::Vec::new(),
+    };
+    for layer in &layers {
+        let layer = match layer {
+            Owned::Fc {
+                inputs,
+                outputs,
+                params,
+            } => Layer::FullyConnected {
+                inputs: *inputs,
+                outputs: *outputs,
+                params: params.weights(),
+            },
+            Owned::Conv {
+                side,
+                in_channels,
+                params,
+            } => Layer::Conv2d {
+                height: *side,
+                width: *side,
+                in_channels: *in_channels,
+                out_channels: CONV_CHANNELS,
+                kernel: KERNEL,
+                params: params.weights(),
+            },
+            Owned::Pool { side, channels } => Layer::MaxPool2d {
+                height: *side,
+                width: *side,
+                channels: *channels,
+            },
+            Owned::Table(table) => table.layer(),
+            Owned::TopK(k) => Layer::TopK { k: *k },
+        };
+        body.layers.push(layer).expect("at most MAX_LAYERS layers");
+    }
+    let kind = match shape {
+        Shape::Conv => ModelKind::Convolutional,
+        _ => ModelKind::FullyConnected,
+    };
+    let mut out = vec![0u8; encoded_len_bound(&body)];
+    let len = write(kind, &body, &mut out).expect("a synthetic model is valid");
+    out.truncate(len);
+    out
+}
