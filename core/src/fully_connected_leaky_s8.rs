@@ -15,7 +15,7 @@
 //! intermediate rounding to int8 is gone. The exporter uses it only where it measurably helps.
 
 use crate::error::expect_len;
-use crate::fully_connected_s8::{dot, dot4};
+use crate::fully_connected_s8::row_sums;
 use crate::requantize::{requantize_to_s8, PerChannelQuant};
 use crate::{Error, FcParams};
 
@@ -81,23 +81,12 @@ pub fn fully_connected_leaky_s8(
         }
         return Ok(());
     }
-    let zp = params.input_zero_point;
-    let mut outputs = output.chunks_exact_mut(4);
-    let mut rows = weights.chunks_exact(4 * n_in);
-    let mut channels = per_channel;
-    for (y4, w4) in (&mut outputs).zip(&mut rows) {
-        let (w01, w23) = w4.split_at(2 * n_in);
-        let (w0, w1) = w01.split_at(n_in);
-        let (w2, w3) = w23.split_at(n_in);
-        let sums = dot4([w0, w1, w2, w3], input, zp);
-        for ((y, sum), (&b, quant)) in y4.iter_mut().zip(sums).zip(&mut channels) {
+    let mut channels = output.iter_mut().zip(per_channel);
+    row_sums(weights, input, params.input_zero_point, |sum| {
+        if let Some((y, (&b, quant))) = channels.next() {
             *y = requantize(b.wrapping_add(sum), quant);
         }
-    }
-    let rest = outputs.into_remainder();
-    for ((y, row), (&b, quant)) in rest.iter_mut().zip(rows.remainder().chunks_exact(n_in)).zip(channels) {
-        *y = requantize(b.wrapping_add(dot(row, input, zp)), quant);
-    }
+    });
     Ok(())
 }
 
