@@ -429,6 +429,26 @@ impl Model {
         self.code_after += encoder;
     }
 
+    /// L2 weight decay: adds `λ·w` to `grads` for every trainable weight of a linear or
+    /// convolution layer (a weight a tied pair shares, once) and returns the penalty
+    /// `λ/2 · Σ w²`. Biases are not decayed.
+    pub fn weight_decay(&self, grads: &mut [Array2<f32>], lambda: f32) -> f64 {
+        let mut seen = vec![false; self.params.len()];
+        let mut squares = 0.0;
+        for layer in &self.layers {
+            if let Layer::Linear { weight, .. } | Layer::Conv2d { weight, .. } = *layer {
+                if seen[weight] || self.params[weight].frozen {
+                    continue;
+                }
+                seen[weight] = true;
+                let w = &self.params[weight].value;
+                grads[weight].scaled_add(lambda, w);
+                squares += w.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+            }
+        }
+        0.5 * lambda as f64 * squares
+    }
+
     /// Total number of scalars in the parameter store.
     pub fn num_params(&self) -> usize {
         self.params.iter().map(|p| p.value.len()).sum()
@@ -486,6 +506,106 @@ mod tests {
         let expected = 2 * (2 * fwd[0] + 3 * fwd[1..].iter().sum::<u64>());
         assert_eq!(m.train_flops_per_sample(), expected);
         assert_eq!(m.dictionary().dim(), (128, 784));
+    }
+
+    #[test]
+    fn a_linear_code_stage_has_no_activation_between_encoder_and_decoder() {
+        let leaky = Layer::LeakyRelu {
+            slope: leaky_relu::SLOPE,
+        };
+        let mut m = Model::fc_tied(12, 6, &mut ChaCha8Rng::seed_from_u64(2));
+        m.grow_linear(3, leaky.clone(), &mut ChaCha8Rng::seed_from_u64(3));
+        // Linear 12→6, LeakyReLU, Linear 6→3 (the code), Linearᵀ 3→6, LeakyReLU, Linearᵀ 6→12, LeakyReLU.
+        assert_eq!(m.widths().unwrap(), vec![6, 6, 3, 6, 6, 12, 12]);
+        assert_eq!(m.code_after, 3);
+        assert_eq!(m.code_width(), 3);
+        assert!(matches!(m.layers[2], Layer::Linear { transposed: false, .. }));
+        assert!(matches!(
+            m.layers[3],
+            Layer::Linear {
+                weight: 3,
+                transposed: true,
+                ..
+            }
+        ));
+        assert_eq!(m.layers[4], leaky);
+        assert!(!m.sigmoid_codes());
+        // The ordinary stage keeps its activation at the code.
+        let mut g = Model::fc_tied(12, 6, &mut ChaCha8Rng::seed_from_u64(2));
+        g.grow(3, leaky, &mut ChaCha8Rng::seed_from_u64(3));
+        assert_eq!(g.widths().unwrap(), vec![6, 6, 3, 3, 6, 6, 12, 12]);
+        assert_eq!(g.code_after, 4);
+        // Both draw the new pair's parameters the same way.
+        assert_eq!(g.params[3..], m.params[3..]);
+    }
+
+    #[test]
+    fn a_linear_code_passes_negative_codes_through_and_its_gradients_check() {
+        let mut m = Model::fc_tied(12, 6, &mut ChaCha8Rng::seed_from_u64(4));
+        m.grow_linear(
+            3,
+            Layer::LeakyRelu {
+                slope: leaky_relu::SLOPE,
+            },
+            &mut ChaCha8Rng::seed_from_u64(5),
+        );
+        m.untie();
+        let rows = 6;
+        let images: Vec<Vec<u8>> = (0..rows)
+            .map(|r| (0..12).map(|c| ((r * 53 + c * 29) % 256) as u8).collect())
+            .collect();
+        let mut ws = crate::workspace::Workspace::new(&m, rows);
+        ws.load(images.iter());
+        ws.forward(&m, true);
+        // The code is the linear layer's output: negative codes are not squashed by a slope.
+        assert!(matches!(m.layers[m.code_after - 1], Layer::Linear { .. }));
+        let code = ws.act(m.code_after - 1);
+        assert!(code.iter().any(|&v| v < -0.05), "{code}");
+        let loss = |m: &Model, ws: &mut crate::workspace::Workspace| {
+            ws.forward(m, true);
+            ws.reconstruction_loss(rows) / (rows * 12) as f64
+        };
+        loss(&m, &mut ws);
+        ws.backward(&m);
+        let analytic = ws.grads.clone();
+        for (p, grad) in analytic.iter().enumerate() {
+            let value = m.params[p].value.clone();
+            let name = m.params[p].name.clone();
+            crate::layers::gradcheck::check(&format!("linear code {name}"), &value, grad, |v| {
+                m.params[p].value.assign(v);
+                let l = loss(&m, &mut ws);
+                m.params[p].value.assign(&value);
+                l
+            });
+        }
+    }
+
+    #[test]
+    fn weight_decay_is_the_gradient_of_its_penalty_on_trainable_weights_only() {
+        let mut m = Model::fc_tied(5, 3, &mut ChaCha8Rng::seed_from_u64(6));
+        m.grow(2, Layer::Sigmoid, &mut ChaCha8Rng::seed_from_u64(7));
+        // params: 0 enc.weight (tied), 1 enc.bias, 2 dec.bias, 3 stage weight (tied), 4, 5 biases.
+        m.params[3].frozen = true;
+        let lambda = 0.25f32;
+        let mut grads: Vec<Array2<f32>> = m.params.iter().map(|p| Array2::ones(p.value.dim())).collect();
+        let penalty = m.weight_decay(&mut grads, lambda);
+        let w = &m.params[0].value;
+        let expected = 0.5 * lambda as f64 * w.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+        assert!((penalty - expected).abs() < 1e-9, "{penalty} vs {expected}");
+        // The tied weight is decayed once, though two layers use it.
+        for (g, &v) in grads[0].iter().zip(w.iter()) {
+            assert_eq!(*g, 1.0 + lambda * v);
+        }
+        for (i, g) in grads.iter().enumerate().take(6).skip(1) {
+            assert!(g.iter().all(|&g| g == 1.0), "parameter {i} is a bias or frozen");
+        }
+        // The analytic gradient matches the penalty's finite differences.
+        let mut probe = m.clone();
+        crate::layers::gradcheck::check("weight decay", &w.clone(), &(&grads[0] - 1.0), |v| {
+            probe.params[0].value.assign(v);
+            let mut scratch: Vec<Array2<f32>> = probe.params.iter().map(|p| Array2::zeros(p.value.dim())).collect();
+            probe.weight_decay(&mut scratch, lambda)
+        });
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::mnist::PIXELS;
 use crate::model::{Layer, Model};
 use crate::noise::Noise;
 use crate::optim::plateau::PlateauConfig;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,37 @@ pub enum PhaseStart {
         /// Width of the new code.
         width: usize,
     },
+    /// Unfreeze everything and keep every tied pair tied (fine-tuning a greedily grown network
+    /// whose decoder goes on sharing the encoder's weights).
+    Unfreeze,
+}
+
+impl PhaseStart {
+    /// Does this start to `model` as phase `phase` of a run seeded `seed` begins. A new greedy
+    /// stage draws its parameters from ChaCha8 stream `2 + phase` of the seed and uses LeakyReLU.
+    pub fn apply(self, model: &mut Model, seed: u64, phase: usize) {
+        match self {
+            PhaseStart::Keep => {}
+            PhaseStart::Untie => {
+                model.untie();
+            }
+            PhaseStart::Grow { width } | PhaseStart::GrowLinear { width } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(2 + phase as u64);
+                model.freeze_all();
+                if matches!(self, PhaseStart::GrowLinear { .. }) {
+                    model.grow_linear(width, LEAKY, &mut rng);
+                } else {
+                    model.grow(width, LEAKY, &mut rng);
+                }
+            }
+            PhaseStart::UnfreezeUntie => {
+                model.unfreeze_all();
+                model.untie();
+            }
+            PhaseStart::Unfreeze => model.unfreeze_all(),
+        }
+    }
 }
 
 /// One phase of a schedule.
@@ -60,6 +92,12 @@ pub enum Penalty {
         lambda: f64,
         /// Target mean activation ρ.
         rho: f64,
+    },
+    /// L2 weight decay `λ/2 · Σ w²` over the trainable weights of the linear and convolution
+    /// layers (not the biases, not the codes): [`Model::weight_decay`].
+    WeightDecay {
+        /// λ.
+        lambda: f32,
     },
 }
 
@@ -108,7 +146,24 @@ pub struct Recipe {
     pub penalty: Option<Penalty>,
     /// Input corruption.
     pub noise: Option<Noise>,
+    /// Batch size and scheduler patience.
+    pub schedule: Schedule,
 }
+
+/// A recipe's batch size and plateau patience; everything else of the optimiser is the tutorial's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Batch size.
+    pub batch_size: usize,
+    /// Epochs without improvement before the plateau scheduler lowers the learning rate.
+    pub patience: u32,
+}
+
+/// The tutorial's: batches of 512, patience 10.
+pub const TUTORIAL: Schedule = Schedule {
+    batch_size: 512,
+    patience: 10,
+};
 
 const TIED_FINETUNE_50: &[(&str, usize, PhaseStart)] =
     &[("tied", 100, PhaseStart::Keep), ("finetune", 50, PhaseStart::Untie)];
@@ -135,19 +190,36 @@ const DEEP2D: &[(&str, usize, PhaseStart)] = &[
     ("stage1", 100, PhaseStart::Keep),
     ("stage2", 100, PhaseStart::Grow { width: 64 }),
     ("stage3", 100, PhaseStart::Grow { width: 32 }),
-    ("stage4", 100, PhaseStart::Grow { width: 2 }),
+    ("stage4", 100, PhaseStart::GrowLinear { width: 2 }),
     ("finetune", 100, PhaseStart::UnfreezeUntie),
 ];
 
-/// Hinton & Salakhutdinov's 784-1000-500-250-30: four greedy stages (their RBM pretraining ran
-/// 50 epochs a layer; 20 autoencoder epochs each here) and fine-tuning.
+/// Hinton & Salakhutdinov's 784-1000-500-250-30 with their linear 30-unit code: four greedy
+/// stages (their RBM pretraining ran 50 epochs a layer; 20 autoencoder epochs each here), then
+/// fine-tuning with the decoder still tied to the encoder.
 const DEEP30: &[(&str, usize, PhaseStart)] = &[
-    ("stage1", 20, PhaseStart::Keep),
-    ("stage2", 20, PhaseStart::Grow { width: 500 }),
-    ("stage3", 20, PhaseStart::Grow { width: 250 }),
-    ("stage4", 20, PhaseStart::Grow { width: 30 }),
-    ("finetune", 50, PhaseStart::UnfreezeUntie),
+    ("stage1", 15, PhaseStart::Keep),
+    ("stage2", 15, PhaseStart::Grow { width: 500 }),
+    ("stage3", 15, PhaseStart::Grow { width: 250 }),
+    ("stage4", 15, PhaseStart::GrowLinear { width: 30 }),
+    ("finetune", 60, PhaseStart::Unfreeze),
 ];
+
+/// `deep30`'s batches and patience: batches of 128 (Hinton & Salakhutdinov used 100), four times
+/// the tutorial's updates per epoch; patience 3, so that the rate drops to 1e-4 once fine-tuning
+/// at 1e-3 stalls, within the epoch cap.
+const DEEP30_SCHEDULE: Schedule = Schedule {
+    batch_size: 128,
+    patience: 5,
+};
+
+/// A tied `784-width-784` LeakyReLU autoencoder whose output unit is the logistic sigmoid, as the
+/// pixels of Hinton & Salakhutdinov's deep autoencoders: the first stage of `deep2d` and `deep30`.
+fn logistic_output(rng: &mut ChaCha8Rng, width: usize) -> Model {
+    let mut model = Model::tied(PIXELS, width, LEAKY, &[], rng);
+    *model.layers.last_mut().expect("a tied model has layers") = Layer::Sigmoid;
+    model
+}
 
 /// λ of the `l1` recipe: of 1e-4, 3e-4, ..., 1e-1, 3e-1 (a 40 + 40 epoch sweep, see README) the
 /// largest whose test MSE stays within 2x of `fc`'s (1.5x, with 30 % of codes below 0.01
@@ -163,6 +235,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_50,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "topk16",
@@ -171,6 +244,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "topk5",
@@ -179,6 +253,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "lifetime25",
@@ -187,6 +262,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "lifetime5",
@@ -195,6 +271,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_100,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "l1",
@@ -203,6 +280,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_100,
         penalty: Some(Penalty::L1 { lambda: L1_LAMBDA }),
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "kl1e-2",
@@ -214,6 +292,7 @@ pub const RECIPES: &[Recipe] = &[
             rho: 0.05,
         }),
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "kl1e-1",
@@ -225,6 +304,7 @@ pub const RECIPES: &[Recipe] = &[
             rho: 0.05,
         }),
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "conv",
@@ -233,6 +313,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: &[("train", 100, PhaseStart::Keep)],
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "deep",
@@ -241,22 +322,25 @@ pub const RECIPES: &[Recipe] = &[
         phases: DEEP,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "deep2d",
-        about: "784-128-64-32-2 LeakyReLU, greedily over four stages the same way, then fine-tuned",
-        build: |rng| Model::tied(PIXELS, 128, LEAKY, &[], rng),
+        about: "784-128-64-32-2 LeakyReLU with a linear 2-D code and a logistic output, greedily over four stages the same way, then fine-tuned",
+        build: |rng| logistic_output(rng, 128),
         phases: DEEP2D,
         penalty: None,
         noise: None,
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "deep30",
-        about: "784-1000-500-250-30 LeakyReLU (Hinton & Salakhutdinov 2006's MNIST net), greedy autoencoder stages, then fine-tuned",
-        build: |rng| Model::tied(PIXELS, 1000, LEAKY, &[], rng),
+        about: "784-1000-500-250-30 (Hinton & Salakhutdinov 2006's MNIST net): LeakyReLU, linear code, logistic output; greedy autoencoder stages, then fine-tuned tied",
+        build: |rng| logistic_output(rng, 1000),
         phases: DEEP30,
         penalty: None,
         noise: None,
+        schedule: DEEP30_SCHEDULE,
     },
     Recipe {
         name: "denoise-gaussian",
@@ -265,6 +349,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_50,
         penalty: None,
         noise: Some(Noise::Gaussian { variance: 0.1 }),
+        schedule: TUTORIAL,
     },
     Recipe {
         name: "denoise-mask",
@@ -273,6 +358,7 @@ pub const RECIPES: &[Recipe] = &[
         phases: TIED_FINETUNE_50,
         penalty: None,
         noise: Some(Noise::Mask { fraction: 0.25 }),
+        schedule: TUTORIAL,
     },
 ];
 
@@ -291,10 +377,13 @@ impl Recipe {
             variant: self.name.to_string(),
             seed,
             threads,
-            batch_size: 512,
+            batch_size: self.schedule.batch_size,
             lr: 1e-3,
             stop_lr: 1e-5,
-            plateau: PlateauConfig::default(),
+            plateau: PlateauConfig {
+                patience: self.schedule.patience,
+                ..PlateauConfig::default()
+            },
             phases: self
                 .phases
                 .iter()
@@ -336,6 +425,7 @@ impl Config {
         match &mut self.penalty {
             Some(Penalty::L1 { lambda }) => *lambda = value as f32,
             Some(Penalty::Kl { lambda, .. }) => *lambda = value,
+            Some(Penalty::WeightDecay { lambda }) => *lambda = value as f32,
             None => return Err(format!("variant '{}' has no sparsity penalty to weight", self.variant)),
         }
         Ok(())
@@ -356,5 +446,62 @@ impl Config {
             return Err("--train-limit and --test-limit must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Layer;
+
+    #[test]
+    fn phase_starts_keep_their_encoding() {
+        // Checkpoints store the phases; a start added later must not renumber the older ones.
+        let encoded = |start: PhaseStart| postcard::to_allocvec(&start).unwrap();
+        assert_eq!(encoded(PhaseStart::Keep), [0]);
+        assert_eq!(encoded(PhaseStart::Untie), [1]);
+        assert_eq!(encoded(PhaseStart::Grow { width: 64 }), [2, 64]);
+        assert_eq!(encoded(PhaseStart::UnfreezeUntie), [3]);
+        assert_eq!(encoded(PhaseStart::GrowLinear { width: 2 }), [4, 2]);
+        assert_eq!(encoded(PhaseStart::Unfreeze), [5]);
+        let penalty = |p: Penalty| postcard::to_allocvec(&p).unwrap()[0];
+        assert_eq!(penalty(Penalty::L1 { lambda: 0.1 }), 0);
+        assert_eq!(penalty(Penalty::Kl { lambda: 0.1, rho: 0.05 }), 1);
+        assert_eq!(penalty(Penalty::WeightDecay { lambda: 1e-6 }), 2);
+    }
+
+    #[test]
+    fn unfreeze_keeps_the_pairs_tied_and_unfreeze_untie_unties_them() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut tied = Model::tied(12, 6, LEAKY, &[], &mut rng);
+        PhaseStart::Grow { width: 3 }.apply(&mut tied, 0, 1);
+        assert!(tied.params[..3].iter().all(|p| p.frozen) && tied.params[3..].iter().all(|p| !p.frozen));
+        let mut untied = tied.clone();
+        PhaseStart::Unfreeze.apply(&mut tied, 0, 2);
+        PhaseStart::UnfreezeUntie.apply(&mut untied, 0, 2);
+        for m in [&tied, &untied] {
+            assert!(m.params.iter().all(|p| !p.frozen));
+        }
+        let transposed = |m: &Model| {
+            m.layers
+                .iter()
+                .filter(|l| matches!(l, Layer::Linear { transposed: true, .. }))
+                .count()
+        };
+        assert_eq!((transposed(&tied), transposed(&untied)), (2, 0));
+        assert_eq!(tied.num_params() + 12 * 6 + 6 * 3, untied.num_params());
+    }
+
+    #[test]
+    fn a_grown_stage_draws_from_its_phase_stream() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let base = Model::tied(12, 6, LEAKY, &[], &mut rng);
+        let grown = |phase| {
+            let mut m = base.clone();
+            PhaseStart::GrowLinear { width: 3 }.apply(&mut m, 7, phase);
+            m.params[3].value.clone()
+        };
+        assert_eq!(grown(1), grown(1));
+        assert_ne!(grown(1), grown(2));
     }
 }

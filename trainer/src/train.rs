@@ -11,7 +11,7 @@ use crate::noise::{self, Noise};
 use crate::optim::adam::Adam;
 use crate::optim::plateau::Plateau;
 use crate::progress::Progress;
-use crate::recipe::{self, Config, Penalty, PhaseStart};
+use crate::recipe::{self, Config, Penalty};
 use crate::workspace::Workspace;
 use ndarray::{s, Array2, Axis};
 use rand::seq::SliceRandom;
@@ -347,7 +347,7 @@ impl Trainer {
                             kl::backward(w.code_and_grad(model).1, &rho_hat, rho, lambda, rows);
                             0.0
                         }
-                        None => 0.0,
+                        Some(Penalty::WeightDecay { .. }) | None => 0.0,
                     };
                     // Layers below the lowest trainable one need no backward pass at all.
                     w.backward_range(model, lowest.min(code)..code);
@@ -363,6 +363,9 @@ impl Trainer {
             for (g, h) in first[0].grads.iter_mut().zip(&w.grads) {
                 *g += h;
             }
+        }
+        if let Some(Penalty::WeightDecay { lambda }) = config.penalty {
+            penalty += model.weight_decay(&mut first[0].grads, lambda);
         }
         sse / (rows * PIXELS) as f64 + penalty
     }
@@ -520,30 +523,7 @@ impl Trainer {
                 continue;
             }
             if !st.phase_started {
-                match spec.start {
-                    PhaseStart::Keep => {}
-                    PhaseStart::Untie => {
-                        st.model.untie();
-                    }
-                    PhaseStart::Grow { width } | PhaseStart::GrowLinear { width } => {
-                        // Each stage's new layers from their own stream of the seed.
-                        let mut rng = ChaCha8Rng::seed_from_u64(st.config.seed);
-                        rng.set_stream(2 + st.phase as u64);
-                        st.model.freeze_all();
-                        let leaky = Layer::LeakyRelu {
-                            slope: crate::layers::leaky_relu::SLOPE,
-                        };
-                        if matches!(spec.start, PhaseStart::GrowLinear { .. }) {
-                            st.model.grow_linear(width, leaky, &mut rng);
-                        } else {
-                            st.model.grow(width, leaky, &mut rng);
-                        }
-                    }
-                    PhaseStart::UnfreezeUntie => {
-                        st.model.unfreeze_all();
-                        st.model.untie();
-                    }
-                }
+                spec.start.apply(&mut st.model, st.config.seed, st.phase);
                 st.adam = Adam::new(st.config.lr, st.model.params.iter().map(|p| p.value.dim()));
                 st.plateau = Plateau::new(st.config.plateau);
                 st.phase_started = true;

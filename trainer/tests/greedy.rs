@@ -121,17 +121,81 @@ fn fine_tuning_unfreezes_and_unties_everything() {
         .layers
         .iter()
         .all(|l| !matches!(l, Layer::Linear { transposed: true, .. })));
+    // The 2-D code is linear: the decoder's first layer follows the code layer directly.
     assert_eq!(
         m.widths().unwrap(),
-        vec![128, 128, 64, 64, 32, 32, 2, 2, 32, 32, 64, 64, 128, 128, 784, 784]
+        vec![128, 128, 64, 64, 32, 32, 2, 32, 32, 64, 64, 128, 128, 784, 784]
     );
+    assert_eq!(m.code_after, 7);
+    assert!(matches!(m.layers[6], Layer::Linear { .. }));
+    assert!(matches!(m.layers[7], Layer::Linear { .. }));
+    assert_eq!(m.layers.last(), Some(&Layer::Sigmoid), "logistic output");
     // Untying copied the shared weights: the decoder's are the encoder's transposed.
     let Layer::Linear { weight: enc, .. } = m.layers[0] else {
         panic!()
     };
-    let Layer::Linear { weight: dec, .. } = m.layers[14] else {
+    let Layer::Linear { weight: dec, .. } = m.layers[13] else {
         panic!()
     };
     assert_eq!(m.params[dec].value.dim(), (784, 128));
     assert_ne!(enc, dec);
+}
+
+#[test]
+fn deep30_has_a_linear_code_a_logistic_output_and_fine_tunes_tied() {
+    let mut c = recipe::find("deep30").unwrap().config(0, 2);
+    assert_eq!((c.batch_size, c.plateau.patience), (128, 3));
+    c.cap_epochs(Some(1), Some(1)).unwrap();
+    c.train_limit = Some(256);
+    c.test_limit = Some(128);
+    let mut t = Trainer::new(State::new(c).unwrap(), mnist()).unwrap();
+    let mut p = Progress::Silent;
+    for _ in 0..4 {
+        t.next_epoch(&mut p).unwrap();
+    }
+    let outer = bits(&t.state.model.params[0].value);
+    assert!(t.state.model.params[0].frozen, "frozen through the later stages");
+    t.run(None, &mut p).unwrap();
+    let m = &t.state.model;
+    assert_eq!(t.state.history.len(), 5, "four stages and fine-tuning");
+    assert_ne!(
+        bits(&m.params[0].value),
+        outer,
+        "fine-tuning trains the outermost weight"
+    );
+    assert_eq!(
+        m.widths().unwrap(),
+        vec![1000, 1000, 500, 500, 250, 250, 30, 250, 250, 500, 500, 1000, 1000, 784, 784]
+    );
+    assert_eq!(m.code_width(), 30);
+    assert!(
+        matches!(m.layers[m.code_after - 1], Layer::Linear { .. }),
+        "linear code"
+    );
+    assert_eq!(m.layers.last(), Some(&Layer::Sigmoid), "logistic output");
+    assert!(m.params.iter().all(|p| !p.frozen), "everything fine-tunes");
+    // Still tied: four weights, each used by an encoder layer and, transposed, by its mirror.
+    let weights: Vec<(usize, bool)> = m
+        .layers
+        .iter()
+        .filter_map(|l| match *l {
+            Layer::Linear { weight, transposed, .. } => Some((weight, transposed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(weights.len(), 8);
+    for (i, &(w, transposed)) in weights[..4].iter().enumerate() {
+        assert!(!transposed);
+        assert_eq!(weights[7 - i], (w, true), "layer pair {i} shares its weight");
+    }
+    let h = &t.state.history;
+    assert!(h[4].val_mse.is_finite() && h[4].val_mse < 0.3, "{h:?}");
+}
+
+#[test]
+fn the_tutorial_recipes_keep_batches_of_512_and_patience_10() {
+    for r in recipe::RECIPES.iter().filter(|r| r.name != "deep30") {
+        let c = r.config(0, 1);
+        assert_eq!((c.batch_size, c.plateau.patience), (512, 10), "{}", r.name);
+    }
 }
