@@ -195,7 +195,7 @@ const DEEP2D: &[(&str, usize, PhaseStart)] = &[
 ];
 
 /// Hinton & Salakhutdinov's 784-1000-500-250-30 with their linear 30-unit code: four greedy
-/// stages (their RBM pretraining ran 50 epochs a layer; 20 autoencoder epochs each here), then
+/// stages (their RBM pretraining ran 50 epochs a layer; 15 autoencoder epochs each here), then
 /// fine-tuning with the decoder still tied to the encoder.
 const DEEP30: &[(&str, usize, PhaseStart)] = &[
     ("stage1", 15, PhaseStart::Keep),
@@ -206,7 +206,7 @@ const DEEP30: &[(&str, usize, PhaseStart)] = &[
 ];
 
 /// `deep30`'s batches and patience: batches of 128 (Hinton & Salakhutdinov used 100), four times
-/// the tutorial's updates per epoch; patience 3, so that the rate drops to 1e-4 once fine-tuning
+/// the tutorial's updates per epoch; patience 5, so that the rate drops to 1e-4 once fine-tuning
 /// at 1e-3 stalls, within the epoch cap.
 const DEEP30_SCHEDULE: Schedule = Schedule {
     batch_size: 128,

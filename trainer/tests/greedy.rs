@@ -144,7 +144,7 @@ fn fine_tuning_unfreezes_and_unties_everything() {
 #[test]
 fn deep30_has_a_linear_code_a_logistic_output_and_fine_tunes_tied() {
     let mut c = recipe::find("deep30").unwrap().config(0, 2);
-    assert_eq!((c.batch_size, c.plateau.patience), (128, 3));
+    assert_eq!((c.batch_size, c.plateau.patience), (128, 5));
     c.cap_epochs(Some(1), Some(1)).unwrap();
     c.train_limit = Some(256);
     c.test_limit = Some(128);
