@@ -144,7 +144,13 @@ fn fine_tuning_unfreezes_and_unties_everything() {
 #[test]
 fn deep30_has_a_linear_code_a_logistic_output_and_fine_tunes_tied() {
     let mut c = recipe::find("deep30").unwrap().config(0, 2);
-    assert_eq!((c.batch_size, c.plateau.patience), (128, 5));
+    assert_eq!((c.batch_size, c.plateau.patience), (128, 3));
+    assert_eq!(
+        c.penalty,
+        Some(recipe::Penalty::WeightDecay {
+            lambda: recipe::DEEP30_WEIGHT_DECAY
+        })
+    );
     c.cap_epochs(Some(1), Some(1)).unwrap();
     c.train_limit = Some(256);
     c.test_limit = Some(128);
@@ -198,4 +204,35 @@ fn the_tutorial_recipes_keep_batches_of_512_and_patience_10() {
         let c = r.config(0, 1);
         assert_eq!((c.batch_size, c.plateau.patience), (512, 10), "{}", r.name);
     }
+}
+
+#[test]
+fn weight_decay_adds_lambda_w_to_the_batch_gradient_of_every_weight() {
+    let config = |penalty| {
+        let mut c = recipe::find("deep30").unwrap().config(0, 2);
+        c.penalty = penalty;
+        c.train_limit = Some(256);
+        c.test_limit = Some(64);
+        c
+    };
+    let lambda = recipe::DEEP30_WEIGHT_DECAY;
+    let batch: Vec<u32> = (0..128).collect();
+    let mut with = Trainer::new(
+        State::new(config(Some(recipe::Penalty::WeightDecay { lambda }))).unwrap(),
+        mnist(),
+    )
+    .unwrap();
+    let mut without = Trainer::new(State::new(config(None)).unwrap(), mnist()).unwrap();
+    let (loss_with, g_with) = with.batch_gradients(&batch);
+    let (loss_without, g_without) = without.batch_gradients(&batch);
+    let m = &with.state.model;
+    let w = &m.params[0].value;
+    let squares: f64 = w.iter().map(|&v| v as f64 * v as f64).sum();
+    assert!((loss_with - loss_without - 0.5 * lambda as f64 * squares).abs() < 1e-9);
+    // params: 0 the tied weight (decayed once), 1 and 2 the biases (not decayed).
+    for ((a, b), &v) in g_with[0].iter().zip(&g_without[0]).zip(w) {
+        assert!((a - b - lambda * v).abs() <= 1e-6 * b.abs().max(1e-3), "{a} {b} {v}");
+    }
+    assert_eq!(g_with[1], g_without[1]);
+    assert_eq!(g_with[2], g_without[2]);
 }
