@@ -17,8 +17,9 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// MNIST test images built into the firmware for its self-test.
-const BUILT_IN_IMAGES: usize = 3;
+/// MNIST test images built into the firmware for its self-test: one, the first (784 bytes of
+/// flash each; the bit-exact proof over the whole test set is host-tests' streaming under QEMU).
+const BUILT_IN_IMAGES: usize = 1;
 
 /// The model used when `AE_MODEL` is not set, relative to the repository root.
 const DEFAULT_MODEL: &str = "models/fc.aeq";

@@ -39,21 +39,17 @@ pub fn conv2d_leaky_s8(
     positive.validate(geometry.out_channels)?;
     negative.validate(geometry.out_channels)?;
     expect_len("output", geometry.output_len()?, output.len())?;
-    let per_channel = positive
-        .multipliers
-        .iter()
-        .zip(positive.shifts)
-        .zip(negative.multipliers.iter().zip(negative.shifts));
     for_each_accumulator(
         geometry,
         params.input_zero_point,
         filters,
         bias,
-        per_channel,
         input,
         output,
-        |acc, ((&mp, &sp), (&mn, &sn))| {
-            let (m, s) = if acc >= 0 { (mp, sp) } else { (mn, sn) };
+        &|acc, o| {
+            let quant = if acc >= 0 { positive } else { negative };
+            let m = quant.multipliers.get(o).copied().unwrap_or_default();
+            let s = quant.shifts.get(o).copied().unwrap_or_default();
             requantize_to_s8(
                 acc,
                 m,

@@ -186,16 +186,19 @@ pub fn conv2d_s8(
     quant.validate(geometry.out_channels)?;
     expect_len("output", geometry.output_len()?, output.len())?;
 
-    let per_channel = quant.multipliers.iter().zip(quant.shifts);
+    let channel = |o: usize| {
+        let m = quant.multipliers.get(o).copied().unwrap_or_default();
+        (m, quant.shifts.get(o).copied().unwrap_or_default())
+    };
     for_each_accumulator(
         geometry,
         params.input_zero_point,
         filters,
         bias,
-        per_channel,
         input,
         output,
-        |acc, (&m, &s)| {
+        &|acc, o| {
+            let (m, s) = channel(o);
             requantize_to_s8(
                 acc,
                 m,
@@ -209,20 +212,18 @@ pub fn conv2d_s8(
 }
 
 /// The convolution's loop: for every output pixel and channel `o`, the accumulator
-/// `bias[o] + sum w * (x - zero_point)` goes through `requantize` with channel `o`'s item of
-/// `per_channel` (its multiplier and shift, or whatever the requantization needs). Shared by
-/// [`conv2d_s8`] and the fused [`conv2d_leaky_s8`](crate::conv2d_leaky_s8()); callers have
+/// `bias[o] + sum w * (x - zero_point)` goes through `requantize(acc, o)`. Shared by
+/// [`conv2d_s8`] and the fused [`conv2d_leaky_s8`](crate::conv2d_leaky_s8()), as one copy of
+/// the loop (the requantization is called through a reference, once per output); callers have
 /// validated every length against `geometry`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn for_each_accumulator<T>(
+pub(crate) fn for_each_accumulator(
     geometry: &Conv2dGeometry,
     input_zero_point: i32,
     filters: &[i8],
     bias: &[i32],
-    per_channel: impl Iterator<Item = T> + Clone,
     input: &[i8],
     output: &mut [i8],
-    requantize: impl Fn(i32, T) -> i8,
+    requantize: &dyn Fn(i32, usize) -> i8,
 ) -> Result<(), Error> {
     // Every dimension is at least 1 and every product below divides a size validated by the
     // caller, so none of these is 0 (`chunks_exact` needs that) and none overflows.
@@ -249,8 +250,7 @@ pub(crate) fn for_each_accumulator<T>(
             let start = j * in_channels;
             let mut filters_left = filters.chunks_exact(filter_len);
             let mut bias_left = bias.iter();
-            let mut channels_left = per_channel.clone();
-            for y4 in output_pixel.chunks_mut(MAX_CHANNELS_AT_ONCE) {
+            for (g, y4) in output_pixel.chunks_mut(MAX_CHANNELS_AT_ONCE).enumerate() {
                 let n = y4.len();
                 let group: [&[i8]; MAX_CHANNELS_AT_ONCE] =
                     core::array::from_fn(|_| if n > 0 { filters_left.next().unwrap_or(&[]) } else { &[] });
@@ -274,8 +274,8 @@ pub(crate) fn for_each_accumulator<T>(
                         }
                     }
                 }
-                for ((y, &a), entry) in y4.iter_mut().zip(&acc).zip(&mut channels_left) {
-                    *y = requantize(a, entry);
+                for (o, (y, &a)) in y4.iter_mut().zip(&acc).enumerate() {
+                    *y = requantize(a, g * MAX_CHANNELS_AT_ONCE + o);
                 }
             }
         }

@@ -82,7 +82,7 @@ pub fn fully_connected_leaky_s8(
         return Ok(());
     }
     let mut channels = output.iter_mut().zip(per_channel);
-    row_sums(weights, input, params.input_zero_point, |sum| {
+    row_sums(weights, input, params.input_zero_point, &mut |sum| {
         if let Some((y, (&b, quant))) = channels.next() {
             *y = requantize(b.wrapping_add(sum), quant);
         }

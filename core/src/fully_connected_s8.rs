@@ -128,7 +128,7 @@ pub fn fully_connected_s8(
     }
 
     let mut channels = output.iter_mut().zip(per_channel);
-    row_sums(weights, input, params.input_zero_point, |sum| {
+    row_sums(weights, input, params.input_zero_point, &mut |sum| {
         if let Some((y, ((&b, &multiplier), &shift))) = channels.next() {
             // Adding the bias first or last gives the same i32 value: wrapping addition is
             // associative, so the order cannot change a bit of the result.
@@ -152,8 +152,10 @@ pub(crate) const CENTERED_MAX: usize = 1024;
 ///   with the other shape);
 /// - elsewhere, [`row_sums_direct`]: four rows per pass with the zero point inside the loop,
 ///   which the host's vectorizer handles well (2.4 times the other shape's throughput on x86-64).
-#[inline]
-pub(crate) fn row_sums(weights: &[i8], input: &[i8], zero_point: i32, f: impl FnMut(i32)) {
+///
+/// `f` is called through a reference, once per row, so that the plain and the fused kernels
+/// share one copy of the loops (firmware flash).
+pub(crate) fn row_sums(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(i32)) {
     if cfg!(target_arch = "arm") {
         row_sums_centered(weights, input, zero_point, f);
     } else {
@@ -162,14 +164,14 @@ pub(crate) fn row_sums(weights: &[i8], input: &[i8], zero_point: i32, f: impl Fn
 }
 
 /// [`row_sums`], four rows per pass, the zero point subtracted inside the loop.
-pub(crate) fn row_sums_direct(weights: &[i8], input: &[i8], zero_point: i32, mut f: impl FnMut(i32)) {
+pub(crate) fn row_sums_direct(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(i32)) {
     let n_in = input.len();
     let mut rows = weights.chunks_exact(4 * n_in);
     for w4 in &mut rows {
         let (w01, w23) = w4.split_at(2 * n_in);
         let (w0, w1) = w01.split_at(n_in);
         let (w2, w3) = w23.split_at(n_in);
-        dot4([w0, w1, w2, w3], input, zero_point).into_iter().for_each(&mut f);
+        dot4([w0, w1, w2, w3], input, zero_point).into_iter().for_each(&mut *f);
     }
     for row in rows.remainder().chunks_exact(n_in) {
         f(dot(row, input, zero_point));
@@ -177,18 +179,21 @@ pub(crate) fn row_sums_direct(weights: &[i8], input: &[i8], zero_point: i32, mut
 }
 
 /// [`row_sums`] with the centered inputs `x - zp` (in [-255, 255]) formed once per call, as two
-/// 16-bit halves of a word, in a stack buffer of [`CENTERED_MAX`] inputs (wider inputs go to
-/// [`row_sums_direct`]); then four rows per pass share each loaded word. An odd last input is
+/// 16-bit halves of a word, in a stack buffer of [`CENTERED_MAX`] inputs (wider inputs, in no
+/// shipped model, go through [`dot`] row by row); then four rows per pass share each loaded word. An odd last input is
 /// summed directly.
 ///
 /// On a Cortex-M4 one word load serves two inputs of four rows, and each product of a weight
 /// with a half word is one `SMLABB`/`SMLATB`: the loop the compiler makes of it takes 84
 /// instructions for 32 multiply-accumulates.
-pub(crate) fn row_sums_centered(weights: &[i8], input: &[i8], zero_point: i32, mut f: impl FnMut(i32)) {
+pub(crate) fn row_sums_centered(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(i32)) {
     let n_in = input.len();
     let mut buffer = [0u32; CENTERED_MAX / 2];
     let Some(packed) = buffer.get_mut(..n_in / 2) else {
-        return row_sums_direct(weights, input, zero_point, f);
+        for row in weights.chunks_exact(n_in) {
+            f(dot(row, input, zero_point));
+        }
+        return;
     };
     // Validated int8 zero points keep x - zp inside i16; wrapping keeps unvalidated callers
     // panic-free.
@@ -200,7 +205,8 @@ pub(crate) fn row_sums_centered(weights: &[i8], input: &[i8], zero_point: i32, m
         }
     }
     let packed = &*packed;
-    let tail = &input[n_in / 2 * 2..];
+    let paired = 2 * packed.len();
+    let tail = input.get(paired..).unwrap_or(&[]);
     let mut quads = weights.chunks_exact(4 * n_in);
     for w4 in &mut quads {
         let (w01, w23) = w4.split_at(2 * n_in);
@@ -209,12 +215,12 @@ pub(crate) fn row_sums_centered(weights: &[i8], input: &[i8], zero_point: i32, m
         let rows = [w0, w1, w2, w3];
         let sums = dot4_packed(rows, packed);
         for (row, sum) in rows.into_iter().zip(sums) {
-            f(sum.wrapping_add(dot(&row[n_in - tail.len()..], tail, zero_point)));
+            f(sum.wrapping_add(dot(row.get(paired..).unwrap_or(&[]), tail, zero_point)));
         }
     }
     for row in quads.remainder().chunks_exact(n_in) {
         let [a, ..] = dot4_packed([row; 4], packed);
-        f(a.wrapping_add(dot(&row[n_in - tail.len()..], tail, zero_point)));
+        f(a.wrapping_add(dot(row.get(paired..).unwrap_or(&[]), tail, zero_point)));
     }
 }
 
@@ -222,7 +228,7 @@ pub(crate) fn row_sums_centered(weights: &[i8], input: &[i8], zero_point: i32, m
 /// held two to a word (`c[2k]` in the low half of `packed[k]`, `c[2k + 1]` in the high half).
 #[inline]
 fn dot4_packed(w: [&[i8]; 4], packed: &[u32]) -> [i32; 4] {
-    // The signed low and high halves of a word: the shapes `SMLABB` and `SMLABT` take.
+    // The signed low and high halves of a word: the operands `SMLABB` and `SMLATB` take.
     let low = |c: u32| ((c as i32) << 16) >> 16;
     let high = |c: u32| (c as i32) >> 16;
     let [w0, w1, w2, w3] = w;
@@ -303,8 +309,8 @@ mod tests {
                 })
                 .collect();
             let (mut direct, mut centered) = (Vec::new(), Vec::new());
-            row_sums_direct(&weights, &input, zp, |s| direct.push(s));
-            row_sums_centered(&weights, &input, zp, |s| centered.push(s));
+            row_sums_direct(&weights, &input, zp, &mut |s| direct.push(s));
+            row_sums_centered(&weights, &input, zp, &mut |s| centered.push(s));
             assert_eq!(direct, naive, "case {case}");
             assert_eq!(centered, naive, "case {case}");
         }
