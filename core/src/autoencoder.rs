@@ -458,9 +458,6 @@ fn fully_connected(
     let mut bias = [0i32; CHANNEL_CHUNK];
     let mut multipliers = [0i32; CHANNEL_CHUNK];
     let mut shifts = [0i32; CHANNEL_CHUNK];
-    let mut negative_bias = [0i32; CHANNEL_CHUNK];
-    let mut negative_multipliers = [0i32; CHANNEL_CHUNK];
-    let mut negative_shifts = [0i32; CHANNEL_CHUNK];
     for (chunk, out) in output.chunks_mut(CHANNEL_CHUNK).enumerate() {
         let start = chunk * CHANNEL_CHUNK;
         let n = out.len();
@@ -472,6 +469,9 @@ fn fully_connected(
         match negative {
             None => fully_connected_s8(&fc, &quant, rows, bias, input, out)?,
             Some(negative) => {
+                let mut negative_bias = [0i32; CHANNEL_CHUNK];
+                let mut negative_multipliers = [0i32; CHANNEL_CHUNK];
+                let mut negative_shifts = [0i32; CHANNEL_CHUNK];
                 let (_, negative) = decode_channels(
                     negative,
                     start,

@@ -252,8 +252,7 @@ pub(crate) fn for_each_accumulator(
             let mut bias_left = bias.iter();
             for (g, y4) in output_pixel.chunks_mut(MAX_CHANNELS_AT_ONCE).enumerate() {
                 let n = y4.len();
-                let group: [&[i8]; MAX_CHANNELS_AT_ONCE] =
-                    core::array::from_fn(|_| if n > 0 { filters_left.next().unwrap_or(&[]) } else { &[] });
+                let group: [&[i8]; MAX_CHANNELS_AT_ONCE] = core::array::from_fn(|_| filters_left.next().unwrap_or(&[]));
                 for (a, b) in acc.iter_mut().zip(&mut bias_left).take(n) {
                     *a = *b;
                 }
