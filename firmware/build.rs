@@ -64,7 +64,7 @@ fn run() -> Result<(), String> {
     let images_path = root.join(MNIST_TEST_IMAGES);
     println!("cargo:rerun-if-changed={}", images_path.display());
     let images = read_mnist_images(&images_path, BUILT_IN_IMAGES)?;
-    let expected = expected_outputs(&blob, &images).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    let expected = expected_outputs(model.clone(), &images).map_err(|e| format!("{}: {e}", model_path.display()))?;
     fs::write(out_dir.join("images.bin"), images.concat()).map_err(|e| e.to_string())?;
 
     let consts = format!(
@@ -174,8 +174,7 @@ fn gzip_payload(gz: &[u8]) -> Option<&[u8]> {
 /// Runs encode and denoise on the host: per image, the CRC-32 of the code's bytes and of the
 /// denoised image (the firmware compares its outputs' CRCs: 8 bytes of flash per image instead
 /// of 848 for an `fc` model).
-fn expected_outputs(blob: &[u8], images: &[[u8; PIXELS]]) -> Result<Vec<[u32; 2]>, ModelError> {
-    let model = Model::from_bytes(blob)?;
+fn expected_outputs(model: Model<'_>, images: &[[u8; PIXELS]]) -> Result<Vec<[u32; 2]>, ModelError> {
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut code = vec![0i8; model.code_len()];
     let mut runner = Runner::new(model, &mut scratch)?;
