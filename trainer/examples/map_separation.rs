@@ -22,15 +22,16 @@ fn main() -> anyhow::Result<()> {
     let ckpt = run.join(CHECKPOINT);
     let state: State = trainer::checkpoint::load(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
     let variant = state.config.variant.clone();
-    let mut trainer = Trainer::new(state, data.clone()).context("setting up the run")?;
-    let report = trainer.test_report();
-    let map = report
+    let labels = data.test.labels.clone();
+    let pca = Pca::fit(pixels(&data.train).view(), 2)?;
+    let pca_map = pca.transform(pixels(&data.test).view());
+    let mut trainer = Trainer::new(state, data).context("setting up the run")?;
+    let map = trainer
+        .test_report()
         .map
         .with_context(|| format!("{}: the code of {variant} is not 2-D", run.display()))?;
-    let labels = &data.test.labels;
-    let ours = knn_accuracy(map.view(), labels, MAP_NEIGHBOURS);
-    let pca = Pca::fit(pixels(&data.train).view(), 2)?;
-    let theirs = knn_accuracy(pca.transform(pixels(&data.test).view()).view(), labels, MAP_NEIGHBOURS);
+    let ours = knn_accuracy(map.view(), &labels, MAP_NEIGHBOURS);
+    let theirs = knn_accuracy(pca_map.view(), &labels, MAP_NEIGHBOURS);
     println!(
         "{MAP_NEIGHBOURS}-NN accuracy of the test set's 2-D codes: {variant} {:.2} %, PCA-2 {:.2} %",
         100.0 * ours,

@@ -95,7 +95,8 @@ struct TrainArgs {
     /// Seed of initialisation and shuffling [default: 0].
     #[arg(long)]
     seed: Option<u64>,
-    /// Weight of the sparsity penalty (variants `l1`, `kl1e-2`, `kl1e-1`) [default: the recipe's].
+    /// Weight of the penalty: sparsity (variants `l1`, `kl1e-2`, `kl1e-1`) or weight decay
+    /// (`deep30`) [default: the recipe's].
     #[arg(long)]
     lambda: Option<f64>,
     /// Run directory [default: runs/<variant>].

@@ -17,7 +17,12 @@
 //!   have TFLM's fixed scale 1/256 and zero point -128.
 //! - Input pixels: scale 1/255, zero point -128.
 //! - Multipliers and shifts come from [`autoencoder_core::quantize_multiplier`], the same code
-//!   the core is tested with; LeakyReLU and Sigmoid become TFLM-exact 256-entry tables.
+//!   the core is tested with; LeakyReLU and Sigmoid become TFLM-exact 256-entry tables, except
+//!   where a LeakyReLU is fused into the Linear or Conv2d before it (TFLM's two-multiplier
+//!   requantization of the accumulator), which is done only where it lowers the error by over
+//!   [`FUSE_GAIN`].
+//! - Cross-layer equalization of `Linear, LeakyReLU, Linear` chains is tried, and kept if it
+//!   lowers the int8 reconstruction error.
 //! - Hard top-k stays, on the int8 codes; lifetime top-k is training-only and disappears.
 //! - Convolutions are NHWC with OHWI filters; the decoder's input columns are permuted from the
 //!   trainer's NCHW flatten to NHWC.
@@ -392,7 +397,9 @@ fn factors() -> impl Iterator<Item = f32> {
 /// from input to output, each end of the range is shrunk by factors from 1 down to 1/64 in half octaves and a
 /// change is kept when it lowers the int8 model's reconstruction MSE on the first
 /// [`REFINE_IMAGES`] calibration images (run by the core itself). Error amplified by later
-/// layers (large decoder weights behind small codes) is thus seen and paid for.
+/// layers (large decoder weights behind small codes) is thus seen and paid for. Fusing a
+/// LeakyReLU into the layer before it, and cross-layer equalization, are kept where they lower
+/// that error.
 pub fn quantize(
     model: &Model,
     name: &str,
@@ -403,7 +410,7 @@ pub fn quantize(
 }
 
 /// [`quantize`] comparing candidate ranges on the first `refine_images` calibration images
-/// (0: keep each tensor's own best range).
+/// (0: keep each tensor's own best range, with neither fusion nor equalization).
 pub fn quantize_with(
     model: &Model,
     name: &str,
@@ -421,21 +428,18 @@ pub fn quantize_with(
     if refine_images == 0 {
         return Ok(plain);
     }
-    let mut best = (plain, plain_mse);
-    for balance in EQUALIZATION {
-        if let Some(eq) = equalized(model, calibration, balance) {
-            let (q, mse) = quantize_as_is(&eq, name, calibration, refine_images, float_test_mse)?;
-            if mse < best.1 {
-                best = (q, mse);
-            }
+    if let Some(eq) = equalized(model, calibration, EQUALIZATION_BALANCE) {
+        let (q, mse) = quantize_as_is(&eq, name, calibration, refine_images, float_test_mse)?;
+        if mse < plain_mse {
+            return Ok(q);
         }
     }
-    Ok(best.0)
+    Ok(plain)
 }
 
-/// The balances [`equalized`] is tried with: Nagel et al.'s 1/2. (On `l1`, 3/4 and 1, which give
+/// The balance [`equalized`] is tried with: Nagel et al.'s 1/2. (On `l1`, 3/4 and 1, which give
 /// every unit more nearly the same activation range, did worse.)
-const EQUALIZATION: [f32; 1] = [0.5];
+const EQUALIZATION_BALANCE: f32 = 0.5;
 
 /// Cross-layer equalization (Nagel et al., 2019) of each `Linear, LeakyReLU, Linear` chain
 /// (lifetime top-k between them is the identity at inference; hard top-k or a sigmoid stops

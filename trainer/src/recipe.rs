@@ -112,7 +112,7 @@ pub struct Config {
     /// Threads, each computing one shard of every batch; results are identical for the same
     /// seed and thread count.
     pub threads: usize,
-    /// Batch size, 512.
+    /// Batch size: the tutorial's 512; `deep30` uses 128.
     pub batch_size: usize,
     /// Adam's initial learning rate, 1e-3.
     pub lr: f64,
@@ -122,7 +122,7 @@ pub struct Config {
     pub plateau: PlateauConfig,
     /// The schedule.
     pub phases: Vec<Phase>,
-    /// Sparsity penalty on the codes, if any (stays on while fine-tuning).
+    /// Sparsity penalty on the codes, or L2 weight decay, if any (stays on while fine-tuning).
     pub penalty: Option<Penalty>,
     /// Corruption of the inputs (denoising), if any; the target stays clean.
     pub noise: Option<Noise>,
@@ -142,7 +142,7 @@ pub struct Recipe {
     pub build: fn(&mut ChaCha8Rng) -> Model,
     /// Phase names, caps and starts.
     pub phases: &'static [(&'static str, usize, PhaseStart)],
-    /// Sparsity penalty.
+    /// Sparsity penalty on the codes, or weight decay.
     pub penalty: Option<Penalty>,
     /// Input corruption.
     pub noise: Option<Noise>,

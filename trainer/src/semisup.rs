@@ -292,20 +292,28 @@ pub fn train(mut model: Model, data: &Mnist, subset: &[u32], start: Start, confi
 /// label count the frozen start trains first and the fine-tuned start continues from its
 /// classifier ([`unfrozen`]).
 pub fn run(autoencoder: &Model, data: &Mnist, config: &SemisupConfig, mut report: impl FnMut(&Score)) -> Vec<Score> {
+    // A start's classifier before training, its codes centred on all the training images: the
+    // same for every label count, so built once per start (each centring is a pass over the
+    // 60,000 images).
+    let initial = |start| {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(2);
+        let mut model = classifier(autoencoder, start, &mut rng);
+        centre_codes(&mut model, &data.train);
+        model
+    };
+    let frozen_start = initial(Start::Frozen);
+    let scratch_start = initial(Start::Scratch);
     let mut scores = Vec::new();
     for &n in &config.label_counts {
         let subset = balanced_subset(&data.train.labels, n, config.seed);
         let mut frozen = None;
         for start in Start::ALL {
             let model = match (start, &frozen) {
+                (Start::Frozen, _) => frozen_start.clone(),
+                (Start::Scratch, _) => scratch_start.clone(),
                 (Start::FineTuned, Some(trained)) => unfrozen(trained),
-                _ => {
-                    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-                    rng.set_stream(2);
-                    let mut model = classifier(autoencoder, start, &mut rng);
-                    centre_codes(&mut model, &data.train);
-                    model
-                }
+                (Start::FineTuned, None) => initial(start),
             };
             let (model, score) = train(model, data, &subset, start, config);
             if start == Start::Frozen {

@@ -65,6 +65,22 @@ pub fn knn_accuracy(points: ArrayView2<f32>, labels: &[u8], k: usize) -> f64 {
     correct as f64 / n as f64
 }
 
+/// Draws the 2-D `map` of the test images coloured by `labels` into `path`, its title `title`
+/// followed by how well it separates the digits ([`knn_accuracy`] with [`MAP_NEIGHBOURS`]),
+/// which it returns.
+// map: (N, 2)
+pub fn separation_map(
+    path: &Path,
+    title: &str,
+    map: ArrayView2<f32>,
+    labels: &[u8],
+) -> Result<f64, figures::FigureError> {
+    let separation = knn_accuracy(map, labels, MAP_NEIGHBOURS);
+    let title = format!("{title} ({MAP_NEIGHBOURS}-NN accuracy {:.1} %)", 100.0 * separation);
+    figures::latent_map(path, &title, map, labels)?;
+    Ok(separation)
+}
+
 /// One PCA baseline on the test set.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PcaScore {
@@ -103,13 +119,9 @@ pub fn run_pca(data: &Mnist, dir: &Path) -> Result<Vec<PcaScore>> {
     let figs = dir.join(FIGURES);
     std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
     let map = fits[0].transform(test.view());
-    let separation = knn_accuracy(map.view(), &data.test.labels, MAP_NEIGHBOURS);
-    figures::latent_map(
+    separation_map(
         &figs.join("map.png"),
-        &format!(
-            "pca: the test set's first two principal components ({MAP_NEIGHBOURS}-NN accuracy {:.1} %)",
-            100.0 * separation
-        ),
+        "pca: the test set's first two principal components",
         map.view(),
         &data.test.labels,
     )?;

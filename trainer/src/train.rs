@@ -633,15 +633,9 @@ impl Trainer {
             crate::studies::paper_figure(variant, report, &self.data, dir)?;
         }
         if let Some(map) = &report.map {
-            let separation =
-                crate::studies::knn_accuracy(map.view(), &self.data.test.labels, crate::studies::MAP_NEIGHBOURS);
-            figures::latent_map(
+            crate::studies::separation_map(
                 &dir.join("map.png"),
-                &format!(
-                    "{variant}: 2-D codes of the test set ({}-NN accuracy {:.1} %)",
-                    crate::studies::MAP_NEIGHBOURS,
-                    100.0 * separation
-                ),
+                &format!("{variant}: 2-D codes of the test set"),
                 map.view(),
                 &self.data.test.labels,
             )?;
