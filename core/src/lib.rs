@@ -96,5 +96,7 @@ pub use fully_connected_leaky_s8::fully_connected_leaky_s8;
 pub use fully_connected_s8::{fully_connected_s8, FcParams};
 pub use max_pool_s8::{max_pool_s8, MaxPoolGeometry};
 pub use model::{Model, ModelError, ModelKind, PIXELS};
-pub use requantize::{multiply_by_quantized_multiplier, quantize_multiplier, PerChannelQuant};
+pub use requantize::{
+    effective_scale, fused_negative_scale, multiply_by_quantized_multiplier, quantize_multiplier, PerChannelQuant,
+};
 pub use top_k_s8::top_k_s8;

@@ -126,6 +126,35 @@ pub fn quantize_multiplier(effective_scale: f64) -> Result<(i32, i32), Error> {
     Ok((multiplier as i32, shift))
 }
 
+/// The effective scale of a weighted layer's output channel, as TFLM forms it from the
+/// tensors' f32 scales (`PopulateConvolutionQuantizationParams`): each scale widened to f64, then
+/// `input_scale * weight_scale / output_scale`, left to right. [`quantize_multiplier`] of this is
+/// the channel's `(multiplier, shift)`.
+///
+/// ```
+/// use autoencoder_core::requantize::effective_scale;
+/// assert_eq!(effective_scale(0.5, 0.25, 0.125), 1.0);
+/// ```
+pub fn effective_scale(input_scale: f32, weight_scale: f32, output_scale: f32) -> f64 {
+    f64::from(input_scale) * f64::from(weight_scale) / f64::from(output_scale)
+}
+
+/// The scale whose requantization gives a fused LeakyReLU's negative side: `output_scale /
+/// slope`, formed in f32. A channel's negative pair is [`quantize_multiplier`] of
+/// [`effective_scale`]`(input_scale, weight_scale, fused_negative_scale(output_scale, slope))`,
+/// which is what TFLM derives for a second `FULLY_CONNECTED` or `CONV_2D` whose output tensor
+/// has this scale (and the output's zero point): the fused layer is exactly
+/// `MAXIMUM(layer(output_scale), layer(fused_negative_scale))` in TFLM (see
+/// `docs/int8-arithmetic.md`).
+///
+/// ```
+/// use autoencoder_core::requantize::fused_negative_scale;
+/// assert_eq!(fused_negative_scale(0.5, 0.25), 2.0);
+/// ```
+pub fn fused_negative_scale(output_scale: f32, slope: f32) -> f32 {
+    output_scale / slope
+}
+
 /// Rounds to the nearest integer, ties away from zero (`0.5 → 1`, `-2.5 → -3`), like C's
 /// `round` and TFLite's `TfLiteRound`. Exact for every input: ±0, ±∞ and NaN come back unchanged,
 /// values below 0.5 in magnitude become a zero of the same sign.

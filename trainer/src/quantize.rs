@@ -35,7 +35,7 @@ use crate::model::{Layer, Model};
 use crate::workspace::Workspace;
 use autoencoder_core::model::{self as format, Activation, ModelBody, ModelKind, Quant, Weights};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
-use autoencoder_core::{quantize_multiplier, Model as CoreModel, ModelError};
+use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier, Model as CoreModel, ModelError};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
@@ -793,7 +793,8 @@ fn nhwc_columns(w: ArrayView2<f32>, layout: Layout) -> Array2<f32> {
 }
 
 /// The negative-side requantization of a fused LeakyReLU: each channel's effective scale
-/// (formed as for the positive side) times the slope.
+/// against the output scale divided by the slope ([`fused_negative_scale`]), which is what TFLM
+/// derives for the second of the two ops the layer converts to.
 fn negative_side(
     params: &QWeights,
     input: Quant,
@@ -805,7 +806,7 @@ fn negative_side(
         .weight_scales
         .iter()
         .map(|&scale| {
-            let effective = f64::from(input.scale) * f64::from(scale) / f64::from(output.scale) * f64::from(slope);
+            let effective = effective_scale(input.scale, scale, fused_negative_scale(output.scale, slope));
             quantize_multiplier(effective).map_err(|source| QuantizeError::Arithmetic {
                 layer,
                 what: "negative-side multiplier",
@@ -844,7 +845,7 @@ fn quantize_weights(
                 .round()
                 .clamp(i32::MIN as f64, i32::MAX as f64) as i32,
         );
-        let effective = bias_scale / f64::from(output.scale);
+        let effective = effective_scale(input.scale, scale, output.scale);
         let (m, s) = quantize_multiplier(effective).map_err(|source| QuantizeError::Arithmetic {
             layer,
             what: "requantization multiplier",
