@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 4] = *b"AEQ8";
 
 /// The format version this crate reads and writes. It changes whenever the meaning or layout of
-/// any byte changes; a loader accepts exactly its own version (see `docs/model-format.md`).
-pub const FORMAT_VERSION: u16 = 1;
+/// any byte changes; a loader accepts exactly its own version (see `docs/model-format.md`, which
+/// lists every version). `trainer upgrade` rewrites an older file in this version.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Bytes before the body: magic, version, kind, reserved.
 pub const HEADER_LEN: usize = 8;
@@ -182,8 +183,8 @@ pub enum Layer<'a> {
     /// A fully connected layer with a fused LeakyReLU
     /// ([`fully_connected_leaky_s8`](crate::fully_connected_leaky_s8())): `params.multipliers`
     /// and `params.shifts` requantize non-negative accumulators, the `negative_*` pair (the
-    /// same effective scale times the slope) negative ones; `params.output` is the LeakyReLU's
-    /// output.
+    /// effective scale against [`fused_negative_scale`](crate::fused_negative_scale)`(output
+    /// scale, slope)`) negative ones; `params.output` is the LeakyReLU's output.
     FullyConnectedLeakyRelu {
         /// Input width.
         inputs: u32,
@@ -366,12 +367,16 @@ impl fmt::Display for ModelError {
                     "not a model file: magic is {found:02x?}, expected {MAGIC:02x?} (\"AEQ8\")"
                 )
             }
-            ModelError::UnsupportedVersion { found, supported } => {
-                write!(
-                    f,
-                    "model format version {found} is not supported (this build reads version {supported})"
-                )
-            }
+            ModelError::UnsupportedVersion { found, supported } if found < supported => write!(
+                f,
+                "model format version {found} is older than this build's version {supported}: \
+                 rewrite the file with `trainer upgrade FILE`"
+            ),
+            ModelError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "model format version {found} is newer than this build's version {supported}: \
+                 use a newer build to read it"
+            ),
             ModelError::ChecksumMismatch { stored, computed } => write!(
                 f,
                 "model file is corrupt: stored CRC-32 {stored:#010x}, computed {computed:#010x}"

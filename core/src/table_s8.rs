@@ -120,10 +120,13 @@ fn saturate_to_i8(value: i32) -> i8 {
 
 /// LeakyReLU as TFLM's int8 `LEAKY_RELU` computes it, as a table.
 ///
-/// **Host/export side** (the multipliers are computed in floating point). TFLM's rule: the two
-/// effective scales are formed in f32, exactly as TFLM's `CalculateOpDataLeakyRelu` does,
-/// `identity = in_scale / out_scale` and `alpha = in_scale * alpha / out_scale` (left to right),
-/// then widened to f64 and split by [`quantize_multiplier`]. For every input code `q`:
+/// **Host/export side** (the multipliers are computed in floating point). TFLM's rule, as the
+/// pinned `tflite-micro` build computes it (see `docs/int8-arithmetic.md`): the three f32 values
+/// are widened to f64 and the two effective scales formed there, `identity = in_scale /
+/// out_scale` and `alpha = in_scale * alpha / out_scale` (left to right), then split by
+/// [`quantize_multiplier`]. (Forming them in f32 first, or forming `in_scale * alpha` in f32,
+/// differs from TFLM in rare ties; `testdata/tflm/leaky_relu_rule.jsonl` holds such cases.)
+/// For every input code `q`:
 /// `v = q - in_zero_point`;
 /// `y = clamp(out_zero_point + mbqm(v, if v >= 0 { identity } else { alpha }), -128, 127)`
 /// with `mbqm` = [`multiply_by_quantized_multiplier`].
@@ -135,8 +138,8 @@ fn saturate_to_i8(value: i32) -> i8 {
 /// # Errors
 /// [`Error::InputZeroPointOutOfRange`] / [`Error::OutputZeroPointOutOfRange`] for a zero point
 /// outside [-128, 127]; from [`quantize_multiplier`]: [`Error::NegativeScale`] (a negative scale
-/// or alpha), [`Error::NonFiniteScale`] (NaN or infinite inputs, or an `out_scale` of 0 or so
-/// small that the f32 quotient overflows), [`Error::ScaleTooLarge`].
+/// or alpha), [`Error::NonFiniteScale`] (NaN or infinite inputs, or an `out_scale` of 0),
+/// [`Error::ScaleTooLarge`].
 ///
 /// ```
 /// use autoencoder_core::table_s8::leaky_relu_table;
@@ -163,14 +166,11 @@ pub fn leaky_relu_table(
             zero_point: out_zero_point,
         });
     }
-    // TFLM's `CalculateOpDataLeakyRelu` (tensorflow/lite/micro/kernels/leaky_relu_common.cc)
-    // forms both quotients in f32 and only then widens them to double. (The golden vectors
-    // match this and also the all-f64 formation, which some other TFLite code uses: the two
-    // rarely differ in an output, so the rule here follows TFLM's source.)
-    let identity_scale = in_scale / out_scale;
-    let alpha_scale = in_scale * alpha / out_scale;
-    let (identity_multiplier, identity_shift) = quantize_multiplier(f64::from(identity_scale))?;
-    let (alpha_multiplier, alpha_shift) = quantize_multiplier(f64::from(alpha_scale))?;
+    // All in f64: what TFLM's LEAKY_RELU returns (settled by running it, not by reading it).
+    let identity_scale = f64::from(in_scale) / f64::from(out_scale);
+    let alpha_scale = f64::from(in_scale) * f64::from(alpha) / f64::from(out_scale);
+    let (identity_multiplier, identity_shift) = quantize_multiplier(identity_scale)?;
+    let (alpha_multiplier, alpha_shift) = quantize_multiplier(alpha_scale)?;
     Ok(Table::from_fn(|q| {
         // Both operands in int8, so v is in [-255, 255].
         let v = i32::from(q) - in_zero_point;
@@ -494,8 +494,9 @@ mod tests {
     /// LeakyReLU from the rule in docs/int8-arithmetic.md, with the independent reference
     /// requantization.
     fn naive_leaky_relu(alpha: f32, s_in: f32, zp_in: i32, s_out: f32, zp_out: i32) -> [i8; 256] {
-        let (mi, si) = quantize_multiplier(f64::from(s_in / s_out)).unwrap();
-        let (ma, sa) = quantize_multiplier(f64::from(s_in * alpha / s_out)).unwrap();
+        let (s_in, s_out, alpha) = (f64::from(s_in), f64::from(s_out), f64::from(alpha));
+        let (mi, si) = quantize_multiplier(s_in / s_out).unwrap();
+        let (ma, sa) = quantize_multiplier(s_in * alpha / s_out).unwrap();
         table_of(|q| {
             let v = q - zp_in;
             let scaled = if v >= 0 {

@@ -263,12 +263,19 @@ fn header_errors_are_named() {
     let mut b = bytes.clone();
     b[0] = b'X';
     assert!(matches!(Model::from_bytes(&b), Err(ModelError::BadMagic { .. })));
+    // An older file (version 1, before the rules of format 2) and a newer one: both refused
+    // with both versions named; the older one is pointed at `trainer upgrade`.
     let mut b = bytes.clone();
-    b[4] = 2;
-    assert_eq!(
-        Model::from_bytes(&b),
-        Err(ModelError::UnsupportedVersion { found: 2, supported: 1 })
-    );
+    b[4] = 1;
+    let old = Model::from_bytes(&b).unwrap_err();
+    assert_eq!(old, ModelError::UnsupportedVersion { found: 1, supported: 2 });
+    let text = old.to_string();
+    assert!(text.contains("version 1") && text.contains("version 2") && text.contains("trainer upgrade"), "{text}");
+    let mut b = bytes.clone();
+    b[4] = 3;
+    let new = Model::from_bytes(&b).unwrap_err();
+    assert_eq!(new, ModelError::UnsupportedVersion { found: 3, supported: 2 });
+    assert!(new.to_string().contains("newer"), "{new}");
     let mut b = bytes.clone();
     b[6] = 9;
     fix_checksum(&mut b);

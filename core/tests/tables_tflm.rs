@@ -15,6 +15,7 @@ mod common;
 use common::{cases, field, single_scale};
 
 const LEAKY_RELU: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/leaky_relu.jsonl");
+const LEAKY_RELU_RULE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/leaky_relu_rule.jsonl");
 const LOGISTIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tflm/logistic.jsonl");
 
 fn int(case: &Value, name: &str, line: usize) -> i32 {
@@ -62,10 +63,6 @@ fn compare(label: &str, table: &Table, expected: &[i8; 256], mismatches: &mut Ve
 fn leaky_relu_matches_tflm_golden_vectors() {
     let mut checked = 0usize;
     let mut mismatches = Vec::new();
-    // How many outputs would differ had the two effective scales been formed in f64 instead of
-    // f32 (TFLM's source forms them in f32); informational: 0 means this data cannot tell the
-    // two rules apart.
-    let mut f64_rule_differs = 0usize;
     for (line, raw, case) in cases(LEAKY_RELU) {
         let alpha = single_scale(&raw, &case, "alpha", line);
         let in_scale = single_scale(&raw, &case, "in_scale", line);
@@ -80,24 +77,104 @@ fn leaky_relu_matches_tflm_golden_vectors() {
             format!("line {line} (alpha {alpha}, in {in_scale} / {in_zero_point}, out {out_scale} / {out_zero_point})");
         compare(&label, &table, &expected, &mut mismatches);
         checked += 256;
-
-        let (mi, si) = quantize_multiplier(f64::from(in_scale) / f64::from(out_scale)).unwrap();
-        let (ma, sa) = quantize_multiplier(f64::from(in_scale) * f64::from(alpha) / f64::from(out_scale)).unwrap();
-        for (q, &e) in (-128..=127).zip(&expected) {
-            let v = q - in_zero_point;
-            let (m, s) = if v >= 0 { (mi, si) } else { (ma, sa) };
-            let y = (out_zero_point + multiply_by_quantized_multiplier(v, m, s)).clamp(-128, 127);
-            f64_rule_differs += usize::from(y != i32::from(e));
-        }
     }
     println!(
-        "checked {} TFLM LeakyReLU cases, {checked} outputs, {} mismatches \
-         (scales formed in f64 instead of f32 would differ in {f64_rule_differs})",
+        "checked {} TFLM LeakyReLU cases, {checked} outputs, {} mismatches",
         checked / 256,
         mismatches.len()
     );
     assert!(checked > 0, "no cases in {LEAKY_RELU}");
     common::assert_no_mismatches(checked, &mismatches);
+}
+
+/// A table built with the effective scales formed another way: `f32` forms both quotients in
+/// f32, `mixed` forms `in_scale * alpha` in f32 and divides in f64.
+fn other_rule(
+    form: &str,
+    alpha: f32,
+    in_scale: f32,
+    in_zero_point: i32,
+    out_scale: f32,
+    out_zero_point: i32,
+) -> [i8; 256] {
+    let (identity, negative) = match form {
+        "f32" => (f64::from(in_scale / out_scale), f64::from(in_scale * alpha / out_scale)),
+        _ => (
+            f64::from(in_scale) / f64::from(out_scale),
+            f64::from(in_scale * alpha) / f64::from(out_scale),
+        ),
+    };
+    let (mi, si) = quantize_multiplier(identity).unwrap();
+    let (ma, sa) = quantize_multiplier(negative).unwrap();
+    let mut out = [0i8; 256];
+    for (y, q) in out.iter_mut().zip(-128..=127) {
+        let v = q - in_zero_point;
+        let (m, s) = if v >= 0 { (mi, si) } else { (ma, sa) };
+        *y = (out_zero_point + multiply_by_quantized_multiplier(v, m, s)).clamp(-128, 127) as i8;
+    }
+    out
+}
+
+/// The cases that settle how TFLM forms LeakyReLU's two scales: `fc`'s tie (input code 106 of
+/// its first table, 126 in TFLM, 127 with the scales formed in f32) and cases where forming
+/// `in_scale * alpha` in f32 gives another table. The generator must match TFLM on all of them,
+/// and the file must tell the other forms apart (else it proves nothing).
+#[test]
+fn leaky_relu_forms_its_scales_in_f64_as_tflm_does() {
+    let mut checked = 0usize;
+    let mut mismatches = Vec::new();
+    let (mut f32_differs, mut mixed_differs) = (0usize, 0usize);
+    for (line, raw, case) in cases(LEAKY_RELU_RULE) {
+        let alpha = single_scale(&raw, &case, "alpha", line);
+        let in_scale = single_scale(&raw, &case, "in_scale", line);
+        let out_scale = single_scale(&raw, &case, "out_scale", line);
+        let in_zero_point = int(&case, "in_zero_point", line);
+        let out_zero_point = int(&case, "out_zero_point", line);
+        let expected = outputs(&case, line);
+        let table = leaky_relu_table(alpha, in_scale, in_zero_point, out_scale, out_zero_point)
+            .unwrap_or_else(|e| panic!("line {line}: generator refused the case: {e}"));
+        compare(&format!("rule case, line {line}"), &table, &expected, &mut mismatches);
+        checked += 256;
+        let count = |t: [i8; 256]| t.iter().zip(&expected).filter(|(a, b)| a != b).count();
+        f32_differs += count(other_rule(
+            "f32",
+            alpha,
+            in_scale,
+            in_zero_point,
+            out_scale,
+            out_zero_point,
+        ));
+        mixed_differs += count(other_rule(
+            "mixed",
+            alpha,
+            in_scale,
+            in_zero_point,
+            out_scale,
+            out_zero_point,
+        ));
+    }
+    println!("rule cases: {checked} outputs, f32 form differs in {f32_differs}, mixed form in {mixed_differs}");
+    assert!(checked >= 5 * 256, "too few cases in {LEAKY_RELU_RULE}");
+    assert!(
+        f32_differs > 0 && mixed_differs > 0,
+        "the cases do not tell the forms apart"
+    );
+    common::assert_no_mismatches(checked, &mismatches);
+}
+
+/// The tie that `models/fc.aeq` stored as 127 before format 2: `fc`'s first LeakyReLU table (input scale and zero point of the layer
+/// before it, output of the table), input code 106, v = 228.
+#[test]
+fn fc_first_table_tie_is_126() {
+    let table = leaky_relu_table(
+        0.01,
+        f32::from_bits(0x3bda_c558),
+        -122,
+        f32::from_bits(0x3bc3_fdbf),
+        -128,
+    )
+    .unwrap();
+    assert_eq!(table.lookup(106), 126);
 }
 
 #[test]

@@ -91,7 +91,7 @@ pub fn export(run_dir: &Path, out: &Path, train: &Split, test: &Split, calibrati
 
 /// The golden vectors come from the integer reference; the core must agree with them before
 /// they are written.
-fn check_against_core(model: &Model<'_>, golden: &int8::Golden) -> Result<()> {
+pub fn check_against_core(model: &Model<'_>, golden: &int8::Golden) -> Result<()> {
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut runner = Runner::new(model.clone(), &mut scratch).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut code = vec![0i8; model.code_len()];

@@ -29,4 +29,5 @@ pub mod semisup;
 pub mod studies;
 pub mod summary;
 pub mod train;
+pub mod upgrade;
 pub mod workspace;

@@ -38,6 +38,21 @@ enum Command {
     Eval(EvalArgs),
     /// Print a model file: header, layers, shapes and every quantization parameter.
     Inspect(InspectArgs),
+    /// Rewrite model files of an older format version in the current one: every weight, bias and
+    /// scale kept, multipliers and tables recomputed, golden vectors regenerated.
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Args)]
+struct UpgradeArgs {
+    /// Model files (.aeq), each rewritten in place unless --out is given.
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    /// Write the upgraded model here instead (one model only); golden vectors go beside it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Args)]
@@ -205,6 +220,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             print_all(&text)
         }
+        Some(Command::Upgrade(args)) => upgrade_cmd(args),
         Some(Command::Bench(args)) => {
             let data = load_data(&args.data)?;
             let threads = args.threads.unwrap_or_else(default_threads);
@@ -223,6 +239,29 @@ fn print_all(text: &str) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// `trainer upgrade`.
+fn upgrade_cmd(args: UpgradeArgs) -> Result<()> {
+    if args.out.is_some() && args.models.len() > 1 {
+        bail!("--out takes one model file; {} were given", args.models.len());
+    }
+    let data = load_data(&args.data)?;
+    for model in &args.models {
+        let out = args.out.clone().unwrap_or_else(|| model.clone());
+        let r = trainer::upgrade::upgrade(model, &out, &data.test.images)?;
+        println!(
+            "{}: version {} -> {}; {} multipliers and {} table entries recomputed differently; {}; golden vectors in {}",
+            r.model.display(),
+            r.from_version,
+            r.to_version,
+            r.changes.multipliers,
+            r.changes.table_entries,
+            if r.bytes_changed { "bytes changed" } else { "bytes unchanged" },
+            r.golden.display()
+        );
+    }
+    Ok(())
 }
 
 /// `trainer export`.

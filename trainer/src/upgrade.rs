@@ -1,0 +1,334 @@
+//! `trainer upgrade`: rewrites a model file of an older format version in the current one.
+//!
+//! Shipped models are migrated, never retrained: retraining on another CPU changes every weight.
+//! An upgrade keeps every weight, bias and scale and the stored float MSE, recomputes what the
+//! rules of the current version derive from them (requantization multipliers and shifts, the
+//! fused LeakyReLU's negative side, the LeakyReLU and Logistic tables), and regenerates the
+//! golden vectors beside the file.
+//!
+//! Versions (`docs/model-format.md`): version 1 has the same byte layout as version 2; what
+//! changed are two rules, which version 2 states and version 1 files may break: LeakyReLU tables
+//! with their scales formed in f64 (as the pinned TFLM build computes them), and the negative side
+//! of a fused LeakyReLU against [`fused_negative_scale`]. So a version-1 file is read with the
+//! current loader after its version field is moved up, and every derived value is recomputed.
+
+use crate::export::{check_against_core, golden_path, GOLDEN_TEST_IMAGES};
+use crate::int8;
+use crate::quantize::{QLayer, QWeights, QuantParams, Quantized};
+use autoencoder_core::model::{crc32, CHECKSUM_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC};
+use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
+use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier, Model, ModelError};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The oldest format version `upgrade` reads.
+pub const OLDEST_VERSION: u16 = 1;
+
+/// Why a file could not be upgraded. Nothing is written when any of these is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a model file at all.
+    #[error("{path} is not a model file: {reason}")]
+    NotAModel {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A model file of a version this build does not know.
+    #[error(
+        "{path}: model format version {found} cannot be upgraded by this build, which reads versions \
+         {OLDEST_VERSION} to {FORMAT_VERSION}{}",
+        if *found > FORMAT_VERSION { " (the file is newer: use a newer build)" } else { "" }
+    )]
+    UnknownVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u16,
+    },
+    /// The file is a model file of a known version, but broken.
+    #[error("{path}: {source}")]
+    Model {
+        /// The file.
+        path: PathBuf,
+        /// The loader's error.
+        source: ModelError,
+    },
+    /// A derived value cannot be computed from the stored scales.
+    #[error("{path}: layer {layer} ({what}): {source}")]
+    Derive {
+        /// The file.
+        path: PathBuf,
+        /// The layer.
+        layer: usize,
+        /// Which value.
+        what: &'static str,
+        /// The core's error.
+        source: autoencoder_core::Error,
+    },
+    /// The upgraded model failed a check (it does not load, or the core and the integer
+    /// reference disagree on it).
+    #[error("{path}: the upgraded model failed a check: {reason}")]
+    Check {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// Writing the output failed; the previous files are left as they were.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// How many derived values an upgrade changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Requantization (multiplier, shift) pairs, positive and negative sides, that changed.
+    pub multipliers: usize,
+    /// Table entries that changed.
+    pub table_entries: usize,
+}
+
+/// What `upgrade` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct UpgradeReport {
+    /// The file read.
+    pub input: PathBuf,
+    /// The model file written.
+    pub model: PathBuf,
+    /// The golden vectors written beside it.
+    pub golden: PathBuf,
+    /// The version of the file read.
+    pub from_version: u16,
+    /// The version written.
+    pub to_version: u16,
+    /// Derived values that changed.
+    pub changes: Changes,
+    /// Whether the model file's bytes changed.
+    pub bytes_changed: bool,
+}
+
+/// Reads `path`, accepting every version from [`OLDEST_VERSION`] to [`FORMAT_VERSION`], and
+/// returns the model owned, with the version it was read from.
+pub fn read_any_version(path: &Path) -> Result<(Quantized, u16), UpgradeError> {
+    let bytes = std::fs::read(path).map_err(|source| UpgradeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let not_a_model = |reason: String| UpgradeError::NotAModel {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
+        return Err(not_a_model(format!(
+            "{} bytes, shorter than any model file",
+            bytes.len()
+        )));
+    }
+    if bytes[..4] != MAGIC {
+        return Err(not_a_model(format!(
+            "it starts with {:02x?}, not the magic \"AEQ8\"",
+            &bytes[..4]
+        )));
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
+        return Err(UpgradeError::UnknownVersion {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    let body_end = bytes.len() - CHECKSUM_LEN;
+    let stored = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
+    let computed = crc32(&bytes[..body_end]);
+    if stored != computed {
+        return Err(UpgradeError::Model {
+            path: path.to_path_buf(),
+            source: ModelError::ChecksumMismatch { stored, computed },
+        });
+    }
+    // Every known version shares this layout (see the module docs): move the version up, then
+    // the current loader checks everything else.
+    let mut current = bytes;
+    current[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let crc = crc32(&current[..body_end]);
+    current[body_end..].copy_from_slice(&crc.to_le_bytes());
+    let model = Model::from_bytes(&current).map_err(|source| UpgradeError::Model {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((Quantized::from_core(&model), version))
+}
+
+/// Recomputes, from the stored scales, every value the rules of the current version derive:
+/// each weighted layer's (multiplier, shift) per channel, a fused layer's negative side, and the
+/// tables. Weights, biases, scales and zero points are kept.
+pub fn rederive(q: &mut Quantized) -> Result<Changes, (usize, &'static str, autoencoder_core::Error)> {
+    let mut changes = Changes::default();
+    let mut input = q.input;
+    for (i, layer) in q.layers.iter_mut().enumerate() {
+        match layer {
+            QLayer::FullyConnected { params, .. } | QLayer::Conv2d { params, .. } => {
+                changes.multipliers += rederive_weights(params, input, None).map_err(|e| (i, "multiplier", e))?;
+                input = params.output;
+            }
+            QLayer::FullyConnectedLeakyRelu {
+                params,
+                slope,
+                negative_multipliers,
+                negative_shifts,
+                ..
+            }
+            | QLayer::Conv2dLeakyRelu {
+                params,
+                slope,
+                negative_multipliers,
+                negative_shifts,
+                ..
+            } => {
+                changes.multipliers += rederive_weights(params, input, None).map_err(|e| (i, "multiplier", e))?;
+                let negative = (*slope, negative_multipliers, negative_shifts);
+                changes.multipliers +=
+                    rederive_weights(params, input, Some(negative)).map_err(|e| (i, "negative-side multiplier", e))?;
+                input = params.output;
+            }
+            QLayer::LeakyReluTable { slope, table, output } => {
+                let fresh = leaky_relu_table(*slope, input.scale, input.zero_point, output.scale, output.zero_point)
+                    .map_err(|e| (i, "LeakyReLU table", e))?;
+                changes.table_entries += replace_table(table, fresh.entries());
+                input = *output;
+            }
+            QLayer::LogisticTable { table, output } => {
+                let fresh = logistic_table(input.scale, input.zero_point).map_err(|e| (i, "Logistic table", e))?;
+                changes.table_entries += replace_table(table, fresh.entries());
+                input = *output;
+            }
+            QLayer::MaxPool2d { .. } | QLayer::TopK { .. } => {}
+        }
+    }
+    Ok(changes)
+}
+
+/// Recomputes one side of a weighted layer's requantization (the positive side when `negative`
+/// is `None`); returns how many channels changed.
+fn rederive_weights(
+    params: &mut QWeights,
+    input: QuantParams,
+    negative: Option<(f32, &mut Vec<i32>, &mut Vec<i32>)>,
+) -> Result<usize, autoencoder_core::Error> {
+    let (output_scale, multipliers, shifts) = match negative {
+        None => (params.output.scale, &mut params.multipliers, &mut params.shifts),
+        Some((slope, m, s)) => (fused_negative_scale(params.output.scale, slope), m, s),
+    };
+    let mut changed = 0;
+    for ((&scale, m), s) in params
+        .weight_scales
+        .iter()
+        .zip(multipliers.iter_mut())
+        .zip(shifts.iter_mut())
+    {
+        let (fresh_m, fresh_s) = quantize_multiplier(effective_scale(input.scale, scale, output_scale))?;
+        changed += usize::from((fresh_m, fresh_s) != (*m, *s));
+        (*m, *s) = (fresh_m, fresh_s);
+    }
+    Ok(changed)
+}
+
+/// Overwrites a stored table with freshly computed entries; returns how many differed.
+fn replace_table(table: &mut Vec<i8>, fresh: &[i8; 256]) -> usize {
+    let changed = table.iter().zip(fresh).filter(|(a, b)| a != b).count() + 256usize.saturating_sub(table.len());
+    *table = fresh.to_vec();
+    changed
+}
+
+/// Upgrades the model file `input` into `out` (which may be the same path), with golden
+/// vectors for the first [`GOLDEN_TEST_IMAGES`] images of `test_images` beside it. Both files are
+/// written to temporary files first and renamed into place only when both are complete.
+pub fn upgrade(input: &Path, out: &Path, test_images: &[u8]) -> Result<UpgradeReport, UpgradeError> {
+    let (mut q, from_version) = read_any_version(input)?;
+    let original = std::fs::read(input).map_err(|source| UpgradeError::Read {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    let changes = rederive(&mut q).map_err(|(layer, what, source)| UpgradeError::Derive {
+        path: input.to_path_buf(),
+        layer,
+        what,
+        source,
+    })?;
+    q.format_version = FORMAT_VERSION;
+    let check = |reason: String| UpgradeError::Check {
+        path: input.to_path_buf(),
+        reason,
+    };
+    let bytes = q.to_bytes().map_err(|e| check(e.to_string()))?;
+    let model = Model::from_bytes(&bytes).map_err(|e| check(e.to_string()))?;
+    let file = out
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let golden = int8::golden(&q, &file, test_images, GOLDEN_TEST_IMAGES);
+    check_against_core(&model, &golden).map_err(|e| check(format!("{e:#}")))?;
+    let golden_file = golden_path(out);
+    let golden_json = serde_json::to_string_pretty(&golden).map_err(|e| check(e.to_string()))? + "\n";
+    write_both(out, &bytes, &golden_file, golden_json.as_bytes())?;
+    Ok(UpgradeReport {
+        input: input.to_path_buf(),
+        model: out.to_path_buf(),
+        golden: golden_file,
+        from_version,
+        to_version: FORMAT_VERSION,
+        changes,
+        bytes_changed: bytes != original,
+    })
+}
+
+/// Writes two files so that neither is replaced unless both were written completely: each goes
+/// to a temporary file beside it first, then both are renamed into place.
+fn write_both(a: &Path, a_bytes: &[u8], b: &Path, b_bytes: &[u8]) -> Result<(), UpgradeError> {
+    let tmp = |p: &Path| {
+        let mut name = p.file_name().unwrap_or_default().to_os_string();
+        name.push(".upgrade.tmp");
+        p.with_file_name(name)
+    };
+    let (ta, tb) = (tmp(a), tmp(b));
+    let write = |path: &Path, tmp_path: &Path, bytes: &[u8]| {
+        std::fs::write(tmp_path, bytes).map_err(|source| {
+            let _ = std::fs::remove_file(tmp_path);
+            UpgradeError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    };
+    write(a, &ta, a_bytes)?;
+    if let Err(e) = write(b, &tb, b_bytes) {
+        let _ = std::fs::remove_file(&ta);
+        return Err(e);
+    }
+    for (path, tmp_path) in [(a, &ta), (b, &tb)] {
+        std::fs::rename(tmp_path, path).map_err(|source| {
+            let _ = std::fs::remove_file(&ta);
+            let _ = std::fs::remove_file(&tb);
+            UpgradeError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! `trainer upgrade`: shipped models hold exactly what the current rules derive, an older file
+//! is migrated without retraining, and bad input is refused without touching anything.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use trainer::quantize::QLayer;
+use trainer::upgrade::{read_any_version, rederive, upgrade, Changes, UpgradeError};
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(models_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "aeq"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 14, "shipped models missing: {v:?}");
+    v
+}
+
+fn test_images() -> Vec<u8> {
+    trainer::mnist::Mnist::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist"))
+        .unwrap()
+        .test
+        .images
+}
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Sets the version field and fixes the checksum.
+fn with_version(bytes: &mut [u8], version: u16) {
+    bytes[4..6].copy_from_slice(&version.to_le_bytes());
+    let end = bytes.len() - 4;
+    let crc = autoencoder_core::model::crc32(&bytes[..end]);
+    bytes[end..].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn every_shipped_model_holds_what_the_rules_derive() {
+    for path in shipped() {
+        let (mut q, version) = read_any_version(&path).unwrap();
+        assert_eq!(version, autoencoder_core::model::FORMAT_VERSION, "{}", path.display());
+        let changes = rederive(&mut q).unwrap();
+        assert_eq!(changes, Changes::default(), "{} is stale", path.display());
+    }
+}
+
+/// `fc` as it was shipped in format 1: entry 106 of its first LeakyReLU table was 127 (the f32
+/// rule); the upgrade restores TFLM's 126 and reproduces the shipped file and golden vectors.
+#[test]
+fn a_version_1_file_upgrades_to_the_shipped_one() {
+    let shipped_fc = std::fs::read(models_dir().join("fc.aeq")).unwrap();
+    let (q, _) = read_any_version(&models_dir().join("fc.aeq")).unwrap();
+    let QLayer::LeakyReluTable { table, .. } = &q.layers[1] else {
+        panic!("fc's layer 1 is not a LeakyReLU table: {:?}", q.layers[1]);
+    };
+    assert_eq!(table[106 + 128], 126);
+    let mut old_q = q.clone();
+    if let QLayer::LeakyReluTable { table, .. } = &mut old_q.layers[1] {
+        table[106 + 128] = 127;
+    }
+    let mut old = old_q.to_bytes().unwrap();
+    with_version(&mut old, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("fc.aeq");
+    std::fs::write(&input, &old).unwrap();
+    // The core refuses it, naming both versions and the command.
+    let refused = autoencoder_core::Model::from_bytes(&old).unwrap_err().to_string();
+    assert!(refused.contains("trainer upgrade"), "{refused}");
+
+    let r = upgrade(&input, &input, &test_images()).unwrap();
+    assert_eq!((r.from_version, r.to_version), (1, 2));
+    assert_eq!(
+        r.changes,
+        Changes {
+            multipliers: 0,
+            table_entries: 1
+        }
+    );
+    assert!(r.bytes_changed);
+    assert_eq!(std::fs::read(&input).unwrap(), shipped_fc);
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fc.golden.json")).unwrap()).unwrap();
+    let shipped_golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models_dir().join("fc.golden.json")).unwrap()).unwrap();
+    assert_eq!(golden, shipped_golden);
+    // Nothing else is left in the directory.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fc.aeq", "fc.golden.json"]);
+}
+
+/// A fused model's negative side is recomputed; weights, biases, scales and the float MSE stay.
+#[test]
+fn upgrade_keeps_weights_and_recomputes_the_negative_side() {
+    let path = models_dir().join("l1.aeq");
+    let (q, _) = read_any_version(&path).unwrap();
+    let mut stale = q.clone();
+    let mut fused = 0;
+    for layer in &mut stale.layers {
+        if let QLayer::FullyConnectedLeakyRelu {
+            negative_multipliers, ..
+        }
+        | QLayer::Conv2dLeakyRelu {
+            negative_multipliers, ..
+        } = layer
+        {
+            negative_multipliers[0] += 1000;
+            fused += 1;
+        }
+    }
+    assert!(fused > 0, "l1 has no fused layer");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.aeq");
+    let out = dir.path().join("out.aeq");
+    std::fs::write(&input, stale.to_bytes().unwrap()).unwrap();
+    let r = upgrade(&input, &out, &test_images()).unwrap();
+    assert_eq!(r.changes.multipliers, fused);
+    let (upgraded, _) = read_any_version(&out).unwrap();
+    assert_eq!(upgraded, q);
+    // The input was not touched, and the golden vectors went beside the output.
+    assert_eq!(read_any_version(&input).unwrap().0, stale);
+    assert!(dir.path().join("out.golden.json").is_file());
+}
+
+#[test]
+fn bad_files_get_typed_errors_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = test_images();
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let out = dir.path().join("out.aeq");
+    assert!(matches!(
+        upgrade(&readme, &out, &images),
+        Err(UpgradeError::NotAModel { .. })
+    ));
+    let mut fc = std::fs::read(models_dir().join("fc.aeq")).unwrap();
+    with_version(&mut fc, 9);
+    let future = dir.path().join("future.aeq");
+    std::fs::write(&future, &fc).unwrap();
+    let e = upgrade(&future, &out, &images).unwrap_err();
+    assert!(matches!(e, UpgradeError::UnknownVersion { found: 9, .. }), "{e}");
+    assert!(e.to_string().contains("newer"), "{e}");
+    let mut corrupt = std::fs::read(models_dir().join("fc.aeq")).unwrap();
+    corrupt[100] ^= 1;
+    let corrupt_path = dir.path().join("corrupt.aeq");
+    std::fs::write(&corrupt_path, &corrupt).unwrap();
+    let e = upgrade(&corrupt_path, &out, &images).unwrap_err();
+    assert!(e.to_string().contains("CRC-32"), "{e}");
+    let missing = dir.path().join("missing.aeq");
+    assert!(matches!(
+        upgrade(&missing, &out, &images),
+        Err(UpgradeError::Read { .. })
+    ));
+    // An output directory that does not exist: an error, and no file anywhere.
+    let nowhere = dir.path().join("no/such/dir/fc.aeq");
+    let e = upgrade(&models_dir().join("fc.aeq"), &nowhere, &images).unwrap_err();
+    assert!(matches!(e, UpgradeError::Write { .. }), "{e}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!out.exists());
+
+    // From the command line: the error names the file and the problem, exit status non-zero.
+    let o = trainer(&["upgrade", readme.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("is not a model file"), "{}", text(&o));
+    let o = trainer(&["upgrade", future.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("version 9"), "{}", text(&o));
+    assert!(!out.exists());
+}
