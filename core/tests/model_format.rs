@@ -270,7 +270,10 @@ fn header_errors_are_named() {
     let old = Model::from_bytes(&b).unwrap_err();
     assert_eq!(old, ModelError::UnsupportedVersion { found: 1, supported: 2 });
     let text = old.to_string();
-    assert!(text.contains("version 1") && text.contains("version 2") && text.contains("trainer upgrade"), "{text}");
+    assert!(
+        text.contains("version 1") && text.contains("version 2") && text.contains("trainer upgrade"),
+        "{text}"
+    );
     let mut b = bytes.clone();
     b[4] = 3;
     let new = Model::from_bytes(&b).unwrap_err();
