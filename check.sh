@@ -13,6 +13,23 @@ cargo fmt --all -- --check
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "Python environment for the TFLM and float-export tests (.venv-tflm)"
+# TensorFlow Lite Micro's own interpreter, numpy and safetensors, at the versions pinned in
+# tools/python/requirements.txt. Made once and reused while the pins are unchanged;
+# TFLM_PYTHON names another interpreter that has them. The tests fail without it.
+if [ -z "${TFLM_PYTHON:-}" ]; then
+    venv=.venv-tflm
+    if ! cmp -s tools/python/requirements.txt "$venv/requirements.txt" \
+        || ! "$venv/bin/python" -c 'import tflite_micro, numpy, safetensors' 2>/dev/null; then
+        if ! python3 -m venv --clear "$venv"; then
+            echo "python3 -m venv failed: install Python 3 with venv (Debian: apt-get install python3-venv)" >&2
+            exit 1
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r tools/python/requirements.txt
+        cp tools/python/requirements.txt "$venv/requirements.txt"
+    fi
+fi
+
 step "tests"
 cargo test --workspace --locked
 
