@@ -78,6 +78,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes several files so that none is replaced unless all were written completely: each goes
+/// to a temporary file beside it first (removed again on failure), then all are renamed into
+/// place.
+pub fn write_all_or_nothing(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
+    let tmp = |p: &Path| {
+        let mut name = p.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial.tmp");
+        p.with_file_name(name)
+    };
+    let temps: Vec<PathBuf> = files.iter().map(|(p, _)| tmp(p)).collect();
+    let clean = || {
+        for t in &temps {
+            let _ = fs::remove_file(t);
+        }
+    };
+    for ((path, bytes), t) in files.iter().zip(&temps) {
+        if let Err(e) = fs::write(t, bytes) {
+            clean();
+            return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+        }
+    }
+    for ((path, _), t) in files.iter().zip(&temps) {
+        if let Err(e) = fs::rename(t, path) {
+            clean();
+            return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `value` as pretty JSON, with a final newline, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n";

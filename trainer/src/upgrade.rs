@@ -12,6 +12,7 @@
 //! of a fused LeakyReLU against [`fused_negative_scale`]. So a version-1 file is read with the
 //! current loader after its version field is moved up, and every derived value is recomputed.
 
+use crate::checkpoint::write_all_or_nothing;
 use crate::export::{check_against_core, golden_path, GOLDEN_TEST_IMAGES};
 use crate::int8;
 use crate::quantize::{QLayer, QWeights, QuantParams, Quantized};
@@ -285,7 +286,12 @@ pub fn upgrade(input: &Path, out: &Path, test_images: &[u8]) -> Result<UpgradeRe
     check_against_core(&model, &golden).map_err(|e| check(format!("{e:#}")))?;
     let golden_file = golden_path(out);
     let golden_json = serde_json::to_string_pretty(&golden).map_err(|e| check(e.to_string()))? + "\n";
-    write_both(out, &bytes, &golden_file, golden_json.as_bytes())?;
+    write_all_or_nothing(&[(out, &bytes), (&golden_file, golden_json.as_bytes())]).map_err(|source| {
+        UpgradeError::Write {
+            path: out.to_path_buf(),
+            source,
+        }
+    })?;
     Ok(UpgradeReport {
         input: input.to_path_buf(),
         model: out.to_path_buf(),
@@ -295,40 +301,4 @@ pub fn upgrade(input: &Path, out: &Path, test_images: &[u8]) -> Result<UpgradeRe
         changes,
         bytes_changed: bytes != original,
     })
-}
-
-/// Writes two files so that neither is replaced unless both were written completely: each goes
-/// to a temporary file beside it first, then both are renamed into place.
-fn write_both(a: &Path, a_bytes: &[u8], b: &Path, b_bytes: &[u8]) -> Result<(), UpgradeError> {
-    let tmp = |p: &Path| {
-        let mut name = p.file_name().unwrap_or_default().to_os_string();
-        name.push(".upgrade.tmp");
-        p.with_file_name(name)
-    };
-    let (ta, tb) = (tmp(a), tmp(b));
-    let write = |path: &Path, tmp_path: &Path, bytes: &[u8]| {
-        std::fs::write(tmp_path, bytes).map_err(|source| {
-            let _ = std::fs::remove_file(tmp_path);
-            UpgradeError::Write {
-                path: path.to_path_buf(),
-                source,
-            }
-        })
-    };
-    write(a, &ta, a_bytes)?;
-    if let Err(e) = write(b, &tb, b_bytes) {
-        let _ = std::fs::remove_file(&ta);
-        return Err(e);
-    }
-    for (path, tmp_path) in [(a, &ta), (b, &tb)] {
-        std::fs::rename(tmp_path, path).map_err(|source| {
-            let _ = std::fs::remove_file(&ta);
-            let _ = std::fs::remove_file(&tb);
-            UpgradeError::Write {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
-    }
-    Ok(())
 }
