@@ -14,6 +14,7 @@ pub mod mnist;
 pub mod qemu;
 pub mod reference;
 pub mod synthetic;
+pub mod tflm;
 
 use autoencoder_core::model::Layer;
 use autoencoder_core::Model;

@@ -32,7 +32,8 @@ enum Command {
     List,
     /// Time training epochs and print one JSON line.
     Bench(BenchArgs),
-    /// Quantize a trained run to int8 and write its model file (and golden vectors beside it).
+    /// Quantize a trained run to int8 and write its model file (and golden vectors beside it),
+    /// or, with --safetensors, write its float weights for PyTorch and numpy.
     Export(ExportArgs),
     /// Test MSE of a model file's int8 model, next to its float model's.
     Eval(EvalArgs),
@@ -41,6 +42,18 @@ enum Command {
     /// Rewrite model files of an older format version in the current one: every weight, bias and
     /// scale kept, multipliers and tables recomputed, golden vectors regenerated.
     Upgrade(UpgradeArgs),
+    /// Derive .tflite files from a model file: PREFIX.encoder.tflite (input to code) and
+    /// PREFIX.decoder.tflite (code to output), int8 in and out, the same tensors and weights.
+    Convert(ConvertArgs),
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// Model file (.aeq).
+    model: PathBuf,
+    /// Write PREFIX.encoder.tflite and PREFIX.decoder.tflite (nothing else).
+    #[arg(long, value_name = "PREFIX", required = true)]
+    tflite: PathBuf,
 }
 
 #[derive(Args)]
@@ -60,9 +73,14 @@ struct ExportArgs {
     /// A variant (its run in runs/<variant>) or a run directory.
     run: String,
     /// Model file to write [default: models/<variant>.aeq]; golden vectors go to
-    /// <name>.golden.json beside it.
+    /// <name>.golden.json beside it. With --safetensors, only written when given.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write the run's float weights to this .safetensors file: PyTorch `nn.Sequential` names
+    /// and layouts, the forward pass in its metadata. Alone, nothing else is written (no model
+    /// file, no golden vectors); with --out, the int8 model file as well.
+    #[arg(long, value_name = "FILE")]
+    safetensors: Option<PathBuf>,
     /// Training images used to calibrate the activation ranges.
     #[arg(long, default_value_t = trainer::quantize::CALIBRATION_IMAGES)]
     calibration: usize,
@@ -221,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
             print_all(&text)
         }
         Some(Command::Upgrade(args)) => upgrade_cmd(args),
+        Some(Command::Convert(args)) => convert_cmd(args),
         Some(Command::Bench(args)) => {
             let data = load_data(&args.data)?;
             let threads = args.threads.unwrap_or_else(default_threads);
@@ -239,6 +258,32 @@ fn print_all(text: &str) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// `trainer convert`.
+fn convert_cmd(args: ConvertArgs) -> Result<()> {
+    let bytes = trainer::export::read_model_file(&args.model)?;
+    let model = trainer::export::load(&args.model, &bytes)?;
+    let quantized = trainer::quantize::Quantized::from_core(&model);
+    let converted = trainer::tflite::convert(&quantized)
+        .with_context(|| format!("{}: cannot convert to .tflite", args.model.display()))?;
+    let path = |part: &str| {
+        let mut name = args.tflite.clone().into_os_string();
+        name.push(format!(".{part}.tflite"));
+        PathBuf::from(name)
+    };
+    let (encoder, decoder) = (path("encoder"), path("decoder"));
+    trainer::checkpoint::write_all_or_nothing(&[(&encoder, &converted.encoder), (&decoder, &converted.decoder)])
+        .context("writing the .tflite files")?;
+    println!("{}: {} bytes", encoder.display(), converted.encoder.len());
+    println!("{}: {} bytes", decoder.display(), converted.decoder.len());
+    if let Some(k) = converted.top_k {
+        println!(
+            "the encoder ends before the model's hard top-k (no TFLite op): keep each sample's {k} largest \
+             codes (a tie goes to the lower index) and set the others to the code's zero point, as the core does"
+        );
+    }
+    Ok(())
 }
 
 /// `trainer upgrade`.
@@ -277,6 +322,28 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
             args.run
         );
     };
+    if let Some(path) = &args.safetensors {
+        let r = trainer::safetensors_export::export(&run_dir, path)?;
+        println!(
+            "{}: {} float weights of {} in {} tensors, {} bytes{}",
+            r.path.display(),
+            r.values,
+            r.variant,
+            r.tensors,
+            r.bytes,
+            if r.tied {
+                " (tied decoder written as the transpose)"
+            } else {
+                ""
+            }
+        );
+        if args.out.is_none() {
+            if !r.finished {
+                eprintln!("warning: the run in {} has not finished training", run_dir.display());
+            }
+            return Ok(());
+        }
+    }
     let data = load_data(&args.data)?;
     let name = match trainer::checkpoint::load::<State>(&run_dir.join(CHECKPOINT)) {
         Ok(state) => state.config.variant,

@@ -1,0 +1,891 @@
+//! The encoder and decoder graphs, built layer by layer from a model file's owned form.
+
+use super::schema::{self, BuiltinOperator, BuiltinOptions, Operator, Padding, Quantization, Tensor, TensorType};
+use super::{ConvertError, Converted};
+use crate::mnist::{PIXELS, SIDE};
+use crate::quantize::{QLayer, QWeights, QuantParams, Quantized, LOGISTIC_QUANT};
+use autoencoder_core::model::ModelKind;
+use autoencoder_core::table_s8::{leaky_relu_table, logistic_table, TABLE_LEN};
+use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier};
+
+/// The kind of a layer, as `inspect` and the core name it.
+fn kind(layer: &QLayer) -> &'static str {
+    match layer {
+        QLayer::FullyConnected { .. } => "fully_connected",
+        QLayer::Conv2d { .. } => "conv2d",
+        QLayer::MaxPool2d { .. } => "max_pool_2d",
+        QLayer::LeakyReluTable { .. } => "leaky_relu_table",
+        QLayer::LogisticTable { .. } => "logistic_table",
+        QLayer::TopK { .. } => "top_k",
+        QLayer::FullyConnectedLeakyRelu { .. } => "fully_connected_leaky_relu",
+        QLayer::Conv2dLeakyRelu { .. } => "conv2d_leaky_relu",
+    }
+}
+
+/// The shape of an activation (batch 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// `[1, n]`.
+    Flat(usize),
+    /// `[1, height, width, channels]`.
+    Nhwc(usize, usize, usize),
+}
+
+impl Shape {
+    fn len(self) -> usize {
+        match self {
+            Shape::Flat(n) => n,
+            Shape::Nhwc(h, w, c) => h * w * c,
+        }
+    }
+
+    fn dims(self) -> Vec<i32> {
+        match self {
+            Shape::Flat(n) => dims(&[1, n]),
+            Shape::Nhwc(h, w, c) => dims(&[1, h, w, c]),
+        }
+    }
+}
+
+/// Tensor dimensions as the schema stores them. Every size here comes from a model file's
+/// arrays, far below `i32::MAX`.
+fn dims(sizes: &[usize]) -> Vec<i32> {
+    sizes
+        .iter()
+        .map(|&s| i32::try_from(s).expect("tensor dimensions fit i32"))
+        .collect()
+}
+
+/// Where a graph has got to: the tensor holding the current activation.
+#[derive(Clone, Copy, Debug)]
+struct Activation {
+    tensor: i32,
+    quant: QuantParams,
+    shape: Shape,
+}
+
+/// Per-tensor affine quantization.
+fn per_tensor(q: QuantParams) -> Quantization {
+    Quantization {
+        scale: vec![q.scale],
+        zero_point: vec![i64::from(q.zero_point)],
+        quantized_dimension: 0,
+    }
+}
+
+/// One graph being built: its tensors, ops, the operator codes they use and the constant data.
+struct Graph {
+    operator_codes: Vec<BuiltinOperator>,
+    tensors: Vec<Tensor>,
+    operators: Vec<Operator>,
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Graph {
+    fn new() -> Graph {
+        Graph {
+            operator_codes: Vec::new(),
+            tensors: Vec::new(),
+            operators: Vec::new(),
+            // Buffer 0 is the empty sentinel that every tensor computed at run time refers to.
+            buffers: vec![Vec::new()],
+        }
+    }
+
+    fn push_tensor(&mut self, tensor: Tensor) -> i32 {
+        self.tensors.push(tensor);
+        i32::try_from(self.tensors.len() - 1).expect("fewer than 2^31 tensors")
+    }
+
+    /// A tensor computed at run time.
+    fn activation(&mut self, name: String, shape: Shape, quant: QuantParams) -> Activation {
+        let tensor = self.push_tensor(Tensor {
+            name,
+            shape: shape.dims(),
+            tensor_type: TensorType::Int8,
+            buffer: 0,
+            quantization: Some(per_tensor(quant)),
+        });
+        Activation { tensor, quant, shape }
+    }
+
+    /// A constant tensor with its own buffer.
+    fn constant(
+        &mut self,
+        name: String,
+        shape: Vec<i32>,
+        tensor_type: TensorType,
+        data: Vec<u8>,
+        quantization: Option<Quantization>,
+    ) -> i32 {
+        self.buffers.push(data);
+        let buffer = u32::try_from(self.buffers.len() - 1).expect("fewer than 2^32 buffers");
+        self.push_tensor(Tensor {
+            name,
+            shape,
+            tensor_type,
+            buffer,
+            quantization,
+        })
+    }
+
+    fn op(&mut self, op: BuiltinOperator, inputs: Vec<i32>, outputs: Vec<i32>, options: BuiltinOptions) {
+        let opcode_index = match self.operator_codes.iter().position(|&o| o == op) {
+            Some(i) => i,
+            None => {
+                self.operator_codes.push(op);
+                self.operator_codes.len() - 1
+            }
+        };
+        self.operators.push(Operator {
+            opcode_index: opcode_index as u32,
+            inputs,
+            outputs,
+            options,
+        });
+    }
+
+    /// `x` as `shape` (same number of values): `x` itself, or a `RESHAPE` of it into a new
+    /// tensor named `name`.
+    fn reshaped(&mut self, x: Activation, shape: Shape, name: String) -> Activation {
+        if x.shape == shape {
+            return x;
+        }
+        let new_shape = shape.dims();
+        let data = new_shape.iter().flat_map(|d| d.to_le_bytes()).collect();
+        let shape_tensor = self.constant(
+            format!("{name}.shape"),
+            dims(&[new_shape.len()]),
+            TensorType::Int32,
+            data,
+            None,
+        );
+        let y = self.activation(name, shape, x.quant);
+        self.op(
+            BuiltinOperator::Reshape,
+            vec![x.tensor, shape_tensor],
+            vec![y.tensor],
+            BuiltinOptions::Reshape { new_shape },
+        );
+        y
+    }
+
+    /// The finished model: `input` to `output`, the output tensor renamed `output_name`.
+    fn finish(
+        mut self,
+        graph_name: &str,
+        description: String,
+        input: Activation,
+        output: Activation,
+        output_name: &str,
+    ) -> Vec<u8> {
+        self.tensors[output.tensor as usize].name = output_name.to_string();
+        schema::Model {
+            operator_codes: self.operator_codes,
+            subgraph: schema::SubGraph {
+                tensors: self.tensors,
+                inputs: vec![input.tensor],
+                outputs: vec![output.tensor],
+                operators: self.operators,
+                name: graph_name.to_string(),
+            },
+            description,
+            buffers: self.buffers,
+        }
+        .to_bytes()
+    }
+}
+
+/// Turns a model file's owned form into its encoder and decoder as `.tflite` flatbuffers (see
+/// the [module documentation](super)).
+///
+/// # Errors
+/// [`ConvertError::NoExactForm`] for a layer TFLite cannot compute exactly (a top-k anywhere
+/// but at the end of the encoder, a fused LeakyReLU with a slope outside (0, 0.5], a logistic
+/// whose output is not TFLM's fixed quantization); [`ConvertError::StaleMultipliers`] and
+/// [`ConvertError::StaleTable`] where the stored requantization or table is not what TFLM
+/// derives from the scales (a model file of an older rule: `trainer upgrade` it);
+/// [`ConvertError::Arithmetic`], [`ConvertError::Malformed`] and [`ConvertError::Model`] for
+/// a model whose values or shapes do not fit together.
+pub fn convert(model: &Quantized) -> Result<Converted, ConvertError> {
+    let layers = &model.layers;
+    let code_after = model.code_after;
+    if code_after == 0 || code_after >= layers.len() {
+        return Err(ConvertError::Model(format!(
+            "the code after layer {code_after} does not split {} layers into an encoder and a decoder",
+            layers.len()
+        )));
+    }
+    for (index, layer) in layers.iter().enumerate() {
+        if let QLayer::TopK { .. } = layer {
+            let reason = if index >= code_after {
+                "top-k in the decoder"
+            } else if index + 1 < code_after {
+                "top-k in the middle of the encoder"
+            } else {
+                continue;
+            };
+            return Err(no_exact_form(index, layer, reason));
+        }
+    }
+    let (encoder_end, top_k) = match layers[code_after - 1] {
+        QLayer::TopK { k } => (code_after - 1, Some(k)),
+        _ => (code_after, None),
+    };
+    if encoder_end == 0 {
+        return Err(no_exact_form(
+            0,
+            &layers[0],
+            "the encoder is only a top-k layer, which leaves no op for the .tflite encoder",
+        ));
+    }
+    check_zero_point(model.input.zero_point).map_err(|reason| ConvertError::Model(format!("the input {reason}")))?;
+
+    // The encoder.
+    let mut encoder = Graph::new();
+    let input_shape = match model.model_kind() {
+        ModelKind::Convolutional => Shape::Nhwc(SIDE, SIDE, 1),
+        ModelKind::FullyConnected => Shape::Flat(PIXELS),
+    };
+    let input = encoder.activation("input".to_string(), input_shape, model.input);
+    let mut x = input;
+    for (index, layer) in layers[..encoder_end].iter().enumerate() {
+        x = add_layer(&mut encoder, index, layer, x)?;
+    }
+    let code_len = x.shape.len();
+    let code = encoder.reshaped(x, Shape::Flat(code_len), "code".to_string());
+    let mut description = format!(
+        "{name} encoder: the int8 input pixels (p - 128) to the {code_len}-value int8 code; from the \
+         autoencoder model file `{name}` (format version {version}), converted exactly for TFLM",
+        name = model.name,
+        version = model.format_version,
+    );
+    if let Some(k) = top_k {
+        description.push_str(&format!(
+            "; then keep the {k} largest codes (ties to the lower index) and set the others to the zero \
+             point {}",
+            code.quant.zero_point
+        ));
+    }
+    let encoder = encoder.finish("encoder", description, input, code, "code");
+
+    // The decoder.
+    let mut decoder = Graph::new();
+    let input = decoder.activation("code".to_string(), Shape::Flat(code_len), code.quant);
+    let mut x = input;
+    for (offset, layer) in layers[code_after..].iter().enumerate() {
+        x = add_layer(&mut decoder, code_after + offset, layer, x)?;
+    }
+    if x.shape.len() != PIXELS {
+        return Err(ConvertError::Model(format!(
+            "the decoder's output is {} values, not {PIXELS}",
+            x.shape.len()
+        )));
+    }
+    let output = decoder.reshaped(x, Shape::Flat(PIXELS), "output".to_string());
+    let description = format!(
+        "{name} decoder: the {code_len}-value int8 code to the {PIXELS} int8 output values; from the \
+         autoencoder model file `{name}` (format version {version}), converted exactly for TFLM",
+        name = model.name,
+        version = model.format_version,
+    );
+    let decoder = decoder.finish("decoder", description, input, output, "output");
+    Ok(Converted {
+        encoder,
+        decoder,
+        top_k,
+    })
+}
+
+/// A one-op model of a stored table layer's op, to check the table against TFLM's own op on all
+/// 256 inputs: input `[1, 256]` int8 with quantization `input` (the quantization of the layer's
+/// input) to output `[1, 256]` int8 with the table's output quantization, through `LEAKY_RELU`
+/// (alpha = the slope) or `LOGISTIC`. Entry `i` of the table is then TFLM's output for the input
+/// code `i - 128`. The table itself is not consulted: a stale table is what this is for.
+///
+/// `input` is the trainer's [`QuantParams`] or the core's `Quant`.
+///
+/// # Errors
+/// [`ConvertError::TableModel`] for a layer that is not a table, a logistic whose output is not
+/// TFLM's fixed quantization (scale 1/256, zero point -128), or a zero point outside int8.
+pub fn table_model(layer: &QLayer, input: impl Into<QuantParams>) -> Result<Vec<u8>, ConvertError> {
+    let input = input.into();
+    let refuse = |reason: String| ConvertError::TableModel {
+        kind: kind(layer),
+        reason,
+    };
+    let (op, options, output, what) = match *layer {
+        QLayer::LeakyReluTable { slope, output, .. } => (
+            BuiltinOperator::LeakyRelu,
+            BuiltinOptions::LeakyRelu { alpha: slope },
+            output,
+            format!("LEAKY_RELU (alpha {slope})"),
+        ),
+        QLayer::LogisticTable { output, .. } => {
+            check_logistic_output(output).map_err(refuse)?;
+            (
+                BuiltinOperator::Logistic,
+                BuiltinOptions::None,
+                output,
+                "LOGISTIC".to_string(),
+            )
+        }
+        _ => {
+            return Err(refuse(
+                "only a LeakyReLU or Logistic table has a table model".to_string(),
+            ))
+        }
+    };
+    check_zero_point(input.zero_point).map_err(|reason| refuse(format!("the input {reason}")))?;
+    check_zero_point(output.zero_point).map_err(|reason| refuse(format!("the output {reason}")))?;
+    let mut g = Graph::new();
+    let x = g.activation("input".to_string(), Shape::Flat(TABLE_LEN), input);
+    let y = g.activation("output".to_string(), Shape::Flat(TABLE_LEN), output);
+    g.op(op, vec![x.tensor], vec![y.tensor], options);
+    let description = format!(
+        "{what} alone: the 256 int8 input codes -128..=127 to a stored {} layer's table entries",
+        kind(layer)
+    );
+    Ok(g.finish("table", description, x, y, "output"))
+}
+
+/// `Err` with a reason unless `zero_point` is an int8 code.
+fn check_zero_point(zero_point: i32) -> Result<(), String> {
+    if (-128..=127).contains(&zero_point) {
+        Ok(())
+    } else {
+        Err(format!("zero point {zero_point} is outside int8"))
+    }
+}
+
+/// `Err` with a reason unless `output` is TFLM's fixed quantization of an int8 LOGISTIC.
+fn check_logistic_output(output: QuantParams) -> Result<(), String> {
+    if output == QuantParams::from(LOGISTIC_QUANT) {
+        Ok(())
+    } else {
+        Err(format!(
+            "TFLM's int8 LOGISTIC has output scale 1/256 and zero point -128, the table's output has scale \
+             {} and zero point {}",
+            output.scale, output.zero_point
+        ))
+    }
+}
+
+fn no_exact_form(layer: usize, l: &QLayer, reason: impl Into<String>) -> ConvertError {
+    ConvertError::NoExactForm {
+        layer,
+        kind: kind(l),
+        reason: reason.into(),
+    }
+}
+
+fn malformed(layer: usize, l: &QLayer, reason: impl Into<String>) -> ConvertError {
+    ConvertError::Malformed {
+        layer,
+        kind: kind(l),
+        reason: reason.into(),
+    }
+}
+
+/// The geometry of a weighted layer.
+#[derive(Clone, Copy)]
+enum Weighted {
+    FullyConnected {
+        inputs: usize,
+        outputs: usize,
+    },
+    Conv2d {
+        height: usize,
+        width: usize,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+    },
+}
+
+impl Weighted {
+    fn channels(self) -> usize {
+        match self {
+            Weighted::FullyConnected { outputs, .. } => outputs,
+            Weighted::Conv2d { out_channels, .. } => out_channels,
+        }
+    }
+
+    /// Dimensions of the weight tensor: `[out, in]` or OHWI.
+    fn weight_dims(self) -> Vec<usize> {
+        match self {
+            Weighted::FullyConnected { inputs, outputs } => vec![outputs, inputs],
+            Weighted::Conv2d {
+                in_channels,
+                out_channels,
+                kernel,
+                ..
+            } => vec![out_channels, kernel, kernel, in_channels],
+        }
+    }
+
+    /// The input shape the op reads.
+    fn input_shape(self) -> Shape {
+        match self {
+            Weighted::FullyConnected { inputs, .. } => Shape::Flat(inputs),
+            Weighted::Conv2d {
+                height,
+                width,
+                in_channels,
+                ..
+            } => Shape::Nhwc(height, width, in_channels),
+        }
+    }
+
+    /// The output shape (`VALID`, stride 1 for a convolution); `None` if the kernel does not fit.
+    fn output_shape(self) -> Option<Shape> {
+        match self {
+            Weighted::FullyConnected { outputs, .. } => Some(Shape::Flat(outputs)),
+            Weighted::Conv2d {
+                height,
+                width,
+                out_channels,
+                kernel,
+                ..
+            } => (kernel >= 1 && kernel <= height && kernel <= width)
+                .then(|| Shape::Nhwc(height + 1 - kernel, width + 1 - kernel, out_channels)),
+        }
+    }
+
+    /// The op's short name in tensor names.
+    fn name(self) -> &'static str {
+        match self {
+            Weighted::FullyConnected { .. } => "fc",
+            Weighted::Conv2d { .. } => "conv2d",
+        }
+    }
+
+    fn op(self) -> BuiltinOperator {
+        match self {
+            Weighted::FullyConnected { .. } => BuiltinOperator::FullyConnected,
+            Weighted::Conv2d { .. } => BuiltinOperator::Conv2d,
+        }
+    }
+
+    fn options(self) -> BuiltinOptions {
+        match self {
+            Weighted::FullyConnected { .. } => BuiltinOptions::FullyConnected,
+            Weighted::Conv2d { .. } => BuiltinOptions::Conv2d {
+                padding: Padding::Valid,
+                stride_w: 1,
+                stride_h: 1,
+            },
+        }
+    }
+}
+
+/// The negative side of a fused LeakyReLU, as stored.
+struct Fused<'a> {
+    slope: f32,
+    multipliers: &'a [i32],
+    shifts: &'a [i32],
+}
+
+/// Adds layer `index` to `g` after the activation `x`; returns the layer's output.
+fn add_layer(g: &mut Graph, index: usize, layer: &QLayer, x: Activation) -> Result<Activation, ConvertError> {
+    match *layer {
+        QLayer::FullyConnected {
+            inputs,
+            outputs,
+            ref params,
+        } => add_weighted(
+            g,
+            index,
+            layer,
+            Weighted::FullyConnected { inputs, outputs },
+            params,
+            None,
+            x,
+        ),
+        QLayer::Conv2d {
+            height,
+            width,
+            in_channels,
+            out_channels,
+            kernel,
+            ref params,
+        } => {
+            let w = Weighted::Conv2d {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+            };
+            add_weighted(g, index, layer, w, params, None, x)
+        }
+        QLayer::FullyConnectedLeakyRelu {
+            inputs,
+            outputs,
+            slope,
+            ref params,
+            ref negative_multipliers,
+            ref negative_shifts,
+        } => {
+            let fused = Fused {
+                slope,
+                multipliers: negative_multipliers,
+                shifts: negative_shifts,
+            };
+            let w = Weighted::FullyConnected { inputs, outputs };
+            add_weighted(g, index, layer, w, params, Some(fused), x)
+        }
+        QLayer::Conv2dLeakyRelu {
+            height,
+            width,
+            in_channels,
+            out_channels,
+            kernel,
+            slope,
+            ref params,
+            ref negative_multipliers,
+            ref negative_shifts,
+        } => {
+            let fused = Fused {
+                slope,
+                multipliers: negative_multipliers,
+                shifts: negative_shifts,
+            };
+            let w = Weighted::Conv2d {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+            };
+            add_weighted(g, index, layer, w, params, Some(fused), x)
+        }
+        QLayer::MaxPool2d {
+            height,
+            width,
+            channels,
+        } => {
+            let shape = Shape::Nhwc(height, width, channels);
+            let x = input_as(g, index, layer, x, shape)?;
+            if height < 2 || width < 2 {
+                return Err(malformed(
+                    index,
+                    layer,
+                    format!("a 2x2 pool does not fit {height}x{width}"),
+                ));
+            }
+            let y = g.activation(
+                format!("layer{index}.max_pool_2d"),
+                Shape::Nhwc(height / 2, width / 2, channels),
+                x.quant,
+            );
+            g.op(
+                BuiltinOperator::MaxPool2d,
+                vec![x.tensor],
+                vec![y.tensor],
+                BuiltinOptions::Pool2d {
+                    padding: Padding::Valid,
+                    stride_w: 2,
+                    stride_h: 2,
+                    filter_width: 2,
+                    filter_height: 2,
+                },
+            );
+            Ok(y)
+        }
+        QLayer::LeakyReluTable {
+            slope,
+            ref table,
+            output,
+        } => {
+            check_zero_point(output.zero_point).map_err(|r| malformed(index, layer, format!("the output {r}")))?;
+            let derived = leaky_relu_table(
+                slope,
+                x.quant.scale,
+                x.quant.zero_point,
+                output.scale,
+                output.zero_point,
+            )
+            .map_err(|source| ConvertError::Arithmetic {
+                layer: index,
+                kind: kind(layer),
+                what: "TFLM's LEAKY_RELU requantization",
+                source,
+            })?;
+            check_table(index, layer, table, derived.entries())?;
+            let y = g.activation(format!("layer{index}.leaky_relu"), x.shape, output);
+            g.op(
+                BuiltinOperator::LeakyRelu,
+                vec![x.tensor],
+                vec![y.tensor],
+                BuiltinOptions::LeakyRelu { alpha: slope },
+            );
+            Ok(y)
+        }
+        QLayer::LogisticTable { ref table, output } => {
+            check_logistic_output(output).map_err(|reason| no_exact_form(index, layer, reason))?;
+            let derived =
+                logistic_table(x.quant.scale, x.quant.zero_point).map_err(|source| ConvertError::Arithmetic {
+                    layer: index,
+                    kind: kind(layer),
+                    what: "TFLM's LOGISTIC input rescaling",
+                    source,
+                })?;
+            check_table(index, layer, table, derived.entries())?;
+            let y = g.activation(format!("layer{index}.logistic"), x.shape, output);
+            g.op(
+                BuiltinOperator::Logistic,
+                vec![x.tensor],
+                vec![y.tensor],
+                BuiltinOptions::None,
+            );
+            Ok(y)
+        }
+        // `convert` has placed (or refused) every top-k before building a graph.
+        QLayer::TopK { .. } => Err(no_exact_form(index, layer, "top-k has no TFLite op")),
+    }
+}
+
+/// `x` in the shape a layer reads: reshaped if it holds the same number of values, else an
+/// error naming the layer.
+fn input_as(
+    g: &mut Graph,
+    index: usize,
+    layer: &QLayer,
+    x: Activation,
+    shape: Shape,
+) -> Result<Activation, ConvertError> {
+    if x.shape.len() != shape.len() {
+        return Err(malformed(
+            index,
+            layer,
+            format!(
+                "its input is {} values, the previous layer's output {}",
+                shape.len(),
+                x.shape.len()
+            ),
+        ));
+    }
+    Ok(g.reshaped(x, shape, format!("layer{index}.input")))
+}
+
+/// Checks a stored table against what TFLM computes.
+fn check_table(index: usize, layer: &QLayer, stored: &[i8], derived: &[i8; TABLE_LEN]) -> Result<(), ConvertError> {
+    if stored.len() != TABLE_LEN {
+        return Err(malformed(
+            index,
+            layer,
+            format!("its table has {} entries, not {TABLE_LEN}", stored.len()),
+        ));
+    }
+    match stored
+        .iter()
+        .zip(derived)
+        .zip(i8::MIN..=i8::MAX)
+        .find(|((s, d), _)| s != d)
+    {
+        None => Ok(()),
+        Some(((&stored, &derived), input)) => Err(ConvertError::StaleTable {
+            layer: index,
+            kind: kind(layer),
+            input,
+            stored,
+            derived,
+        }),
+    }
+}
+
+/// Checks each channel's stored `(multiplier, shift)` against `quantize_multiplier` of
+/// `effective_scale(input_scale, weight_scale, output_scale)`, which is what TFLM computes when
+/// it prepares the op.
+fn check_multipliers(
+    index: usize,
+    layer: &QLayer,
+    side: &'static str,
+    input_scale: f32,
+    weight_scales: &[f32],
+    output_scale: f32,
+    (multipliers, shifts): (&[i32], &[i32]),
+) -> Result<(), ConvertError> {
+    for (channel, ((&w, &m), &s)) in weight_scales.iter().zip(multipliers).zip(shifts).enumerate() {
+        let derived = quantize_multiplier(effective_scale(input_scale, w, output_scale)).map_err(|source| {
+            ConvertError::Arithmetic {
+                layer: index,
+                kind: kind(layer),
+                what: if side == "negative" {
+                    "the negative side's requantization"
+                } else {
+                    "the requantization"
+                },
+                source,
+            }
+        })?;
+        if derived != (m, s) {
+            return Err(ConvertError::StaleMultipliers {
+                layer: index,
+                kind: kind(layer),
+                channel,
+                side,
+                stored: (m, s),
+                derived,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Adds a fully connected or convolution layer, with its fused LeakyReLU if any.
+fn add_weighted(
+    g: &mut Graph,
+    index: usize,
+    layer: &QLayer,
+    w: Weighted,
+    params: &QWeights,
+    fused: Option<Fused<'_>>,
+    x: Activation,
+) -> Result<Activation, ConvertError> {
+    let Some(output_shape) = w.output_shape() else {
+        return Err(malformed(index, layer, "the kernel does not fit the input"));
+    };
+    let x = input_as(g, index, layer, x, w.input_shape())?;
+    let channels = w.channels();
+    let weight_dims = w.weight_dims();
+    let lengths = [
+        ("weights", params.weights.len(), weight_dims.iter().product()),
+        ("weight scales", params.weight_scales.len(), channels),
+        ("biases", params.bias.len(), channels),
+        ("multipliers", params.multipliers.len(), channels),
+        ("shifts", params.shifts.len(), channels),
+    ];
+    let negative_lengths = fused
+        .as_ref()
+        .map(|f| {
+            [
+                ("negative multipliers", f.multipliers.len(), channels),
+                ("negative shifts", f.shifts.len(), channels),
+            ]
+        })
+        .into_iter()
+        .flatten();
+    for (what, actual, expected) in lengths.into_iter().chain(negative_lengths) {
+        if actual != expected {
+            return Err(malformed(index, layer, format!("{actual} {what}, expected {expected}")));
+        }
+    }
+    if let Some(&scale) = params.weight_scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(malformed(index, layer, format!("weight scale {scale} is not positive")));
+    }
+    let output = params.output;
+    check_zero_point(output.zero_point).map_err(|r| malformed(index, layer, format!("the output {r}")))?;
+    check_multipliers(
+        index,
+        layer,
+        "positive",
+        x.quant.scale,
+        &params.weight_scales,
+        output.scale,
+        (&params.multipliers, &params.shifts),
+    )?;
+    // The negative side's output tensor: the LeakyReLU's output scale divided by the slope, the
+    // same zero point.
+    let negative = match &fused {
+        None => None,
+        Some(f) => {
+            if !(f.slope > 0.0 && f.slope <= 0.5) {
+                return Err(no_exact_form(
+                    index,
+                    layer,
+                    format!(
+                        "the fused LeakyReLU's slope {} is outside (0, 0.5], where MAXIMUM of its two \
+                         requantizations is exact",
+                        f.slope
+                    ),
+                ));
+            }
+            let scale = fused_negative_scale(output.scale, f.slope);
+            check_multipliers(
+                index,
+                layer,
+                "negative",
+                x.quant.scale,
+                &params.weight_scales,
+                scale,
+                (f.multipliers, f.shifts),
+            )?;
+            Some(QuantParams {
+                scale,
+                zero_point: output.zero_point,
+            })
+        }
+    };
+
+    let name = format!("layer{index}.{}", w.name());
+    let zeros = vec![0i64; channels];
+    let weights = g.constant(
+        format!("{name}.weights"),
+        dims(&weight_dims),
+        TensorType::Int8,
+        params.weights.iter().map(|&v| v as u8).collect(),
+        Some(Quantization {
+            scale: params.weight_scales.clone(),
+            zero_point: zeros.clone(),
+            quantized_dimension: 0,
+        }),
+    );
+    let bias = g.constant(
+        format!("{name}.bias"),
+        dims(&[channels]),
+        TensorType::Int32,
+        params.bias.iter().flat_map(|b| b.to_le_bytes()).collect(),
+        Some(Quantization {
+            // TFLM does not read the bias scale (it requantizes with the input and weight
+            // scales); it is written as the product it stands for.
+            scale: params
+                .weight_scales
+                .iter()
+                .map(|&s| (f64::from(x.quant.scale) * f64::from(s)) as f32)
+                .collect(),
+            zero_point: zeros,
+            quantized_dimension: 0,
+        }),
+    );
+    let inputs = vec![x.tensor, weights, bias];
+    let Some(negative) = negative else {
+        let y = g.activation(name, output_shape, output);
+        g.op(w.op(), inputs, vec![y.tensor], w.options());
+        return Ok(y);
+    };
+    // A fused LeakyReLU: y = MAXIMUM(layer into `output`, layer into `negative`). Why this is
+    // exact for 0 < slope <= 0.5:
+    //
+    // The core computes y = clamp(zp + R_p(acc)) for acc >= 0 and clamp(zp + R_n(acc)) for
+    // acc < 0, where R_p and R_n are TFLM's requantizations with the positive and negative
+    // (multiplier, shift), checked above to be exactly what TFLM derives for the two ops here.
+    // The two ops compute clamp(zp + R_p(acc)) and clamp(zp + R_n(acc)), same zero point, and
+    // clamping commutes with the maximum; so it is enough that R_p(acc) >= R_n(acc) for
+    // acc >= 0 and R_n(acc) >= R_p(acc) for acc < 0. Both requantizations are monotone in acc
+    // and 0 at acc = 0, so their signs agree with acc. Their effective scales are M and
+    // M * slope <= M / 2 (up to the rounding of the scales), so the exact products p = acc * M
+    // and n = acc * M * slope have the same sign and |n| <= |p| / 2. TFLM rounds twice (the high
+    // multiply, ties up; the right shift by r, ties away from zero), which keeps R(x) within 3/4
+    // of x; and as +-2^(r-1) is an integer, R(x) >= 1 once x >= 1/2 and R(x) = 1 needs x >= 1/4
+    // (for x < 0: R(x) <= -1 once x < -1/2, and R(x) = -1 needs x < -1/4). If |R_n| = k >= 2
+    // then |n| >= k - 3/4, |p| >= 2k - 3/2 and |R_p| >= 2k - 9/4 > k - 1, so |R_p| >= k; if
+    // |R_n| = 1 then n is past 1/4, p past 1/2, and |R_p| >= 1. So |R_n| <= |R_p|: the positive
+    // side is the larger for acc >= 0, the negative side (nearer zero) for acc < 0. For slopes
+    // above 1/2 this argument no longer holds, so they are refused above (every variant here
+    // uses 0.01). `max_of_the_two_sides_is_the_fused_layer` checks the identity over random
+    // scales and accumulators, and TFLM agrees with the core on every shipped fused layer.
+    let positive = g.activation(format!("{name}.positive"), output_shape, output);
+    let negative = g.activation(format!("{name}.negative"), output_shape, negative);
+    g.op(w.op(), inputs.clone(), vec![positive.tensor], w.options());
+    g.op(w.op(), inputs, vec![negative.tensor], w.options());
+    let y = g.activation(format!("layer{index}.leaky_relu"), output_shape, output);
+    g.op(
+        BuiltinOperator::Maximum,
+        vec![positive.tensor, negative.tensor],
+        vec![y.tensor],
+        BuiltinOptions::MaximumMinimum,
+    );
+    Ok(y)
+}
