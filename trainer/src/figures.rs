@@ -18,8 +18,8 @@
 
 mod text;
 
+use crate::epoch::EpochRecord;
 use crate::mnist::PIXELS;
-use crate::train::EpochRecord;
 use ab_glyph::FontRef;
 use ndarray::{ArrayView1, ArrayView2};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};

@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod epoch;
 pub mod export;
 pub mod figures;
 pub mod int8;

@@ -1,6 +1,6 @@
 //! Progress: a bar on a terminal, one plain line per epoch otherwise, or nothing.
 
-use crate::train::EpochRecord;
+use crate::epoch::EpochRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 

@@ -59,9 +59,7 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The version of the names, layouts and metadata written here (the `format` metadata entry).
@@ -616,32 +614,14 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<SafetensorsReport> {
     })
 }
 
-/// Writes `bytes` to `path` (creating its directory) through a temporary file beside it that is
-/// flushed and renamed into place. On any failure the temporary file is removed, so nothing
-/// half-written is left, and a file already at `path` stays as it was.
+/// Writes `bytes` to `path`, creating its directory, through a temporary file beside it that is
+/// renamed into place ([`checkpoint::write_all_or_nothing`]): on any failure the temporary file
+/// is removed, so nothing half-written is left, and a file already at `path` stays as it was.
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.unwrap_or(Path::new(".")).join(tmp_name);
-    let written = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    checkpoint::write_all_or_nothing(&[(path, bytes)])
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! checkpoint, history and metrics of a run directory.
 
 use crate::checkpoint::{self, CheckpointError};
+pub use crate::epoch::EpochRecord;
 use crate::figures;
 use crate::layers::{kl, l1, lifetime_topk};
 use crate::mnist::{Mnist, Split, PIXELS};
@@ -94,23 +95,6 @@ pub enum TrainError {
         /// The I/O error.
         source: std::io::Error,
     },
-}
-
-/// One epoch's figures.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Phase name.
-    pub phase: String,
-    /// Epoch within the phase, from 1.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's samples.
-    pub train_loss: f64,
-    /// Test-set MSE after the epoch.
-    pub val_mse: f64,
-    /// Learning rate the epoch trained with.
-    pub lr: f64,
-    /// Wall seconds of the epoch, validation included.
-    pub seconds: f64,
 }
 
 /// Everything a run needs to continue exactly where it stopped.
