@@ -1,8 +1,9 @@
-//! Times the convolutional autoencoder's training step on one batch shard, layer by layer, on
+//! Times the `conv` recipe's training step on one batch shard, layer by layer, on
 //! one thread and on two threads each running its own shard at once (as the trainer does).
 //!
-//! The model: four Conv2d 6x6 (1→8→8→8→8 channels, stride 1, no padding), each followed by
-//! LeakyReLU, MaxPool 2x2 (8x8x8 → 128), Linear 128→784, Sigmoid, MSE against the input.
+//! The model is the `conv` recipe's own network, built by the recipe: four Conv2d 6x6
+//! (1→8→8→8→8 channels, stride 1, no padding), each followed by LeakyReLU, MaxPool 2x2
+//! (8x8x8 → 128), Linear 128→784, LeakyReLU, MSE against the input.
 //!
 //! ```sh
 //! cargo run -p trainer --release --example conv_bench [-- STEPS [SHARD]]
@@ -23,8 +24,10 @@ use std::sync::Barrier;
 use std::time::Instant;
 use trainer::layers::conv2d::{self, Conv2dGeometry};
 use trainer::layers::max_pool::{self, MaxPoolGeometry};
-use trainer::layers::{leaky_relu, linear, mse, sigmoid};
+use trainer::layers::{leaky_relu, linear, mse};
 use trainer::matmul::matmul;
+use trainer::model::Layer;
+use trainer::recipe;
 
 const BATCHES_PER_EPOCH: f64 = 118.0;
 const SLOPE: f32 = leaky_relu::SLOPE;
@@ -37,26 +40,36 @@ struct Net {
 }
 
 impl Net {
+    /// The `conv` recipe's network with its initial weights, as the trainer builds it.
     fn new(rng: &mut ChaCha8Rng) -> Net {
-        let uniform = |rng: &mut ChaCha8Rng, shape: (usize, usize), fan_in: usize| {
-            let a = 1.0 / (fan_in as f32).sqrt();
-            Array2::from_shape_fn(shape, |_| rng.random_range(-a..a))
-        };
-        let convs = [(1, 28), (8, 23), (8, 18), (8, 13)]
-            .iter()
-            .map(|&(c, s)| {
-                let g = Conv2dGeometry::new(c, s, s, 8, 6);
-                let fan_in = g.weight_shape().1;
-                let w = uniform(rng, g.weight_shape(), fan_in);
-                let b = uniform(rng, (1, 8), fan_in).row(0).to_owned();
-                (g, w, b)
-            })
-            .collect();
+        let model = (recipe::find("conv").expect("the conv recipe").build)(rng);
+        let (mut convs, mut pool, mut head) = (Vec::new(), None, None);
+        for layer in &model.layers {
+            let value = |i: usize| model.params[i].value.clone();
+            match *layer {
+                Layer::Conv2d { weight, bias, geometry } => {
+                    convs.push((geometry, value(weight), value(bias).row(0).to_owned()))
+                }
+                Layer::MaxPool2d { geometry } => pool = Some(geometry),
+                Layer::Linear {
+                    weight,
+                    bias,
+                    transposed,
+                } => {
+                    assert!(!transposed, "the conv decoder is untied");
+                    head = Some((value(weight), value(bias).row(0).to_owned()));
+                }
+                Layer::LeakyRelu { slope } => assert_eq!(slope, SLOPE),
+                ref other => panic!("the conv recipe has no {other:?} layer"),
+            }
+        }
+        assert_eq!(convs.len(), 4);
+        let (lin_w, lin_b) = head.expect("a linear decoder");
         Net {
             convs,
-            pool: MaxPoolGeometry::new(8, 8, 8),
-            lin_w: uniform(rng, (784, 128), 128),
-            lin_b: uniform(rng, (1, 784), 128).row(0).to_owned(),
+            pool: pool.expect("a max-pool"),
+            lin_w,
+            lin_b,
         }
     }
 
@@ -134,8 +147,8 @@ const STAGES: [&str; 15] = [
     "conv4 fwd",
     "leaky fwd (x4)",
     "pool fwd",
-    "linear+sigmoid+mse fwd",
-    "linear+sigmoid bwd",
+    "linear+leaky+mse fwd",
+    "linear+leaky bwd",
     "pool bwd",
     "leaky bwd (x4)",
     "conv4 bwd",
@@ -171,10 +184,10 @@ fn step(net: &Net, sh: &mut Shard, t: &mut [f64; STAGES.len()], with_head: bool)
             net.lin_b.view(),
             sh.logits.view_mut(),
         );
-        sigmoid::forward(sh.logits.view(), sh.out.view_mut());
+        leaky_relu::forward(sh.logits.view(), sh.out.view_mut(), SLOPE);
         mse::forward_backward(sh.out.view(), sh.x.view(), sh.d_out.view_mut(), 2 * n * 784);
         lap(t, 6);
-        sigmoid::backward(sh.out.view(), sh.d_out.view(), sh.d_logits.view_mut());
+        leaky_relu::backward(sh.out.view(), sh.d_out.view(), sh.d_logits.view_mut(), SLOPE);
         linear::backward(
             sh.pooled.view(),
             net.lin_w.view(),

@@ -8,9 +8,9 @@
 
 use anyhow::Context;
 use std::path::PathBuf;
+use trainer::experiments::run_figures::{knn_accuracy, MAP_NEIGHBOURS};
 use trainer::mnist::Mnist;
-use trainer::pca::Pca;
-use trainer::studies::{knn_accuracy, pixels, MAP_NEIGHBOURS};
+use trainer::pca::{pixels, Pca};
 use trainer::train::{State, Trainer, CHECKPOINT};
 
 fn main() -> anyhow::Result<()> {

@@ -12,8 +12,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"AE-CKPT\n";
-/// Bumped whenever the encoded state changes shape; older checkpoints are refused.
-pub const VERSION: u32 = 3;
+/// Bumped whenever the encoded state changes shape; older checkpoints are refused. Version 4:
+/// weight decay left the code penalties for an optimiser setting of its own
+/// (`Config::weight_decay`), so a version-3 run cannot be read as it was written.
+pub const VERSION: u32 = 4;
 
 /// What can be wrong with a checkpoint file.
 #[derive(Debug, thiserror::Error)]

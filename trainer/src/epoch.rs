@@ -19,3 +19,16 @@ pub struct EpochRecord {
     /// Wall seconds of the epoch, validation included.
     pub seconds: f64,
 }
+
+/// What the training loop tells whoever watches it: a phase begins, an epoch ends, the run
+/// stops. The loop knows nothing else of its watcher (a progress bar, a log, a test's counter),
+/// and the watchers know nothing of the loop.
+pub trait Observer {
+    /// Phase `phase` of `variant` begins (or resumes with `done` of at most `max_epochs`
+    /// epochs behind it).
+    fn phase(&mut self, variant: &str, phase: &str, max_epochs: usize, done: usize);
+    /// An epoch of a phase of at most `max_epochs` epochs ended with `record`.
+    fn epoch(&mut self, variant: &str, record: &EpochRecord, max_epochs: usize);
+    /// Training stopped: every phase is done.
+    fn finish(&mut self);
+}

@@ -9,10 +9,19 @@
 //! one thread's buffers and runs a shard forward and backward; [`train::Trainer`] splits each
 //! batch into shards and sums their gradients. A GPU backend replaces `Workspace` and
 //! `matmul` behind a cargo feature, leaving recipes, optimiser and checkpoints as they are.
+//!
+//! The rooms, each using only those before it: data ([`mnist`], [`noise`]) → layers
+//! ([`layers`], [`matmul`]) → model ([`model`], [`workspace`]) → training ([`optim`],
+//! [`recipe`], [`checkpoint`], [`epoch`], [`train`]) → experiments ([`experiments`], [`pca`],
+//! [`semisup`], drawing with [`figures`]) → reports ([`progress`], [`summary`]) → the commands
+//! ([`commands`]), which the `trainer` binary parses arguments for and calls. The training loop
+//! reports through [`epoch::Observer`] and hands a [`train::TestReport`] up; it draws nothing.
 
 pub mod bench;
 pub mod checkpoint;
+pub mod commands;
 pub mod epoch;
+pub mod experiments;
 pub mod export;
 pub mod figures;
 pub mod int8;
@@ -28,7 +37,6 @@ pub mod quantize;
 pub mod recipe;
 pub mod safetensors_export;
 pub mod semisup;
-pub mod studies;
 pub mod summary;
 pub mod tflite;
 pub mod train;

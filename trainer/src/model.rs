@@ -6,7 +6,9 @@
 
 use crate::layers::conv2d::Conv2dGeometry;
 use crate::layers::leaky_relu;
+use crate::layers::lifetime_topk::LifetimeTopK;
 use crate::layers::max_pool::MaxPoolGeometry;
+use crate::layers::whole_batch::BatchMask;
 use ndarray::Array2;
 use rand::distr::{Distribution, Uniform};
 use rand::Rng;
@@ -62,7 +64,16 @@ pub enum Layer {
 impl Layer {
     /// Whether the layer's forward pass needs every row of the batch at once.
     pub fn couples_batch(&self) -> bool {
-        matches!(self, Layer::LifetimeTopK { .. })
+        self.batch_mask().is_some()
+    }
+
+    /// How the layer chooses its mask over the whole batch, if its forward pass needs every row
+    /// of the batch at once (lifetime top-k).
+    pub fn batch_mask(&self) -> Option<Box<dyn BatchMask>> {
+        match *self {
+            Layer::LifetimeTopK { fraction } => Some(Box::new(LifetimeTopK { fraction })),
+            _ => None,
+        }
     }
 
     /// Whether the layer keeps a 0/1 mask between forward and backward.

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::matmul::matmul;
+use crate::mnist::{Split, PIXELS};
 
 /// Rows per covariance chunk: each chunk's `XcᵀXc` is summed in f32 by `matmul`, chunks in f64.
 const CHUNK_ROWS: usize = 2048;
@@ -300,6 +301,14 @@ fn covariance(x: ArrayView2<f32>, mean: &Array1<f64>) -> Array2<f64> {
     // The f32 products need not be exactly symmetric; average the two triangles.
     let scale = 1.0 / (n - 1) as f64;
     Array2::from_shape_fn((d, d), |(i, j)| 0.5 * (acc[[i, j]] + acc[[j, i]]) * scale)
+}
+
+/// The images of a split as rows of pixels in [0, 1].
+// -> (N, D)
+pub fn pixels(split: &Split) -> Array2<f32> {
+    Array2::from_shape_fn((split.len(), PIXELS), |(i, j)| {
+        split.images[i * PIXELS + j] as f32 / 255.0
+    })
 }
 
 #[cfg(test)]

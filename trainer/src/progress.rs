@@ -1,6 +1,7 @@
-//! Progress: a bar on a terminal, one plain line per epoch otherwise, or nothing.
+//! Progress: a bar on a terminal, one plain line per epoch otherwise, or nothing; an
+//! [`Observer`] of the training loop.
 
-use crate::epoch::EpochRecord;
+use crate::epoch::{EpochRecord, Observer};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -24,8 +25,19 @@ impl Progress {
         }
     }
 
+    /// A message between epochs.
+    pub fn say(&self, msg: &str) {
+        match self {
+            Progress::Bar(Some(b)) => b.println(msg),
+            Progress::Bar(None) | Progress::Lines => println!("{msg}"),
+            Progress::Silent => {}
+        }
+    }
+}
+
+impl Observer for Progress {
     /// A phase begins (or resumes with `done` epochs behind it).
-    pub fn phase(&mut self, variant: &str, phase: &str, max_epochs: usize, done: usize) {
+    fn phase(&mut self, variant: &str, phase: &str, max_epochs: usize, done: usize) {
         match self {
             Progress::Bar(bar) => {
                 if let Some(old) = bar.take() {
@@ -48,7 +60,7 @@ impl Progress {
     }
 
     /// An epoch ended.
-    pub fn epoch(&mut self, variant: &str, r: &EpochRecord, max_epochs: usize) {
+    fn epoch(&mut self, variant: &str, r: &EpochRecord, max_epochs: usize) {
         let line = format!(
             "train {:.6} val {:.6} lr {:.0e} {:.2}s",
             r.train_loss, r.val_mse, r.lr, r.seconds
@@ -63,17 +75,8 @@ impl Progress {
         }
     }
 
-    /// A message between epochs.
-    pub fn say(&self, msg: &str) {
-        match self {
-            Progress::Bar(Some(b)) => b.println(msg),
-            Progress::Bar(None) | Progress::Lines => println!("{msg}"),
-            Progress::Silent => {}
-        }
-    }
-
     /// Closes any bar.
-    pub fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Progress::Bar(bar) = self {
             if let Some(b) = bar.take() {
                 // indicatif leaves the cursor on the bar's line; end it before later output.

@@ -3,7 +3,8 @@
 //! A recipe reads like the tutorial's experiment; every knob lives in [`Config`], filled with
 //! the tutorial's values and overridden from the command line.
 
-use crate::layers::leaky_relu;
+use crate::layers::whole_batch::CodePenalty;
+use crate::layers::{kl, l1, leaky_relu};
 use crate::mnist::PIXELS;
 use crate::model::{Layer, Model};
 use crate::noise::Noise;
@@ -93,16 +94,20 @@ pub enum Penalty {
         /// Target mean activation ρ.
         rho: f64,
     },
-    /// L2 weight decay `λ/2 · Σ w²` over the trainable weights of the linear and convolution
-    /// layers (not the biases, not the codes): [`Model::weight_decay`].
-    WeightDecay {
-        /// λ.
-        lambda: f32,
-    },
+}
+
+impl Penalty {
+    /// The penalty as the training step applies it.
+    pub fn code_penalty(self) -> Box<dyn CodePenalty> {
+        match self {
+            Penalty::L1 { lambda } => Box::new(l1::L1 { lambda }),
+            Penalty::Kl { lambda, rho } => Box::new(kl::Kl { lambda, rho }),
+        }
+    }
 }
 
 /// Every knob of a run, with the tutorial's defaults. `variant` names the recipe; a composed
-/// model trained with [`crate::train::State::with_model`] may use any name.
+/// model trained with `State::with_model` (the training loop's) may use any name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Recipe name.
@@ -122,8 +127,13 @@ pub struct Config {
     pub plateau: PlateauConfig,
     /// The schedule.
     pub phases: Vec<Phase>,
-    /// Sparsity penalty on the codes, or L2 weight decay, if any (stays on while fine-tuning).
+    /// Sparsity penalty on the codes, if any (stays on while fine-tuning).
     pub penalty: Option<Penalty>,
+    /// Coupled L2 weight decay λ, an optimiser setting (0: none): `λ·w` is added to the
+    /// gradient of every trainable weight of the linear and convolution layers (not the
+    /// biases) before Adam, and `λ/2 · Σ w²` to the training loss ([`Model::weight_decay`]).
+    /// It combines with any sparsity penalty.
+    pub weight_decay: f32,
     /// Corruption of the inputs (denoising), if any; the target stays clean.
     pub noise: Option<Noise>,
     /// Use only the first N training images (tests, quick looks).
@@ -142,7 +152,7 @@ pub struct Recipe {
     pub build: fn(&mut ChaCha8Rng) -> Model,
     /// Phase names, caps and starts.
     pub phases: &'static [(&'static str, usize, PhaseStart)],
-    /// Sparsity penalty on the codes, or weight decay.
+    /// Sparsity penalty on the codes.
     pub penalty: Option<Penalty>,
     /// Input corruption.
     pub noise: Option<Noise>,
@@ -150,19 +160,23 @@ pub struct Recipe {
     pub schedule: Schedule,
 }
 
-/// A recipe's batch size and plateau patience; everything else of the optimiser is the tutorial's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A recipe's batch size, plateau patience and weight decay; everything else of the optimiser is
+/// the tutorial's.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
     /// Batch size.
     pub batch_size: usize,
     /// Epochs without improvement before the plateau scheduler lowers the learning rate.
     pub patience: u32,
+    /// Coupled L2 weight decay λ ([`Config::weight_decay`]); 0 for none.
+    pub weight_decay: f32,
 }
 
-/// The tutorial's: batches of 512, patience 10.
+/// The tutorial's: batches of 512, patience 10, no weight decay.
 pub const TUTORIAL: Schedule = Schedule {
     batch_size: 512,
     patience: 10,
+    weight_decay: 0.0,
 };
 
 const TIED_FINETUNE_50: &[(&str, usize, PhaseStart)] =
@@ -212,6 +226,7 @@ const DEEP30: &[(&str, usize, PhaseStart)] = &[
 const DEEP30_SCHEDULE: Schedule = Schedule {
     batch_size: 128,
     patience: 3,
+    weight_decay: DEEP30_WEIGHT_DECAY,
 };
 
 /// `deep30`'s L2 weight decay, on in every phase. Without it fine-tuning stalls at a test error
@@ -344,9 +359,7 @@ pub const RECIPES: &[Recipe] = &[
         about: "784-1000-500-250-30 (Hinton & Salakhutdinov 2006's MNIST net): LeakyReLU, linear code, logistic output; greedy autoencoder stages, then fine-tuned tied; weight decay 1e-6",
         build: |rng| logistic_output(rng, 1000),
         phases: DEEP30,
-        penalty: Some(Penalty::WeightDecay {
-            lambda: DEEP30_WEIGHT_DECAY,
-        }),
+        penalty: None,
         noise: None,
         schedule: DEEP30_SCHEDULE,
     },
@@ -402,6 +415,7 @@ impl Recipe {
                 })
                 .collect(),
             penalty: self.penalty,
+            weight_decay: self.schedule.weight_decay,
             noise: self.noise,
             train_limit: None,
             test_limit: None,
@@ -425,7 +439,8 @@ impl Config {
         Ok(())
     }
 
-    /// Sets the penalty's λ; an error for a recipe without a penalty.
+    /// Sets the penalty's λ: the sparsity penalty's, or, for a recipe without one, its weight
+    /// decay; an error for a recipe with neither.
     pub fn set_lambda(&mut self, value: f64) -> Result<(), String> {
         if !(value >= 0.0 && value.is_finite()) {
             return Err(format!("lambda {value} must be finite and not negative"));
@@ -433,9 +448,20 @@ impl Config {
         match &mut self.penalty {
             Some(Penalty::L1 { lambda }) => *lambda = value as f32,
             Some(Penalty::Kl { lambda, .. }) => *lambda = value,
-            Some(Penalty::WeightDecay { lambda }) => *lambda = value as f32,
+            None if self.weight_decay > 0.0 || find(&self.variant).is_ok_and(|r| r.schedule.weight_decay > 0.0) => {
+                self.weight_decay = value as f32
+            }
             None => return Err(format!("variant '{}' has no sparsity penalty to weight", self.variant)),
         }
+        Ok(())
+    }
+
+    /// Sets the weight decay λ (any recipe; 0 turns it off).
+    pub fn set_weight_decay(&mut self, value: f64) -> Result<(), String> {
+        if !(value >= 0.0 && value.is_finite()) {
+            return Err(format!("weight decay {value} must be finite and not negative"));
+        }
+        self.weight_decay = value as f32;
         Ok(())
     }
 
@@ -449,6 +475,12 @@ impl Config {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("learning rate {} must be positive and finite", self.lr));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!(
+                "weight decay {} must be finite and not negative",
+                self.weight_decay
+            ));
         }
         if self.train_limit == Some(0) || self.test_limit == Some(0) {
             return Err("--train-limit and --test-limit must be at least 1".into());
@@ -475,7 +507,6 @@ mod tests {
         let penalty = |p: Penalty| postcard::to_allocvec(&p).unwrap()[0];
         assert_eq!(penalty(Penalty::L1 { lambda: 0.1 }), 0);
         assert_eq!(penalty(Penalty::Kl { lambda: 0.1, rho: 0.05 }), 1);
-        assert_eq!(penalty(Penalty::WeightDecay { lambda: 1e-6 }), 2);
     }
 
     #[test]

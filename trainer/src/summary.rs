@@ -1,8 +1,8 @@
 //! The table that ends `cargo run -p trainer --release`: every variant's figures side by side.
 
+use crate::experiments::pca_baseline::PcaScore;
 use crate::mnist::PIXELS;
 use crate::semisup::{Score, Start};
-use crate::studies::PcaScore;
 use crate::train::Metrics;
 
 /// One autoencoder's line.

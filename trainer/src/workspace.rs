@@ -125,11 +125,6 @@ impl Workspace {
         self.acts[i].slice(s![..self.rows, ..])
     }
 
-    /// Mask of layer `i` (rows in use), to be set for a batch-coupled layer before its forward.
-    pub fn mask_mut(&mut self, i: usize) -> ArrayViewMut2<'_, f32> {
-        self.masks[i].slice_mut(s![..self.rows, ..])
-    }
-
     /// Input of layer `i` and its mask (rows in use), for choosing a batch-coupled mask.
     pub fn input_and_mask(&mut self, i: usize) -> (ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) {
         let n = self.rows;
@@ -139,15 +134,6 @@ impl Workspace {
             self.acts[i - 1].slice(s![..n, ..])
         };
         (input, self.masks[i].slice_mut(s![..n, ..]))
-    }
-
-    /// Input of layer `i` (rows in use).
-    pub fn layer_input(&self, i: usize) -> ArrayView2<'_, f32> {
-        if i == 0 {
-            self.input()
-        } else {
-            self.act(i - 1)
-        }
     }
 
     /// Runs every layer on the loaded rows; `train` selects the training behaviour of layers

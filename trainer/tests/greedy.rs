@@ -145,12 +145,8 @@ fn fine_tuning_unfreezes_and_unties_everything() {
 fn deep30_has_a_linear_code_a_logistic_output_and_fine_tunes_tied() {
     let mut c = recipe::find("deep30").unwrap().config(0, 2);
     assert_eq!((c.batch_size, c.plateau.patience), (128, 3));
-    assert_eq!(
-        c.penalty,
-        Some(recipe::Penalty::WeightDecay {
-            lambda: recipe::DEEP30_WEIGHT_DECAY
-        })
-    );
+    assert_eq!(c.penalty, None);
+    assert_eq!(c.weight_decay, recipe::DEEP30_WEIGHT_DECAY);
     c.cap_epochs(Some(1), Some(1)).unwrap();
     c.train_limit = Some(256);
     c.test_limit = Some(128);
@@ -208,21 +204,17 @@ fn the_tutorial_recipes_keep_batches_of_512_and_patience_10() {
 
 #[test]
 fn weight_decay_adds_lambda_w_to_the_batch_gradient_of_every_weight() {
-    let config = |penalty| {
+    let config = |weight_decay| {
         let mut c = recipe::find("deep30").unwrap().config(0, 2);
-        c.penalty = penalty;
+        c.weight_decay = weight_decay;
         c.train_limit = Some(256);
         c.test_limit = Some(64);
         c
     };
     let lambda = recipe::DEEP30_WEIGHT_DECAY;
     let batch: Vec<u32> = (0..128).collect();
-    let mut with = Trainer::new(
-        State::new(config(Some(recipe::Penalty::WeightDecay { lambda }))).unwrap(),
-        mnist(),
-    )
-    .unwrap();
-    let mut without = Trainer::new(State::new(config(None)).unwrap(), mnist()).unwrap();
+    let mut with = Trainer::new(State::new(config(lambda)).unwrap(), mnist()).unwrap();
+    let mut without = Trainer::new(State::new(config(0.0)).unwrap(), mnist()).unwrap();
     let (loss_with, g_with) = with.batch_gradients(&batch);
     let (loss_without, g_without) = without.batch_gradients(&batch);
     let m = &with.state.model;
@@ -235,4 +227,39 @@ fn weight_decay_adds_lambda_w_to_the_batch_gradient_of_every_weight() {
     }
     assert_eq!(g_with[1], g_without[1]);
     assert_eq!(g_with[2], g_without[2]);
+}
+
+#[test]
+fn weight_decay_and_a_sparsity_penalty_combine() {
+    // Decay is an optimiser setting: on top of L1, it adds exactly its own term and gradient.
+    let config = |weight_decay| {
+        let mut c = recipe::find("l1").unwrap().config(0, 2);
+        c.weight_decay = weight_decay;
+        c.train_limit = Some(256);
+        c.test_limit = Some(64);
+        c
+    };
+    let lambda = 1e-3f32;
+    let batch: Vec<u32> = (0..128).collect();
+    let mut with = Trainer::new(State::new(config(lambda)).unwrap(), mnist()).unwrap();
+    let mut without = Trainer::new(State::new(config(0.0)).unwrap(), mnist()).unwrap();
+    let (loss_with, g_with) = with.batch_gradients(&batch);
+    let (loss_without, g_without) = without.batch_gradients(&batch);
+    let w = &with.state.model.params[0].value;
+    let squares: f64 = w.iter().map(|&v| v as f64 * v as f64).sum();
+    assert!((loss_with - loss_without - 0.5 * lambda as f64 * squares).abs() < 1e-9);
+    for ((a, b), &v) in g_with[0].iter().zip(&g_without[0]).zip(w) {
+        assert!((a - b - lambda * v).abs() <= 1e-6 * b.abs().max(1e-3), "{a} {b} {v}");
+    }
+    assert_eq!(g_with[1], g_without[1]);
+    // --lambda still weights the L1 penalty, and --weight-decay the decay.
+    let mut c = config(0.0);
+    c.set_lambda(0.5).unwrap();
+    c.set_weight_decay(1e-4).unwrap();
+    assert_eq!(c.penalty, Some(recipe::Penalty::L1 { lambda: 0.5 }));
+    assert_eq!(c.weight_decay, 1e-4);
+    // For deep30, without a sparsity penalty, --lambda sets the decay, as before.
+    let mut d = recipe::find("deep30").unwrap().config(0, 1);
+    d.set_lambda(2e-6).unwrap();
+    assert_eq!((d.penalty, d.weight_decay), (None, 2e-6));
 }

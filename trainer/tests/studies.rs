@@ -1,11 +1,11 @@
 //! The PCA baseline and the semi-supervised study, end to end on a slice of MNIST.
 
 use std::path::Path;
+use trainer::experiments::{pca_baseline, semisup_study};
 use trainer::mnist::Mnist;
 use trainer::progress::Progress;
 use trainer::recipe;
 use trainer::semisup::{SemisupConfig, Start};
-use trainer::studies;
 use trainer::train::{State, Trainer, FIGURES, METRICS};
 
 fn small() -> Mnist {
@@ -18,7 +18,7 @@ fn small() -> Mnist {
 #[test]
 fn pca_writes_its_baselines_and_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let scores = studies::run_pca(&small(), dir.path()).unwrap();
+    let scores = pca_baseline::run_pca(&small(), dir.path()).unwrap();
     assert_eq!(scores.iter().map(|s| s.components).collect::<Vec<_>>(), vec![2, 30, 64]);
     assert!(scores[0].test_mse > scores[1].test_mse && scores[1].test_mse > scores[2].test_mse);
     for s in &scores {
@@ -47,7 +47,7 @@ fn semisup_scores_every_start_and_label_count() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut seen = 0;
-    let scores = studies::run_semisup(&fc.state.model, &data, &config, dir.path(), |_| seen += 1).unwrap();
+    let scores = semisup_study::run_semisup(&fc.state.model, &data, &config, dir.path(), |_| seen += 1).unwrap();
     assert_eq!((scores.len(), seen), (6, 6));
     for s in &scores {
         // Ten classes: chance is 10 %; even a short run on 100 labels does far better.

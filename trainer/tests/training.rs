@@ -189,3 +189,30 @@ fn tutorial_stop_rule_ends_a_phase_once_lr_is_below_1e_5() {
     // The fine-tuning phase, capped at 0 epochs, was skipped: the model is still tied.
     assert_eq!(t.state.model.params.len(), 3);
 }
+
+#[test]
+fn a_checkpoint_of_the_previous_format_gets_a_clear_error() {
+    // Version 3 kept weight decay among the code penalties; its runs are refused by version,
+    // not misread.
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(tiny(0, 1, 1, 0));
+    t.run(Some(dir.path()), &mut Progress::Silent).unwrap();
+    let path = dir.path().join(CHECKPOINT);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(checkpoint::VERSION, 4);
+    let mut old = bytes[..bytes.len() - 4].to_vec();
+    old[8..12].copy_from_slice(&3u32.to_le_bytes());
+    let crc = crc32fast::hash(&old);
+    old.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &old).unwrap();
+    let e = checkpoint::load::<State>(&path).unwrap_err();
+    assert!(
+        matches!(e, checkpoint::CheckpointError::Version { found: 3, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("checkpoint format version 3, this trainer reads version 4"),
+        "{e}"
+    );
+}

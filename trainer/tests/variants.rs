@@ -4,6 +4,7 @@
 use ndarray::Array2;
 use std::path::Path;
 use std::sync::OnceLock;
+use trainer::experiments::recipe_run;
 use trainer::mnist::Mnist;
 use trainer::progress::Progress;
 use trainer::recipe::{self, RECIPES};
@@ -29,7 +30,7 @@ fn every_variant_trains_a_tiny_run_and_writes_its_outputs() {
     for r in RECIPES {
         let dir = tempfile::tempdir().unwrap();
         let mut t = tiny(r.name, 2);
-        let m = t.run(Some(dir.path()), &mut Progress::Silent).unwrap();
+        let m = recipe_run::run(&mut t, dir.path(), &mut Progress::Silent).unwrap();
         assert!(m.finished, "{}", r.name);
         assert!(
             m.test_mse.is_finite() && m.test_mse > 0.0 && m.test_mse < 0.3,
@@ -135,7 +136,7 @@ fn sparsity_penalties_and_noise_compose() {
     c.penalty = Some(Penalty::L1 { lambda: 1e-2 });
     let dir = tempfile::tempdir().unwrap();
     let mut t = Trainer::new(State::with_model(c, model).unwrap(), mnist()).unwrap();
-    let m = t.run(Some(dir.path()), &mut Progress::Silent).unwrap();
+    let m = recipe_run::run(&mut t, dir.path(), &mut Progress::Silent).unwrap();
     let h = &t.state.history;
     assert!(h[1].val_mse < h[0].val_mse, "{h:?}");
     // At evaluation lifetime sparsity is off and top-k keeps 16 of 64 codes per sample.

@@ -6,17 +6,36 @@
 //! combined once, and each shard then adds the gradient to its own rows ([`backward`]).
 //! `ρ̂` is clamped to [1e-6, 1 - 1e-6] so that a saturated unit gives a large, finite penalty.
 
+pub use super::whole_batch::column_sums;
+use super::whole_batch::CodePenalty;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 const CLAMP: f64 = 1e-6;
 
-/// Adds each column of `c` into `sums`.
-// c: (N, K) -> sums: (K)
-pub fn column_sums(c: ArrayView2<f32>, sums: &mut [f64]) {
-    for row in c.axis_iter(Axis(0)) {
-        for (s, &v) in sums.iter_mut().zip(row.iter()) {
-            *s += v as f64;
-        }
+/// The KL penalty as the training step sees it: ρ̂ from the whole batch's column sums.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kl {
+    /// λ.
+    pub lambda: f64,
+    /// Target mean activation ρ.
+    pub rho: f64,
+}
+
+impl CodePenalty for Kl {
+    fn needs_column_sums(&self) -> bool {
+        true
+    }
+
+    /// The penalty of the batch, and ρ̂.
+    fn batch_value(&self, sums: &[f64], rows: usize) -> (f64, Vec<f64>) {
+        let q = rho_hat(sums, rows);
+        (penalty(&q, self.rho, self.lambda), q)
+    }
+
+    /// `batch` is ρ̂; the whole penalty came from the column sums, so a shard adds nothing.
+    fn backward(&self, batch: &[f64], _c: ArrayView2<f32>, dc: ArrayViewMut2<f32>, rows: usize) -> f64 {
+        backward(dc, batch, self.rho, self.lambda, rows);
+        0.0
     }
 }
 

@@ -2,7 +2,22 @@
 //!
 //! A batch may be computed in shards: each passes the element count of the whole batch.
 
+use super::whole_batch::CodePenalty;
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+/// The L1 penalty as the training step sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct L1 {
+    /// λ.
+    pub lambda: f32,
+}
+
+impl CodePenalty for L1 {
+    fn backward(&self, _batch: &[f64], c: ArrayView2<f32>, dc: ArrayViewMut2<f32>, rows: usize) -> f64 {
+        let total = rows * c.ncols();
+        forward_backward(c, dc, self.lambda, total)
+    }
+}
 
 /// Adds `λ·sign(c) / total` to the code gradient and returns this shard's `λ·Σ|c| / total`.
 /// `sign(0) = 0`, as PyTorch's `abs` backward.

@@ -6,7 +6,21 @@
 //! ([`select`]), which then apply their masks independently ([`crate::layers::topk::apply`]).
 //! A tie goes to the earlier row of the batch.
 
+use super::whole_batch::BatchMask;
 use ndarray::{ArrayView2, ArrayViewMut2};
+
+/// The layer's choice of mask, as the training step sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LifetimeTopK {
+    /// Fraction of the batch kept per unit.
+    pub fraction: f64,
+}
+
+impl BatchMask for LifetimeTopK {
+    fn choose(&self, inputs: &[ArrayView2<f32>], masks: &mut [ArrayViewMut2<f32>], batch_size: usize, rows: usize) {
+        select(inputs, masks, kept(self.fraction, batch_size, rows));
+    }
+}
 
 /// Values kept per unit: `ceil(fraction · batch_size)`, at most the `rows` present. As in the
 /// tutorial, `k` is fixed by the batch size, so the epoch's last, partial batch keeps more of

@@ -14,6 +14,7 @@ pub mod mse;
 pub mod sigmoid;
 pub mod softmax_ce;
 pub mod topk;
+pub mod whole_batch;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;

@@ -8,8 +8,8 @@
 //!   `CB` input channels × 3 pixels, visiting only taps that land inside `dy` (no zero padding is
 //!   multiplied).
 
-use super::pack::{pack, regions, unpack, Dims, CB, LANES};
-use super::simd::{dispatch, Simd};
+use super::pack::{pack, regions, unpack, Dims, CB};
+use super::simd::{dispatch, Simd, LANES};
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 /// [`super::forward`] by direct convolution, any kernel size.

@@ -8,12 +8,9 @@
 //! [`unpack`]; AVX-512 register transposes where the CPU has them).
 
 #[cfg(target_arch = "x86_64")]
-use super::simd::{level, Level};
+use super::simd::{level, Level, LANES};
 use super::Conv2dGeometry;
 use ndarray::{s, ArrayView2, ArrayViewMut2};
-
-/// Samples per block: the lanes of one vector.
-pub(super) const LANES: usize = 16;
 
 /// Channels held in registers per kernel call (output channels forward and for `dW`, input
 /// channels for `dx`); channel counts are padded up to a multiple inside the scratch buffer.

@@ -6,7 +6,8 @@
 //! the build's baseline target. [`level`] says which one this CPU runs, and `dispatch!` defines
 //! the safe entry point of a kernel that checks its buffers and calls the right variant.
 
-use super::pack::LANES;
+/// Samples per block: the lanes of one vector.
+pub(super) const LANES: usize = 16;
 
 /// The few vector operations the kernels need, on [`LANES`] floats.
 pub(super) trait Simd: Copy {
@@ -158,21 +159,22 @@ fn best_level() -> Level {
 /// Defines `$name(d, args…)`: checks the buffers with `$check`, then runs
 /// `$generic::<Avx512>` where AVX-512 is available, `$generic::<Portable>` compiled for AVX2
 /// where that is, and plain `$generic::<Portable>` elsewhere. The function is private to the file
-/// that invokes the macro (next to its kernel); everything else is named by its full path.
+/// that invokes the macro (next to its kernel), which has the packed layout's `Dims` in scope;
+/// everything else is named by its full path, so this file needs nothing from the packing.
 macro_rules! dispatch {
     ($(#[$doc:meta])* $name:ident, $generic:ident, ($d:ident, $($arg:ident: $ty:ty),*), $check:expr) => {
         $(#[$doc])*
-        fn $name($d: &$crate::layers::conv2d::pack::Dims, $($arg: $ty),*) {
+        fn $name($d: &Dims, $($arg: $ty),*) {
             $check;
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                unsafe fn avx512($d: &$crate::layers::conv2d::pack::Dims, $($arg: $ty),*) {
+                unsafe fn avx512($d: &Dims, $($arg: $ty),*) {
                     // SAFETY: forwarded from the caller.
                     unsafe { $generic::<$crate::layers::conv2d::simd::Avx512>($d, $($arg),*) }
                 }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($d: &$crate::layers::conv2d::pack::Dims, $($arg: $ty),*) {
+                unsafe fn avx2($d: &Dims, $($arg: $ty),*) {
                     // SAFETY: forwarded from the caller.
                     unsafe { $generic::<$crate::layers::conv2d::simd::Portable>($d, $($arg),*) }
                 }

@@ -8,8 +8,8 @@
 //! transforms to the matrices and the matrices to the direct correlation.
 
 use super::direct::reduce_bias_grad;
-use super::pack::{pack, regions, unpack, Dims, CB, LANES};
-use super::simd::{dispatch, Simd};
+use super::pack::{pack, regions, unpack, Dims, CB};
+use super::simd::{dispatch, Simd, LANES};
 use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 // Each kernel row is a 1-D correlation of width 6; F(3, 6) computes 3 adjacent outputs of it

@@ -1,28 +1,89 @@
-//! The runs that are not one autoencoder recipe: the PCA baseline and the semi-supervised
-//! study. Each writes `metrics.json` and its figures into a run directory, like a recipe.
+//! The figures of a recipe's run, drawn from its [`TestReport`] above the training loop: the
+//! examples, the codes, the 2-D map with how well it separates the digits, the paper's grid
+//! beside PCA-30, the dictionary and the curves. The PCA baseline draws its map here too.
 
-use crate::checkpoint::write_json;
 use crate::figures;
-use crate::mnist::{Mnist, Split, PIXELS};
-use crate::model::Model;
-use crate::pca::Pca;
-use crate::semisup::{self, Score, SemisupConfig, Start};
-use crate::train::{TestReport, FIGURES, METRICS};
-use anyhow::{Context, Result};
-use ndarray::{s, Array2, ArrayView2};
-use serde::Serialize;
+use crate::mnist::Mnist;
+use crate::pca::{pixels, Pca};
+use crate::train::{TestReport, Trainer};
+use ndarray::ArrayView2;
 use std::path::Path;
-use std::time::Instant;
 
-/// Components of the PCA baselines.
-pub const PCA_COMPONENTS: [usize; 3] = [2, 30, 64];
+/// Why a run's figures could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum FiguresError {
+    /// The figures' directory could not be made.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A figure could not be written.
+    #[error(transparent)]
+    Figure(#[from] figures::FigureError),
+    /// The paper figure (PCA-30 beside the reconstructions) could not be made.
+    #[error(transparent)]
+    Paper(#[from] PaperError),
+}
 
-/// The images of a split as rows of pixels in [0, 1].
-// -> (N, D)
-pub fn pixels(split: &Split) -> Array2<f32> {
-    Array2::from_shape_fn((split.len(), PIXELS), |(i, j)| {
-        split.images[i * PIXELS + j] as f32 / 255.0
-    })
+/// The tutorial's figures of `trainer`'s run into `dir`: examples, codes, dictionary, curves,
+/// and the map of 2-D codes or the paper's grid for 30-unit codes.
+pub fn write(trainer: &Trainer, dir: &Path, report: &TestReport) -> Result<(), FiguresError> {
+    std::fs::create_dir_all(dir).map_err(|source| FiguresError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let state = &trainer.state;
+    let variant = &state.config.variant;
+    let mut rows = vec![("input", report.input.view()), ("reconstruction", report.output.view())];
+    if state.config.noise.is_some() {
+        rows[0].0 = "noisy input";
+        rows.push(("clean target", report.target.view()));
+    }
+    figures::examples(&dir.join("examples.png"), &rows)?;
+    // Sigmoid codes are never exactly 0: draw those the metric counts as zero (below 0.01)
+    // white, so the figure shows the sparsity the metric reports.
+    let (codes, zero) = if state.model.sigmoid_codes() {
+        (
+            report.codes.mapv(|v| if v.abs() < 0.01 { 0.0 } else { v }),
+            "below 0.01, drawn as 0",
+        )
+    } else {
+        (report.codes.clone(), "zero")
+    };
+    figures::codes(
+        &dir.join("codes.png"),
+        &format!(
+            "{variant}: codes of {} test images, {:.1} % {zero}",
+            codes.nrows(),
+            100.0 * report.zero_code_fraction
+        ),
+        codes.view(),
+    )?;
+    if state.model.code_width() == PAPER_CODE {
+        paper_figure(variant, report, trainer.data(), dir)?;
+    }
+    if let Some(map) = &report.map {
+        separation_map(
+            &dir.join("map.png"),
+            &format!("{variant}: 2-D codes of the test set"),
+            map.view(),
+            &trainer.data().test.labels,
+        )?;
+    }
+    figures::dictionary(
+        &dir.join("dictionary.png"),
+        &format!("{variant}: the image each code unit writes (decoder columns)"),
+        state.model.dictionary().view(),
+    )?;
+    figures::curves(
+        &dir.join("curves.png"),
+        &format!("{variant}: loss and learning rate"),
+        &state.history,
+    )?;
+    Ok(())
 }
 
 /// Neighbours of [`knn_accuracy`] on the 2-D maps.
@@ -81,115 +142,6 @@ pub fn separation_map(
     Ok(separation)
 }
 
-/// One PCA baseline on the test set.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct PcaScore {
-    /// Components.
-    pub components: usize,
-    /// Mean squared error per pixel.
-    pub test_mse: f64,
-    /// Squared error per image (sum over the 784 pixels).
-    pub per_image_squared_error: f64,
-}
-
-#[derive(Serialize)]
-struct PcaMetrics<'a> {
-    variant: &'static str,
-    train_samples: usize,
-    test_samples: usize,
-    wall_seconds: f64,
-    baselines: &'a [PcaScore],
-}
-
-/// Fits PCA with 2, 30 and 64 components on the training images and scores them on the test
-/// images; writes the 2-D map of the test set and reconstructions.
-pub fn run_pca(data: &Mnist, dir: &Path) -> Result<Vec<PcaScore>> {
-    let t0 = Instant::now();
-    let train = pixels(&data.train);
-    let test = pixels(&data.test);
-    let fits = Pca::fit_many(train.view(), &PCA_COMPONENTS)?;
-    let scores: Vec<PcaScore> = fits
-        .iter()
-        .map(|p| PcaScore {
-            components: p.k(),
-            test_mse: p.mse(test.view()),
-            per_image_squared_error: p.per_image_squared_error(test.view()),
-        })
-        .collect();
-    let figs = dir.join(FIGURES);
-    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
-    let map = fits[0].transform(test.view());
-    separation_map(
-        &figs.join("map.png"),
-        "pca: the test set's first two principal components",
-        map.view(),
-        &data.test.labels,
-    )?;
-    let shown = test.slice(s![..10, ..]);
-    let recon: Vec<Array2<f32>> = fits.iter().map(|p| p.reconstruct(p.transform(shown).view())).collect();
-    let labels: Vec<String> = fits.iter().map(|p| format!("PCA-{}", p.k())).collect();
-    let mut rows = vec![("input", shown)];
-    rows.extend(labels.iter().map(String::as_str).zip(recon.iter().map(|r| r.view())));
-    figures::examples(&figs.join("examples.png"), &rows)?;
-    let metrics = PcaMetrics {
-        variant: "pca",
-        train_samples: data.train.len(),
-        test_samples: data.test.len(),
-        wall_seconds: t0.elapsed().as_secs_f64(),
-        baselines: &scores,
-    };
-    let path = dir.join(METRICS);
-    write_json(&path, &metrics).with_context(|| format!("writing {}", path.display()))?;
-    Ok(scores)
-}
-
-#[derive(Serialize)]
-struct SemisupMetrics<'a> {
-    variant: &'static str,
-    config: &'a SemisupConfig,
-    wall_seconds: f64,
-    scores: &'a [Score],
-}
-
-/// The semi-supervised study from `autoencoder`'s encoder; writes the accuracy figure.
-pub fn run_semisup(
-    autoencoder: &Model,
-    data: &Mnist,
-    config: &SemisupConfig,
-    dir: &Path,
-    report: impl FnMut(&Score),
-) -> Result<Vec<Score>> {
-    let t0 = Instant::now();
-    let scores = semisup::run(autoencoder, data, config, report);
-    let figs = dir.join(FIGURES);
-    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
-    let series: Vec<(&str, Vec<(usize, f64)>)> = Start::ALL
-        .iter()
-        .map(|&start| {
-            let points = scores
-                .iter()
-                .filter(|s| s.start == start)
-                .map(|s| (s.labels, s.test_accuracy))
-                .collect();
-            (start.label(), points)
-        })
-        .collect();
-    figures::accuracy_vs_labels(
-        &figs.join("accuracy.png"),
-        "semisup: test accuracy of a 64-10 softmax head on the fc encoder",
-        &series,
-    )?;
-    let metrics = SemisupMetrics {
-        variant: "semisup",
-        config,
-        wall_seconds: t0.elapsed().as_secs_f64(),
-        scores: &scores,
-    };
-    let path = dir.join(METRICS);
-    write_json(&path, &metrics).with_context(|| format!("writing {}", path.display()))?;
-    Ok(scores)
-}
-
 /// Code width of Hinton & Salakhutdinov's MNIST net, whose runs get [`paper_figure`].
 pub const PAPER_CODE: usize = 30;
 
@@ -224,6 +176,7 @@ pub enum PaperError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::Array2;
 
     #[test]
     fn knn_accuracy_is_one_for_separate_clusters_and_counts_the_mixed_points() {

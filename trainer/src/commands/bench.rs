@@ -1,0 +1,30 @@
+//! `trainer bench`: times training epochs and prints one JSON line.
+
+use super::{default_threads, load_data, DataArgs};
+use anyhow::Result;
+use clap::Args;
+
+/// `trainer bench`'s arguments.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Variant to time.
+    #[arg(long, default_value = "fc")]
+    pub variant: String,
+    /// Timed epochs, after one warm-up.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Times the variant and prints the result as JSON.
+pub fn run(args: BenchArgs) -> Result<()> {
+    let data = load_data(&args.data)?;
+    let threads = args.threads.unwrap_or_else(default_threads);
+    let result = crate::bench::run(&args.variant, args.epochs, threads, data)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `trainer eval`: the test MSE of model files' int8 models, next to their float models'.
+
+use super::{load_data, DataArgs};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+/// `trainer eval`'s arguments.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model files.
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// Print one markdown table row per model, after a header.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Print one JSON object per model, one per line, instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Evaluates every model file and prints a line (or row, or JSON object) each.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let mut data = load_data(&args.data)?;
+    if let Some(n) = args.test_limit {
+        data.test = data.test.truncated(n);
+    }
+    if args.markdown {
+        println!("| model | bytes | float test MSE | int8 test MSE | int8 / float | int8 per-image SE |");
+        println!("|---|---:|---:|---:|---:|---:|");
+    }
+    for model in &args.models {
+        let r = crate::export::eval(model, &data.test)?;
+        let bytes = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
+        if args.json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else if args.markdown {
+            println!(
+                "| `{}` | {bytes} | {:.6} | {:.6} | {:.3} | {:.2} |",
+                r.variant, r.float_test_mse, r.int8_test_mse, r.ratio, r.int8_per_image_se
+            );
+        } else {
+            println!(
+                "{}: {} test images, int8 test MSE {:.6} ({:.2} per image), float {:.6}, int8/float {:.4}",
+                model.display(),
+                r.images,
+                r.int8_test_mse,
+                r.int8_per_image_se,
+                r.float_test_mse,
+                r.ratio
+            );
+        }
+    }
+    Ok(())
+}

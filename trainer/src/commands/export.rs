@@ -1,0 +1,89 @@
+//! `trainer export`: a trained run quantized to int8 (model file and golden vectors), or its
+//! float weights as safetensors.
+
+use super::{load_data, DataArgs};
+use crate::recipe;
+use crate::train::{State, CHECKPOINT};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// `trainer export`'s arguments.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A variant (its run in runs/<variant>) or a run directory.
+    pub run: String,
+    /// Model file to write [default: models/<variant>.aeq]; golden vectors go to
+    /// <name>.golden.json beside it. With --safetensors, only written when given.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the run's float weights to this .safetensors file: PyTorch `nn.Sequential` names
+    /// and layouts, the forward pass in its metadata. Alone, nothing else is written (no model
+    /// file, no golden vectors); with --out, the int8 model file as well.
+    #[arg(long, value_name = "FILE")]
+    pub safetensors: Option<PathBuf>,
+    /// Training images used to calibrate the activation ranges.
+    #[arg(long, default_value_t = crate::quantize::CALIBRATION_IMAGES)]
+    pub calibration: usize,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Exports the run as asked and prints what was written.
+pub fn run(args: ExportArgs) -> Result<()> {
+    let as_dir = PathBuf::from(&args.run);
+    let run_dir = if as_dir.join(CHECKPOINT).exists() {
+        as_dir
+    } else if recipe::find(&args.run).is_ok() {
+        Path::new("runs").join(&args.run)
+    } else {
+        bail!(
+            "{} is neither a run directory (with {CHECKPOINT}) nor a variant (see `trainer list`)",
+            args.run
+        );
+    };
+    if let Some(path) = &args.safetensors {
+        let r = crate::safetensors_export::export(&run_dir, path)?;
+        println!(
+            "{}: {} float weights of {} in {} tensors, {} bytes{}",
+            r.path.display(),
+            r.values,
+            r.variant,
+            r.tensors,
+            r.bytes,
+            if r.tied {
+                " (tied decoder written as the transpose)"
+            } else {
+                ""
+            }
+        );
+        if args.out.is_none() {
+            if !r.finished {
+                eprintln!("warning: the run in {} has not finished training", run_dir.display());
+            }
+            return Ok(());
+        }
+    }
+    let data = load_data(&args.data)?;
+    let name = match crate::checkpoint::load::<State>(&run_dir.join(CHECKPOINT)) {
+        Ok(state) => state.config.variant,
+        Err(_) => args.run.clone(),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| Path::new("models").join(format!("{name}.{}", crate::export::EXTENSION)));
+    let r = crate::export::export(&run_dir, &out, &data.train, &data.test, args.calibration)?;
+    if !r.finished {
+        eprintln!("warning: the run in {} has not finished training", run_dir.display());
+    }
+    println!(
+        "{}: {} bytes; test MSE float {:.6}, int8 {:.6} (int8/float {:.4}); golden vectors in {}",
+        r.model.display(),
+        r.bytes,
+        r.float_test_mse,
+        r.int8_test_mse,
+        r.int8_test_mse / r.float_test_mse,
+        r.golden.display()
+    );
+    Ok(())
+}

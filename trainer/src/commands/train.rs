@@ -1,0 +1,353 @@
+//! `trainer train <experiment>`: one experiment into its run directory. A recipe's run is
+//! started, refused over an existing run, continued (`--resume`) or started over (`--force`);
+//! the PCA baseline and the semi-supervised study are done once and then reported from their
+//! `metrics.json`.
+
+use super::{default_threads, load_data, DataArgs};
+use crate::experiments::pca_baseline::{self, PcaScore};
+use crate::experiments::recipe_run::{self, RunError};
+use crate::experiments::semisup_study;
+use crate::experiments::Experiment;
+use crate::mnist::Mnist;
+use crate::progress::Progress;
+use crate::recipe::Recipe;
+use crate::semisup::{Score, SemisupConfig};
+use crate::train::{Metrics, State, TrainError, Trainer, CHECKPOINT, METRICS};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// `trainer train`'s arguments.
+#[derive(Args, Clone, Debug)]
+pub struct TrainArgs {
+    /// Variant to train (see `trainer list`).
+    pub variant: String,
+    /// Epoch cap of the first phases (tied training).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epoch cap of the fine-tuning phase.
+    #[arg(long)]
+    pub finetune_epochs: Option<usize>,
+    /// Seed of initialisation and shuffling [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Weight of the penalty: sparsity (variants `l1`, `kl1e-2`, `kl1e-1`) or weight decay
+    /// (`deep30`) [default: the recipe's].
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Coupled L2 weight decay, an optimiser setting that combines with any sparsity penalty
+    /// [default: the recipe's: 1e-6 for `deep30`, none for the others].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Run directory [default: runs/<variant>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in the output directory from its checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Discard a run already in the output directory and start over.
+    #[arg(long)]
+    pub force: bool,
+    /// Threads [default: all cores]. Results are identical for the same seed and thread count.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Validate on the first N test images only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+impl TrainArgs {
+    /// A plain `trainer train <variant>` into `runs/<variant>`, continuing (or just reporting) a
+    /// run already there.
+    pub fn plain(variant: &str) -> TrainArgs {
+        let out = Path::new("runs").join(variant);
+        TrainArgs {
+            variant: variant.into(),
+            epochs: None,
+            finetune_epochs: None,
+            seed: None,
+            lambda: None,
+            weight_decay: None,
+            resume: out.join(CHECKPOINT).exists(),
+            out: Some(out),
+            force: false,
+            threads: None,
+            data: DataArgs::default(),
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+
+    /// The run directory: `--out`, else `runs/<variant>`.
+    fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| Path::new("runs").join(&self.variant))
+    }
+}
+
+/// Runs the experiment `args` names. Returns a recipe's metrics (`None` for the PCA baseline
+/// and the study, and for a finished run without its `metrics.json`).
+pub fn run(args: TrainArgs) -> Result<Option<Metrics>> {
+    match Experiment::find(&args.variant).map_err(anyhow::Error::msg)? {
+        Experiment::Recipe(recipe) => train_recipe(recipe, &args),
+        experiment => {
+            let out = args.out_dir();
+            if args.force {
+                remove_metrics(&out)?;
+            }
+            let data = load_data(&args.data)?;
+            if let Experiment::Pca = experiment {
+                pca(&data, &out)?;
+            } else {
+                semisup(&data, &out, args.seed.unwrap_or(0))?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Removes `dir`'s `metrics.json`, if there.
+fn remove_metrics(dir: &Path) -> Result<()> {
+    let old = dir.join(METRICS);
+    if old.exists() {
+        std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
+    Ok(())
+}
+
+/// The `metrics.json` a finished run left in `dir`, if it is there and reads as `T`.
+pub fn stored_metrics<T: serde::de::DeserializeOwned>(dir: &Path) -> Option<T> {
+    let bytes = std::fs::read(dir.join(METRICS)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The PCA baseline into `out`: fitted once; a finished one is reported from its metrics.
+pub fn pca(data: &Mnist, out: &Path) -> Result<Vec<PcaScore>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        baselines: Vec<PcaScore>,
+    }
+    if let Some(stored) = stored_metrics::<Stored>(out) {
+        println!("pca: already fitted in {}", out.display());
+        return Ok(stored.baselines);
+    }
+    let scores = pca_baseline::run_pca(data, out)?;
+    for s in &scores {
+        println!(
+            "pca-{}: test_mse {:.6}, per-image squared error {:.2}",
+            s.components, s.test_mse, s.per_image_squared_error
+        );
+    }
+    Ok(scores)
+}
+
+/// The semi-supervised study into `out`, on the encoder of the finished `fc` run in `runs/fc`
+/// (trained first when missing); a finished study is reported from its metrics.
+pub fn semisup(data: &Mnist, out: &Path, seed: u64) -> Result<Vec<Score>> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        scores: Vec<Score>,
+    }
+    if let Some(stored) = stored_metrics::<Stored>(out) {
+        println!("semisup: already done in {}", out.display());
+        return Ok(stored.scores);
+    }
+    let fc = Path::new("runs/fc").join(CHECKPOINT);
+    let finished = crate::checkpoint::load::<State>(&fc)
+        .map(|s| s.finished)
+        .unwrap_or(false);
+    if !finished {
+        println!("semisup: training fc first, for its encoder");
+        run(TrainArgs::plain("fc"))?;
+    }
+    let state: State =
+        crate::checkpoint::load(&fc).with_context(|| format!("loading the fc encoder from {}", fc.display()))?;
+    let config = SemisupConfig {
+        seed,
+        ..SemisupConfig::default()
+    };
+    semisup_study::run_semisup(&state.model, data, &config, out, |s| {
+        println!(
+            "semisup: {} labels, {}: test accuracy {:.2} % after {} epochs",
+            s.labels,
+            s.start.label(),
+            100.0 * s.test_accuracy,
+            s.epochs
+        )
+    })
+}
+
+/// What to do about the run directory, decided before any data is loaded.
+enum Start {
+    /// The run there is finished: reported, nothing trained.
+    Finished,
+    /// Train from this state (fresh, or loaded to continue).
+    Train(Box<State>),
+}
+
+/// The resume policy: `--resume` continues the stored run (whose configuration rules: a flag
+/// that contradicts it is an error) or reports it when finished; otherwise a new run starts,
+/// unless a run is already there and `--force` is not given.
+fn start(recipe: &Recipe, args: &TrainArgs, out: &Path, progress: &Progress) -> Result<Start> {
+    let ckpt = out.join(CHECKPOINT);
+    if args.resume {
+        let state: State = crate::checkpoint::load(&ckpt).with_context(|| {
+            format!(
+                "cannot resume from {}; run without --resume to start a new run",
+                ckpt.display()
+            )
+        })?;
+        check_resume_flags(args, &state)?;
+        if state.finished {
+            progress.say(&format!(
+                "{}: the run in {} is finished (test_mse {:.6}); `trainer train {} --force` trains it again",
+                state.config.variant,
+                out.display(),
+                state.history.last().map_or(f64::NAN, |r| r.val_mse),
+                state.config.variant
+            ));
+            return Ok(Start::Finished);
+        }
+        progress.say(&format!(
+            "{}: resuming {} at phase {}, epoch {}",
+            state.config.variant,
+            out.display(),
+            state.config.phases[state.phase].name,
+            state.epoch_in_phase
+        ));
+        return Ok(Start::Train(Box::new(state)));
+    }
+    if ckpt.exists() && !args.force {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, --force to discard it and start over, or --out DIR",
+            out.display()
+        );
+    }
+    let mut config = recipe.config(args.seed.unwrap_or(0), args.threads.unwrap_or_else(default_threads));
+    config
+        .cap_epochs(args.epochs, args.finetune_epochs)
+        .map_err(anyhow::Error::msg)?;
+    if let Some(lambda) = args.lambda {
+        config.set_lambda(lambda).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(decay) = args.weight_decay {
+        config.set_weight_decay(decay).map_err(anyhow::Error::msg)?;
+    }
+    config.train_limit = args.train_limit;
+    config.test_limit = args.test_limit;
+    Ok(Start::Train(Box::new(State::new(config)?)))
+}
+
+/// A recipe's run into its directory, as [`start`] decides.
+fn train_recipe(recipe: &Recipe, args: &TrainArgs) -> Result<Option<Metrics>> {
+    let out = args.out.clone().unwrap_or_else(|| Path::new("runs").join(recipe.name));
+    let ckpt = out.join(CHECKPOINT);
+    let mut progress = Progress::auto();
+    let state = match start(recipe, args, &out, &progress)? {
+        Start::Finished => return Ok(stored_metrics(&out)),
+        Start::Train(state) => *state,
+    };
+    let data = load_data(&args.data)?;
+    let mut trainer = Trainer::new(state, data)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    if !args.resume {
+        // A new run must not leave an older run's final metrics beside its own checkpoint.
+        remove_metrics(&out)?;
+    }
+    let metrics = match recipe_run::run(&mut trainer, &out, &mut progress) {
+        Ok(m) => m,
+        Err(RunError::Train(e @ TrainError::Diverged { .. })) => {
+            bail!(
+                "{e}\nthe last good checkpoint stays in {} (epoch {} of phase '{}'); lower the learning rate or check the data",
+                ckpt.display(),
+                trainer.state.epoch_in_phase,
+                trainer.state.config.phases.get(trainer.state.phase).map_or("?", |p| p.name.as_str())
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let epochs: Vec<String> = metrics.epochs.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "{}: test_mse {:.6} after {} epochs ({}), {:.1} s; wrote {}",
+        metrics.variant,
+        metrics.test_mse,
+        metrics.epochs.values().filter_map(|v| v.as_u64()).sum::<u64>(),
+        epochs.join(", "),
+        metrics.wall_seconds,
+        out.display()
+    );
+    Ok(Some(metrics))
+}
+
+/// With --resume the stored configuration rules; a flag that contradicts it is an error.
+pub fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
+    let c = &state.config;
+    if c.variant != args.variant {
+        bail!(
+            "the run in {} trains '{}', not '{}'",
+            args.out.as_deref().unwrap_or(Path::new("?")).display(),
+            c.variant,
+            args.variant
+        );
+    }
+    let differs = |flag: &str, given: Option<String>, stored: String| match given {
+        Some(g) if g != stored => Err(anyhow::anyhow!(
+            "--{flag} {g} differs from the run's {stored}; drop it to resume"
+        )),
+        _ => Ok(()),
+    };
+    if let Some(lambda) = args.lambda {
+        let mut wanted = c.clone();
+        wanted.set_lambda(lambda).map_err(anyhow::Error::msg)?;
+        if wanted.penalty != c.penalty {
+            bail!(
+                "--lambda {lambda} differs from the run's penalty {:?}; drop it to resume",
+                c.penalty
+            );
+        }
+        if wanted.weight_decay != c.weight_decay {
+            bail!(
+                "--lambda {lambda} differs from the run's weight decay {}; drop it to resume",
+                c.weight_decay
+            );
+        }
+    }
+    if let Some(decay) = args.weight_decay {
+        let mut wanted = c.clone();
+        wanted.set_weight_decay(decay).map_err(anyhow::Error::msg)?;
+        if wanted.weight_decay != c.weight_decay {
+            bail!(
+                "--weight-decay {decay} differs from the run's {}; drop it to resume",
+                c.weight_decay
+            );
+        }
+    }
+    differs("seed", args.seed.map(|v| v.to_string()), c.seed.to_string())?;
+    differs("threads", args.threads.map(|v| v.to_string()), c.threads.to_string())?;
+    differs(
+        "train-limit",
+        args.train_limit.map(|v| v.to_string()),
+        c.train_limit.map_or("none".into(), |v| v.to_string()),
+    )?;
+    differs(
+        "test-limit",
+        args.test_limit.map(|v| v.to_string()),
+        c.test_limit.map_or("none".into(), |v| v.to_string()),
+    )?;
+    if args.epochs.is_some() || args.finetune_epochs.is_some() {
+        let mut wanted = c.clone();
+        wanted
+            .cap_epochs(args.epochs, args.finetune_epochs)
+            .map_err(anyhow::Error::msg)?;
+        if wanted.phases != c.phases {
+            bail!("--epochs/--finetune-epochs differ from the run's caps; drop them to resume");
+        }
+    }
+    Ok(())
+}

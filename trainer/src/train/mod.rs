@@ -1,0 +1,143 @@
+//! The training loop: phases of epochs of shuffled batches, each batch split into one shard
+//! per thread; validation on the test set after every epoch; the plateau scheduler; the
+//! checkpoint, history and metrics of a run directory. One concern a room:
+//!
+//! - [`state`]: what a checkpoint holds ([`State`]);
+//! - [`step`]: one batch's loss and gradients over the shards, then Adam; an epoch of batches;
+//! - [`eval`]: the test-set pass, its MSE and the samples the figures draw ([`TestReport`]);
+//! - [`phases`]: the phase machine (phase starts, epoch caps, the stop rate) and the loop to the
+//!   end, which reports to an [`Observer`];
+//! - [`run_dir`]: the files of a run directory: checkpoint, history and `metrics.json`
+//!   ([`Metrics`]);
+//! - [`history`]: the history as CSV.
+//!
+//! The loop draws no figure and knows no experiment: those sit above it and read its
+//! [`TestReport`].
+
+pub mod eval;
+pub mod history;
+pub mod phases;
+pub mod run_dir;
+pub mod state;
+pub mod step;
+
+pub use crate::epoch::{EpochRecord, Observer};
+pub use eval::{TestReport, CODE_ROWS, EVAL_NOISE_SEED, EXAMPLES};
+pub use history::history_csv;
+pub use run_dir::{Metrics, CHECKPOINT, FIGURES, HISTORY, METRICS};
+pub use state::State;
+
+use crate::checkpoint::CheckpointError;
+use crate::mnist::{Mnist, Split, PIXELS};
+use crate::noise::{self, Noise};
+use crate::workspace::Workspace;
+use std::path::PathBuf;
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A loss became NaN or infinite.
+    #[error("training diverged: {what} is {value} in phase '{phase}', epoch {epoch}")]
+    Diverged {
+        /// Which quantity.
+        what: String,
+        /// Its value.
+        value: f64,
+        /// Phase name.
+        phase: String,
+        /// Epoch within the phase, from 1.
+        epoch: usize,
+    },
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+    /// Checkpoint trouble.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Writing history or metrics failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A run in memory: its state, its data and its threads' buffers.
+pub struct Trainer {
+    /// The state a checkpoint holds.
+    pub state: State,
+    data: Mnist,
+    workers: Vec<Workspace>,
+    pool: rayon::ThreadPool,
+}
+
+impl Trainer {
+    /// Wraps `state` (fresh or loaded) with the data, cut to the configured limits.
+    pub fn new(state: State, data: Mnist) -> Result<Trainer, TrainError> {
+        state.config.validate().map_err(TrainError::Config)?;
+        let mut data = data;
+        if let Some(n) = state.config.train_limit {
+            data.train = data.train.truncated(n);
+        }
+        if let Some(n) = state.config.test_limit {
+            data.test = data.test.truncated(n);
+        }
+        if data.train.is_empty() || data.test.is_empty() {
+            return Err(TrainError::Config("no training or test images".into()));
+        }
+        state
+            .model
+            .widths()
+            .map_err(|e| TrainError::Config(format!("model: {e}")))?;
+        if state.model.input != PIXELS {
+            return Err(TrainError::Config(format!(
+                "model takes {} inputs, images have {PIXELS}",
+                state.model.input
+            )));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(state.config.threads)
+            .build()
+            .map_err(|e| TrainError::Config(format!("thread pool: {e}")))?;
+        let mut t = Trainer {
+            state,
+            data,
+            workers: Vec::new(),
+            pool,
+        };
+        t.rebuild_workers();
+        Ok(t)
+    }
+
+    fn rebuild_workers(&mut self) {
+        let threads = self.state.config.threads;
+        let shard = self.state.config.batch_size.div_ceil(threads);
+        self.workers = (0..threads).map(|_| Workspace::new(&self.state.model, shard)).collect();
+    }
+
+    /// Training images in use.
+    pub fn train_len(&self) -> usize {
+        self.data.train.len()
+    }
+
+    /// The images the run trains and validates on, cut to its limits.
+    pub fn data(&self) -> &Mnist {
+        &self.data
+    }
+
+    /// Loads shard rows: image indices `idx`, which sit at positions `first..` of the epoch's
+    /// order (their noise is keyed by epoch and position).
+    fn load(w: &mut Workspace, data: &Split, idx: &[u32], noise: Option<(&Noise, u64, u64)>) {
+        match noise {
+            None => w.load(idx.iter().map(|&i| data.image(i as usize))),
+            Some((noise, seed, first)) => w.load_noisy(
+                idx.iter()
+                    .enumerate()
+                    .map(|(r, &i)| (data.image(i as usize), noise::rng(seed, first + r as u64))),
+                noise,
+            ),
+        }
+    }
+}

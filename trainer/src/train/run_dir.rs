@@ -1,0 +1,92 @@
+//! A run directory: the checkpoint, the history and the final metrics, each written
+//! atomically. The figures' directory is named here too; what goes in it is drawn above the loop.
+
+use super::{history_csv, TestReport, TrainError, Trainer};
+use crate::checkpoint;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// File names inside a run directory.
+pub const CHECKPOINT: &str = "checkpoint.bin";
+/// Per-epoch history, CSV.
+pub const HISTORY: &str = "history.csv";
+/// Final metrics, JSON.
+pub const METRICS: &str = "metrics.json";
+/// Directory of the PNG figures.
+pub const FIGURES: &str = "figures";
+
+impl Trainer {
+    /// Writes the checkpoint and the history into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        checkpoint::save(&dir.join(CHECKPOINT), &self.state)?;
+        let path = dir.join(HISTORY);
+        checkpoint::write_atomic(&path, history_csv(&self.state.history).as_bytes())
+            .map_err(|source| TrainError::Io { path, source })
+    }
+
+    /// The run's metrics as they stand, with the test figures of `report`.
+    pub fn metrics(&self, report: &TestReport) -> Metrics {
+        let st = &self.state;
+        Metrics {
+            variant: st.config.variant.clone(),
+            finished: st.finished,
+            seed: st.config.seed,
+            threads: st.config.threads,
+            batch_size: st.config.batch_size,
+            train_samples: self.data.train.len(),
+            test_samples: self.data.test.len(),
+            epochs: st
+                .config
+                .phases
+                .iter()
+                .zip(&st.epochs_per_phase)
+                .map(|(p, &n)| (p.name.clone(), n.into()))
+                .collect(),
+            wall_seconds: st.elapsed_s,
+            test_mse: report.test_mse,
+            code_units: report.codes.ncols(),
+            zero_code_fraction: report.zero_code_fraction,
+            near_zero_code_fraction: report.near_zero_code_fraction,
+            backend: crate::matmul::backend_name().to_string(),
+        }
+    }
+
+    /// Writes `metrics` to `dir`'s `metrics.json`.
+    pub fn write_metrics(&self, dir: &Path, metrics: &Metrics) -> Result<(), TrainError> {
+        let path = dir.join(METRICS);
+        checkpoint::write_json(&path, metrics).map_err(|source| TrainError::Io { path, source })
+    }
+}
+
+/// What `metrics.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Metrics {
+    /// Recipe name.
+    pub variant: String,
+    /// Whether every phase ran to its end.
+    pub finished: bool,
+    /// Seed.
+    pub seed: u64,
+    /// Threads.
+    pub threads: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Training images used.
+    pub train_samples: usize,
+    /// Test images used.
+    pub test_samples: usize,
+    /// Epochs run per phase, in phase order.
+    pub epochs: serde_json::Map<String, serde_json::Value>,
+    /// Wall seconds of the whole run, over all sessions.
+    pub wall_seconds: f64,
+    /// Final test-set MSE against the clean images (denoising: from the noisy inputs).
+    pub test_mse: f64,
+    /// Code units (K).
+    pub code_units: usize,
+    /// Fraction of test-set codes that are zero: exactly, or below 0.01 for sigmoid codes.
+    pub zero_code_fraction: f64,
+    /// Fraction of test-set codes with magnitude below 0.01.
+    pub near_zero_code_fraction: f64,
+    /// Matrix-product backend.
+    pub backend: String,
+}

@@ -1,0 +1,71 @@
+//! What a checkpoint holds: everything a run needs to continue exactly where it stopped.
+
+use super::{EpochRecord, TrainError};
+use crate::model::Model;
+use crate::optim::adam::Adam;
+use crate::optim::plateau::Plateau;
+use crate::recipe::{self, Config};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Everything a run needs to continue exactly where it stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    /// The run's knobs.
+    pub config: Config,
+    /// Model weights.
+    pub model: Model,
+    /// Current phase.
+    pub phase: usize,
+    /// Whether the current phase's start (untie, fresh optimiser) has happened.
+    pub phase_started: bool,
+    /// Epochs done in the current phase.
+    pub epoch_in_phase: usize,
+    /// Optimiser state.
+    pub adam: Adam,
+    /// Scheduler state.
+    pub plateau: Plateau,
+    /// Shuffling generator (ChaCha8, stream 1 of the seed).
+    pub rng: ChaCha8Rng,
+    /// Every epoch so far.
+    pub history: Vec<EpochRecord>,
+    /// Epochs run per phase.
+    pub epochs_per_phase: Vec<usize>,
+    /// Wall seconds spent so far, over all sessions of the run.
+    pub elapsed_s: f64,
+    /// All phases done.
+    pub finished: bool,
+}
+
+impl State {
+    /// A fresh run of `config`: the recipe's model from ChaCha8 stream 0 of the seed.
+    pub fn new(config: Config) -> Result<State, TrainError> {
+        let recipe = recipe::find(&config.variant).map_err(TrainError::Config)?;
+        let model = (recipe.build)(&mut ChaCha8Rng::seed_from_u64(config.seed));
+        State::with_model(config, model)
+    }
+
+    /// A fresh run of `config` on a model built by the caller: recipes' pieces composed anew.
+    pub fn with_model(config: Config, model: Model) -> Result<State, TrainError> {
+        config.validate().map_err(TrainError::Config)?;
+        model.widths().map_err(|e| TrainError::Config(format!("model: {e}")))?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(1);
+        let adam = Adam::new(config.lr, model.params.iter().map(|p| p.value.dim()));
+        Ok(State {
+            plateau: Plateau::new(config.plateau),
+            epochs_per_phase: vec![0; config.phases.len()],
+            config,
+            model,
+            phase: 0,
+            phase_started: false,
+            epoch_in_phase: 0,
+            adam,
+            rng,
+            history: Vec::new(),
+            elapsed_s: 0.0,
+            finished: false,
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! One optimisation step: a batch's loss and gradients, computed in one shard per thread and
+//! summed in a fixed order, then Adam; and an epoch of such steps over the shuffled images.
+
+use super::{TrainError, Trainer};
+use crate::layers::whole_batch::{column_sums, BatchMask, CodePenalty};
+use crate::mnist::PIXELS;
+use crate::recipe::Penalty;
+use ndarray::Array2;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+
+impl Trainer {
+    /// The loss (reconstruction MSE plus any code penalty and weight decay) and, summed into the
+    /// first workspace, the parameter gradients of the images `batch`, which start at position
+    /// `position` of epoch `epoch` (the key of their noise).
+    ///
+    /// Shards run in parallel between the points where the batch must be seen whole: a layer
+    /// whose mask is chosen over all shards ([`BatchMask`]) and a code penalty that needs the
+    /// column sums of the whole batch's codes ([`CodePenalty`]).
+    fn gradients(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
+        let shard = batch.len().div_ceil(self.workers.len());
+        let rows = batch.len();
+        let active = batch.chunks(shard).len();
+        let model = &self.state.model;
+        let config = &self.state.config;
+        let train = &self.data.train;
+        let n_layers = model.layers.len();
+        let coupled: Vec<(usize, Box<dyn BatchMask>)> = (0..n_layers)
+            .filter_map(|i| model.layers[i].batch_mask().map(|m| (i, m)))
+            .collect();
+        let penalty_term = config.penalty.map(Penalty::code_penalty);
+        let penalty_term: Option<&dyn CodePenalty> = penalty_term.as_deref();
+        let workers = &mut self.workers[..active];
+        let pool = &self.pool;
+        let key = |s: usize| (epoch << 32) | (position + s * shard) as u64;
+
+        // Load and run up to the first layer that couples the batch.
+        let stop = coupled.first().map_or(n_layers, |c| c.0);
+        pool.install(|| {
+            workers
+                .par_iter_mut()
+                .zip(batch.par_chunks(shard))
+                .enumerate()
+                .for_each(|(s, (w, idx))| {
+                    let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
+                    Self::load(w, train, idx, noise);
+                    w.zero_grads();
+                    w.forward_range(model, 0..stop, true);
+                })
+        });
+        // Each such layer chooses its masks over all shards, then the shards run on to the next.
+        for (c, (layer, mask)) in coupled.iter().enumerate() {
+            let (inputs, mut masks): (Vec<_>, Vec<_>) = workers.iter_mut().map(|w| w.input_and_mask(*layer)).unzip();
+            mask.choose(&inputs, &mut masks, config.batch_size, rows);
+            let next = coupled.get(c + 1).map_or(n_layers, |c| c.0);
+            pool.install(|| {
+                workers
+                    .par_iter_mut()
+                    .for_each(|w| w.forward_range(model, *layer..next, true))
+            });
+        }
+
+        // Reconstruction loss; the column sums of the codes a penalty may need.
+        let code_width = model.code_width();
+        let sums_needed = penalty_term.is_some_and(|p| p.needs_column_sums());
+        let parts: Vec<(f64, Vec<f64>)> = pool.install(|| {
+            workers
+                .par_iter_mut()
+                .map(|w| {
+                    let sse = w.reconstruction_loss(rows);
+                    let mut sums = vec![0.0; if sums_needed { code_width } else { 0 }];
+                    if sums_needed {
+                        column_sums(w.code_and_grad(model).0, &mut sums);
+                    }
+                    (sse, sums)
+                })
+                .collect()
+        });
+        let sse: f64 = parts.iter().map(|p| p.0).sum();
+        let (mut penalty, whole_batch) = match penalty_term {
+            Some(p) if sums_needed => {
+                let mut sums = vec![0.0; code_width];
+                for (_, s) in &parts {
+                    for (a, b) in sums.iter_mut().zip(s) {
+                        *a += b;
+                    }
+                }
+                p.batch_value(&sums, rows)
+            }
+            _ => (0.0, Vec::new()),
+        };
+
+        // Backward: decoder, the penalty's gradient on the codes, encoder.
+        let code = model.code_after;
+        let lowest = model.first_trainable_layer();
+        let shard_penalties: Vec<f64> = pool.install(|| {
+            workers
+                .par_iter_mut()
+                .map(|w| {
+                    w.backward_range(model, code..n_layers);
+                    let value = match penalty_term {
+                        Some(p) => {
+                            let (c, dc) = w.code_and_grad(model);
+                            p.backward(&whole_batch, c, dc, rows)
+                        }
+                        None => 0.0,
+                    };
+                    // Layers below the lowest trainable one need no backward pass at all.
+                    w.backward_range(model, lowest.min(code)..code);
+                    value
+                })
+                .collect()
+        });
+        penalty += shard_penalties.iter().sum::<f64>();
+
+        // Sum the shards' gradients into the first, always in the same order.
+        let (first, rest) = self.workers.split_at_mut(1);
+        for w in &rest[..active - 1] {
+            for (g, h) in first[0].grads.iter_mut().zip(&w.grads) {
+                *g += h;
+            }
+        }
+        // Weight decay, an optimiser setting: λ·w into the summed gradients, λ/2·Σw² into the loss.
+        if config.weight_decay > 0.0 {
+            penalty += model.weight_decay(&mut first[0].grads, config.weight_decay);
+        }
+        sse / (rows * PIXELS) as f64 + penalty
+    }
+
+    /// One optimisation step: gradients of the batch, then Adam.
+    fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
+        let loss = self.gradients(batch, epoch, position);
+        let trainable: Vec<bool> = self.state.model.params.iter().map(|p| !p.frozen).collect();
+        let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
+        self.state.adam.step(&mut params, &self.workers[0].grads, &trainable);
+        loss
+    }
+
+    /// The loss and parameter gradients of training images `batch` taken as the first batch of
+    /// the first epoch, without updating anything: what a step would apply.
+    pub fn batch_gradients(&mut self, batch: &[u32]) -> (f64, Vec<Array2<f32>>) {
+        let loss = self.gradients(batch, 0, 0);
+        (loss, self.workers[0].grads.clone())
+    }
+
+    /// One pass over the shuffled training set; returns the mean loss per sample.
+    pub fn train_epoch(&mut self) -> Result<f64, TrainError> {
+        let n = self.data.train.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.shuffle(&mut self.state.rng);
+        let epoch = self.state.history.len() as u64;
+        let bs = self.state.config.batch_size;
+        let mut total = 0.0;
+        for (b, batch) in order.chunks(bs).enumerate() {
+            let loss = self.step(batch, epoch, b * bs);
+            if !loss.is_finite() {
+                return Err(self.diverged("training loss", loss));
+            }
+            total += loss * batch.len() as f64;
+        }
+        Ok(total / n as f64)
+    }
+
+    pub(super) fn diverged(&self, what: &str, value: f64) -> TrainError {
+        TrainError::Diverged {
+            what: what.into(),
+            value,
+            phase: self
+                .state
+                .config
+                .phases
+                .get(self.state.phase)
+                .map_or("?".into(), |p| p.name.clone()),
+            epoch: self.state.epoch_in_phase + 1,
+        }
+    }
+}
