@@ -351,3 +351,47 @@ pub fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experiments_are_typed_and_an_unknown_name_lists_them_all() {
+        assert!(matches!(Experiment::find("pca"), Ok(Experiment::Pca)));
+        assert!(matches!(Experiment::find("semisup"), Ok(Experiment::Semisup)));
+        assert!(matches!(Experiment::find("fc"), Ok(Experiment::Recipe(r)) if r.name == "fc"));
+        let Err(e) = Experiment::find("nosuch") else {
+            panic!("found")
+        };
+        assert!(e.starts_with("unknown variant 'nosuch'; known: fc, "), "{e}");
+        assert!(e.ends_with(", pca, semisup"), "{e}");
+        let names: Vec<_> = Experiment::all().map(|e| e.name()).collect();
+        assert_eq!(names.len(), crate::recipe::RECIPES.len() + 2);
+        assert_eq!(names[names.len() - 2..], ["pca", "semisup"]);
+    }
+
+    #[test]
+    fn resume_flags_that_contradict_the_stored_run_are_refused() {
+        let state = State::new(crate::recipe::find("deep30").unwrap().config(0, 2)).unwrap();
+        let mut args = TrainArgs::plain("deep30");
+        args.threads = Some(2);
+        args.weight_decay = Some(crate::recipe::DEEP30_WEIGHT_DECAY.into());
+        check_resume_flags(&args, &state).unwrap();
+        args.weight_decay = Some(1e-5);
+        let e = check_resume_flags(&args, &state).unwrap_err().to_string();
+        assert!(e.starts_with("--weight-decay 0.00001 differs"), "{e}");
+        args.weight_decay = None;
+        // deep30's --lambda is its weight decay.
+        args.lambda = Some(2e-6);
+        let e = check_resume_flags(&args, &state).unwrap_err().to_string();
+        assert!(e.contains("differs from the run's weight decay"), "{e}");
+        args.lambda = None;
+        args.seed = Some(3);
+        let e = check_resume_flags(&args, &state).unwrap_err().to_string();
+        assert_eq!(e, "--seed 3 differs from the run's 0; drop it to resume");
+        let other = TrainArgs::plain("fc");
+        let e = check_resume_flags(&other, &state).unwrap_err().to_string();
+        assert!(e.contains("trains 'deep30', not 'fc'"), "{e}");
+    }
+}
