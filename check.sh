@@ -7,6 +7,24 @@ cd "$(dirname "$0")"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "Cortex-M targets named in rust-toolchain.toml"
+# rustup adds a toolchain file's targets only when it installs the toolchain; one installed
+# before (or without them) lacks them, and the firmware tests would fail deep inside a build.
+targets=$(sed -n 's/^targets *= *\[\(.*\)\]/\1/p' rust-toolchain.toml | tr -d '",')
+sysroot=$(rustc --print sysroot)
+for target in $targets; do
+    if [ -d "$sysroot/lib/rustlib/$target" ]; then
+        continue
+    fi
+    if command -v rustup >/dev/null 2>&1; then
+        rustup target add "$target"
+    else
+        echo "the Rust target $target is not installed and rustup is not here to add it:" >&2
+        echo "install it for $(rustc --version), e.g. rustup target add $target" >&2
+        exit 1
+    fi
+done
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

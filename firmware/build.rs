@@ -11,8 +11,6 @@
 //! Any problem stops the build with one line naming the file and what is wrong.
 
 use autoencoder_core::{Model, ModelError, Runner, PIXELS};
-use miniz_oxide::inflate::stream::{inflate, InflateState};
-use miniz_oxide::{DataFormat, MZFlush};
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,7 +61,7 @@ fn run() -> Result<(), String> {
 
     let images_path = root.join(MNIST_TEST_IMAGES);
     println!("cargo:rerun-if-changed={}", images_path.display());
-    let images = read_mnist_images(&images_path, BUILT_IN_IMAGES)?;
+    let images = idx::read_first_images(&images_path, BUILT_IN_IMAGES).map_err(|e| e.to_string())?;
     let expected = expected_outputs(model.clone(), &images).map_err(|e| format!("{}: {e}", model_path.display()))?;
     fs::write(out_dir.join("images.bin"), images.concat()).map_err(|e| e.to_string())?;
 
@@ -116,59 +114,6 @@ fn link(manifest_dir: &Path, out_dir: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// The first `count` images of a gzip-compressed IDX image file.
-fn read_mnist_images(path: &Path, count: usize) -> Result<Vec<[u8; PIXELS]>, String> {
-    let gz = fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let mut data = vec![0u8; 16 + count * PIXELS];
-    let deflate = gzip_payload(&gz).ok_or_else(|| format!("{}: not a gzip file", path.display()))?;
-    // Inflate only as much as the header and `count` images need.
-    let mut state = InflateState::new_boxed(DataFormat::Raw);
-    let result = inflate(&mut state, deflate, &mut data, MZFlush::None);
-    if result.bytes_written != data.len() {
-        return Err(format!(
-            "{}: corrupt gzip stream or fewer than {count} images",
-            path.display()
-        ));
-    }
-    let word = |i: usize| u32::from_be_bytes([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]);
-    if (word(0), word(2), word(3)) != (0x803, 28, 28) || word(1) < count as u32 {
-        return Err(format!(
-            "{}: not an IDX file of at least {count} 28x28 images",
-            path.display()
-        ));
-    }
-    Ok(data[16..]
-        .chunks_exact(PIXELS)
-        .map(|image| image.try_into().expect("chunks of PIXELS"))
-        .collect())
-}
-
-/// The deflate stream inside a gzip file (RFC 1952: a 10-byte header, then optional fields).
-fn gzip_payload(gz: &[u8]) -> Option<&[u8]> {
-    const FHCRC: u8 = 2;
-    const FEXTRA: u8 = 4;
-    const FNAME: u8 = 8;
-    const FCOMMENT: u8 = 16;
-    let (&[0x1f, 0x8b, 8, flags], _) = gz.split_first_chunk::<4>()? else {
-        return None;
-    };
-    let mut rest = gz.get(10..)?;
-    if flags & FEXTRA != 0 {
-        let len = usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?]));
-        rest = rest.get(2 + len..)?;
-    }
-    for field in [FNAME, FCOMMENT] {
-        if flags & field != 0 {
-            let end = rest.iter().position(|&b| b == 0)?;
-            rest = rest.get(end + 1..)?;
-        }
-    }
-    if flags & FHCRC != 0 {
-        rest = rest.get(2..)?;
-    }
-    Some(rest)
 }
 
 /// Runs encode and denoise on the host: per image, the CRC-32 of the code's bytes and of the
