@@ -9,7 +9,6 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
-use std::fs;
 use std::path::Path;
 use std::sync::{Once, OnceLock};
 
@@ -144,8 +143,7 @@ pub(super) fn render(
 
 /// Encodes `canvas` as an 8-bit RGB PNG and writes it to `path` with [`write_atomic`].
 fn write_png(path: &Path, canvas: &Canvas) -> Result<(), FigureError> {
-    let name = path
-        .file_name()
+    path.file_name()
         .ok_or_else(|| input_error(path, "the path names no file".into()))?;
     let encode = |source| FigureError::Encode {
         path: path.to_path_buf(),
@@ -158,16 +156,10 @@ fn write_png(path: &Path, canvas: &Canvas) -> Result<(), FigureError> {
     let mut writer = encoder.write_header().map_err(encode)?;
     writer.write_image_data(&canvas.buf).map_err(encode)?;
     writer.finish().map_err(encode)?;
-    write_atomic(path, &bytes).map_err(|source| {
-        // `write_atomic` leaves its temporary file (the target's name plus `.tmp`) behind when
-        // the rename fails, e.g. over a directory; a failed figure leaves nothing behind.
-        let mut tmp = name.to_os_string();
-        tmp.push(".tmp");
-        let _ = fs::remove_file(path.with_file_name(tmp));
-        FigureError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+    // `write_atomic` leaves nothing behind when it fails (e.g. over a directory).
+    write_atomic(path, &bytes).map_err(|source| FigureError::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
