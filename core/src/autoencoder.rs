@@ -253,46 +253,8 @@ struct Step {
 /// Length and zero point of the activation entering layer `index` (the model is checked, so
 /// this just follows the chain).
 fn entry_shape(model: &Model<'_>, index: usize) -> (usize, i32) {
-    let mut len = crate::model::PIXELS;
-    let mut zero_point = crate::model::INPUT_ZERO_POINT;
-    for layer in model.layers().iter().take(index) {
-        match *layer {
-            Layer::FullyConnected { outputs, params, .. } | Layer::FullyConnectedLeakyRelu { outputs, params, .. } => {
-                len = crate::model::to_usize(outputs);
-                zero_point = params.output.zero_point;
-            }
-            Layer::Conv2d {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-                params,
-            }
-            | Layer::Conv2dLeakyRelu {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-                params,
-                ..
-            } => {
-                len = conv_geometry(height, width, in_channels, out_channels, kernel)
-                    .output_len()
-                    .unwrap_or(0);
-                zero_point = params.output.zero_point;
-            }
-            Layer::MaxPool2d {
-                height,
-                width,
-                channels,
-            } => len = pool_geometry(height, width, channels).output_len().unwrap_or(0),
-            Layer::Table { output, .. } => zero_point = output.zero_point,
-            Layer::TopK { .. } => {}
-        }
-    }
-    (len, zero_point)
+    let body = model.body();
+    (body.len_after(index), body.quant_after(index).zero_point)
 }
 
 /// Runs one layer from `src[..len]` (in place when it can).

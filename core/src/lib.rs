@@ -73,6 +73,10 @@
 #[cfg(test)]
 extern crate std;
 
+// Owned models for host tools (`alloc` feature); the device build never has it.
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 mod autoencoder;
 pub mod conv2d_leaky_s8;
 pub mod conv2d_s8;
@@ -82,11 +86,12 @@ pub mod fully_connected_s8;
 pub mod max_pool_s8;
 pub mod model;
 pub mod requantize;
+pub mod storage;
 pub mod table_s8;
 pub mod top_k_s8;
 
-#[cfg(test)]
-mod testutil;
+#[doc(hidden)]
+pub mod testutil;
 
 pub use autoencoder::{code_to_pixel, pixel_to_code, Autoencoder, Runner};
 pub use conv2d_leaky_s8::conv2d_leaky_s8;

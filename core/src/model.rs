@@ -21,6 +21,9 @@
 use crate::conv2d_s8::Conv2dGeometry;
 use crate::max_pool_s8::MaxPoolGeometry;
 use crate::requantize::{MAX_SHIFT, MIN_SHIFT};
+pub use crate::storage::{Borrowed, ByteLen, Storage};
+#[cfg(feature = "alloc")]
+pub use crate::storage::{Owned, Words};
 use crate::table_s8::TABLE_LEN;
 use crate::Error;
 use core::fmt;
@@ -96,20 +99,24 @@ pub struct Quant {
 /// The quantized parameters of a fully connected or convolution layer. Multi-byte integers are
 /// little-endian byte arrays, so the model borrows them from any byte slice whatever its
 /// alignment.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Weights<'a> {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "",
+    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
+))]
+pub struct Weights<'a, S: Storage<'a> = Borrowed> {
     /// Int8 weights, symmetric (zero point 0): `[outputs][inputs]` for a fully connected layer,
     /// OHWI `[out_channels][kernel][kernel][in_channels]` for a convolution.
-    pub weights: &'a [u8],
+    pub weights: S::I8,
     /// Per output channel, the weight scale as f32 little-endian (4 bytes each). For tools only.
-    pub weight_scales: &'a [u8],
+    pub weight_scales: S::F32,
     /// Per output channel, the i32 bias in units of `input scale * weight scale` (4 bytes each).
-    pub bias: &'a [u8],
+    pub bias: S::I32,
     /// Per output channel, the Q0.31 requantization multiplier, i32 (4 bytes each), from
     /// [`quantize_multiplier`](crate::quantize_multiplier).
-    pub multipliers: &'a [u8],
+    pub multipliers: S::I32,
     /// Per output channel, the requantization shift, i8 (1 byte each), in [-31, 30].
-    pub shifts: &'a [u8],
+    pub shifts: S::I8,
     /// Quantization of the layer's output.
     pub output: Quant,
 }
@@ -126,9 +133,16 @@ pub enum Activation {
     Logistic,
 }
 
-/// One layer of a model, in order from input to output.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Layer<'a> {
+/// One layer of a model, in order from input to output: the int8 layer kinds, declared once.
+/// Every tool (the device runner, the trainer's quantizer, int8 reference, `inspect`,
+/// `upgrade` and TFLite converter, the host tests) works on this list; `S` says where the arrays
+/// live ([`Borrowed`] from a file's bytes, or `Owned` arrays on the host, `alloc` feature).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "",
+    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
+))]
+pub enum Layer<'a, S: Storage<'a> = Borrowed> {
     /// TFLite's `FULLY_CONNECTED`, per-channel weight scales, no fused activation.
     FullyConnected {
         /// Input width.
@@ -136,8 +150,7 @@ pub enum Layer<'a> {
         /// Output width.
         outputs: u32,
         /// Weights and quantization.
-        #[serde(borrow)]
-        params: Weights<'a>,
+        params: Weights<'a, S>,
     },
     /// TFLite's `CONV_2D`, NHWC, `VALID` padding, stride 1, no fused activation.
     Conv2d {
@@ -152,8 +165,7 @@ pub enum Layer<'a> {
         /// Side of the square kernel.
         kernel: u16,
         /// Filters (OHWI) and quantization.
-        #[serde(borrow)]
-        params: Weights<'a>,
+        params: Weights<'a, S>,
     },
     /// TFLite's `MAX_POOL_2D`, 2x2 window, stride 2, on an NHWC tensor; the output keeps the
     /// input's quantization.
@@ -171,7 +183,7 @@ pub enum Layer<'a> {
         /// What the table computes.
         activation: Activation,
         /// The 256 entries, as bytes (two's complement int8).
-        table: &'a [u8],
+        table: S::I8,
         /// Quantization of the output.
         output: Quant,
     },
@@ -193,12 +205,11 @@ pub enum Layer<'a> {
         /// Negative slope (for tools; the multipliers carry it).
         slope: f32,
         /// Weights and the positive-side quantization.
-        #[serde(borrow)]
-        params: Weights<'a>,
+        params: Weights<'a, S>,
         /// Per output channel, the negative-side multiplier, i32 (4 bytes each).
-        negative_multipliers: &'a [u8],
+        negative_multipliers: S::I32,
         /// Per output channel, the negative-side shift, i8 (1 byte each), in [-31, 30].
-        negative_shifts: &'a [u8],
+        negative_shifts: S::I8,
     },
     /// A convolution with a fused LeakyReLU ([`conv2d_leaky_s8`](crate::conv2d_leaky_s8())),
     /// its two requantizations as in [`Layer::FullyConnectedLeakyRelu`].
@@ -216,16 +227,83 @@ pub enum Layer<'a> {
         /// Negative slope (for tools; the multipliers carry it).
         slope: f32,
         /// Filters (OHWI) and the positive-side quantization.
-        #[serde(borrow)]
-        params: Weights<'a>,
+        params: Weights<'a, S>,
         /// Per output channel, the negative-side multiplier, i32 (4 bytes each).
-        negative_multipliers: &'a [u8],
+        negative_multipliers: S::I32,
         /// Per output channel, the negative-side shift, i8 (1 byte each), in [-31, 30].
-        negative_shifts: &'a [u8],
+        negative_shifts: S::I8,
     },
 }
 
-impl Layer<'_> {
+/// The product a weighted layer computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightShape {
+    /// `[outputs][inputs]` weights times a flat vector.
+    Dense {
+        /// Input width.
+        inputs: usize,
+        /// Output width (and channels).
+        outputs: usize,
+    },
+    /// A convolution, NHWC, OHWI filters, `VALID`, stride 1.
+    Conv(Conv2dGeometry),
+}
+
+impl WeightShape {
+    /// Output channels: one weight scale, bias, multiplier and shift each.
+    pub const fn channels(&self) -> usize {
+        match self {
+            WeightShape::Dense { outputs, .. } => *outputs,
+            WeightShape::Conv(g) => g.out_channels,
+        }
+    }
+
+    /// Values of the output (0 for a geometry that cannot be).
+    pub fn output_len(&self) -> usize {
+        match self {
+            WeightShape::Dense { outputs, .. } => *outputs,
+            WeightShape::Conv(g) => g.output_len().unwrap_or(0),
+        }
+    }
+
+    /// Multiply-accumulates per input (0 for a geometry that cannot be).
+    pub fn macs(&self) -> usize {
+        match self {
+            WeightShape::Dense { inputs, outputs } => inputs.saturating_mul(*outputs),
+            WeightShape::Conv(g) => g
+                .output_len()
+                .unwrap_or(0)
+                .saturating_mul(g.kernel * g.kernel * g.in_channels),
+        }
+    }
+}
+
+/// A fully connected or convolution layer, with or without a fused LeakyReLU, seen one way:
+/// the accumulator comes from `shape` and `params`; a non-negative one is requantized with
+/// `params`, a negative one with `fused`'s negative side when there is one.
+#[derive(Debug)]
+pub struct Weighted<'l, 'a, S: Storage<'a> = Borrowed> {
+    /// What the weights multiply.
+    pub shape: WeightShape,
+    /// Weights, bias and the (positive-side) requantization into `params.output`.
+    pub params: &'l Weights<'a, S>,
+    /// The fused LeakyReLU, if any.
+    pub fused: Option<Fused<&'l S::I32, &'l S::I8>>,
+}
+
+/// A fused LeakyReLU's slope and negative-side requantization (`M` the multipliers, `H` the
+/// shifts, borrowed shared or mutable).
+#[derive(Debug)]
+pub struct Fused<M, H> {
+    /// Negative slope (for tools; the multipliers carry it).
+    pub slope: f32,
+    /// Per output channel, the negative-side multiplier.
+    pub negative_multipliers: M,
+    /// Per output channel, the negative-side shift, in [-31, 30].
+    pub negative_shifts: H,
+}
+
+impl<'a, S: Storage<'a>> Layer<'a, S> {
     /// A short name of the layer type, as `inspect` prints it.
     pub const fn type_name(&self) -> &'static str {
         match self {
@@ -245,13 +323,238 @@ impl Layer<'_> {
             Layer::Conv2dLeakyRelu { .. } => "conv2d_leaky_relu",
         }
     }
+
+    /// The layer as a weighted product, if it is one (fully connected or convolution, fused or
+    /// not).
+    pub fn weighted(&self) -> Option<Weighted<'_, 'a, S>> {
+        let conv = |height, width, in_channels, out_channels, kernel| {
+            WeightShape::Conv(conv_geometry(height, width, in_channels, out_channels, kernel))
+        };
+        let dense = |inputs, outputs| WeightShape::Dense {
+            inputs: to_usize(inputs),
+            outputs: to_usize(outputs),
+        };
+        match self {
+            Layer::FullyConnected {
+                inputs,
+                outputs,
+                params,
+            } => Some(Weighted {
+                shape: dense(*inputs, *outputs),
+                params,
+                fused: None,
+            }),
+            Layer::Conv2d {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                params,
+            } => Some(Weighted {
+                shape: conv(*height, *width, *in_channels, *out_channels, *kernel),
+                params,
+                fused: None,
+            }),
+            Layer::FullyConnectedLeakyRelu {
+                inputs,
+                outputs,
+                slope,
+                params,
+                negative_multipliers,
+                negative_shifts,
+            } => Some(Weighted {
+                shape: dense(*inputs, *outputs),
+                params,
+                fused: Some(Fused {
+                    slope: *slope,
+                    negative_multipliers,
+                    negative_shifts,
+                }),
+            }),
+            Layer::Conv2dLeakyRelu {
+                height,
+                width,
+                in_channels,
+                out_channels,
+                kernel,
+                slope,
+                params,
+                negative_multipliers,
+                negative_shifts,
+            } => Some(Weighted {
+                shape: conv(*height, *width, *in_channels, *out_channels, *kernel),
+                params,
+                fused: Some(Fused {
+                    slope: *slope,
+                    negative_multipliers,
+                    negative_shifts,
+                }),
+            }),
+            Layer::MaxPool2d { .. } | Layer::Table { .. } | Layer::TopK { .. } => None,
+        }
+    }
+
+    /// A weighted layer's parameters and fused negative side, mutable (for tools that
+    /// recompute derived values).
+    #[allow(clippy::type_complexity)]
+    pub fn weighted_mut(&mut self) -> Option<(&mut Weights<'a, S>, Option<Fused<&mut S::I32, &mut S::I8>>)> {
+        match self {
+            Layer::FullyConnected { params, .. } | Layer::Conv2d { params, .. } => Some((params, None)),
+            Layer::FullyConnectedLeakyRelu {
+                slope,
+                params,
+                negative_multipliers,
+                negative_shifts,
+                ..
+            }
+            | Layer::Conv2dLeakyRelu {
+                slope,
+                params,
+                negative_multipliers,
+                negative_shifts,
+                ..
+            } => Some((
+                params,
+                Some(Fused {
+                    slope: *slope,
+                    negative_multipliers,
+                    negative_shifts,
+                }),
+            )),
+            Layer::MaxPool2d { .. } | Layer::Table { .. } | Layer::TopK { .. } => None,
+        }
+    }
+
+    /// The weighted layer of `shape`, `params` and, for a fused LeakyReLU, its negative side:
+    /// the inverse of [`Layer::weighted`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidGeometry`] when a size does not fit its field (u32 widths, u16
+    /// convolution sizes).
+    pub fn from_weighted(
+        shape: WeightShape,
+        params: Weights<'a, S>,
+        fused: Option<Fused<S::I32, S::I8>>,
+    ) -> Result<Self, Error> {
+        let too_large = Error::InvalidGeometry {
+            reason: "a size does not fit the model format",
+        };
+        let u32_ = |x: usize| u32::try_from(x).map_err(|_| too_large);
+        let u16_ = |x: usize| u16::try_from(x).map_err(|_| too_large);
+        Ok(match (shape, fused) {
+            (WeightShape::Dense { inputs, outputs }, None) => Layer::FullyConnected {
+                inputs: u32_(inputs)?,
+                outputs: u32_(outputs)?,
+                params,
+            },
+            (WeightShape::Dense { inputs, outputs }, Some(f)) => Layer::FullyConnectedLeakyRelu {
+                inputs: u32_(inputs)?,
+                outputs: u32_(outputs)?,
+                slope: f.slope,
+                params,
+                negative_multipliers: f.negative_multipliers,
+                negative_shifts: f.negative_shifts,
+            },
+            (WeightShape::Conv(g), None) => Layer::Conv2d {
+                height: u16_(g.height)?,
+                width: u16_(g.width)?,
+                in_channels: u16_(g.in_channels)?,
+                out_channels: u16_(g.out_channels)?,
+                kernel: u16_(g.kernel)?,
+                params,
+            },
+            (WeightShape::Conv(g), Some(f)) => Layer::Conv2dLeakyRelu {
+                height: u16_(g.height)?,
+                width: u16_(g.width)?,
+                in_channels: u16_(g.in_channels)?,
+                out_channels: u16_(g.out_channels)?,
+                kernel: u16_(g.kernel)?,
+                slope: f.slope,
+                params,
+                negative_multipliers: f.negative_multipliers,
+                negative_shifts: f.negative_shifts,
+            },
+        })
+    }
+
+    /// The quantization of the layer's output, or `None` when it keeps its input's.
+    pub fn output_quant(&self) -> Option<Quant> {
+        match self {
+            Layer::Table { output, .. } => Some(*output),
+            _ => self.weighted().map(|w| w.params.output),
+        }
+    }
+
+    /// Values of the layer's output for `input` values in (0 for a geometry that cannot be).
+    pub fn output_len(&self, input: usize) -> usize {
+        match self {
+            Layer::MaxPool2d {
+                height,
+                width,
+                channels,
+            } => pool_geometry(*height, *width, *channels).output_len().unwrap_or(0),
+            Layer::Table { .. } | Layer::TopK { .. } => input,
+            _ => self.weighted().map_or(input, |w| w.shape.output_len()),
+        }
+    }
+
+    /// Whether the layer is a convolution (what makes a model [`ModelKind::Convolutional`]).
+    pub fn is_conv(&self) -> bool {
+        matches!(
+            self.weighted(),
+            Some(Weighted {
+                shape: WeightShape::Conv(_),
+                ..
+            })
+        )
+    }
 }
+
+impl<'a, S: Storage<'a>> ModelBody<'a, S> {
+    /// The kind the layers make: convolutional when any layer is a convolution.
+    pub fn kind(&self) -> ModelKind {
+        if self.layers.iter().any(Layer::is_conv) {
+            ModelKind::Convolutional
+        } else {
+            ModelKind::FullyConnected
+        }
+    }
+
+    /// The quantization of the activation after the first `count` layers.
+    pub fn quant_after(&self, count: usize) -> Quant {
+        self.layers
+            .iter()
+            .take(count)
+            .fold(self.input, |quant, layer| layer.output_quant().unwrap_or(quant))
+    }
+
+    /// Width of the activation after the first `count` layers.
+    pub fn len_after(&self, count: usize) -> usize {
+        self.layers
+            .iter()
+            .take(count)
+            .fold(PIXELS, |len, layer| layer.output_len(len))
+    }
+
+    /// Width of the code (the encoder's output).
+    pub fn code_len(&self) -> usize {
+        self.len_after(usize::from(self.code_after))
+    }
+}
+
+impl Copy for Weights<'_, Borrowed> {}
+impl Copy for Layer<'_, Borrowed> {}
 
 /// Everything between the header and the checksum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelBody<'a> {
+#[serde(bound(
+    serialize = "",
+    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
+))]
+pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
     /// The variant the model was exported from (`fc`, `conv`, `deep2d`, ...).
-    pub name: &'a str,
+    pub name: S::Str,
     /// Test MSE of the float model it was quantized from, measured at export (NaN if unknown).
     pub float_test_mse: f32,
     /// Quantization of the input: scale 1/255 and zero point [`INPUT_ZERO_POINT`].
@@ -260,25 +563,27 @@ pub struct ModelBody<'a> {
     /// code.
     pub code_after: u16,
     /// The layers, input first.
-    #[serde(borrow)]
-    pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+    pub layers: heapless::Vec<Layer<'a, S>, MAX_LAYERS>,
 }
 
 /// Why a model blob was rejected, or why a model cannot run with what it was given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
     /// The blob is shorter than a header and a checksum.
+    #[error("model blob is {len} bytes, shorter than its {} bytes of header and checksum", HEADER_LEN + CHECKSUM_LEN)]
     TooShort {
         /// Its length.
         len: usize,
     },
     /// The first four bytes are not [`MAGIC`]: this is not a model file.
+    #[error("not a model file: magic is {found:02x?}, expected {MAGIC:02x?} (\"AEQ8\")", MAGIC = MAGIC)]
     BadMagic {
         /// The bytes found.
         found: [u8; 4],
     },
     /// The file was written in another format version.
+    #[error(fmt = unsupported_version)]
     UnsupportedVersion {
         /// The version in the file.
         found: u16,
@@ -286,6 +591,7 @@ pub enum ModelError {
         supported: u16,
     },
     /// The CRC-32 stored at the end does not match the bytes: the file is corrupt.
+    #[error("model file is corrupt: stored CRC-32 {stored:#010x}, computed {computed:#010x}")]
     ChecksumMismatch {
         /// The checksum stored in the file.
         stored: u32,
@@ -293,29 +599,35 @@ pub enum ModelError {
         computed: u32,
     },
     /// Header byte 6 is not a known [`ModelKind`].
+    #[error("unknown model kind {kind}")]
     UnknownKind {
         /// The byte found.
         kind: u8,
     },
     /// The body does not decode as a [`ModelBody`].
+    #[error("model body does not decode: {reason}")]
     Malformed {
         /// What the decoder found wrong.
         reason: &'static str,
     },
     /// The body decodes but leaves bytes before the checksum unread.
+    #[error("model body leaves {count} bytes unread before the checksum")]
     TrailingBytes {
         /// How many.
         count: usize,
     },
     /// The header's kind disagrees with the layers (a convolution in a fully connected model or
     /// none in a convolutional one).
+    #[error("header says {} but the layers say otherwise", header.name())]
     KindMismatch {
         /// The kind in the header.
         header: ModelKind,
     },
     /// The input quantization is not scale > 0 with zero point -128.
+    #[error("input quantization must have scale > 0 and zero point -128")]
     BadInput,
     /// `code_after` does not split the layers into a non-empty encoder and decoder.
+    #[error("code after layer {code_after} does not split {layers} layers into an encoder and a decoder")]
     BadCodeSplit {
         /// `code_after` as stored.
         code_after: usize,
@@ -323,6 +635,7 @@ pub enum ModelError {
         layers: usize,
     },
     /// The model's input or output is not [`PIXELS`] long.
+    #[error("model {end} has {len} values, expected {PIXELS}", PIXELS = PIXELS)]
     NotAnImageModel {
         /// Which end: `"input"` or `"output"`.
         end: &'static str,
@@ -331,6 +644,7 @@ pub enum ModelError {
     },
     /// A layer is invalid: a wrong array length, an out-of-range parameter, a geometry that
     /// cannot be, or an input that is not the previous layer's output.
+    #[error("layer {index}: {error}")]
     Layer {
         /// Index of the layer, from 0.
         index: usize,
@@ -338,6 +652,7 @@ pub enum ModelError {
         error: Error,
     },
     /// The scratch buffer given to run the model is too small.
+    #[error("scratch buffer has {actual} bytes, the model needs {needed}")]
     ScratchTooSmall {
         /// Bytes the model needs ([`Model::scratch_len`]).
         needed: usize,
@@ -345,6 +660,7 @@ pub enum ModelError {
         actual: usize,
     },
     /// The code width asked for (the `K` of `[i8; K]`) is not the model's.
+    #[error("model codes are {model} wide, asked for {requested}")]
     CodeWidthMismatch {
         /// The model's code width.
         model: usize,
@@ -353,62 +669,45 @@ pub enum ModelError {
     },
 }
 
-impl fmt::Display for ModelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ModelError::TooShort { len } => write!(
-                f,
-                "model blob is {len} bytes, shorter than its {} bytes of header and checksum",
-                HEADER_LEN + CHECKSUM_LEN
-            ),
-            ModelError::BadMagic { found } => {
-                write!(
-                    f,
-                    "not a model file: magic is {found:02x?}, expected {MAGIC:02x?} (\"AEQ8\")"
-                )
-            }
-            ModelError::UnsupportedVersion { found, supported } if found < supported => write!(
-                f,
-                "model format version {found} is older than this build's version {supported}: \
-                 rewrite the file with `trainer upgrade FILE`"
-            ),
-            ModelError::UnsupportedVersion { found, supported } => write!(
-                f,
-                "model format version {found} is newer than this build's version {supported}: \
-                 use a newer build to read it"
-            ),
-            ModelError::ChecksumMismatch { stored, computed } => write!(
-                f,
-                "model file is corrupt: stored CRC-32 {stored:#010x}, computed {computed:#010x}"
-            ),
-            ModelError::UnknownKind { kind } => write!(f, "unknown model kind {kind}"),
-            ModelError::Malformed { reason } => write!(f, "model body does not decode: {reason}"),
-            ModelError::TrailingBytes { count } => {
-                write!(f, "model body leaves {count} bytes unread before the checksum")
-            }
-            ModelError::KindMismatch { header } => {
-                write!(f, "header says {} but the layers say otherwise", header.name())
-            }
-            ModelError::BadInput => f.write_str("input quantization must have scale > 0 and zero point -128"),
-            ModelError::BadCodeSplit { code_after, layers } => write!(
-                f,
-                "code after layer {code_after} does not split {layers} layers into an encoder and a decoder"
-            ),
-            ModelError::NotAnImageModel { end, len } => {
-                write!(f, "model {end} has {len} values, expected {PIXELS}")
-            }
-            ModelError::Layer { index, error } => write!(f, "layer {index}: {error}"),
-            ModelError::ScratchTooSmall { needed, actual } => {
-                write!(f, "scratch buffer has {actual} bytes, the model needs {needed}")
-            }
-            ModelError::CodeWidthMismatch { model, requested } => {
-                write!(f, "model codes are {model} wide, asked for {requested}")
-            }
+impl ModelError {
+    /// The variant's name (`"ChecksumMismatch"`, ...), for logs that cannot afford `core::fmt`
+    /// (the firmware's defmt logs).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            ModelError::TooShort { .. } => "TooShort",
+            ModelError::BadMagic { .. } => "BadMagic",
+            ModelError::UnsupportedVersion { .. } => "UnsupportedVersion",
+            ModelError::ChecksumMismatch { .. } => "ChecksumMismatch",
+            ModelError::UnknownKind { .. } => "UnknownKind",
+            ModelError::Malformed { .. } => "Malformed",
+            ModelError::TrailingBytes { .. } => "TrailingBytes",
+            ModelError::KindMismatch { .. } => "KindMismatch",
+            ModelError::BadInput => "BadInput",
+            ModelError::BadCodeSplit { .. } => "BadCodeSplit",
+            ModelError::NotAnImageModel { .. } => "NotAnImageModel",
+            ModelError::Layer { .. } => "Layer",
+            ModelError::ScratchTooSmall { .. } => "ScratchTooSmall",
+            ModelError::CodeWidthMismatch { .. } => "CodeWidthMismatch",
         }
     }
 }
 
-impl core::error::Error for ModelError {}
+/// [`ModelError::UnsupportedVersion`]'s message: what to do depends on which side is older.
+fn unsupported_version(found: &u16, supported: &u16, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if found < supported {
+        write!(
+            f,
+            "model format version {found} is older than this build's version {supported}: \
+             rewrite the file with `trainer upgrade FILE`"
+        )
+    } else {
+        write!(
+            f,
+            "model format version {found} is newer than this build's version {supported}: \
+             use a newer build to read it"
+        )
+    }
+}
 
 /// A checked model, borrowing its arrays from the blob it was loaded from.
 #[derive(Clone, Debug, PartialEq)]
@@ -473,11 +772,7 @@ impl<'a> Model<'a> {
         if code_after == 0 || code_after >= layers {
             return Err(ModelError::BadCodeSplit { code_after, layers });
         }
-        let has_conv = body
-            .layers
-            .iter()
-            .any(|l| matches!(l, Layer::Conv2d { .. } | Layer::Conv2dLeakyRelu { .. }));
-        if has_conv != (kind == ModelKind::Convolutional) {
+        if body.kind() != kind {
             return Err(ModelError::KindMismatch { header: kind });
         }
         let mut shape = Shape {
@@ -517,6 +812,18 @@ impl<'a> Model<'a> {
         &self.body
     }
 
+    /// The body with every array copied into owned, typed vectors (`alloc` feature): what host
+    /// tools read, change and write back ([`write()`] writes it as the same bytes).
+    ///
+    /// # Errors
+    /// [`ModelError::Malformed`] if the body does not survive the round trip (it always does).
+    #[cfg(feature = "alloc")]
+    pub fn to_owned_body(&self) -> Result<ModelBody<'static, Owned>, ModelError> {
+        let malformed = |e: postcard::Error| ModelError::Malformed { reason: describe(&e) };
+        let bytes = postcard::to_allocvec(&self.body).map_err(malformed)?;
+        postcard::from_bytes(&bytes).map_err(malformed)
+    }
+
     /// The layers, input first.
     pub fn layers(&self) -> &[Layer<'a>] {
         &self.body.layers
@@ -529,12 +836,12 @@ impl<'a> Model<'a> {
 
     /// Quantization of the code.
     pub fn code_quant(&self) -> Quant {
-        quant_after(&self.body, usize::from(self.body.code_after))
+        self.body.quant_after(usize::from(self.body.code_after))
     }
 
     /// Quantization of the output image.
     pub fn output_quant(&self) -> Quant {
-        quant_after(&self.body, self.body.layers.len())
+        self.body.quant_after(self.body.layers.len())
     }
 
     /// The longest activation any layer produces (input included).
@@ -737,22 +1044,6 @@ fn check_zero_point(zero_point: i32) -> Result<(), Error> {
     Ok(())
 }
 
-/// The quantization of the activation after the first `count` layers.
-fn quant_after(body: &ModelBody<'_>, count: usize) -> Quant {
-    let mut quant = body.input;
-    for layer in body.layers.iter().take(count) {
-        match layer {
-            Layer::FullyConnected { params, .. }
-            | Layer::Conv2d { params, .. }
-            | Layer::FullyConnectedLeakyRelu { params, .. }
-            | Layer::Conv2dLeakyRelu { params, .. } => quant = params.output,
-            Layer::Table { output, .. } => quant = *output,
-            Layer::MaxPool2d { .. } | Layer::TopK { .. } => {}
-        }
-    }
-    quant
-}
-
 pub(crate) fn conv_geometry(
     height: u16,
     width: u16,
@@ -823,54 +1114,43 @@ fn describe(error: &postcard::Error) -> &'static str {
 
 /// An upper bound on the bytes [`write()`] needs for `body`: the arrays, plus room for lengths,
 /// scalars and the header.
-pub fn encoded_len_bound(body: &ModelBody<'_>) -> usize {
+pub fn encoded_len_bound<'a, S: Storage<'a>>(body: &ModelBody<'a, S>) -> usize {
     let arrays: usize = body
         .layers
         .iter()
-        .map(|layer| match layer {
-            Layer::FullyConnected { params, .. } | Layer::Conv2d { params, .. } => {
-                params.weights.len()
-                    + params.weight_scales.len()
-                    + params.bias.len()
-                    + params.multipliers.len()
-                    + params.shifts.len()
+        .map(|layer| match (layer.weighted(), layer) {
+            (Some(w), _) => {
+                let p = w.params;
+                let negative = w
+                    .fused
+                    .map_or(0, |f| f.negative_multipliers.byte_len() + f.negative_shifts.byte_len());
+                p.weights.byte_len()
+                    + p.weight_scales.byte_len()
+                    + p.bias.byte_len()
+                    + p.multipliers.byte_len()
+                    + p.shifts.byte_len()
+                    + negative
             }
-            Layer::FullyConnectedLeakyRelu {
-                params,
-                negative_multipliers,
-                negative_shifts,
-                ..
-            }
-            | Layer::Conv2dLeakyRelu {
-                params,
-                negative_multipliers,
-                negative_shifts,
-                ..
-            } => {
-                params.weights.len()
-                    + params.weight_scales.len()
-                    + params.bias.len()
-                    + params.multipliers.len()
-                    + params.shifts.len()
-                    + negative_multipliers.len()
-                    + negative_shifts.len()
-            }
-            Layer::Table { table, .. } => table.len(),
-            Layer::MaxPool2d { .. } | Layer::TopK { .. } => 0,
+            (None, Layer::Table { table, .. }) => table.byte_len(),
+            (None, _) => 0,
         })
         .sum();
-    HEADER_LEN + CHECKSUM_LEN + body.name.len() + arrays + 64 * (body.layers.len() + 2)
+    HEADER_LEN + CHECKSUM_LEN + body.name.byte_len() + arrays + 64 * (body.layers.len() + 2)
 }
 
 /// Writes a model file (header, the postcard body, the checksum) into `out`; returns its
-/// length. The body is first checked exactly as [`Model::from_bytes`] checks a file, so a file
-/// that this writes always loads. Used by the trainer's export; needs no allocator.
+/// length. The file written is then checked exactly as [`Model::from_bytes`] checks a file, so
+/// a file that this accepts always loads. Used by the host tools (borrowed or owned bodies
+/// write the same bytes); needs no allocator.
 ///
 /// # Errors
 /// The problem [`Model::from_bytes`] would report, or [`ModelError::TooShort`] (with `out`'s
 /// length) when `out` cannot hold the file ([`encoded_len_bound`] always can).
-pub fn write(kind: ModelKind, body: &ModelBody<'_>, out: &mut [u8]) -> Result<usize, ModelError> {
-    Model::check(kind, body.clone())?;
+pub fn write<'a, S: Storage<'a>>(
+    kind: ModelKind,
+    body: &ModelBody<'a, S>,
+    out: &mut [u8],
+) -> Result<usize, ModelError> {
     let too_short = ModelError::TooShort { len: out.len() };
     let (header, rest) = out.split_at_mut_checked(HEADER_LEN).ok_or(too_short)?;
     let version = FORMAT_VERSION.to_le_bytes();
@@ -883,5 +1163,6 @@ pub fn write(kind: ModelKind, body: &ModelBody<'_>, out: &mut [u8]) -> Result<us
     out.get_mut(len..len + CHECKSUM_LEN)
         .ok_or(too_short)?
         .copy_from_slice(&crc.to_le_bytes());
+    Model::from_bytes(out.get(..len + CHECKSUM_LEN).ok_or(too_short)?)?;
     Ok(len + CHECKSUM_LEN)
 }

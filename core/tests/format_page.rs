@@ -14,11 +14,11 @@ fn one_of_each() -> Vec<Layer<'static>> {
         zero_point: 0,
     };
     let w = Weights {
-        weights: &[1],
-        weight_scales: &[0, 0, 0, 0],
-        bias: &[0, 0, 0, 0],
-        multipliers: &[0, 0, 0, 0],
-        shifts: &[0],
+        weights: &[1][..],
+        weight_scales: &[0, 0, 0, 0][..],
+        bias: &[0, 0, 0, 0][..],
+        multipliers: &[0, 0, 0, 0][..],
+        shifts: &[0][..],
         output: q,
     };
     vec![
@@ -42,7 +42,7 @@ fn one_of_each() -> Vec<Layer<'static>> {
         },
         Layer::Table {
             activation: Activation::Logistic,
-            table: &[0; 256],
+            table: &[0; 256][..],
             output: q,
         },
         Layer::TopK { k: 1 },
@@ -51,8 +51,8 @@ fn one_of_each() -> Vec<Layer<'static>> {
             outputs: 1,
             slope: 0.01,
             params: w,
-            negative_multipliers: &[0, 0, 0, 0],
-            negative_shifts: &[0],
+            negative_multipliers: &[0, 0, 0, 0][..],
+            negative_shifts: &[0][..],
         },
         Layer::Conv2dLeakyRelu {
             height: 1,
@@ -62,8 +62,8 @@ fn one_of_each() -> Vec<Layer<'static>> {
             kernel: 1,
             slope: 0.01,
             params: w,
-            negative_multipliers: &[0, 0, 0, 0],
-            negative_shifts: &[0],
+            negative_multipliers: &[0, 0, 0, 0][..],
+            negative_shifts: &[0][..],
         },
     ]
 }

@@ -8,15 +8,12 @@ use autoencoder_core::model::{
 use autoencoder_core::{Error, Model, ModelError, Runner, PIXELS};
 
 /// SplitMix64, for reproducible random bytes.
-struct Rng(u64);
+/// The crate's shared test generator, with bytes.
+struct Rng(autoencoder_core::testutil::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn bytes(&mut self, n: usize) -> Vec<u8> {
@@ -36,7 +33,7 @@ struct Parts {
 }
 
 fn parts() -> Parts {
-    let mut rng = Rng(7);
+    let mut rng = Rng(autoencoder_core::testutil::SplitMix64::new(7));
     let words = |n: usize, value: i32| (0..n).flat_map(|_| value.to_le_bytes()).collect::<Vec<u8>>();
     Parts {
         enc_w: rng.bytes(3 * PIXELS),
@@ -56,19 +53,19 @@ fn body(p: &Parts) -> ModelBody<'_> {
     };
     let mut layers = heapless::Vec::new();
     let enc = Weights {
-        weights: &p.enc_w,
-        weight_scales: &p.enc_words,
-        bias: &p.enc_words,
-        multipliers: &p.enc_words,
-        shifts: &p.enc_shifts,
+        weights: &p.enc_w[..],
+        weight_scales: &p.enc_words[..],
+        bias: &p.enc_words[..],
+        multipliers: &p.enc_words[..],
+        shifts: &p.enc_shifts[..],
         output: q,
     };
     let dec = Weights {
-        weights: &p.dec_w,
-        weight_scales: &p.dec_words,
-        bias: &p.dec_words,
-        multipliers: &p.dec_words,
-        shifts: &p.dec_shifts,
+        weights: &p.dec_w[..],
+        weight_scales: &p.dec_words[..],
+        bias: &p.dec_words[..],
+        multipliers: &p.dec_words[..],
+        shifts: &p.dec_shifts[..],
         output: q,
     };
     for layer in [
@@ -79,7 +76,7 @@ fn body(p: &Parts) -> ModelBody<'_> {
         },
         Layer::Table {
             activation: Activation::LeakyRelu { slope: 0.01 },
-            table: &p.table,
+            table: &p.table[..],
             output: q,
         },
         Layer::TopK { k: 2 },
@@ -90,7 +87,7 @@ fn body(p: &Parts) -> ModelBody<'_> {
         },
         Layer::Table {
             activation: Activation::Logistic,
-            table: &p.table,
+            table: &p.table[..],
             output: Quant {
                 scale: 1.0 / 256.0,
                 zero_point: -128,
@@ -236,7 +233,7 @@ fn bit_flips_behind_a_fresh_checksum_never_panic() {
 #[test]
 fn random_overwrites_and_random_bodies_never_panic() {
     let bytes = valid_blob();
-    let mut rng = Rng(42);
+    let mut rng = Rng(autoencoder_core::testutil::SplitMix64::new(42));
     for _ in 0..3000 {
         let mut b = bytes.clone();
         let at = rng.next() as usize % (b.len() - CHECKSUM_LEN);
@@ -314,7 +311,7 @@ fn layer_errors_name_the_layer_and_the_problem() {
     shifts[5] = 40;
     let mut b = body(&p);
     if let Layer::FullyConnected { params, .. } = &mut b.layers[3] {
-        params.shifts = &shifts;
+        params.shifts = &shifts[..];
     }
     assert_eq!(
         blob(ModelKind::FullyConnected, &b),

@@ -4,7 +4,7 @@
 //! exits with an error (the panic message is not formatted on the device: `core::fmt` would take
 //! more flash than the rest of the firmware).
 
-use crate::{error_name, matches_host, measure, test_image, Ae, Clock, CODE, IMAGES, MODEL, MODEL_NAME, SCRATCH};
+use crate::{matches_host, measure, test_image, Ae, Clock, CODE, IMAGES, MODEL, MODEL_NAME, SCRATCH};
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use cortex_m::peripheral::DWT;
 use cortex_m_rt::{exception, ExceptionFrame};
@@ -69,7 +69,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
     let mut ae = match runner(scratch) {
         Ok(ae) => ae,
         Err(e) => {
-            defmt::error!("model rejected: {=str}", error_name(&e));
+            defmt::error!("model rejected: {=str}", e.name());
             stop()
         }
     };
@@ -80,7 +80,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         let measured = match measure(&mut ae, test_image(index), &mut clock) {
             Ok(measured) => measured,
             Err(e) => {
-                defmt::error!("image {=usize}: {=str}", index, error_name(&e));
+                defmt::error!("image {=usize}: {=str}", index, e.name());
                 stop()
             }
         };

@@ -104,24 +104,3 @@ pub fn matches_host(index: usize, measured: &Measured) -> (bool, bool) {
         autoencoder_core::model::crc32(&measured.image) == image,
     )
 }
-
-/// The name of a [`ModelError`]'s variant, for logs that cannot afford `core::fmt` (defmt).
-pub fn error_name(error: &ModelError) -> &'static str {
-    match error {
-        ModelError::TooShort { .. } => "TooShort",
-        ModelError::BadMagic { .. } => "BadMagic",
-        ModelError::UnsupportedVersion { .. } => "UnsupportedVersion",
-        ModelError::ChecksumMismatch { .. } => "ChecksumMismatch",
-        ModelError::UnknownKind { .. } => "UnknownKind",
-        ModelError::Malformed { .. } => "Malformed",
-        ModelError::TrailingBytes { .. } => "TrailingBytes",
-        ModelError::KindMismatch { .. } => "KindMismatch",
-        ModelError::BadInput => "BadInput",
-        ModelError::BadCodeSplit { .. } => "BadCodeSplit",
-        ModelError::NotAnImageModel { .. } => "NotAnImageModel",
-        ModelError::Layer { .. } => "Layer",
-        ModelError::ScratchTooSmall { .. } => "ScratchTooSmall",
-        ModelError::CodeWidthMismatch { .. } => "CodeWidthMismatch",
-        _ => "ModelError",
-    }
-}

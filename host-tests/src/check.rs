@@ -3,7 +3,7 @@
 use crate::qemu::{self, Options};
 use crate::reference;
 use anyhow::{bail, Context, Result};
-use autoencoder_core::PIXELS;
+use autoencoder_core::{Model, PIXELS};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -32,15 +32,15 @@ pub struct Report {
     pub qemu_wall: Duration,
 }
 
-/// Streams `images` through the firmware `elf` (built with the model file `model`) under QEMU
-/// and compares every code and pixel with the core's runner on the host.
+/// Streams `images` through the firmware `elf` (built with the model file at `path`, read and
+/// parsed once by the caller into `model`) under QEMU and compares every code and pixel with the
+/// core's runner on the host.
 ///
 /// # Errors
 /// QEMU cannot run, times out, or the firmware ends with a failure status or writes an output
 /// file of the wrong length. Mismatches are not errors: see [`Report::mismatches`].
-pub fn run(model: &Path, elf: &Path, images: &[[u8; PIXELS]], options: Options) -> Result<Report> {
-    let blob = std::fs::read(model).with_context(|| format!("{}: cannot read", model.display()))?;
-    let name = model
+pub fn run(path: &Path, model: &Model<'_>, elf: &Path, images: &[[u8; PIXELS]], options: Options) -> Result<Report> {
+    let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let dir = tempfile::tempdir()?;
@@ -48,7 +48,7 @@ pub fn run(model: &Path, elf: &Path, images: &[[u8; PIXELS]], options: Options) 
 
     // The host reference runs while QEMU does.
     let (expected, run) = std::thread::scope(|s| {
-        let host = s.spawn(|| reference::run(&blob, images));
+        let host = s.spawn(|| reference::run_model(model.clone(), images));
         let run = qemu::run(
             elf,
             &["--images", "images.bin", "--out", "out.bin"],

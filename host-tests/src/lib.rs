@@ -16,7 +16,6 @@ pub mod reference;
 pub mod synthetic;
 pub mod tflm;
 
-use autoencoder_core::model::Layer;
 use autoencoder_core::Model;
 use std::path::{Path, PathBuf};
 
@@ -60,31 +59,8 @@ pub fn macs(model: &Model<'_>, from: usize, to: usize) -> u64 {
         .iter()
         .take(to)
         .skip(from)
-        .map(|layer| match *layer {
-            Layer::FullyConnected { inputs, outputs, .. } | Layer::FullyConnectedLeakyRelu { inputs, outputs, .. } => {
-                u64::from(inputs) * u64::from(outputs)
-            }
-            Layer::Conv2d {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-                ..
-            }
-            | Layer::Conv2dLeakyRelu {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-                ..
-            } => {
-                let out = |side: u16| u64::from(side.saturating_sub(kernel) + 1);
-                out(height) * out(width) * u64::from(out_channels) * u64::from(kernel).pow(2) * u64::from(in_channels)
-            }
-            Layer::MaxPool2d { .. } | Layer::Table { .. } | Layer::TopK { .. } => 0,
-        })
+        .filter_map(|layer| layer.weighted())
+        .map(|w| w.shape.macs() as u64)
         .sum()
 }
 

@@ -20,7 +20,14 @@ pub struct Outputs {
 /// # Errors
 /// The model's load error.
 pub fn run(blob: &[u8], images: &[[u8; PIXELS]]) -> Result<Outputs, ModelError> {
-    let model = Model::from_bytes(blob)?;
+    run_model(Model::from_bytes(blob)?, images)
+}
+
+/// [`run`] with a model already loaded.
+///
+/// # Errors
+/// The runner's error (none for a loaded model and enough scratch).
+pub fn run_model(model: Model<'_>, images: &[[u8; PIXELS]]) -> Result<Outputs, ModelError> {
     let code_len = model.code_len();
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut runner = Runner::new(model, &mut scratch)?;

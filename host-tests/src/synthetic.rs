@@ -44,28 +44,8 @@ impl Shape {
     }
 }
 
-/// SplitMix64: small, seedable, good enough for test parameters.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i32, hi: i32) -> i32 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i32
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The core's SplitMix64, seeded: small, good enough for test parameters.
+type Rng = autoencoder_core::testutil::SplitMix64;
 
 /// The arrays of one weighted layer, owned until the body borrows them.
 struct Params {
@@ -82,7 +62,7 @@ impl Params {
     /// of an accumulator, which the requantization maps to about 48 output steps.
     fn new(rng: &mut Rng, channels: usize, fan_in: usize, spread: f64) -> Params {
         let weights = (0..channels * fan_in)
-            .map(|_| rng.range(-127, 127) as i8 as u8)
+            .map(|_| rng.range_i32(-127, 127) as i8 as u8)
             .collect();
         let mut p = Params {
             weights,
@@ -92,15 +72,15 @@ impl Params {
             shifts: Vec::new(),
             output: Quant {
                 scale: 0.05,
-                zero_point: rng.range(-30, 30),
+                zero_point: rng.range_i32(-30, 30),
             },
         };
         for _ in 0..channels {
             p.weight_scales.extend(0.01f32.to_le_bytes());
-            let bias = rng.range(-(spread as i32), spread as i32);
+            let bias = rng.range_i32(-(spread as i32), spread as i32);
             p.bias.extend(bias.to_le_bytes());
             // Effective scale 48 / spread, times 2^[-1.5, 1.5].
-            let scale = 48.0 / spread * 2f64.powf(3.0 * rng.unit() - 1.5);
+            let scale = 48.0 / spread * 2f64.powf(3.0 * rng.next_f64() - 1.5);
             let (multiplier, shift) = quantize_multiplier(scale).expect("a valid scale");
             p.multipliers.extend(multiplier.to_le_bytes());
             p.shifts.push(shift as i8 as u8);
@@ -192,7 +172,7 @@ const KERNEL: u16 = 6;
 
 /// A valid model file of the given shape, its parameters drawn from `seed`.
 pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed ^ 0x5eed_ae08);
+    let mut rng = Rng::new(seed ^ 0x5eed_ae08);
     // Accumulator magnitudes: MNIST images have ~150 lit pixels (255 steps above the zero point),
     // hidden activations are spread over the int8 range.
     let image_spread = 150f64.sqrt() * 73.0 * 255.0;

@@ -154,21 +154,10 @@ struct Job {
     output: PathBuf,
 }
 
-/// The zero point of the tensor that enters layer `index` (the model input's for layer 0;
+/// The quantization of the tensor that enters layer `index` (the model input's for layer 0;
 /// max-pool and top-k keep their input's).
 fn input_quant(q: &Quantized, index: usize) -> QuantParams {
-    let mut quant = q.input;
-    for layer in &q.layers[..index] {
-        quant = match layer {
-            QLayer::FullyConnected { params, .. }
-            | QLayer::Conv2d { params, .. }
-            | QLayer::FullyConnectedLeakyRelu { params, .. }
-            | QLayer::Conv2dLeakyRelu { params, .. } => params.output,
-            QLayer::LeakyReluTable { output, .. } | QLayer::LogisticTable { output, .. } => *output,
-            QLayer::MaxPool2d { .. } | QLayer::TopK { .. } => quant,
-        };
-    }
-    quant
+    q.quant_after(index)
 }
 
 fn write_rows(path: &Path, rows: &Array2<i8>) -> Result<()> {
@@ -192,7 +181,7 @@ fn prepare(
     let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let code_len = model.code_len();
     let top_k = converted.top_k.map(|k| {
-        let zero_point = input_quant(&quantized, quantized.code_after - 1).zero_point;
+        let zero_point = input_quant(&quantized, usize::from(quantized.code_after) - 1).zero_point;
         (k, zero_point)
     });
 
@@ -243,7 +232,7 @@ fn prepare(
     write_rows(&file("table_inputs.npy"), &inputs)?;
     let mut tables = Vec::new();
     for (index, layer) in quantized.layers.iter().enumerate() {
-        if let QLayer::LeakyReluTable { table, .. } | QLayer::LogisticTable { table, .. } = layer {
+        if let QLayer::Table { table, .. } = layer {
             let one_op = trainer::tflite::table_model(layer, input_quant(&quantized, index))
                 .with_context(|| format!("{}: layer {index}: the one-op table model", path.display()))?;
             let tflite = file(&format!("table{index}.tflite"));

@@ -71,7 +71,7 @@ fn check_model(model: &Path, elf: &Path, images: &[[u8; PIXELS]]) -> check::Repo
         icount_shift: None,
         timeout: limit(images.len(), macs),
     };
-    let report = check::run(model, elf, images, options).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = check::run(model, &parsed, elf, images, options).unwrap_or_else(|e| panic!("{e:#}"));
     println!("{}", report.summary());
     assert_eq!(
         report.mismatches,
@@ -117,7 +117,7 @@ fn shipped_models_match_the_host_bit_for_bit() {
                         icount_shift: None,
                         timeout: limit(count, macs),
                     };
-                    check::run(&model, &elf, &images[..count], options)
+                    check::run(&model, &parsed, &elf, &images[..count], options)
                 });
                 let failure = match result {
                     Ok(report) => {

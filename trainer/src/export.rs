@@ -4,9 +4,10 @@
 use crate::checkpoint;
 use crate::int8;
 use crate::mnist::{Split, PIXELS};
-use crate::quantize::{self, QLayer, Quantized};
+use crate::quantize::{self, QLayer, QWeights, Quantized};
 use crate::train::{State, CHECKPOINT};
 use anyhow::{bail, Context, Result};
+use autoencoder_core::model::WeightShape;
 use autoencoder_core::{Model, Runner};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -204,117 +205,86 @@ pub fn describe(q: &Quantized, file_bytes: usize, scratch: usize) -> String {
         q.code_len()
     );
     for (i, layer) in q.layers.iter().enumerate() {
-        let line = match layer {
-            QLayer::FullyConnected {
-                inputs,
-                outputs,
-                params,
-            } => {
-                format!("fully_connected {inputs} -> {outputs}, {}", weights_summary(params))
-            }
-            QLayer::Conv2d {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-                params,
-            } => format!(
-                "conv2d {height}x{width}x{in_channels} -> {}x{}x{out_channels}, kernel {kernel}x{kernel}, {}",
-                height + 1 - kernel,
-                width + 1 - kernel,
-                weights_summary(params)
-            ),
-            QLayer::MaxPool2d {
-                height,
-                width,
-                channels,
-            } => format!(
-                "max_pool_2d {height}x{width}x{channels} -> {}x{}x{channels}",
-                height / 2,
-                width / 2
-            ),
-            QLayer::LeakyReluTable { slope, table, output } => format!(
-                "leaky_relu_table slope {slope}, output scale {} zero point {}, table {}",
-                output.scale,
-                output.zero_point,
-                table_summary(table)
-            ),
-            QLayer::LogisticTable { table, output } => format!(
-                "logistic_table, output scale {} zero point {}, table {}",
-                output.scale,
-                output.zero_point,
-                table_summary(table)
-            ),
-            QLayer::TopK { k } => format!("top_k k = {k}"),
-            QLayer::Conv2dLeakyRelu {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-                slope,
-                params,
-                ..
-            } => format!(
-                "conv2d_leaky_relu {height}x{width}x{in_channels} -> {}x{}x{out_channels}, kernel {kernel}x{kernel}, slope {slope}, {}",
-                height + 1 - kernel,
-                width + 1 - kernel,
-                weights_summary(params)
-            ),
-            QLayer::FullyConnectedLeakyRelu {
-                inputs,
-                outputs,
-                slope,
-                params,
-                ..
-            } => format!(
-                "fully_connected_leaky_relu {inputs} -> {outputs}, slope {slope}, {}",
-                weights_summary(params)
-            ),
-        };
-        let _ = writeln!(s, "layer {i}: {line}");
-        if let QLayer::FullyConnected { params, .. }
-        | QLayer::Conv2d { params, .. }
-        | QLayer::FullyConnectedLeakyRelu { params, .. }
-        | QLayer::Conv2dLeakyRelu { params, .. } = layer
+        let _ = writeln!(s, "layer {i}: {}{}", layer.type_name(), layer_summary(layer));
+        let Some(w) = layer.weighted() else { continue };
+        let p = w.params;
+        for (c, (((scale, bias), m), sh)) in p
+            .weight_scales
+            .iter()
+            .zip(p.bias.iter())
+            .zip(p.multipliers.iter())
+            .zip(&p.shifts)
+            .enumerate()
         {
-            let negative = match layer {
-                QLayer::FullyConnectedLeakyRelu {
-                    negative_multipliers,
-                    negative_shifts,
-                    ..
-                }
-                | QLayer::Conv2dLeakyRelu {
-                    negative_multipliers,
-                    negative_shifts,
-                    ..
-                } => Some((negative_multipliers, negative_shifts)),
-                _ => None,
-            };
-            for (c, (((scale, bias), m), sh)) in params
-                .weight_scales
-                .iter()
-                .zip(&params.bias)
-                .zip(&params.multipliers)
-                .zip(&params.shifts)
-                .enumerate()
-            {
-                let _ = write!(
+            let _ = write!(
+                s,
+                "    channel {c}: weight scale {scale:e}, bias {bias}, multiplier {m}, shift {sh}"
+            );
+            let _ = match &w.fused {
+                Some(f) => writeln!(
                     s,
-                    "    channel {c}: weight scale {scale:e}, bias {bias}, multiplier {m}, shift {sh}"
-                );
-                let _ = match negative {
-                    Some((nm, ns)) => writeln!(s, ", negative multiplier {}, shift {}", nm[c], ns[c]),
-                    None => writeln!(s),
-                };
-            }
+                    ", negative multiplier {}, shift {}",
+                    f.negative_multipliers[c], f.negative_shifts[c]
+                ),
+                None => writeln!(s),
+            };
         }
     }
     s
 }
 
-fn weights_summary(p: &quantize::QWeights) -> String {
+/// What follows a layer's type name in `inspect`: its shape and parameters in brief (with the
+/// separator in front).
+fn layer_summary(layer: &QLayer) -> String {
+    if let Some(w) = layer.weighted() {
+        let shape = match w.shape {
+            WeightShape::Dense { inputs, outputs } => format!("{inputs} -> {outputs}"),
+            WeightShape::Conv(g) => format!(
+                "{}x{}x{} -> {}x{}x{}, kernel {k}x{k}",
+                g.height,
+                g.width,
+                g.in_channels,
+                g.height + 1 - g.kernel,
+                g.width + 1 - g.kernel,
+                g.out_channels,
+                k = g.kernel
+            ),
+        };
+        let slope = w.fused.map(|f| format!(", slope {}", f.slope)).unwrap_or_default();
+        return format!(" {shape}{slope}, {}", weights_summary(w.params));
+    }
+    match layer {
+        QLayer::MaxPool2d {
+            height,
+            width,
+            channels,
+        } => format!(
+            " {height}x{width}x{channels} -> {}x{}x{channels}",
+            height / 2,
+            width / 2
+        ),
+        QLayer::Table {
+            activation,
+            table,
+            output,
+        } => {
+            let slope = match activation {
+                autoencoder_core::model::Activation::LeakyRelu { slope } => format!(" slope {slope},"),
+                autoencoder_core::model::Activation::Logistic => ",".to_string(),
+            };
+            format!(
+                "{slope} output scale {} zero point {}, table {}",
+                output.scale,
+                output.zero_point,
+                table_summary(table)
+            )
+        }
+        QLayer::TopK { k } => format!(" k = {k}"),
+        other => format!(" {other:?}"),
+    }
+}
+
+fn weights_summary(p: &QWeights) -> String {
     format!(
         "{} int8 weights, output scale {} zero point {}",
         p.weights.len(),

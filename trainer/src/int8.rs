@@ -9,6 +9,7 @@
 
 use crate::mnist::PIXELS;
 use crate::quantize::{QLayer, QWeights, Quantized};
+use autoencoder_core::model::{WeightShape, Weighted};
 use autoencoder_core::multiply_by_quantized_multiplier;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +29,7 @@ pub fn run(model: &Quantized, image: &[u8]) -> Outputs {
     let mut zero_point = model.input.zero_point;
     let mut code = Vec::new();
     for (i, layer) in model.layers.iter().enumerate() {
-        if i == model.code_after {
+        if i == usize::from(model.code_after) {
             code = x.clone();
         }
         (x, zero_point) = step(layer, &x, zero_point);
@@ -36,13 +37,9 @@ pub fn run(model: &Quantized, image: &[u8]) -> Outputs {
     Outputs { code, output: x }
 }
 
-fn requantize(acc: i64, p: &QWeights, c: usize) -> i8 {
-    requantize_with(acc, p.multipliers[c], p.shifts[c], p.output.zero_point)
-}
-
-fn requantize_with(acc: i64, multiplier: i32, shift: i32, zero_point: i32) -> i8 {
+fn requantize(acc: i64, multiplier: i32, shift: i8, zero_point: i32) -> i8 {
     // The accumulator wraps to i32 as it does in C++ on the device.
-    let scaled = multiply_by_quantized_multiplier(acc as i32, multiplier, shift);
+    let scaled = multiply_by_quantized_multiplier(acc as i32, multiplier, i32::from(shift));
     (i64::from(scaled) + i64::from(zero_point)).clamp(-128, 127) as i8
 }
 
@@ -58,99 +55,55 @@ fn accumulators(inputs: usize, outputs: usize, p: &QWeights, x: &[i8], zp: i32) 
         .collect()
 }
 
+/// A fully connected or convolution layer, fused LeakyReLU or not: every accumulator (NHWC
+/// order for a convolution), requantized per output channel, a negative one through the fused
+/// negative side when there is one.
+fn weighted(w: &Weighted<'_, 'static, autoencoder_core::model::Owned>, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
+    let p = w.params;
+    let acc = match w.shape {
+        WeightShape::Dense { inputs, outputs } => accumulators(inputs, outputs, p, x, zp),
+        WeightShape::Conv(g) => {
+            conv_accumulators([g.height, g.width, g.in_channels, g.out_channels, g.kernel], p, x, zp)
+        }
+    };
+    let channels = w.shape.channels();
+    let y = acc
+        .iter()
+        .enumerate()
+        .map(|(n, &a)| {
+            let o = n % channels;
+            match &w.fused {
+                // The sign is the i32 accumulator's, as the device sees it.
+                Some(f) if (a as i32) < 0 => {
+                    requantize(a, f.negative_multipliers[o], f.negative_shifts[o], p.output.zero_point)
+                }
+                _ => requantize(a, p.multipliers[o], p.shifts[o], p.output.zero_point),
+            }
+        })
+        .collect();
+    (y, p.output.zero_point)
+}
+
 fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
+    if let Some(w) = layer.weighted() {
+        return weighted(&w, x, zp);
+    }
     match layer {
-        QLayer::FullyConnected {
-            inputs,
-            outputs,
-            params,
-        } => {
-            let y = accumulators(*inputs, *outputs, params, x, zp)
-                .into_iter()
-                .enumerate()
-                .map(|(o, acc)| requantize(acc, params, o))
-                .collect();
-            (y, params.output.zero_point)
-        }
-        QLayer::FullyConnectedLeakyRelu {
-            inputs,
-            outputs,
-            params,
-            negative_multipliers,
-            negative_shifts,
-            ..
-        } => {
-            let y = accumulators(*inputs, *outputs, params, x, zp)
-                .into_iter()
-                .enumerate()
-                .map(|(o, acc)| {
-                    // The sign is the i32 accumulator's, as the device sees it.
-                    if acc as i32 >= 0 {
-                        requantize(acc, params, o)
-                    } else {
-                        requantize_with(
-                            acc,
-                            negative_multipliers[o],
-                            negative_shifts[o],
-                            params.output.zero_point,
-                        )
-                    }
-                })
-                .collect();
-            (y, params.output.zero_point)
-        }
-        QLayer::Conv2d {
-            height,
-            width,
-            in_channels,
-            out_channels,
-            kernel,
-            params,
-        } => {
-            let acc = conv_accumulators([*height, *width, *in_channels, *out_channels, *kernel], params, x, zp);
-            let y = acc
-                .iter()
-                .enumerate()
-                .map(|(n, &a)| requantize(a, params, n % out_channels))
-                .collect();
-            (y, params.output.zero_point)
-        }
-        QLayer::Conv2dLeakyRelu {
-            height,
-            width,
-            in_channels,
-            out_channels,
-            kernel,
-            params,
-            negative_multipliers,
-            negative_shifts,
-            ..
-        } => {
-            let acc = conv_accumulators([*height, *width, *in_channels, *out_channels, *kernel], params, x, zp);
-            let y = acc
-                .iter()
-                .enumerate()
-                .map(|(n, &a)| {
-                    let o = n % out_channels;
-                    if a as i32 >= 0 {
-                        requantize(a, params, o)
-                    } else {
-                        requantize_with(a, negative_multipliers[o], negative_shifts[o], params.output.zero_point)
-                    }
-                })
-                .collect();
-            (y, params.output.zero_point)
-        }
         QLayer::MaxPool2d {
-            height: _,
+            height,
             width,
             channels,
         } => {
-            let (oh, ow) = (layer_pool_rows(layer), width / 2);
+            let (oh, ow, channels) = (
+                usize::from(*height) / 2,
+                usize::from(*width) / 2,
+                usize::from(*channels),
+            );
+            let width = usize::from(*width);
             let mut y = vec![0i8; oh * ow * channels];
             for r in 0..oh {
                 for s in 0..ow {
-                    for c in 0..*channels {
+                    for c in 0..channels {
                         let at = |dr: usize, ds: usize| x[((2 * r + dr) * width + 2 * s + ds) * channels + c];
                         y[(r * ow + s) * channels + c] = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
                     }
@@ -158,7 +111,7 @@ fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
             }
             (y, zp)
         }
-        QLayer::LeakyReluTable { table, output, .. } | QLayer::LogisticTable { table, output } => {
+        QLayer::Table { table, output, .. } => {
             let y = x.iter().map(|&q| table[(i32::from(q) + 128) as usize]).collect();
             (y, output.zero_point)
         }
@@ -166,11 +119,12 @@ fn step(layer: &QLayer, x: &[i8], zp: i32) -> (Vec<i8>, i32) {
             let mut order: Vec<usize> = (0..x.len()).collect();
             order.sort_by(|&a, &b| x[b].cmp(&x[a]).then(a.cmp(&b)));
             let mut y = vec![zp as i8; x.len()];
-            for &i in order.iter().take(*k) {
+            for &i in order.iter().take(*k as usize) {
                 y[i] = x[i];
             }
             (y, zp)
         }
+        _ => unreachable!("weighted layers are handled above"),
     }
 }
 
@@ -198,13 +152,6 @@ fn conv_accumulators(shape: [usize; 5], params: &QWeights, x: &[i8], zp: i32) ->
         }
     }
     y
-}
-
-fn layer_pool_rows(layer: &QLayer) -> usize {
-    match layer {
-        QLayer::MaxPool2d { height, .. } => height / 2,
-        _ => 0,
-    }
 }
 
 /// Golden vectors of one model: inputs and the int8 outputs the reference computes for them.

@@ -15,8 +15,9 @@
 use crate::checkpoint::write_all_or_nothing;
 use crate::export::{check_against_core, golden_path, GOLDEN_TEST_IMAGES};
 use crate::int8;
-use crate::quantize::{QLayer, QWeights, QuantParams, Quantized};
+use crate::quantize::{QLayer, QuantParams, Quantized};
 use autoencoder_core::model::{crc32, CHECKSUM_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC};
+use autoencoder_core::model::{Activation, Words};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier, Model, ModelError};
 use serde::Serialize;
@@ -182,67 +183,55 @@ pub fn rederive(q: &mut Quantized) -> Result<Changes, (usize, &'static str, auto
     let mut changes = Changes::default();
     let mut input = q.input;
     for (i, layer) in q.layers.iter_mut().enumerate() {
-        match layer {
-            QLayer::FullyConnected { params, .. } | QLayer::Conv2d { params, .. } => {
-                changes.multipliers += rederive_weights(params, input, None).map_err(|e| (i, "multiplier", e))?;
-                input = params.output;
-            }
-            QLayer::FullyConnectedLeakyRelu {
-                params,
-                slope,
-                negative_multipliers,
-                negative_shifts,
-                ..
-            }
-            | QLayer::Conv2dLeakyRelu {
-                params,
-                slope,
-                negative_multipliers,
-                negative_shifts,
-                ..
-            } => {
-                changes.multipliers += rederive_weights(params, input, None).map_err(|e| (i, "multiplier", e))?;
-                let negative = (*slope, negative_multipliers, negative_shifts);
+        if let Some((params, fused)) = layer.weighted_mut() {
+            let (scales, output) = (&params.weight_scales, params.output);
+            changes.multipliers +=
+                rederive_side(scales, input, output.scale, &mut params.multipliers, &mut params.shifts)
+                    .map_err(|e| (i, "multiplier", e))?;
+            if let Some(f) = fused {
+                let negative = fused_negative_scale(output.scale, f.slope);
                 changes.multipliers +=
-                    rederive_weights(params, input, Some(negative)).map_err(|e| (i, "negative-side multiplier", e))?;
-                input = params.output;
+                    rederive_side(scales, input, negative, f.negative_multipliers, f.negative_shifts)
+                        .map_err(|e| (i, "negative-side multiplier", e))?;
             }
-            QLayer::LeakyReluTable { slope, table, output } => {
-                let fresh = leaky_relu_table(*slope, input.scale, input.zero_point, output.scale, output.zero_point)
-                    .map_err(|e| (i, "LeakyReLU table", e))?;
-                changes.table_entries += replace_table(table, fresh.entries());
-                input = *output;
-            }
-            QLayer::LogisticTable { table, output } => {
-                let fresh = logistic_table(input.scale, input.zero_point).map_err(|e| (i, "Logistic table", e))?;
-                changes.table_entries += replace_table(table, fresh.entries());
-                input = *output;
-            }
-            QLayer::MaxPool2d { .. } | QLayer::TopK { .. } => {}
+            input = output;
+            continue;
+        }
+        if let QLayer::Table {
+            activation,
+            table,
+            output,
+        } = layer
+        {
+            let fresh = match *activation {
+                Activation::LeakyRelu { slope } => {
+                    leaky_relu_table(slope, input.scale, input.zero_point, output.scale, output.zero_point)
+                        .map_err(|e| (i, "LeakyReLU table", e))?
+                }
+                Activation::Logistic => {
+                    logistic_table(input.scale, input.zero_point).map_err(|e| (i, "Logistic table", e))?
+                }
+            };
+            changes.table_entries += replace_table(table, fresh.entries());
+            input = *output;
         }
     }
     Ok(changes)
 }
 
-/// Recomputes one side of a weighted layer's requantization (the positive side when `negative`
-/// is `None`); returns how many channels changed.
-fn rederive_weights(
-    params: &mut QWeights,
+/// Recomputes one side of a weighted layer's requantization (against `output_scale`: the
+/// output's, or a fused LeakyReLU's negative side's); returns how many channels changed.
+fn rederive_side(
+    weight_scales: &Words<f32>,
     input: QuantParams,
-    negative: Option<(f32, &mut Vec<i32>, &mut Vec<i32>)>,
+    output_scale: f32,
+    multipliers: &mut Words<i32>,
+    shifts: &mut [i8],
 ) -> Result<usize, autoencoder_core::Error> {
-    let (output_scale, multipliers, shifts) = match negative {
-        None => (params.output.scale, &mut params.multipliers, &mut params.shifts),
-        Some((slope, m, s)) => (fused_negative_scale(params.output.scale, slope), m, s),
-    };
     let mut changed = 0;
-    for ((&scale, m), s) in params
-        .weight_scales
-        .iter()
-        .zip(multipliers.iter_mut())
-        .zip(shifts.iter_mut())
-    {
+    for ((&scale, m), s) in weight_scales.iter().zip(multipliers.iter_mut()).zip(shifts.iter_mut()) {
         let (fresh_m, fresh_s) = quantize_multiplier(effective_scale(input.scale, scale, output_scale))?;
+        let fresh_s = fresh_s as i8;
         changed += usize::from((fresh_m, fresh_s) != (*m, *s));
         (*m, *s) = (fresh_m, fresh_s);
     }

@@ -120,7 +120,7 @@ fn the_output_range_is_pixels_and_weights_are_symmetric() {
     let state = tiny_run("topk16");
     let q = quantize::quantize(&state.model, "topk16", &data.train.images[..128 * PIXELS], f64::NAN).unwrap();
     match q.layers.last().unwrap() {
-        QLayer::LeakyReluTable { output, .. } => {
+        QLayer::Table { output, .. } => {
             assert_eq!((output.scale, output.zero_point), (1.0 / 255.0, -128));
         }
         other => panic!("last layer {other:?}"),

@@ -68,12 +68,12 @@ fn every_shipped_model_holds_what_the_rules_derive() {
 fn a_version_1_file_upgrades_to_the_shipped_one() {
     let shipped_fc = std::fs::read(models_dir().join("fc.aeq")).unwrap();
     let (q, _) = read_any_version(&models_dir().join("fc.aeq")).unwrap();
-    let QLayer::LeakyReluTable { table, .. } = &q.layers[1] else {
+    let QLayer::Table { table, .. } = &q.layers[1] else {
         panic!("fc's layer 1 is not a LeakyReLU table: {:?}", q.layers[1]);
     };
     assert_eq!(table[106 + 128], 126);
     let mut old_q = q.clone();
-    if let QLayer::LeakyReluTable { table, .. } = &mut old_q.layers[1] {
+    if let QLayer::Table { table, .. } = &mut old_q.layers[1] {
         table[106 + 128] = 127;
     }
     let mut old = old_q.to_bytes().unwrap();

@@ -67,7 +67,7 @@ fn main() -> Result<()> {
             icount_shift: Some(SHIFT),
             timeout: Duration::from_secs(600),
         };
-        let report = check::run(path, &elf, &images, options)?;
+        let report = check::run(path, &model, &elf, &images, options)?;
         if report.mismatches > 0 {
             bail!("{}\n{}", report.summary(), report.details);
         }

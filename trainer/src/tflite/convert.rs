@@ -3,23 +3,14 @@
 use super::schema::{self, BuiltinOperator, BuiltinOptions, Operator, Padding, Quantization, Tensor, TensorType};
 use super::{ConvertError, Converted};
 use crate::mnist::{PIXELS, SIDE};
-use crate::quantize::{QLayer, QWeights, QuantParams, Quantized, LOGISTIC_QUANT};
-use autoencoder_core::model::ModelKind;
+use crate::quantize::{QLayer, QuantParams, Quantized, LOGISTIC_QUANT};
+use autoencoder_core::model::{Activation as Act, ModelKind, Owned, WeightShape, Weighted};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table, TABLE_LEN};
 use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier};
 
 /// The kind of a layer, as `inspect` and the core name it.
 fn kind(layer: &QLayer) -> &'static str {
-    match layer {
-        QLayer::FullyConnected { .. } => "fully_connected",
-        QLayer::Conv2d { .. } => "conv2d",
-        QLayer::MaxPool2d { .. } => "max_pool_2d",
-        QLayer::LeakyReluTable { .. } => "leaky_relu_table",
-        QLayer::LogisticTable { .. } => "logistic_table",
-        QLayer::TopK { .. } => "top_k",
-        QLayer::FullyConnectedLeakyRelu { .. } => "fully_connected_leaky_relu",
-        QLayer::Conv2dLeakyRelu { .. } => "conv2d_leaky_relu",
-    }
+    layer.type_name()
 }
 
 /// The shape of an activation (batch 1).
@@ -209,7 +200,7 @@ impl Graph {
 /// a model whose values or shapes do not fit together.
 pub fn convert(model: &Quantized) -> Result<Converted, ConvertError> {
     let layers = &model.layers;
-    let code_after = model.code_after;
+    let code_after = usize::from(model.code_after);
     if code_after == 0 || code_after >= layers.len() {
         return Err(ConvertError::Model(format!(
             "the code after layer {code_after} does not split {} layers into an encoder and a decoder",
@@ -229,7 +220,7 @@ pub fn convert(model: &Quantized) -> Result<Converted, ConvertError> {
         }
     }
     let (encoder_end, top_k) = match layers[code_after - 1] {
-        QLayer::TopK { k } => (code_after - 1, Some(k)),
+        QLayer::TopK { k } => (code_after - 1, Some(k as usize)),
         _ => (code_after, None),
     };
     if encoder_end == 0 {
@@ -315,13 +306,21 @@ pub fn table_model(layer: &QLayer, input: impl Into<QuantParams>) -> Result<Vec<
         reason,
     };
     let (op, options, output, what) = match *layer {
-        QLayer::LeakyReluTable { slope, output, .. } => (
+        QLayer::Table {
+            activation: Act::LeakyRelu { slope },
+            output,
+            ..
+        } => (
             BuiltinOperator::LeakyRelu,
             BuiltinOptions::LeakyRelu { alpha: slope },
             output,
             format!("LEAKY_RELU (alpha {slope})"),
         ),
-        QLayer::LogisticTable { output, .. } => {
+        QLayer::Table {
+            activation: Act::Logistic,
+            output,
+            ..
+        } => {
             check_logistic_output(output).map_err(refuse)?;
             (
                 BuiltinOperator::Logistic,
@@ -360,7 +359,7 @@ fn check_zero_point(zero_point: i32) -> Result<(), String> {
 
 /// `Err` with a reason unless `output` is TFLM's fixed quantization of an int8 LOGISTIC.
 fn check_logistic_output(output: QuantParams) -> Result<(), String> {
-    if output == QuantParams::from(LOGISTIC_QUANT) {
+    if output == LOGISTIC_QUANT {
         Ok(())
     } else {
         Err(format!(
@@ -387,184 +386,59 @@ fn malformed(layer: usize, l: &QLayer, reason: impl Into<String>) -> ConvertErro
     }
 }
 
-/// The geometry of a weighted layer.
-#[derive(Clone, Copy)]
-enum Weighted {
-    FullyConnected {
-        inputs: usize,
-        outputs: usize,
-    },
-    Conv2d {
-        height: usize,
-        width: usize,
-        in_channels: usize,
-        out_channels: usize,
-        kernel: usize,
-    },
+/// Dimensions of a weighted layer's weight tensor: `[out, in]` or OHWI.
+fn weight_dims(w: WeightShape) -> Vec<usize> {
+    match w {
+        WeightShape::Dense { inputs, outputs } => vec![outputs, inputs],
+        WeightShape::Conv(g) => vec![g.out_channels, g.kernel, g.kernel, g.in_channels],
+    }
 }
 
-impl Weighted {
-    fn channels(self) -> usize {
-        match self {
-            Weighted::FullyConnected { outputs, .. } => outputs,
-            Weighted::Conv2d { out_channels, .. } => out_channels,
-        }
+/// The input shape a weighted layer's op reads.
+fn input_shape(w: WeightShape) -> Shape {
+    match w {
+        WeightShape::Dense { inputs, .. } => Shape::Flat(inputs),
+        WeightShape::Conv(g) => Shape::Nhwc(g.height, g.width, g.in_channels),
     }
+}
 
-    /// Dimensions of the weight tensor: `[out, in]` or OHWI.
-    fn weight_dims(self) -> Vec<usize> {
-        match self {
-            Weighted::FullyConnected { inputs, outputs } => vec![outputs, inputs],
-            Weighted::Conv2d {
-                in_channels,
-                out_channels,
-                kernel,
-                ..
-            } => vec![out_channels, kernel, kernel, in_channels],
-        }
+/// The output shape (`VALID`, stride 1 for a convolution); `None` if the kernel does not fit.
+fn output_shape(w: WeightShape) -> Option<Shape> {
+    match w {
+        WeightShape::Dense { outputs, .. } => Some(Shape::Flat(outputs)),
+        WeightShape::Conv(g) => (g.kernel >= 1 && g.kernel <= g.height && g.kernel <= g.width)
+            .then(|| Shape::Nhwc(g.height + 1 - g.kernel, g.width + 1 - g.kernel, g.out_channels)),
     }
+}
 
-    /// The input shape the op reads.
-    fn input_shape(self) -> Shape {
-        match self {
-            Weighted::FullyConnected { inputs, .. } => Shape::Flat(inputs),
-            Weighted::Conv2d {
-                height,
-                width,
-                in_channels,
-                ..
-            } => Shape::Nhwc(height, width, in_channels),
-        }
-    }
-
-    /// The output shape (`VALID`, stride 1 for a convolution); `None` if the kernel does not fit.
-    fn output_shape(self) -> Option<Shape> {
-        match self {
-            Weighted::FullyConnected { outputs, .. } => Some(Shape::Flat(outputs)),
-            Weighted::Conv2d {
-                height,
-                width,
-                out_channels,
-                kernel,
-                ..
-            } => (kernel >= 1 && kernel <= height && kernel <= width)
-                .then(|| Shape::Nhwc(height + 1 - kernel, width + 1 - kernel, out_channels)),
-        }
-    }
-
-    /// The op's short name in tensor names.
-    fn name(self) -> &'static str {
-        match self {
-            Weighted::FullyConnected { .. } => "fc",
-            Weighted::Conv2d { .. } => "conv2d",
-        }
-    }
-
-    fn op(self) -> BuiltinOperator {
-        match self {
-            Weighted::FullyConnected { .. } => BuiltinOperator::FullyConnected,
-            Weighted::Conv2d { .. } => BuiltinOperator::Conv2d,
-        }
-    }
-
-    fn options(self) -> BuiltinOptions {
-        match self {
-            Weighted::FullyConnected { .. } => BuiltinOptions::FullyConnected,
-            Weighted::Conv2d { .. } => BuiltinOptions::Conv2d {
+/// The op of a weighted layer: its short name in tensor names, the operator and its options.
+fn weighted_op(w: WeightShape) -> (&'static str, BuiltinOperator, BuiltinOptions) {
+    match w {
+        WeightShape::Dense { .. } => ("fc", BuiltinOperator::FullyConnected, BuiltinOptions::FullyConnected),
+        WeightShape::Conv(_) => (
+            "conv2d",
+            BuiltinOperator::Conv2d,
+            BuiltinOptions::Conv2d {
                 padding: Padding::Valid,
                 stride_w: 1,
                 stride_h: 1,
             },
-        }
+        ),
     }
-}
-
-/// The negative side of a fused LeakyReLU, as stored.
-struct Fused<'a> {
-    slope: f32,
-    multipliers: &'a [i32],
-    shifts: &'a [i32],
 }
 
 /// Adds layer `index` to `g` after the activation `x`; returns the layer's output.
 fn add_layer(g: &mut Graph, index: usize, layer: &QLayer, x: Activation) -> Result<Activation, ConvertError> {
+    if let Some(w) = layer.weighted() {
+        return add_weighted(g, index, layer, &w, x);
+    }
     match *layer {
-        QLayer::FullyConnected {
-            inputs,
-            outputs,
-            ref params,
-        } => add_weighted(
-            g,
-            index,
-            layer,
-            Weighted::FullyConnected { inputs, outputs },
-            params,
-            None,
-            x,
-        ),
-        QLayer::Conv2d {
-            height,
-            width,
-            in_channels,
-            out_channels,
-            kernel,
-            ref params,
-        } => {
-            let w = Weighted::Conv2d {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-            };
-            add_weighted(g, index, layer, w, params, None, x)
-        }
-        QLayer::FullyConnectedLeakyRelu {
-            inputs,
-            outputs,
-            slope,
-            ref params,
-            ref negative_multipliers,
-            ref negative_shifts,
-        } => {
-            let fused = Fused {
-                slope,
-                multipliers: negative_multipliers,
-                shifts: negative_shifts,
-            };
-            let w = Weighted::FullyConnected { inputs, outputs };
-            add_weighted(g, index, layer, w, params, Some(fused), x)
-        }
-        QLayer::Conv2dLeakyRelu {
-            height,
-            width,
-            in_channels,
-            out_channels,
-            kernel,
-            slope,
-            ref params,
-            ref negative_multipliers,
-            ref negative_shifts,
-        } => {
-            let fused = Fused {
-                slope,
-                multipliers: negative_multipliers,
-                shifts: negative_shifts,
-            };
-            let w = Weighted::Conv2d {
-                height,
-                width,
-                in_channels,
-                out_channels,
-                kernel,
-            };
-            add_weighted(g, index, layer, w, params, Some(fused), x)
-        }
         QLayer::MaxPool2d {
             height,
             width,
             channels,
         } => {
+            let (height, width, channels) = (usize::from(height), usize::from(width), usize::from(channels));
             let shape = Shape::Nhwc(height, width, channels);
             let x = input_as(g, index, layer, x, shape)?;
             if height < 2 || width < 2 {
@@ -593,8 +467,8 @@ fn add_layer(g: &mut Graph, index: usize, layer: &QLayer, x: Activation) -> Resu
             );
             Ok(y)
         }
-        QLayer::LeakyReluTable {
-            slope,
+        QLayer::Table {
+            activation: Act::LeakyRelu { slope },
             ref table,
             output,
         } => {
@@ -622,7 +496,11 @@ fn add_layer(g: &mut Graph, index: usize, layer: &QLayer, x: Activation) -> Resu
             );
             Ok(y)
         }
-        QLayer::LogisticTable { ref table, output } => {
+        QLayer::Table {
+            activation: Act::Logistic,
+            ref table,
+            output,
+        } => {
             check_logistic_output(output).map_err(|reason| no_exact_form(index, layer, reason))?;
             let derived =
                 logistic_table(x.quant.scale, x.quant.zero_point).map_err(|source| ConvertError::Arithmetic {
@@ -643,6 +521,7 @@ fn add_layer(g: &mut Graph, index: usize, layer: &QLayer, x: Activation) -> Resu
         }
         // `convert` has placed (or refused) every top-k before building a graph.
         QLayer::TopK { .. } => Err(no_exact_form(index, layer, "top-k has no TFLite op")),
+        _ => Err(no_exact_form(index, layer, "no TFLite form is known for this layer")),
     }
 }
 
@@ -705,9 +584,10 @@ fn check_multipliers(
     input_scale: f32,
     weight_scales: &[f32],
     output_scale: f32,
-    (multipliers, shifts): (&[i32], &[i32]),
+    (multipliers, shifts): (&[i32], &[i8]),
 ) -> Result<(), ConvertError> {
     for (channel, ((&w, &m), &s)) in weight_scales.iter().zip(multipliers).zip(shifts).enumerate() {
+        let s = i32::from(s);
         let derived = quantize_multiplier(effective_scale(input_scale, w, output_scale)).map_err(|source| {
             ConvertError::Arithmetic {
                 layer: index,
@@ -739,17 +619,17 @@ fn add_weighted(
     g: &mut Graph,
     index: usize,
     layer: &QLayer,
-    w: Weighted,
-    params: &QWeights,
-    fused: Option<Fused<'_>>,
+    weighted: &Weighted<'_, 'static, Owned>,
     x: Activation,
 ) -> Result<Activation, ConvertError> {
-    let Some(output_shape) = w.output_shape() else {
+    let (w, params, fused) = (weighted.shape, weighted.params, weighted.fused.as_ref());
+    let Some(output_shape) = output_shape(w) else {
         return Err(malformed(index, layer, "the kernel does not fit the input"));
     };
-    let x = input_as(g, index, layer, x, w.input_shape())?;
+    let x = input_as(g, index, layer, x, input_shape(w))?;
     let channels = w.channels();
-    let weight_dims = w.weight_dims();
+    let weight_dims = weight_dims(w);
+    let (op_name, op, options) = weighted_op(w);
     let lengths = [
         ("weights", params.weights.len(), weight_dims.iter().product()),
         ("weight scales", params.weight_scales.len(), channels),
@@ -761,8 +641,8 @@ fn add_weighted(
         .as_ref()
         .map(|f| {
             [
-                ("negative multipliers", f.multipliers.len(), channels),
-                ("negative shifts", f.shifts.len(), channels),
+                ("negative multipliers", f.negative_multipliers.len(), channels),
+                ("negative shifts", f.negative_shifts.len(), channels),
             ]
         })
         .into_iter()
@@ -788,7 +668,7 @@ fn add_weighted(
     )?;
     // The negative side's output tensor: the LeakyReLU's output scale divided by the slope, the
     // same zero point.
-    let negative = match &fused {
+    let negative = match fused {
         None => None,
         Some(f) => {
             if !(f.slope > 0.0 && f.slope <= 0.5) {
@@ -810,7 +690,7 @@ fn add_weighted(
                 x.quant.scale,
                 &params.weight_scales,
                 scale,
-                (f.multipliers, f.shifts),
+                (f.negative_multipliers, f.negative_shifts),
             )?;
             Some(QuantParams {
                 scale,
@@ -819,7 +699,7 @@ fn add_weighted(
         }
     };
 
-    let name = format!("layer{index}.{}", w.name());
+    let name = format!("layer{index}.{op_name}");
     let zeros = vec![0i64; channels];
     let weights = g.constant(
         format!("{name}.weights"),
@@ -827,7 +707,7 @@ fn add_weighted(
         TensorType::Int8,
         params.weights.iter().map(|&v| v as u8).collect(),
         Some(Quantization {
-            scale: params.weight_scales.clone(),
+            scale: params.weight_scales.to_vec(),
             zero_point: zeros.clone(),
             quantized_dimension: 0,
         }),
@@ -852,7 +732,7 @@ fn add_weighted(
     let inputs = vec![x.tensor, weights, bias];
     let Some(negative) = negative else {
         let y = g.activation(name, output_shape, output);
-        g.op(w.op(), inputs, vec![y.tensor], w.options());
+        g.op(op, inputs, vec![y.tensor], options);
         return Ok(y);
     };
     // A fused LeakyReLU: y = MAXIMUM(layer into `output`, layer into `negative`). Why this is
@@ -878,8 +758,8 @@ fn add_weighted(
     // scales and accumulators, and TFLM agrees with the core on every shipped fused layer.
     let positive = g.activation(format!("{name}.positive"), output_shape, output);
     let negative = g.activation(format!("{name}.negative"), output_shape, negative);
-    g.op(w.op(), inputs.clone(), vec![positive.tensor], w.options());
-    g.op(w.op(), inputs, vec![negative.tensor], w.options());
+    g.op(op, inputs.clone(), vec![positive.tensor], options.clone());
+    g.op(op, inputs, vec![negative.tensor], options);
     let y = g.activation(format!("layer{index}.leaky_relu"), output_shape, output);
     g.op(
         BuiltinOperator::Maximum,

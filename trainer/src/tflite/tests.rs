@@ -5,6 +5,7 @@
 use super::read::{Root, Table};
 use super::*;
 use crate::quantize::{QLayer, QWeights, QuantParams, Quantized, INPUT_QUANT, LOGISTIC_QUANT};
+use autoencoder_core::model::{Activation as Act, ModelBody, Weights};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, multiply_by_quantized_multiplier, quantize_multiplier};
 use rand::{Rng, SeedableRng};
@@ -34,36 +35,39 @@ fn weights(
     output: QuantParams,
 ) -> QWeights {
     let weight_scales: Vec<f32> = (0..channels).map(|_| rng.random_range(1e-3f32..2e-2)).collect();
-    let (multipliers, shifts) = weight_scales
+    let (multipliers, shifts): (Vec<i32>, Vec<i8>) = weight_scales
         .iter()
         .map(|&w| quantize_multiplier(effective_scale(input.scale, w, output.scale)).unwrap())
+        .map(|(m, s)| (m, s as i8))
         .unzip();
-    QWeights {
+    Weights {
         weights: (0..channels * per_channel)
             .map(|_| rng.random_range(-127i8..=127))
             .collect(),
-        weight_scales,
+        weight_scales: weight_scales.into(),
         bias: (0..channels).map(|_| rng.random_range(-5000..5000)).collect(),
-        multipliers,
+        multipliers: multipliers.into(),
         shifts,
         output,
     }
 }
 
 /// The negative side of a fused LeakyReLU for `params`, as TFLM derives it.
-fn negative_side(params: &QWeights, input: QuantParams, slope: f32) -> (Vec<i32>, Vec<i32>) {
+fn negative_side(params: &QWeights, input: QuantParams, slope: f32) -> (autoencoder_core::model::Words<i32>, Vec<i8>) {
     let scale = fused_negative_scale(params.output.scale, slope);
-    params
+    let (m, s): (Vec<i32>, Vec<i8>) = params
         .weight_scales
         .iter()
         .map(|&w| quantize_multiplier(effective_scale(input.scale, w, scale)).unwrap())
-        .unzip()
+        .map(|(m, s)| (m, s as i8))
+        .unzip();
+    (m.into(), s)
 }
 
 fn fc(rng: &mut ChaCha8Rng, inputs: usize, outputs: usize, input: QuantParams, output: QuantParams) -> QLayer {
     QLayer::FullyConnected {
-        inputs,
-        outputs,
+        inputs: inputs as u32,
+        outputs: outputs as u32,
         params: weights(rng, outputs, inputs, input, output),
     }
 }
@@ -72,8 +76,8 @@ fn fc_leaky(rng: &mut ChaCha8Rng, inputs: usize, outputs: usize, input: QuantPar
     let params = weights(rng, outputs, inputs, input, output);
     let (negative_multipliers, negative_shifts) = negative_side(&params, input, 0.01);
     QLayer::FullyConnectedLeakyRelu {
-        inputs,
-        outputs,
+        inputs: inputs as u32,
+        outputs: outputs as u32,
         slope: 0.01,
         params,
         negative_multipliers,
@@ -83,8 +87,8 @@ fn fc_leaky(rng: &mut ChaCha8Rng, inputs: usize, outputs: usize, input: QuantPar
 
 fn leaky_table(input: QuantParams, output: QuantParams) -> QLayer {
     let table = leaky_relu_table(0.01, input.scale, input.zero_point, output.scale, output.zero_point).unwrap();
-    QLayer::LeakyReluTable {
-        slope: 0.01,
+    QLayer::Table {
+        activation: Act::LeakyRelu { slope: 0.01 },
         table: table.entries().to_vec(),
         output,
     }
@@ -92,30 +96,21 @@ fn leaky_table(input: QuantParams, output: QuantParams) -> QLayer {
 
 fn logistic(input: QuantParams) -> QLayer {
     let table = logistic_table(input.scale, input.zero_point).unwrap();
-    QLayer::LogisticTable {
+    QLayer::Table {
+        activation: Act::Logistic,
         table: table.entries().to_vec(),
-        output: LOGISTIC_QUANT.into(),
+        output: LOGISTIC_QUANT,
     }
 }
 
-fn model(name: &str, code_after: usize, layers: Vec<QLayer>) -> Quantized {
-    let kind = if layers
-        .iter()
-        .any(|l| matches!(l, QLayer::Conv2d { .. } | QLayer::Conv2dLeakyRelu { .. }))
-    {
-        "convolutional"
-    } else {
-        "fully-connected"
-    };
-    Quantized {
-        format_version: autoencoder_core::model::FORMAT_VERSION,
-        kind: kind.to_string(),
+fn model(name: &str, code_after: u16, layers: Vec<QLayer>) -> Quantized {
+    Quantized::new(ModelBody {
         name: name.to_string(),
         float_test_mse: f32::NAN,
-        input: INPUT_QUANT.into(),
+        input: INPUT_QUANT,
         code_after,
-        layers,
-    }
+        layers: layers.into_iter().collect(),
+    })
 }
 
 const Q1: QuantParams = QuantParams {
@@ -134,7 +129,7 @@ const Q3: QuantParams = QuantParams {
 /// FC, LeakyReLU table, top-k | FC, logistic table.
 fn with_tables() -> Quantized {
     let rng = &mut ChaCha8Rng::seed_from_u64(1);
-    let input = INPUT_QUANT.into();
+    let input = INPUT_QUANT;
     model(
         "tables",
         3,
@@ -151,7 +146,7 @@ fn with_tables() -> Quantized {
 /// Fused FC | fused FC.
 fn fused() -> Quantized {
     let rng = &mut ChaCha8Rng::seed_from_u64(2);
-    let input = INPUT_QUANT.into();
+    let input = INPUT_QUANT;
     model(
         "fused",
         1,
@@ -162,7 +157,7 @@ fn fused() -> Quantized {
 /// Conv 5x5, LeakyReLU table, max-pool, fused conv 3x3 | FC.
 fn convolutional() -> Quantized {
     let rng = &mut ChaCha8Rng::seed_from_u64(3);
-    let input = INPUT_QUANT.into();
+    let input = INPUT_QUANT;
     let conv = QLayer::Conv2d {
         height: 28,
         width: 28,
@@ -264,7 +259,7 @@ fn fully_connected_layers_and_tables_become_their_ops() {
     let w = tensors[1];
     assert_eq!(w.i32s(0), vec![16, 784]);
     assert_eq!(w.i8(1), Some(INT8));
-    assert_eq!(tensor_quant(&w), (params.weight_scales.clone(), vec![0; 16], 0));
+    assert_eq!(tensor_quant(&w), (params.weight_scales.to_vec(), vec![0; 16], 0));
     let data = buffers[w.u32(2).unwrap() as usize].bytes(0).unwrap();
     assert_eq!(data, params.weights.iter().map(|&v| v as u8).collect::<Vec<_>>());
     let b = tensors[2];
@@ -483,13 +478,13 @@ fn top_k_anywhere_but_at_the_end_of_the_encoder_is_refused() {
     );
 
     let mut m = with_tables();
-    m.layers.insert(4, QLayer::TopK { k: 3 });
+    m.layers.insert(4, QLayer::TopK { k: 3 }).unwrap();
     let message = refusal(&m);
     assert!(message.contains("layer 4 (top_k)"), "{message}");
     assert!(message.contains("top-k in the decoder"), "{message}");
 
     let mut m = with_tables();
-    m.layers.drain(..2);
+    m.layers = m.layers[2..].iter().cloned().collect();
     m.code_after = 1; // top-k alone | FC, logistic
     let message = refusal(&m);
     assert!(message.contains("layer 0 (top_k)"), "{message}");
@@ -554,7 +549,8 @@ fn stale_multipliers_are_refused_naming_the_layer_and_channel() {
             .filter(|(a, b)| a != b)
             .count();
         assert!(differ > 0, "the two rules differ somewhere");
-        (*negative_multipliers, *negative_shifts) = old;
+        *negative_multipliers = old.0.into();
+        *negative_shifts = old.1.iter().map(|&s| s as i8).collect();
     }
     let e = convert(&m).unwrap_err();
     assert!(
@@ -592,7 +588,7 @@ fn stale_multipliers_are_refused_naming_the_layer_and_channel() {
 #[test]
 fn stale_tables_are_refused_naming_the_entry() {
     let mut m = with_tables();
-    if let QLayer::LeakyReluTable { ref mut table, .. } = m.layers[1] {
+    if let QLayer::Table { ref mut table, .. } = m.layers[1] {
         table[200] = table[200].wrapping_add(1);
     }
     let e = convert(&m).unwrap_err();
@@ -612,7 +608,7 @@ fn stale_tables_are_refused_naming_the_entry() {
     assert!(message.contains("run `trainer upgrade`"), "{message}");
 
     let mut m = with_tables();
-    if let QLayer::LogisticTable { ref mut table, .. } = m.layers[4] {
+    if let QLayer::Table { ref mut table, .. } = m.layers[4] {
         table[0] = table[0].wrapping_add(1);
     }
     let e = convert(&m).unwrap_err();
@@ -648,7 +644,7 @@ fn fused_slopes_outside_zero_to_a_half_are_refused() {
 #[test]
 fn a_logistic_off_tflms_output_quantization_is_refused() {
     let mut m = with_tables();
-    if let QLayer::LogisticTable { ref mut output, .. } = m.layers[4] {
+    if let QLayer::Table { ref mut output, .. } = m.layers[4] {
         output.zero_point = -127;
     }
     let message = refusal(&m);
@@ -715,7 +711,7 @@ fn table_models_are_one_op_on_256_codes() {
 
     // A stale table still gets its model: that is what the model is for.
     let mut stale = m.layers[1].clone();
-    if let QLayer::LeakyReluTable { ref mut table, .. } = stale {
+    if let QLayer::Table { ref mut table, .. } = stale {
         table[0] = 99;
     }
     assert!(table_model(&stale, Q1).is_ok());

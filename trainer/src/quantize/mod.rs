@@ -1,0 +1,256 @@
+//! Post-training int8 quantization of a trained model, following `docs/int8-arithmetic.md`,
+//! and the model file it becomes.
+//!
+//! - Weights: int8 in [-127, 127], symmetric, one scale per output channel
+//!   (`max |w| / 127` over the channel's weights).
+//! - Biases: int32 in units of `input scale × weight scale`.
+//! - Activations: int8 with one scale and zero point per tensor, calibrated on images of the
+//!   training set: of the ranges `[a·min, b·max]` (the extremes the tensor reaches, widened to
+//!   include 0, each end shrunk by a factor from 1 down to 1/64), the one whose int8 round trip
+//!   has the least squared error over the tensor's values, measured after the activation that
+//!   follows the tensor (so a LeakyReLU's input spends its codes on the positive side, where the
+//!   output differs, and a few outliers cannot take the resolution of all other values); with
+//!   two exceptions fixed by what follows the tensor: the output image has scale 1/255 and
+//!   zero point -128 (the byte `q + 128` is the pixel; everything outside [0, 1] is clamped, as a
+//!   pixel must be), and the pre-activation feeding that last LeakyReLU uses the range
+//!   [0, min(max, 1)], since any negative value there ends as a clamped 0 anyway. Logistic outputs
+//!   have TFLM's fixed scale 1/256 and zero point -128.
+//! - Input pixels: scale 1/255, zero point -128.
+//! - Multipliers and shifts come from [`autoencoder_core::quantize_multiplier`], the same code
+//!   the core is tested with; LeakyReLU and Sigmoid become TFLM-exact 256-entry tables, except
+//!   where a LeakyReLU is fused into the Linear or Conv2d before it (TFLM's two-multiplier
+//!   requantization of the accumulator), which is done only where it lowers the error by over
+//!   [`FUSE_GAIN`].
+//! - Cross-layer equalization of `Linear, LeakyReLU, Linear` chains is tried, and kept if it
+//!   lowers the int8 reconstruction error.
+//! - Hard top-k stays, on the int8 codes; lifetime top-k is training-only and disappears.
+//! - Convolutions are NHWC with OHWI filters; the decoder's input columns are permuted from the
+//!   trainer's NCHW flatten to NHWC.
+//!
+//! The layer kinds are the core's ([`autoencoder_core::model::Layer`]); [`Quantized`] is a model
+//! file owned ([`Owned`] arrays): what `inspect --json` prints and what [`crate::int8`] runs as
+//! the independent integer reference.
+//!
+//! Rooms: [`calibrate`] (activation ranges), [`search`] (the refinement, fusion and equalization
+//! search, scored by the core), [`lower`] (the float layers as int8 layers: NHWC, weights,
+//! requantization, tables).
+
+pub mod calibrate;
+pub mod lower;
+pub mod search;
+
+use autoencoder_core::model::{self as format, ModelBody, ModelKind, Owned, Quant};
+use autoencoder_core::{Model as CoreModel, ModelError};
+use serde::{Deserialize, Serialize};
+use std::ops::{Deref, DerefMut};
+
+pub use calibrate::{float_mse, quant_for_range};
+pub use search::{equalized, int8_mse, quantize, quantize_with, FUSE_GAIN, REFINE_IMAGES};
+
+/// Quantization of the input pixels.
+pub const INPUT_QUANT: Quant = Quant {
+    scale: 1.0 / 255.0,
+    zero_point: -128,
+};
+
+/// Quantization of an output image of pixels in [0, 1].
+pub const PIXEL_QUANT: Quant = INPUT_QUANT;
+
+/// TFLM's fixed quantization of a logistic output.
+pub const LOGISTIC_QUANT: Quant = Quant {
+    scale: 1.0 / 256.0,
+    zero_point: -128,
+};
+
+/// Images of the training set used for calibration, by default.
+pub const CALIBRATION_IMAGES: usize = 5000;
+
+/// Why a model cannot be quantized.
+#[derive(Debug, thiserror::Error)]
+pub enum QuantizeError {
+    /// A requantization or table parameter is impossible (a non-finite or huge scale).
+    #[error("layer {layer} ({what}): {source}")]
+    Arithmetic {
+        /// Index of the exported layer.
+        layer: usize,
+        /// Which parameter.
+        what: &'static str,
+        /// The core's error.
+        source: autoencoder_core::Error,
+    },
+    /// The quantized model breaks a rule of the model format.
+    #[error("the quantized model is not a valid model file: {0}")]
+    Format(#[from] ModelError),
+    /// A structure the format cannot express.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// One int8 layer, owned: the core's layer list with [`Owned`] arrays.
+pub type QLayer = format::Layer<'static, Owned>;
+
+/// A weighted layer's quantized parameters, owned.
+pub type QWeights = format::Weights<'static, Owned>;
+
+/// Scale and zero point (the core's [`Quant`]).
+pub type QuantParams = Quant;
+
+/// An int8 model, owned: everything a model file holds (the body dereferences to the core's
+/// [`ModelBody`]), with its format version and kind for readers of `inspect --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantized {
+    /// Format version of the file it came from or will become.
+    pub format_version: u16,
+    /// `fully-connected` or `convolutional`.
+    pub kind: String,
+    /// Name, float MSE, input quantization, code split and layers.
+    #[serde(flatten)]
+    pub body: ModelBody<'static, Owned>,
+}
+
+impl Deref for Quantized {
+    type Target = ModelBody<'static, Owned>;
+    fn deref(&self) -> &Self::Target {
+        &self.body
+    }
+}
+
+impl DerefMut for Quantized {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.body
+    }
+}
+
+impl Quantized {
+    /// The model of `body`, in the current format version.
+    pub fn new(body: ModelBody<'static, Owned>) -> Quantized {
+        Quantized {
+            format_version: format::FORMAT_VERSION,
+            kind: body.kind().name().to_string(),
+            body,
+        }
+    }
+
+    /// The model kind.
+    pub fn model_kind(&self) -> ModelKind {
+        self.body.kind()
+    }
+
+    /// Width of the code.
+    pub fn code_len(&self) -> usize {
+        self.body.code_len()
+    }
+
+    /// The model file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, QuantizeError> {
+        let mut out = vec![0u8; format::encoded_len_bound(&self.body)];
+        let len = format::write(self.model_kind(), &self.body, &mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// The owned form of a loaded model file.
+    pub fn from_core(model: &CoreModel<'_>) -> Quantized {
+        Quantized::new(model.to_owned_body().expect("a loaded body copies"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calibrate::calibrate;
+    use super::lower::build;
+    use super::*;
+    use crate::mnist::PIXELS;
+    use crate::model::{Layer, Model};
+    use crate::workspace::Workspace;
+    use rand::SeedableRng;
+
+    fn images(n: usize, seed: u64) -> Vec<u8> {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n * PIXELS)
+            .map(|_| if rng.random::<f32>() < 0.2 { rng.random() } else { 0 })
+            .collect()
+    }
+
+    #[test]
+    fn fused_and_plain_layers_run_alike_in_the_core_and_the_reference() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let model = Model::fc_tied(PIXELS, 16, &mut rng);
+        let calibration = images(64, 2);
+        let ranges = calibrate(&model, &calibration, 64);
+        let quants: Vec<Quant> = ranges.iter().map(|r| quant_for_range(r.min, r.max)).collect();
+        for fuse in [vec![false; 4], vec![true, false, true, false]] {
+            let q = build(&model, "t", &quants, &fuse, 0.01).unwrap();
+            let fused = q
+                .layers
+                .iter()
+                .filter(|l| matches!(l, QLayer::FullyConnectedLeakyRelu { .. }))
+                .count();
+            assert_eq!(fused, fuse.iter().filter(|&&f| f).count());
+            assert_eq!(q.code_len(), 16);
+            let bytes = q.to_bytes().unwrap();
+            let core = CoreModel::from_bytes(&bytes).unwrap();
+            assert_eq!(Quantized::from_core(&core), q);
+            let mut scratch = vec![0i8; core.scratch_len()];
+            let mut runner = autoencoder_core::Runner::new(core, &mut scratch).unwrap();
+            let mut code = vec![0i8; 16];
+            let mut out = [0u8; PIXELS];
+            for img in images(8, 3).chunks_exact(PIXELS) {
+                let img: &[u8; PIXELS] = img.try_into().unwrap();
+                let want = crate::int8::run(&q, img);
+                runner.encode_into(img, &mut code).unwrap();
+                runner.denoise_into(img, &mut out).unwrap();
+                assert_eq!(code, want.code);
+                assert_eq!(
+                    out.to_vec(),
+                    want.output.iter().map(|&c| (c as u8) ^ 0x80).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn equalization_keeps_the_float_function() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let model = Model::fc_tied(PIXELS, 16, &mut rng);
+        let calibration = images(64, 5);
+        let eq = equalized(&model, &calibration, 0.5).expect("fc has a chain");
+        assert!(
+            eq.params.iter().zip(&model.params).any(|(a, b)| a.value != b.value)
+                || eq.params.len() != model.params.len()
+        );
+        let (mut a, mut b) = (Workspace::new(&model, 64), Workspace::new(&eq, 64));
+        a.load(calibration.chunks_exact(PIXELS));
+        b.load(calibration.chunks_exact(PIXELS));
+        a.forward(&model, false);
+        b.forward(&eq, false);
+        let worst = a
+            .output()
+            .iter()
+            .zip(b.output().iter())
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-4, "outputs differ by {worst}");
+        // Hard top-k decides between units, so a per-unit scale is not allowed there.
+        let topk = Model::tied(
+            PIXELS,
+            16,
+            Layer::LeakyRelu { slope: 0.01 },
+            &[Layer::TopK { k: 4 }],
+            &mut rng,
+        );
+        assert!(equalized(&topk, &calibration, 0.5).is_none());
+    }
+
+    #[test]
+    fn ranges_include_zero_and_cover_the_values() {
+        let q = quant_for_range(0.5, 2.0);
+        assert_eq!(q.zero_point, -128);
+        // -128 + 127.5 rounds half away from zero.
+        let q = quant_for_range(-1.0, 1.0);
+        assert!((q.scale - 2.0 / 255.0).abs() < 1e-7);
+        assert_eq!(q.zero_point, -1);
+        let q = quant_for_range(-3.0, -1.0);
+        assert_eq!(q.zero_point, 127);
+    }
+}
