@@ -28,7 +28,7 @@
 //!   trainer's NCHW flatten to NHWC.
 //!
 //! The layer kinds are the core's ([`autoencoder_core::model::Layer`]); [`Quantized`] is a model
-//! file owned ([`Owned`] arrays): what `inspect --json` prints and what [`crate::int8`] runs as
+//! file owned ([`Owned`] arrays): what `inspect --json` prints and what `crate::int8` runs as
 //! the independent integer reference.
 //!
 //! Rooms: [`calibrate`] (activation ranges), [`search`] (the refinement, fusion and equalization
