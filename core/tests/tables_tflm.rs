@@ -59,23 +59,53 @@ fn compare(label: &str, table: &Table, expected: &[i8; 256], mismatches: &mut Ve
     }
 }
 
+/// One LeakyReLU line: its parameters and TFLM's 256 outputs.
+struct LeakyCase {
+    alpha: f32,
+    in_scale: f32,
+    in_zero_point: i32,
+    out_scale: f32,
+    out_zero_point: i32,
+    expected: [i8; 256],
+}
+
+impl LeakyCase {
+    fn parse(raw: &str, case: &Value, line: usize) -> LeakyCase {
+        LeakyCase {
+            alpha: single_scale(raw, case, "alpha", line),
+            in_scale: single_scale(raw, case, "in_scale", line),
+            in_zero_point: int(case, "in_zero_point", line),
+            out_scale: single_scale(raw, case, "out_scale", line),
+            out_zero_point: int(case, "out_zero_point", line),
+            expected: outputs(case, line),
+        }
+    }
+
+    /// The generator's table for this case.
+    fn table(&self, line: usize) -> Table {
+        leaky_relu_table(
+            self.alpha,
+            self.in_scale,
+            self.in_zero_point,
+            self.out_scale,
+            self.out_zero_point,
+        )
+        .unwrap_or_else(|e| panic!("line {line}: generator refused the case: {e}"))
+    }
+}
+
 #[test]
 fn leaky_relu_matches_tflm_golden_vectors() {
     let mut checked = 0usize;
     let mut mismatches = Vec::new();
     for (line, raw, case) in cases(LEAKY_RELU) {
-        let alpha = single_scale(&raw, &case, "alpha", line);
-        let in_scale = single_scale(&raw, &case, "in_scale", line);
-        let out_scale = single_scale(&raw, &case, "out_scale", line);
-        let in_zero_point = int(&case, "in_zero_point", line);
-        let out_zero_point = int(&case, "out_zero_point", line);
-        let expected = outputs(&case, line);
-
-        let table = leaky_relu_table(alpha, in_scale, in_zero_point, out_scale, out_zero_point)
-            .unwrap_or_else(|e| panic!("line {line}: generator refused the case: {e}"));
-        let label =
-            format!("line {line} (alpha {alpha}, in {in_scale} / {in_zero_point}, out {out_scale} / {out_zero_point})");
-        compare(&label, &table, &expected, &mut mismatches);
+        let c = LeakyCase::parse(&raw, &case, line);
+        let table = c.table(line);
+        let label = format!(
+            "line {line} (alpha {}, in {} / {}, out {} / {})",
+            c.alpha, c.in_scale, c.in_zero_point, c.out_scale, c.out_zero_point
+        );
+        compare(&label, &table, &c.expected, &mut mismatches);
         checked += 256;
     }
     println!(
@@ -89,14 +119,8 @@ fn leaky_relu_matches_tflm_golden_vectors() {
 
 /// A table built with the effective scales formed another way: `f32` forms both quotients in
 /// f32, `mixed` forms `in_scale * alpha` in f32 and divides in f64.
-fn other_rule(
-    form: &str,
-    alpha: f32,
-    in_scale: f32,
-    in_zero_point: i32,
-    out_scale: f32,
-    out_zero_point: i32,
-) -> [i8; 256] {
+fn other_rule(form: &str, c: &LeakyCase) -> [i8; 256] {
+    let (alpha, in_scale, out_scale) = (c.alpha, c.in_scale, c.out_scale);
     let (identity, negative) = match form {
         "f32" => (f64::from(in_scale / out_scale), f64::from(in_scale * alpha / out_scale)),
         _ => (
@@ -108,9 +132,9 @@ fn other_rule(
     let (ma, sa) = quantize_multiplier(negative).unwrap();
     let mut out = [0i8; 256];
     for (y, q) in out.iter_mut().zip(-128..=127) {
-        let v = q - in_zero_point;
+        let v = q - c.in_zero_point;
         let (m, s) = if v >= 0 { (mi, si) } else { (ma, sa) };
-        *y = (out_zero_point + multiply_by_quantized_multiplier(v, m, s)).clamp(-128, 127) as i8;
+        *y = (c.out_zero_point + multiply_by_quantized_multiplier(v, m, s)).clamp(-128, 127) as i8;
     }
     out
 }
@@ -125,33 +149,23 @@ fn leaky_relu_forms_its_scales_in_f64_as_tflm_does() {
     let mut mismatches = Vec::new();
     let (mut f32_differs, mut mixed_differs) = (0usize, 0usize);
     for (line, raw, case) in cases(LEAKY_RELU_RULE) {
-        let alpha = single_scale(&raw, &case, "alpha", line);
-        let in_scale = single_scale(&raw, &case, "in_scale", line);
-        let out_scale = single_scale(&raw, &case, "out_scale", line);
-        let in_zero_point = int(&case, "in_zero_point", line);
-        let out_zero_point = int(&case, "out_zero_point", line);
-        let expected = outputs(&case, line);
-        let table = leaky_relu_table(alpha, in_scale, in_zero_point, out_scale, out_zero_point)
-            .unwrap_or_else(|e| panic!("line {line}: generator refused the case: {e}"));
-        compare(&format!("rule case, line {line}"), &table, &expected, &mut mismatches);
+        let c = LeakyCase::parse(&raw, &case, line);
+        compare(
+            &format!("rule case, line {line}"),
+            &c.table(line),
+            &c.expected,
+            &mut mismatches,
+        );
         checked += 256;
-        let count = |t: [i8; 256]| t.iter().zip(&expected).filter(|(a, b)| a != b).count();
-        f32_differs += count(other_rule(
-            "f32",
-            alpha,
-            in_scale,
-            in_zero_point,
-            out_scale,
-            out_zero_point,
-        ));
-        mixed_differs += count(other_rule(
-            "mixed",
-            alpha,
-            in_scale,
-            in_zero_point,
-            out_scale,
-            out_zero_point,
-        ));
+        let count = |form| {
+            other_rule(form, &c)
+                .iter()
+                .zip(&c.expected)
+                .filter(|(a, b)| a != b)
+                .count()
+        };
+        f32_differs += count("f32");
+        mixed_differs += count("mixed");
     }
     println!("rule cases: {checked} outputs, f32 form differs in {f32_differs}, mixed form in {mixed_differs}");
     assert!(checked >= 5 * 256, "too few cases in {LEAKY_RELU_RULE}");

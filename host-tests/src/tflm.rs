@@ -17,7 +17,7 @@ use ndarray_npy::{read_npy, write_npy};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use trainer::quantize::{QLayer, QuantParams, Quantized};
+use trainer::quantize::{QLayer, Quantized};
 
 /// The environment variable naming the Python interpreter that has `tflite-micro`.
 pub const PYTHON_ENV: &str = "TFLM_PYTHON";
@@ -154,12 +154,6 @@ struct Job {
     output: PathBuf,
 }
 
-/// The quantization of the tensor that enters layer `index` (the model input's for layer 0;
-/// max-pool and top-k keep their input's).
-fn input_quant(q: &Quantized, index: usize) -> QuantParams {
-    q.quant_after(index)
-}
-
 fn write_rows(path: &Path, rows: &Array2<i8>) -> Result<()> {
     write_npy(path, rows).with_context(|| format!("writing {}", path.display()))
 }
@@ -181,7 +175,7 @@ fn prepare(
     let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let code_len = model.code_len();
     let top_k = converted.top_k.map(|k| {
-        let zero_point = input_quant(&quantized, usize::from(quantized.code_after) - 1).zero_point;
+        let zero_point = quantized.quant_after(usize::from(quantized.code_after) - 1).zero_point;
         (k, zero_point)
     });
 
@@ -233,7 +227,7 @@ fn prepare(
     let mut tables = Vec::new();
     for (index, layer) in quantized.layers.iter().enumerate() {
         if let QLayer::Table { table, .. } = layer {
-            let one_op = trainer::tflite::table_model(layer, input_quant(&quantized, index))
+            let one_op = trainer::tflite::table_model(layer, quantized.quant_after(index))
                 .with_context(|| format!("{}: layer {index}: the one-op table model", path.display()))?;
             let tflite = file(&format!("table{index}.tflite"));
             std::fs::write(&tflite, one_op)?;

@@ -43,9 +43,8 @@ pub fn golden_path(model: &Path) -> PathBuf {
     model.with_extension("golden.json")
 }
 
-/// Exports the run in `run_dir` to `out` (and its golden vectors beside it), quantizing with
-/// `calibration` training images.
-pub fn export(run_dir: &Path, out: &Path, train: &Split, test: &Split, calibration: usize) -> Result<ExportReport> {
+/// The trained run in `run_dir`, from its checkpoint, with errors that name the directory.
+pub fn load_run(run_dir: &Path) -> Result<State> {
     let ckpt = run_dir.join(CHECKPOINT);
     if !ckpt.exists() {
         bail!(
@@ -53,7 +52,12 @@ pub fn export(run_dir: &Path, out: &Path, train: &Split, test: &Split, calibrati
             run_dir.display()
         );
     }
-    let state: State = checkpoint::load(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+    checkpoint::load(&ckpt).with_context(|| format!("loading {}", ckpt.display()))
+}
+
+/// Exports a trained run (see [`load_run`]) to `out` (and its golden vectors beside it),
+/// quantizing with `calibration` training images.
+pub fn export(state: &State, out: &Path, train: &Split, test: &Split, calibration: usize) -> Result<ExportReport> {
     let variant = state.config.variant.clone();
     let float_test_mse = quantize::float_mse(&state.model, &test.images);
     let calibration = calibration.clamp(1, train.len());

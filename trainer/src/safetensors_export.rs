@@ -53,8 +53,8 @@
 
 use crate::checkpoint;
 use crate::model::{Layer, Model};
-use crate::train::{State, CHECKPOINT};
-use anyhow::{bail, Context, Result};
+use crate::train::State;
+use anyhow::{Context, Result};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
@@ -588,17 +588,9 @@ pub struct SafetensorsReport {
     pub finished: bool,
 }
 
-/// Writes the float weights of the run in `run_dir` to `out` (see the module documentation).
-/// Nothing else is written; on failure no file is left at or beside `out`.
-pub fn export(run_dir: &Path, out: &Path) -> Result<SafetensorsReport> {
-    let ckpt = run_dir.join(CHECKPOINT);
-    if !ckpt.exists() {
-        bail!(
-            "{} holds no trained run (no {CHECKPOINT}); train it first",
-            run_dir.display()
-        );
-    }
-    let state: State = checkpoint::load(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+/// Writes the float weights of a trained run ([`crate::export::load_run`]) to `out` (see the
+/// module documentation). Nothing else is written; on failure no file is left at or beside `out`.
+pub fn export(state: &State, out: &Path) -> Result<SafetensorsReport> {
     let variant = state.config.variant.clone();
     let dict = state_dict(&state.model).with_context(|| format!("exporting {variant} to {}", out.display()))?;
     let bytes = dict.to_bytes(&variant)?;

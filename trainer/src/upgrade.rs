@@ -127,10 +127,19 @@ pub struct UpgradeReport {
 /// Reads `path`, accepting every version from [`OLDEST_VERSION`] to [`FORMAT_VERSION`], and
 /// returns the model owned, with the version it was read from.
 pub fn read_any_version(path: &Path) -> Result<(Quantized, u16), UpgradeError> {
-    let bytes = std::fs::read(path).map_err(|source| UpgradeError::Read {
+    parse_any_version(path, &read(path)?)
+}
+
+/// The file's bytes, with an error that names it.
+fn read(path: &Path) -> Result<Vec<u8>, UpgradeError> {
+    std::fs::read(path).map_err(|source| UpgradeError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    })
+}
+
+/// [`read_any_version`] on bytes already read from `path`.
+fn parse_any_version(path: &Path, bytes: &[u8]) -> Result<(Quantized, u16), UpgradeError> {
     let not_a_model = |reason: String| UpgradeError::NotAModel {
         path: path.to_path_buf(),
         reason,
@@ -165,7 +174,7 @@ pub fn read_any_version(path: &Path) -> Result<(Quantized, u16), UpgradeError> {
     }
     // Every known version shares this layout (see the module docs): move the version up, then
     // the current loader checks everything else.
-    let mut current = bytes;
+    let mut current = bytes.to_vec();
     current[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     let crc = crc32(&current[..body_end]);
     current[body_end..].copy_from_slice(&crc.to_le_bytes());
@@ -249,11 +258,8 @@ fn replace_table(table: &mut Vec<i8>, fresh: &[i8; 256]) -> usize {
 /// vectors for the first [`GOLDEN_TEST_IMAGES`] images of `test_images` beside it. Both files are
 /// written to temporary files first and renamed into place only when both are complete.
 pub fn upgrade(input: &Path, out: &Path, test_images: &[u8]) -> Result<UpgradeReport, UpgradeError> {
-    let (mut q, from_version) = read_any_version(input)?;
-    let original = std::fs::read(input).map_err(|source| UpgradeError::Read {
-        path: input.to_path_buf(),
-        source,
-    })?;
+    let original = read(input)?;
+    let (mut q, from_version) = parse_any_version(input, &original)?;
     let changes = rederive(&mut q).map_err(|(layer, what, source)| UpgradeError::Derive {
         path: input.to_path_buf(),
         layer,

@@ -6,21 +6,8 @@ use std::time::{Duration, Instant};
 use trainer::checkpoint;
 use trainer::train::{State, CHECKPOINT, HISTORY, METRICS};
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{text, trainer};
 
 const TINY: &[&str] = &["--train-limit", "1024", "--test-limit", "256", "--threads", "2"];
 

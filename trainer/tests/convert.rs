@@ -3,23 +3,9 @@
 //! what the core computes is proven against TFLM itself in `host-tests/tests/tflm.rs`.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{text, trainer, with_version};
 
 fn model(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,10 +78,7 @@ fn convert_refuses_bad_input_and_writes_nothing() {
 
     // A file of format version 1: the core's typed error, pointing at `trainer upgrade`.
     let mut old = std::fs::read(model("fc")).unwrap();
-    old[4..6].copy_from_slice(&1u16.to_le_bytes());
-    let end = old.len() - 4;
-    let crc = autoencoder_core::model::crc32(&old[..end]);
-    old[end..].copy_from_slice(&crc.to_le_bytes());
+    with_version(&mut old, 1);
     let old_path = dir.path().join("old.aeq");
     std::fs::write(&old_path, &old).unwrap();
     let o = trainer(&[

@@ -3,7 +3,6 @@
 //! and `inspect` commands as a user runs them.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 use trainer::int8;
 use trainer::mnist::{Mnist, PIXELS};
@@ -11,6 +10,9 @@ use trainer::progress::Progress;
 use trainer::quantize::{self, QLayer, Quantized};
 use trainer::recipe;
 use trainer::train::{State, Trainer};
+
+mod common;
+use common::{text, trainer};
 
 fn mnist() -> Mnist {
     static DATA: OnceLock<Mnist> = OnceLock::new();
@@ -135,22 +137,6 @@ fn the_output_range_is_pixels_and_weights_are_symmetric() {
             }
         }
     }
-}
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -19,6 +19,9 @@ use trainer::safetensors_export::FORMAT;
 use trainer::train::{State, Trainer, CHECKPOINT};
 use trainer::workspace::Workspace;
 
+mod common;
+use common::{text, trainer_in};
+
 /// Test images the replay and the float model are compared on.
 const IMAGES: usize = 500;
 
@@ -87,24 +90,8 @@ fn tiny_run(variant: &str, finetune: Option<usize>, dir: &Path) -> State {
     t.state
 }
 
-fn trainer(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn export(run: &Path, file: &Path, cwd: &Path) -> Output {
-    trainer(
+    trainer_in(
         &["export", run.to_str().unwrap(), "--safetensors", file.to_str().unwrap()],
         cwd,
     )
@@ -247,7 +234,7 @@ fn safetensors_alone_writes_nothing_else_and_with_out_the_model_file_too() {
 
     // With --out as well: both, the safetensors file first.
     let model = dir.path().join("fc.aeq");
-    let o = trainer(
+    let o = trainer_in(
         &[
             "export",
             run.to_str().unwrap(),

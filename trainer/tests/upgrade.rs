@@ -2,9 +2,11 @@
 //! is migrated without retraining, and bad input is refused without touching anything.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use trainer::quantize::QLayer;
 use trainer::upgrade::{read_any_version, rederive, upgrade, Changes, UpgradeError};
+
+mod common;
+use common::{text, trainer, with_version};
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -26,30 +28,6 @@ fn test_images() -> Vec<u8> {
         .unwrap()
         .test
         .images
-}
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Sets the version field and fixes the checksum.
-fn with_version(bytes: &mut [u8], version: u16) {
-    bytes[4..6].copy_from_slice(&version.to_le_bytes());
-    let end = bytes.len() - 4;
-    let crc = autoencoder_core::model::crc32(&bytes[..end]);
-    bytes[end..].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[test]

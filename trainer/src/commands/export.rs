@@ -3,7 +3,7 @@
 
 use super::{load_data, DataArgs};
 use crate::recipe;
-use crate::train::{State, CHECKPOINT};
+use crate::train::CHECKPOINT;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -42,8 +42,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
             args.run
         );
     };
+    // Read once: the variant names the default output, and both exports read the model.
+    let state = crate::export::load_run(&run_dir)?;
     if let Some(path) = &args.safetensors {
-        let r = crate::safetensors_export::export(&run_dir, path)?;
+        let r = crate::safetensors_export::export(&state, path)?;
         println!(
             "{}: {} float weights of {} in {} tensors, {} bytes{}",
             r.path.display(),
@@ -65,14 +67,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
     }
     let data = load_data(&args.data)?;
-    let name = match crate::checkpoint::load::<State>(&run_dir.join(CHECKPOINT)) {
-        Ok(state) => state.config.variant,
-        Err(_) => args.run.clone(),
-    };
     let out = args
         .out
-        .unwrap_or_else(|| Path::new("models").join(format!("{name}.{}", crate::export::EXTENSION)));
-    let r = crate::export::export(&run_dir, &out, &data.train, &data.test, args.calibration)?;
+        .unwrap_or_else(|| Path::new("models").join(format!("{}.{}", state.config.variant, crate::export::EXTENSION)));
+    let r = crate::export::export(&state, &out, &data.train, &data.test, args.calibration)?;
     if !r.finished {
         eprintln!("warning: the run in {} has not finished training", run_dir.display());
     }
