@@ -42,7 +42,11 @@ struct Net {
 impl Net {
     /// The `conv` recipe's network with its initial weights, as the trainer builds it.
     fn new(rng: &mut ChaCha8Rng) -> Net {
-        let model = (recipe::find("conv").expect("the conv recipe").build)(rng);
+        let config = recipe::find("conv").expect("the conv recipe").config(0, 1);
+        let model = config
+            .architecture
+            .build(&config.input_shape, rng)
+            .expect("conv builds on MNIST");
         let (mut convs, mut pool, mut head) = (Vec::new(), None, None);
         for layer in &model.layers {
             let value = |i: usize| model.params[i].value.clone();

@@ -25,7 +25,7 @@ fn main() {
     let data = Mnist::load(&root.join("data/mnist")).expect("MNIST");
     for r in RECIPES {
         let mut c = recipe::find(r.name).unwrap().config(0, 2);
-        let finetune = (r.phases.len() > 1).then_some(2);
+        let finetune = (c.phases.len() > 1).then_some(2);
         c.cap_epochs(Some(2), finetune).unwrap();
         c.train_limit = Some(1024);
         c.test_limit = Some(256);

@@ -37,6 +37,7 @@ pub mod quantize;
 pub mod recipe;
 pub mod safetensors_export;
 pub mod semisup;
+pub mod spec;
 pub mod summary;
 pub mod tflite;
 pub mod train;

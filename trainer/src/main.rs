@@ -6,7 +6,7 @@
 //! This file only parses arguments; each command is one call into [`trainer::commands`].
 
 use clap::{Parser, Subcommand};
-use trainer::commands::{self, bench, convert, eval, export, inspect, train, upgrade};
+use trainer::commands::{self, bench, convert, eval, export, inspect, spec, train, upgrade};
 
 #[derive(Parser)]
 #[command(
@@ -23,10 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train one variant into runs/<variant>/.
+    /// Train one variant into runs/<variant>/, or the autoencoder a spec file describes
+    /// (--spec FILE.toml) into runs/<its name>/.
     Train(train::TrainArgs),
     /// List the variants.
     List,
+    /// Print a variant's spec file (TOML), to change and train with `train --spec`.
+    Spec(spec::SpecArgs),
     /// Time training epochs and print one JSON line.
     Bench(bench::BenchArgs),
     /// Quantize a trained run to int8 and write its model file (and golden vectors beside it),
@@ -52,6 +55,7 @@ fn main() {
             commands::list::run();
             Ok(())
         }
+        Some(Command::Spec(args)) => spec::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Eval(args)) => eval::run(args),

@@ -171,55 +171,6 @@ impl Model {
         }
     }
 
-    /// The tutorial's convolutional autoencoder: four 6x6 convolutions (1→8→8→8→8 channels,
-    /// stride 1, no padding) each with LeakyReLU, 2x2 max-pooling to 8x4x4 = 128 codes, and a
-    /// Linear 128→784 + LeakyReLU decoder. Initialisation as PyTorch's defaults.
-    pub fn conv(rng: &mut impl Rng) -> Model {
-        let side = crate::mnist::SIDE;
-        let mut params = Vec::new();
-        let mut layers = Vec::new();
-        let (mut c, mut h) = (1, side);
-        for l in 0..4 {
-            let g = Conv2dGeometry::new(c, h, h, 8, 6);
-            let fan_in = g.weight_shape().1;
-            params.push(Param::new(
-                format!("conv{}.weight", l + 1),
-                init(rng, g.weight_shape(), fan_in),
-            ));
-            params.push(Param::new(format!("conv{}.bias", l + 1), init(rng, (1, 8), fan_in)));
-            layers.push(Layer::Conv2d {
-                weight: params.len() - 2,
-                bias: params.len() - 1,
-                geometry: g,
-            });
-            layers.push(Layer::LeakyRelu {
-                slope: leaky_relu::SLOPE,
-            });
-            (c, h) = (8, g.out_h());
-        }
-        let pool = MaxPoolGeometry::new(c, h, h);
-        layers.push(Layer::MaxPool2d { geometry: pool });
-        let code_after = layers.len();
-        let code = pool.out_len();
-        let input = side * side;
-        params.push(Param::new("dec.weight", init(rng, (input, code), code)));
-        params.push(Param::new("dec.bias", init(rng, (1, input), code)));
-        layers.push(Layer::Linear {
-            weight: params.len() - 2,
-            bias: params.len() - 1,
-            transposed: false,
-        });
-        layers.push(Layer::LeakyRelu {
-            slope: leaky_relu::SLOPE,
-        });
-        Model {
-            input,
-            layers,
-            params,
-            code_after,
-        }
-    }
-
     /// Gives every transposed (tied) linear layer its own weight, a copy of the shared one laid
     /// out `(O, I)`. Returns how many layers were untied.
     pub fn untie(&mut self) -> usize {
@@ -502,21 +453,6 @@ mod tests {
         assert_eq!(m.params[weight].value, shared.t());
         assert_eq!(m.params[0].value, shared, "the encoder keeps its weight");
         assert_eq!(m.widths().unwrap(), vec![3, 3, 12, 12]);
-    }
-
-    #[test]
-    fn conv_shapes_and_flops() {
-        let m = Model::conv(&mut ChaCha8Rng::seed_from_u64(0));
-        let w = m.widths().unwrap();
-        // 8x23x23, 8x18x18, 8x13x13, 8x8x8, pooled 8x4x4, then 784.
-        assert_eq!(w, vec![4232, 4232, 2592, 2592, 1352, 1352, 512, 512, 128, 784, 784]);
-        assert_eq!(m.code_width(), 128);
-        // Forward MACs: 23²·8·36 + 18²·8·288 + 13²·8·288 + 8²·8·288 + 128·784; the first
-        // convolution needs no input gradient.
-        let fwd = [152_352u64, 746_496, 389_376, 147_456, 100_352];
-        let expected = 2 * (2 * fwd[0] + 3 * fwd[1..].iter().sum::<u64>());
-        assert_eq!(m.train_flops_per_sample(), expected);
-        assert_eq!(m.dictionary().dim(), (128, 784));
     }
 
     #[test]

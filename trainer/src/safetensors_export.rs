@@ -765,7 +765,8 @@ mod tests {
 
     #[test]
     fn conv_weights_are_oihw_and_a_flatten_ends_the_encoder() {
-        let m = Model::conv(&mut rng(4));
+        let c = crate::recipe::find("conv").unwrap().config(0, 1);
+        let m = c.architecture.build(&c.input_shape, &mut rng(4)).unwrap();
         let d = state_dict(&m).unwrap();
         assert_eq!(d.input_shape, [1, 28, 28]);
         assert_eq!(d.code_after, 10, "4 × (conv, leaky), maxpool, flatten");

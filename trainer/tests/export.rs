@@ -35,7 +35,7 @@ fn tiny_run(variant: &str) -> State {
 
 /// Whether the recipe has a fine-tuning phase (the conv recipe has one phase only).
 fn r_has_finetune(variant: &str) -> bool {
-    recipe::find(variant).unwrap().phases.len() > 1
+    recipe::find(variant).unwrap().config(0, 1).phases.len() > 1
 }
 
 /// Inputs: test images, black, white and uniform noise.

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod list;
+pub mod spec;
 pub mod train;
 pub mod upgrade;
 

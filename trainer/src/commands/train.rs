@@ -9,9 +9,10 @@ use crate::experiments::recipe_run::{self, RunError};
 use crate::experiments::semisup_study;
 use crate::experiments::Experiment;
 use crate::mnist::Mnist;
+use crate::mnist::SIDE;
 use crate::progress::Progress;
-use crate::recipe::Recipe;
 use crate::semisup::{Score, SemisupConfig};
+use crate::spec::{check, Spec};
 use crate::train::{Metrics, State, TrainError, Trainer, CHECKPOINT, METRICS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -20,8 +21,13 @@ use std::path::{Path, PathBuf};
 /// `trainer train`'s arguments.
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
-    /// Variant to train (see `trainer list`).
-    pub variant: String,
+    /// Variant to train (see `trainer list`), or none with --spec.
+    #[arg(required_unless_present = "spec", conflicts_with = "spec")]
+    pub variant: Option<String>,
+    /// Train the autoencoder a spec file describes (TOML; `trainer spec fc` prints an example),
+    /// into runs/<its name>.
+    #[arg(long, value_name = "FILE.toml")]
+    pub spec: Option<PathBuf>,
     /// Epoch cap of the first phases (tied training).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -67,7 +73,8 @@ impl TrainArgs {
     pub fn plain(variant: &str) -> TrainArgs {
         let out = Path::new("runs").join(variant);
         TrainArgs {
-            variant: variant.into(),
+            variant: Some(variant.into()),
+            spec: None,
             epochs: None,
             finetune_epochs: None,
             seed: None,
@@ -83,21 +90,25 @@ impl TrainArgs {
         }
     }
 
-    /// The run directory: `--out`, else `runs/<variant>`.
-    fn out_dir(&self) -> PathBuf {
-        self.out
-            .clone()
-            .unwrap_or_else(|| Path::new("runs").join(&self.variant))
+    /// The run directory of experiment `name`: `--out`, else `runs/<name>`.
+    fn out_dir(&self, name: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| Path::new("runs").join(name))
     }
 }
 
-/// Runs the experiment `args` names. Returns a recipe's metrics (`None` for the PCA baseline
-/// and the study, and for a finished run without its `metrics.json`).
+/// Runs the experiment `args` names, or the spec it gives. Returns an autoencoder's metrics
+/// (`None` for the PCA baseline and the study, and for a finished run without its
+/// `metrics.json`).
 pub fn run(args: TrainArgs) -> Result<Option<Metrics>> {
-    match Experiment::find(&args.variant).map_err(anyhow::Error::msg)? {
-        Experiment::Recipe(recipe) => train_recipe(recipe, &args),
+    if let Some(path) = &args.spec {
+        let spec = Spec::read(path)?;
+        return train_spec(&spec, &args);
+    }
+    let variant = args.variant.as_deref().unwrap_or_default();
+    match Experiment::find(variant).map_err(anyhow::Error::msg)? {
+        Experiment::Recipe(recipe) => train_spec(&recipe.spec(), &args),
         experiment => {
-            let out = args.out_dir();
+            let out = args.out_dir(variant);
             if args.force {
                 remove_metrics(&out)?;
             }
@@ -194,7 +205,7 @@ enum Start {
 /// The resume policy: `--resume` continues the stored run (whose configuration rules: a flag
 /// that contradicts it is an error) or reports it when finished; otherwise a new run starts,
 /// unless a run is already there and `--force` is not given.
-fn start(recipe: &Recipe, args: &TrainArgs, out: &Path, progress: &Progress) -> Result<Start> {
+fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Result<Start> {
     let ckpt = out.join(CHECKPOINT);
     if args.resume {
         let state: State = crate::checkpoint::load(&ckpt).with_context(|| {
@@ -203,7 +214,7 @@ fn start(recipe: &Recipe, args: &TrainArgs, out: &Path, progress: &Progress) -> 
                 ckpt.display()
             )
         })?;
-        check_resume_flags(args, &state)?;
+        check_resume_flags(args, spec, &state)?;
         if state.finished {
             progress.say(&format!(
                 "{}: the run in {} is finished (test_mse {:.6}); `trainer train {} --force` trains it again",
@@ -229,7 +240,11 @@ fn start(recipe: &Recipe, args: &TrainArgs, out: &Path, progress: &Progress) -> 
             out.display()
         );
     }
-    let mut config = recipe.config(args.seed.unwrap_or(0), args.threads.unwrap_or_else(default_threads));
+    let mut config = spec.config(args.threads.unwrap_or_else(default_threads));
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.input_shape = input_shape(spec, &[SIDE, SIDE])?;
     config
         .cap_epochs(args.epochs, args.finetune_epochs)
         .map_err(anyhow::Error::msg)?;
@@ -244,12 +259,27 @@ fn start(recipe: &Recipe, args: &TrainArgs, out: &Path, progress: &Progress) -> 
     Ok(Start::Train(Box::new(State::new(config)?)))
 }
 
-/// A recipe's run into its directory, as [`start`] decides.
-fn train_recipe(recipe: &Recipe, args: &TrainArgs) -> Result<Option<Metrics>> {
-    let out = args.out.clone().unwrap_or_else(|| Path::new("runs").join(recipe.name));
+/// The input shape of a run of `spec` on samples of `data_shape`: the data's, which must be the
+/// one the spec names, if it names one, and fit the spec's layers.
+pub fn input_shape(spec: &Spec, data_shape: &[usize]) -> Result<Vec<usize>> {
+    let named = spec.input.as_ref().map(|i| i.shape.as_slice());
+    check::check(&spec.architecture(), named, data_shape).map_err(|rule| {
+        anyhow::anyhow!(
+            "{}: {}: {} (the data's samples are {data_shape:?})",
+            spec.name,
+            rule.key,
+            rule.message
+        )
+    })?;
+    Ok(data_shape.to_vec())
+}
+
+/// An autoencoder's run into its directory, as [`start`] decides.
+fn train_spec(spec: &Spec, args: &TrainArgs) -> Result<Option<Metrics>> {
+    let out = args.out_dir(&spec.name);
     let ckpt = out.join(CHECKPOINT);
     let mut progress = Progress::auto();
-    let state = match start(recipe, args, &out, &progress)? {
+    let state = match start(spec, args, &out, &progress)? {
         Start::Finished => return Ok(stored_metrics(&out)),
         Start::Train(state) => *state,
     };
@@ -285,15 +315,24 @@ fn train_recipe(recipe: &Recipe, args: &TrainArgs) -> Result<Option<Metrics>> {
     Ok(Some(metrics))
 }
 
-/// With --resume the stored configuration rules; a flag that contradicts it is an error.
-pub fn check_resume_flags(args: &TrainArgs, state: &State) -> Result<()> {
+/// With --resume the stored configuration rules; a flag that contradicts it is an error, and so
+/// is a spec that describes another model or schedule.
+pub fn check_resume_flags(args: &TrainArgs, spec: &Spec, state: &State) -> Result<()> {
     let c = &state.config;
-    if c.variant != args.variant {
+    if c.variant != spec.name {
         bail!(
             "the run in {} trains '{}', not '{}'",
             args.out.as_deref().unwrap_or(Path::new("?")).display(),
             c.variant,
-            args.variant
+            spec.name
+        );
+    }
+    let described = spec.config(c.threads);
+    if described.architecture != c.architecture {
+        bail!(
+            "the run in {} has another model than the spec '{}' describes; drop --resume (and pass --force) to train the spec anew",
+            args.out.as_deref().unwrap_or(Path::new("?")).display(),
+            spec.name
         );
     }
     let differs = |flag: &str, given: Option<String>, stored: String| match given {
@@ -377,21 +416,23 @@ mod tests {
         let mut args = TrainArgs::plain("deep30");
         args.threads = Some(2);
         args.weight_decay = Some(crate::recipe::DEEP30_WEIGHT_DECAY.into());
-        check_resume_flags(&args, &state).unwrap();
+        let spec = crate::recipe::find("deep30").unwrap().spec();
+        check_resume_flags(&args, &spec, &state).unwrap();
         args.weight_decay = Some(1e-5);
-        let e = check_resume_flags(&args, &state).unwrap_err().to_string();
+        let e = check_resume_flags(&args, &spec, &state).unwrap_err().to_string();
         assert!(e.starts_with("--weight-decay 0.00001 differs"), "{e}");
         args.weight_decay = None;
         // deep30's --lambda is its weight decay.
         args.lambda = Some(2e-6);
-        let e = check_resume_flags(&args, &state).unwrap_err().to_string();
+        let e = check_resume_flags(&args, &spec, &state).unwrap_err().to_string();
         assert!(e.contains("differs from the run's weight decay"), "{e}");
         args.lambda = None;
         args.seed = Some(3);
-        let e = check_resume_flags(&args, &state).unwrap_err().to_string();
+        let e = check_resume_flags(&args, &spec, &state).unwrap_err().to_string();
         assert_eq!(e, "--seed 3 differs from the run's 0; drop it to resume");
         let other = TrainArgs::plain("fc");
-        let e = check_resume_flags(&other, &state).unwrap_err().to_string();
+        let fc = crate::recipe::find("fc").unwrap().spec();
+        let e = check_resume_flags(&other, &fc, &state).unwrap_err().to_string();
         assert!(e.contains("trains 'deep30', not 'fc'"), "{e}");
     }
 }

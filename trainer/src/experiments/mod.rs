@@ -51,12 +51,13 @@ impl Experiment {
     }
 
     /// One line for `trainer list`.
-    pub fn about(&self) -> &'static str {
+    pub fn about(&self) -> String {
         match self {
-            Experiment::Recipe(r) => r.about,
-            Experiment::Pca => "PCA with 2, 30 and 64 components: the baseline",
+            Experiment::Recipe(r) => r.about(),
+            Experiment::Pca => "PCA with 2, 30 and 64 components: the baseline".into(),
             Experiment::Semisup => {
                 "64-10 softmax classifier on the fc encoder with 100, 1,000 and 60,000 labels: frozen, fine-tuned, from scratch"
+                    .into()
             }
         }
     }

@@ -3,6 +3,7 @@
 //! runs it to the end, telling an [`Observer`] as it goes.
 
 use super::{EpochRecord, Metrics, Observer, TrainError, Trainer};
+use crate::model::Layer;
 use crate::optim::adam::Adam;
 use crate::optim::plateau::Plateau;
 use std::path::Path;
@@ -24,7 +25,8 @@ impl Trainer {
                 continue;
             }
             if !st.phase_started {
-                spec.start.apply(&mut st.model, st.config.seed, st.phase);
+                let activation = st.config.architecture.hidden_activation().unwrap_or(Layer::Sigmoid);
+                spec.start.apply(&mut st.model, st.config.seed, st.phase, &activation);
                 st.adam = Adam::new(st.config.lr, st.model.params.iter().map(|p| p.value.dim()));
                 st.plateau = Plateau::new(st.config.plateau);
                 st.phase_started = true;

@@ -4,7 +4,7 @@ use super::{EpochRecord, TrainError};
 use crate::model::Model;
 use crate::optim::adam::Adam;
 use crate::optim::plateau::Plateau;
-use crate::recipe::{self, Config};
+use crate::recipe::Config;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -39,10 +39,16 @@ pub struct State {
 }
 
 impl State {
-    /// A fresh run of `config`: the recipe's model from ChaCha8 stream 0 of the seed.
+    /// A fresh run of `config`: its architecture's model for its input shape, from ChaCha8
+    /// stream 0 of the seed.
     pub fn new(config: Config) -> Result<State, TrainError> {
-        let recipe = recipe::find(&config.variant).map_err(TrainError::Config)?;
-        let model = (recipe.build)(&mut ChaCha8Rng::seed_from_u64(config.seed));
+        if config.input_shape.is_empty() {
+            return Err(TrainError::Config(format!("{}: no input shape", config.variant)));
+        }
+        let model = config
+            .architecture
+            .build(&config.input_shape, &mut ChaCha8Rng::seed_from_u64(config.seed))
+            .map_err(|rule| TrainError::Config(format!("{}: {}: {}", config.variant, rule.key, rule.message)))?;
         State::with_model(config, model)
     }
 
