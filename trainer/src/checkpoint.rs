@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 8] = b"AE-CKPT\n";
 /// Bumped whenever the encoded state changes shape; older checkpoints are refused. Version 4:
 /// weight decay left the code penalties for an optimiser setting of its own
-/// (`Config::weight_decay`), so a version-3 run cannot be read as it was written.
-pub const VERSION: u32 = 4;
+/// (`Config::weight_decay`), so a version-3 run cannot be read as it was written. Version 5: the
+/// configuration holds the model's architecture and input shape (spec files).
+pub const VERSION: u32 = 5;
 
 /// What can be wrong with a checkpoint file.
 #[derive(Debug, thiserror::Error)]

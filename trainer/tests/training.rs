@@ -192,27 +192,27 @@ fn tutorial_stop_rule_ends_a_phase_once_lr_is_below_1e_5() {
 
 #[test]
 fn a_checkpoint_of_the_previous_format_gets_a_clear_error() {
-    // Version 3 kept weight decay among the code penalties; its runs are refused by version,
-    // not misread.
+    // Version 4 had no architecture in its configuration; its runs are refused by version, not
+    // misread.
     let dir = tempfile::tempdir().unwrap();
     let mut t = trainer(tiny(0, 1, 1, 0));
     t.run(Some(dir.path()), &mut Progress::Silent).unwrap();
     let path = dir.path().join(CHECKPOINT);
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(checkpoint::VERSION, 4);
+    assert_eq!(checkpoint::VERSION, 5);
     let mut old = bytes[..bytes.len() - 4].to_vec();
-    old[8..12].copy_from_slice(&3u32.to_le_bytes());
+    old[8..12].copy_from_slice(&4u32.to_le_bytes());
     let crc = crc32fast::hash(&old);
     old.extend_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &old).unwrap();
     let e = checkpoint::load::<State>(&path).unwrap_err();
     assert!(
-        matches!(e, checkpoint::CheckpointError::Version { found: 3, .. }),
+        matches!(e, checkpoint::CheckpointError::Version { found: 4, .. }),
         "{e}"
     );
     assert!(
         e.to_string()
-            .contains("checkpoint format version 3, this trainer reads version 4"),
+            .contains("checkpoint format version 4, this trainer reads version 5"),
         "{e}"
     );
 }
