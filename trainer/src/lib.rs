@@ -33,6 +33,7 @@ pub mod noise;
 pub mod optim;
 pub mod pca;
 pub mod progress;
+pub mod provenance;
 pub mod quantize;
 pub mod recipe;
 pub mod safetensors_export;
