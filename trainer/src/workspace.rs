@@ -13,9 +13,28 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
 
+/// A value of a sample as stored, and the network's input value it becomes: a u8 pixel `p` is
+/// `p / 255` (MNIST's unit scaling), an f32 is already scaled.
+pub trait InputValue: Copy {
+    /// The network's input value.
+    fn input(self) -> f32;
+}
+
+impl InputValue for u8 {
+    fn input(self) -> f32 {
+        self as f32 / 255.0
+    }
+}
+
+impl InputValue for f32 {
+    fn input(self) -> f32 {
+        self
+    }
+}
+
 /// Buffers of one shard.
 pub struct Workspace {
-    /// Input rows as the network sees them, pixels in [0, 1].
+    /// Input rows as the network sees them (scaled: MNIST's pixels in [0, 1]).
     pub x: Array2<f32>,
     /// The clean rows when `x` is corrupted (empty otherwise).
     pub clean: Array2<f32>,
@@ -64,12 +83,13 @@ impl Workspace {
         self.x.nrows()
     }
 
-    /// Fills the input with images (u8 pixels, row after row) scaled to [0, 1] as `p / 255`.
-    pub fn load(&mut self, pixels: impl Iterator<Item = impl AsRef<[u8]>>) {
+    /// Fills the input with samples, row after row: u8 pixels scaled to [0, 1] as `p / 255`, or
+    /// scaled f32 values as they are ([`InputValue`]).
+    pub fn load<T: InputValue>(&mut self, samples: impl Iterator<Item = impl AsRef<[T]>>) {
         let mut rows = 0;
-        for (mut dst, src) in self.x.rows_mut().into_iter().zip(pixels) {
+        for (mut dst, src) in self.x.rows_mut().into_iter().zip(samples) {
             for (d, &p) in dst.iter_mut().zip(src.as_ref()) {
-                *d = p as f32 / 255.0;
+                *d = p.input();
             }
             rows += 1;
         }
@@ -77,9 +97,13 @@ impl Workspace {
         self.noisy = false;
     }
 
-    /// Fills the input with images corrupted by `noise`, each with its own generator, and keeps
-    /// the clean images as the target.
-    pub fn load_noisy<P: AsRef<[u8]>>(&mut self, images: impl Iterator<Item = (P, ChaCha8Rng)>, noise: &Noise) {
+    /// Fills the input with samples (as [`Workspace::load`]) corrupted by `noise`, each with its
+    /// own generator, and keeps the clean samples as the target.
+    pub fn load_noisy<T: InputValue, P: AsRef<[T]>>(
+        &mut self,
+        images: impl Iterator<Item = (P, ChaCha8Rng)>,
+        noise: &Noise,
+    ) {
         if self.clean.nrows() != self.x.nrows() {
             self.clean = Array2::zeros(self.x.dim());
         }
@@ -88,7 +112,7 @@ impl Workspace {
             self.x.rows_mut().into_iter().zip(self.clean.rows_mut()).zip(images)
         {
             for ((d, c), &p) in dst.iter_mut().zip(clean.iter_mut()).zip(src.as_ref()) {
-                *c = p as f32 / 255.0;
+                *c = p.input();
                 *d = *c;
             }
             noise.apply(
