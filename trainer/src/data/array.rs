@@ -52,13 +52,14 @@ impl Typed {
 
     /// Every value as f32 (`as`: exact for 8- and 16-bit integers, rounded to nearest for wider
     /// integers and f64; f64 beyond f32's range becomes ±Inf, which the callers refuse).
+    #[allow(clippy::unnecessary_cast)] // f32 to f32 among the types
     fn to_f32(&self) -> Vec<f32> {
         each!(self, v => v.iter().map(|&x| x as f32).collect())
     }
 
     /// Value `i` as the file stores it, for messages.
     fn show(&self, i: usize) -> String {
-        each!(self, v => v[i].to_string())
+        each!(self, v => format!("{:?}", v[i]))
     }
 
     /// Every value as an i64 label; `Err(i)` names the first that is not an integer.

@@ -10,7 +10,7 @@ pub struct Origin {
     /// The file (or, for a directory of IDX files, the IDX file).
     pub path: PathBuf,
     /// The array's name inside an `.npz` archive (`x_train`, `y`, ...); `None` elsewhere.
-    pub array: Option<String>,
+    pub array: Option<Box<str>>,
 }
 
 impl Origin {
@@ -26,7 +26,7 @@ impl Origin {
     pub fn array(path: impl Into<PathBuf>, array: &str) -> Origin {
         Origin {
             path: path.into(),
-            array: Some(array.to_string()),
+            array: Some(array.into()),
         }
     }
 }
@@ -249,11 +249,11 @@ pub enum DataError {
         /// The training samples' origin.
         train_at: Origin,
         /// One training sample's shape.
-        train_shape: Vec<usize>,
+        train_shape: Box<[usize]>,
         /// The test samples' origin.
         test_at: Origin,
         /// One test sample's shape.
-        test_shape: Vec<usize>,
+        test_shape: Box<[usize]>,
     },
     /// A buffer handed to [`Samples::new`](super::Samples::new) is not a whole number of samples.
     #[error("{at}: {values} values are not a whole number of samples of shape {shape:?}")]

@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_errors() {
-        for header in [
+        for text in [
             "",
             "{",
             "{'descr': '<f4'",
@@ -413,7 +413,7 @@ mod tests {
             "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': [[[[[[[[[[1]]]]]]]]]]}",
             "{'descr: '<f4', 'fortran_order': False, 'shape': (2, 3), }",
         ] {
-            assert!(header(&npy(header, &[])).is_err(), "{header:?}");
+            assert!(header(&npy(text, &[])).is_err(), "{text:?}");
         }
         assert!(header(b"\x93NUMPY\x01").is_err());
         assert!(header(b"\x93NUMPY\x09\x00\x00\x00").is_err());

@@ -89,7 +89,7 @@ impl Samples {
         if features == 0 {
             return Err(DataError::NoFeatures { at: origin, shape });
         }
-        if values.len() % features != 0 {
+        if !values.len().is_multiple_of(features) {
             return Err(DataError::Layout {
                 at: origin,
                 values: values.len(),
@@ -215,9 +215,9 @@ pub fn check_compatible(train: &Samples, test: &Samples) -> Result<(), DataError
     if train.shape != test.shape {
         return Err(DataError::Incompatible {
             train_at: train.origin.clone(),
-            train_shape: train.shape.clone(),
+            train_shape: train.shape.clone().into(),
             test_at: test.origin.clone(),
-            test_shape: test.shape.clone(),
+            test_shape: test.shape.clone().into(),
         });
     }
     Ok(())

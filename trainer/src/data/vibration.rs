@@ -15,8 +15,10 @@
 //!
 //! A faulty test window is a healthy one changed by one fault whose energy — the sum of squares
 //! of the change over the window — is a random 30-100 % of the noise's expected energy `σ²·L`
-//! (the dropout's, which comes in whole samples, at most comparable to it): the faults hide in
-//! the noise as far as energy goes and differ from it only in form.
+//! (a dropout comes in whole samples: its energy is the most that fits under that target, or,
+//! rarely, a little over it when even the shortest stretch exceeds it). The faults hide in the
+//! noise as far as energy goes and differ from it only in form; the signal's energy is about
+//! ten times the noise's at the default noise level.
 //!
 //! | label | fault | the change |
 //! |---|---|---|
@@ -316,15 +318,17 @@ fn clip(x: &mut [f64], target: f64) {
 }
 
 /// Holds the sensor at one value over a stretch: the longest stretch (at least
-/// [`MIN_DROPOUT`] samples) from a random start whose change is within `target`, the start
-/// drawn again (up to 16 times) while even the shortest exceeds it, else the least change.
+/// [`MIN_DROPOUT`] samples) from a random start in the window's first half whose change is
+/// within `target`, the start drawn again (up to 16 times) while even the shortest exceeds it,
+/// else the start whose shortest stretch changes least.
 fn dropout(x: &mut [f64], target: f64, rng: &mut ChaCha8Rng) {
     let l = x.len();
     let change =
         |start: usize, len: usize| -> f64 { x[start..start + len].iter().map(|v| (v - x[start]).powi(2)).sum() };
     let mut best = (f64::INFINITY, 0, MIN_DROPOUT);
     for _ in 0..16 {
-        let start = rng.random_range(0..=l - MIN_DROPOUT);
+        // In the first half, so that the stretch has room to grow.
+        let start = rng.random_range(0..=l / 2);
         let mut len = MIN_DROPOUT;
         let energy = change(start, len);
         if energy < best.0 {
