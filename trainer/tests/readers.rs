@@ -1036,6 +1036,11 @@ fn samples_check_their_layout() {
         Samples::new(vec![1.0], vec![], Element::F32, at()),
         Err(DataError::OneDimensional { .. })
     ));
+    let huge = vec![usize::MAX, 3];
+    assert!(matches!(
+        Samples::new(vec![], huge, Element::F32, at()),
+        Err(DataError::Layout { .. })
+    ));
     let s = Samples::new((0..6).map(|i| i as f32).collect(), vec![1, 3], Element::I16, at()).unwrap();
     assert_eq!((s.len(), s.features(), s.rows().count()), (2, 3, 2));
     let e = s.clone().with_labels(vec![1], at()).unwrap_err();

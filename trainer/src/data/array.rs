@@ -50,11 +50,24 @@ impl Typed {
         }
     }
 
+    /// The first value that is not finite once f32: NaN, ±Inf, or an f64 beyond f32's range
+    /// (every integer type fits it).
+    fn first_non_finite(&self) -> Option<usize> {
+        match self {
+            Typed::F32(v) => v.iter().position(|x| !x.is_finite()),
+            Typed::F64(v) => v.iter().position(|&x| !(x as f32).is_finite()),
+            _ => None,
+        }
+    }
+
     /// Every value as f32 (`as`: exact for 8- and 16-bit integers, rounded to nearest for wider
-    /// integers and f64; f64 beyond f32's range becomes ±Inf, which the callers refuse).
-    #[allow(clippy::unnecessary_cast)] // f32 to f32 among the types
-    fn to_f32(&self) -> Vec<f32> {
-        each!(self, v => v.iter().map(|&x| x as f32).collect())
+    /// integers and f64); f32 values are moved, not copied.
+    #[allow(clippy::unnecessary_cast)] // f32 to f32 in the macro's f32 arm, never taken
+    fn into_f32(self) -> Vec<f32> {
+        match self {
+            Typed::F32(v) => v,
+            other => each!(&other, v => v.iter().map(|&x| x as f32).collect()),
+        }
     }
 
     /// Value `i` as the file stores it, for messages.
@@ -118,15 +131,15 @@ pub(crate) fn into_samples(at: Origin, raw: RawArray) -> Result<Samples, DataErr
     if features == 0 {
         return Err(DataError::NoFeatures { at, shape: item });
     }
-    let values = raw.values.to_f32();
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = raw.values.first_non_finite() {
         return Err(DataError::NonFinite {
             at,
             place: place(&raw.shape, i),
             value: raw.values.show(i),
         });
     }
-    Samples::new(values, item, raw.values.element(), at)
+    let element = raw.values.element();
+    Samples::new(raw.values.into_f32(), item, element, at)
 }
 
 /// `sample 3, feature 17 (index [3, 0, 17])` for flat position `i` in an array of `shape`.

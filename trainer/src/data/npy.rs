@@ -136,6 +136,10 @@ pub(crate) fn parse(at: &Origin, bytes: &[u8]) -> Result<RawArray, DataError> {
 /// The array's values in logical (C, row-major) order, whatever its stored order.
 fn read<T: ReadableElement + Copy>(bytes: &[u8]) -> Result<Vec<T>, String> {
     let array = ArrayD::<T>::read_npy(bytes).map_err(|e| e.to_string())?;
+    if array.is_standard_layout() {
+        // An owned array read whole: its buffer is its values, from the start, in C order.
+        return Ok(array.into_raw_vec_and_offset().0);
+    }
     Ok(array.iter().copied().collect())
 }
 
@@ -159,7 +163,7 @@ struct Header {
 /// Reads the magic, version, length and dict of a `.npy` header.
 fn header(bytes: &[u8]) -> Result<Header, String> {
     const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.len() < MAGIC.len() || !bytes.starts_with(MAGIC) {
+    if !bytes.starts_with(MAGIC) {
         return Err("no .npy magic (\\x93NUMPY) at the start".to_string());
     }
     let (major, minor) = match bytes.get(6..8) {

@@ -85,11 +85,12 @@ impl Samples {
                 shape: vec![values.len()],
             });
         }
-        let features: usize = shape.iter().product();
-        if features == 0 {
+        let features = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if features == Some(0) {
             return Err(DataError::NoFeatures { at: origin, shape });
         }
-        if !values.len().is_multiple_of(features) {
+        // A shape whose product overflows holds no whole number of samples either.
+        if !features.is_some_and(|f| values.len().is_multiple_of(f)) {
             return Err(DataError::Layout {
                 at: origin,
                 values: values.len(),
