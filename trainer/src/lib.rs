@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod commands;
+pub mod data;
 pub mod epoch;
 pub mod experiments;
 pub mod export;
