@@ -2,6 +2,7 @@
 //! from, and every data file it read with its SHA-256. Written into `metrics.json` and, as
 //! compact JSON, into every model file's `source` field.
 
+use crate::data::DataRecord;
 use serde::{Deserialize, Serialize};
 
 /// The trainer's version (its package version).
@@ -40,6 +41,25 @@ impl Provenance {
             commit: GIT_COMMIT.to_string(),
             data,
         }
+    }
+
+    /// This trainer's provenance for the data a run recorded (none recorded: no files).
+    pub fn of(record: Option<&DataRecord>) -> Provenance {
+        let files = |role: &str, files: &[crate::data::SourceFile]| {
+            files
+                .iter()
+                .map(|f| DataFile {
+                    role: role.to_string(),
+                    path: f.path.display().to_string(),
+                    sha256: f.sha256.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        Provenance::new(record.map_or_else(Vec::new, |r| {
+            let mut all = files("train", &r.train_files);
+            all.extend(files("test", &r.test_files));
+            all
+        }))
     }
 
     /// As one line of JSON (the model file's `source`).

@@ -4,6 +4,7 @@
 //! compiled in: it reads like the tutorial's experiment. A spec becomes a [`Config`], every knob
 //! of a run, overridden from the command line and stored in the run's checkpoint.
 
+use crate::data::DataRecord;
 use crate::layers::whole_batch::CodePenalty;
 use crate::layers::{kl, l1};
 use crate::mnist::SIDE;
@@ -148,6 +149,9 @@ pub struct Config {
     /// One sample's shape (`[features]`, `[height, width]` or `[height, width, channels]`);
     /// empty until the data is known, when the spec names none.
     pub input_shape: Vec<usize>,
+    /// The data the run trains on: files, hashes, scaling, validation samples (set when the run
+    /// first meets its data).
+    pub data: Option<DataRecord>,
 }
 
 /// A built-in experiment: a spec file of `trainer/specs/`, compiled in.

@@ -3,14 +3,14 @@
 //! the PCA baseline and the semi-supervised study are done once and then reported from their
 //! `metrics.json`.
 
-use super::{default_threads, load_data, DataArgs};
+use super::{default_threads, describe, load_data, load_dataset, recorded_or_given, DataArgs};
 use crate::experiments::pca_baseline::{self, PcaScore};
 use crate::experiments::recipe_run::{self, RunError};
 use crate::experiments::semisup_study;
 use crate::experiments::Experiment;
 use crate::mnist::Mnist;
-use crate::mnist::SIDE;
 use crate::progress::Progress;
+use crate::recipe::Config;
 use crate::semisup::{Score, SemisupConfig};
 use crate::spec::{check, Spec};
 use crate::train::{Metrics, State, TrainError, Trainer, CHECKPOINT, METRICS};
@@ -198,8 +198,10 @@ pub fn semisup(data: &Mnist, out: &Path, seed: u64) -> Result<Vec<Score>> {
 enum Start {
     /// The run there is finished: reported, nothing trained.
     Finished,
-    /// Train from this state (fresh, or loaded to continue).
-    Train(Box<State>),
+    /// Continue this stored run.
+    Resume(Box<State>),
+    /// Start a new run of this configuration (its input shape still to come from the data).
+    New(Box<Config>),
 }
 
 /// The resume policy: `--resume` continues the stored run (whose configuration rules: a flag
@@ -232,7 +234,7 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
             state.config.phases[state.phase].name,
             state.epoch_in_phase
         ));
-        return Ok(Start::Train(Box::new(state)));
+        return Ok(Start::Resume(Box::new(state)));
     }
     if ckpt.exists() && !args.force {
         bail!(
@@ -244,7 +246,6 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    config.input_shape = input_shape(spec, &[SIDE, SIDE])?;
     config
         .cap_epochs(args.epochs, args.finetune_epochs)
         .map_err(anyhow::Error::msg)?;
@@ -256,7 +257,7 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
     }
     config.train_limit = args.train_limit;
     config.test_limit = args.test_limit;
-    Ok(Start::Train(Box::new(State::new(config)?)))
+    Ok(Start::New(Box::new(config)))
 }
 
 /// The input shape of a run of `spec` on samples of `data_shape`: the data's, which must be the
@@ -279,11 +280,25 @@ fn train_spec(spec: &Spec, args: &TrainArgs) -> Result<Option<Metrics>> {
     let out = args.out_dir(&spec.name);
     let ckpt = out.join(CHECKPOINT);
     let mut progress = Progress::auto();
-    let state = match start(spec, args, &out, &progress)? {
+    let (state, data) = match start(spec, args, &out, &progress)? {
         Start::Finished => return Ok(stored_metrics(&out)),
-        Start::Train(state) => *state,
+        Start::Resume(state) => {
+            // The run's own data, read again and checked against its hashes.
+            let record = state.config.data.as_ref();
+            if args.data.given() {
+                bail!("--resume continues on the run's recorded data; drop the data flags");
+            }
+            let data = recorded_or_given(record, &args.data, state.config.seed)?;
+            (*state, data)
+        }
+        Start::New(config) => {
+            let mut config = *config;
+            let data = load_dataset(&args.data, config.seed)?;
+            config.input_shape = input_shape(spec, data.train.shape())?;
+            (State::new(config)?, data)
+        }
     };
-    let data = load_data(&args.data)?;
+    progress.say(&format!("{}: data {}", spec.name, describe(&data)));
     let mut trainer = Trainer::new(state, data)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     if !args.resume {

@@ -49,6 +49,16 @@ pub enum DataError {
         /// The path.
         path: PathBuf,
     },
+    /// A file a run recorded has changed since (another SHA-256).
+    #[error("{}: changed since the run read it (SHA-256 {found}, the run recorded {recorded}); pass --data to use other data", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// The SHA-256 the run recorded.
+        recorded: String,
+        /// The SHA-256 now.
+        found: String,
+    },
     /// The file or directory exists but could not be read.
     #[error("{}: cannot read: {source}", path.display())]
     Io {

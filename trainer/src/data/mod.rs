@@ -32,6 +32,7 @@
 
 mod array;
 mod csv;
+mod dataset;
 mod error;
 mod holdout;
 mod idx_dir;
@@ -44,6 +45,7 @@ pub mod vibration;
 
 use std::path::Path;
 
+pub use dataset::{DataRecord, DataRequest, Dataset, Validation};
 pub use error::{DataError, Origin};
 pub use holdout::{holdout, holdout_indices};
 pub use samples::{check_compatible, Element, Samples};

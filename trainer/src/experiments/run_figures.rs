@@ -3,8 +3,8 @@
 //! beside PCA-30, the dictionary and the curves. The PCA baseline draws its map here too.
 
 use crate::figures;
-use crate::mnist::Mnist;
-use crate::pca::{pixels, Pca};
+use crate::mnist::SIDE;
+use crate::pca::Pca;
 use crate::train::{TestReport, Trainer};
 use ndarray::ArrayView2;
 use std::path::Path;
@@ -29,7 +29,9 @@ pub enum FiguresError {
 }
 
 /// The tutorial's figures of `trainer`'s run into `dir`: examples, codes, dictionary, curves,
-/// and the map of 2-D codes or the paper's grid for 30-unit codes.
+/// and the map of 2-D codes or the paper's grid for 30-unit codes. The figures that draw samples
+/// as images (examples, dictionary, the paper's grid) need 28x28 samples; other data gets the
+/// codes, the curves and the map.
 pub fn write(trainer: &Trainer, dir: &Path, report: &TestReport) -> Result<(), FiguresError> {
     std::fs::create_dir_all(dir).map_err(|source| FiguresError::Io {
         path: dir.to_path_buf(),
@@ -37,12 +39,15 @@ pub fn write(trainer: &Trainer, dir: &Path, report: &TestReport) -> Result<(), F
     })?;
     let state = &trainer.state;
     let variant = &state.config.variant;
-    let mut rows = vec![("input", report.input.view()), ("reconstruction", report.output.view())];
-    if state.config.noise.is_some() {
-        rows[0].0 = "noisy input";
-        rows.push(("clean target", report.target.view()));
+    let images = trainer.data().train.shape() == [SIDE, SIDE];
+    if images {
+        let mut rows = vec![("input", report.input.view()), ("reconstruction", report.output.view())];
+        if state.config.noise.is_some() {
+            rows[0].0 = "noisy input";
+            rows.push(("clean target", report.target.view()));
+        }
+        figures::examples(&dir.join("examples.png"), &rows)?;
     }
-    figures::examples(&dir.join("examples.png"), &rows)?;
     // Sigmoid codes are never exactly 0: draw those the metric counts as zero (below 0.01)
     // white, so the figure shows the sparsity the metric reports.
     let (codes, zero) = if state.model.sigmoid_codes() {
@@ -62,22 +67,32 @@ pub fn write(trainer: &Trainer, dir: &Path, report: &TestReport) -> Result<(), F
         ),
         codes.view(),
     )?;
-    if state.model.code_width() == PAPER_CODE {
-        paper_figure(variant, report, trainer.data(), dir)?;
+    if images && state.model.code_width() == PAPER_CODE {
+        let train = trainer.train_samples();
+        let train = ArrayView2::from_shape((train.len(), train.features()), train.values())
+            .expect("samples are rows of their features");
+        paper_figure(variant, report, train, dir)?;
     }
     if let Some(map) = &report.map {
+        // Labels colour the map (small non-negative integers, as digits); without them, one colour.
+        let labels: Vec<u8> = match trainer.test_samples().labels() {
+            Some(labels) => labels.iter().map(|&l| l.clamp(0, 255) as u8).collect(),
+            None => vec![0; map.nrows()],
+        };
         separation_map(
             &dir.join("map.png"),
             &format!("{variant}: 2-D codes of the test set"),
             map.view(),
-            &trainer.data().test.labels,
+            &labels,
         )?;
     }
-    figures::dictionary(
-        &dir.join("dictionary.png"),
-        &format!("{variant}: the image each code unit writes (decoder columns)"),
-        state.model.dictionary().view(),
-    )?;
+    if images {
+        figures::dictionary(
+            &dir.join("dictionary.png"),
+            &format!("{variant}: the image each code unit writes (decoder columns)"),
+            state.model.dictionary().view(),
+        )?;
+    }
     figures::curves(
         &dir.join("curves.png"),
         &format!("{variant}: loss and learning rate"),
@@ -147,8 +162,14 @@ pub const PAPER_CODE: usize = 30;
 
 /// Hinton & Salakhutdinov's Fig. 2 layout: test images, the autoencoder's reconstructions and
 /// PCA-30's, in one grid (`paper.png`), from a run's test report.
-pub fn paper_figure(variant: &str, report: &TestReport, data: &Mnist, figures_dir: &Path) -> Result<(), PaperError> {
-    let pca = Pca::fit(pixels(&data.train).view(), PAPER_CODE)?;
+// train: (N, 784), scaled
+pub fn paper_figure(
+    variant: &str,
+    report: &TestReport,
+    train: ArrayView2<f32>,
+    figures_dir: &Path,
+) -> Result<(), PaperError> {
+    let pca = Pca::fit(train, PAPER_CODE)?;
     let pca_recon = pca.reconstruct(pca.transform(report.target.view()).view());
     let name = format!("{variant} reconstruction");
     figures::examples(

@@ -277,6 +277,7 @@ impl Spec {
             train_limit: None,
             test_limit: None,
             architecture: arch,
+            data: None,
             input_shape: self.input.as_ref().map_or_else(Vec::new, |i| i.shape.clone()),
         }
     }

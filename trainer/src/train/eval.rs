@@ -2,7 +2,6 @@
 //! figures draw.
 
 use super::Trainer;
-use crate::mnist::PIXELS;
 use crate::workspace::Workspace;
 use ndarray::{s, Array2, Axis};
 use rayon::prelude::*;
@@ -40,11 +39,11 @@ impl Trainer {
     /// corrupted with the fixed evaluation noise), calling `visit(first_index, workspace)` for
     /// every shard in order. Returns the mean squared error per element against the clean images.
     fn test_pass(&mut self, mut visit: impl FnMut(usize, &Workspace)) -> f64 {
-        let n = self.data.test.len();
+        let n = self.test.len();
         let shard = self.workers[0].capacity();
         let chunk = shard * self.workers.len();
         let model = &self.state.model;
-        let test = &self.data.test;
+        let test = &self.test;
         let noise = self.state.config.noise;
         let mut sse = 0.0;
         for start in (0..n).step_by(chunk) {
@@ -73,7 +72,7 @@ impl Trainer {
                 }
             }
         }
-        sse / (n * PIXELS) as f64
+        sse / (n * self.test.features()) as f64
     }
 
     /// Mean squared reconstruction error per element over the test images.
@@ -89,10 +88,11 @@ impl Trainer {
         let (mut zeros, mut near, mut total) = (0usize, 0usize, 0usize);
         let mut codes = Array2::zeros((0, units));
         let mut map = (units == 2).then(|| Array2::zeros((0, 2)));
+        let width = self.test.features();
         let mut examples = [
-            Array2::zeros((0, PIXELS)),
-            Array2::zeros((0, PIXELS)),
-            Array2::zeros((0, PIXELS)),
+            Array2::zeros((0, width)),
+            Array2::zeros((0, width)),
+            Array2::zeros((0, width)),
         ];
         let test_mse = self.test_pass(|first, w| {
             let c = w.act(code_layer);

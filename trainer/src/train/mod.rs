@@ -28,7 +28,7 @@ pub use run_dir::{Metrics, CHECKPOINT, FIGURES, HISTORY, METRICS};
 pub use state::State;
 
 use crate::checkpoint::CheckpointError;
-use crate::mnist::{Mnist, Split, PIXELS};
+use crate::data::{Dataset, Samples};
 use crate::noise::{self, Noise};
 use crate::workspace::Workspace;
 use std::path::PathBuf;
@@ -68,16 +68,22 @@ pub enum TrainError {
 pub struct Trainer {
     /// The state a checkpoint holds.
     pub state: State,
-    data: Mnist,
+    data: Dataset,
+    /// The training samples, scaled: what the network sees.
+    train: Samples,
+    /// The validation samples, scaled.
+    test: Samples,
     workers: Vec<Workspace>,
     pool: rayon::ThreadPool,
 }
 
 impl Trainer {
-    /// Wraps `state` (fresh or loaded) with the data, cut to the configured limits.
-    pub fn new(state: State, data: Mnist) -> Result<Trainer, TrainError> {
+    /// Wraps `state` (fresh or loaded) with the data, cut to the configured limits and scaled
+    /// by its scaling. A state that records no data yet records this data's.
+    pub fn new(state: State, data: impl Into<Dataset>) -> Result<Trainer, TrainError> {
+        let mut state = state;
         state.config.validate().map_err(TrainError::Config)?;
-        let mut data = data;
+        let mut data = data.into();
         if let Some(n) = state.config.train_limit {
             data.train = data.train.truncated(n);
         }
@@ -85,18 +91,33 @@ impl Trainer {
             data.test = data.test.truncated(n);
         }
         if data.train.is_empty() || data.test.is_empty() {
-            return Err(TrainError::Config("no training or test images".into()));
+            return Err(TrainError::Config("no training or test samples".into()));
         }
         state
             .model
             .widths()
             .map_err(|e| TrainError::Config(format!("model: {e}")))?;
-        if state.model.input != PIXELS {
+        if state.model.input != data.train.features() {
             return Err(TrainError::Config(format!(
-                "model takes {} inputs, images have {PIXELS}",
-                state.model.input
+                "model takes {} inputs, the samples have {} (shape {:?})",
+                state.model.input,
+                data.train.features(),
+                data.train.shape()
             )));
         }
+        if state.config.input_shape != data.train.shape() {
+            return Err(TrainError::Config(format!(
+                "the run's input shape is {:?}, the samples' {:?}",
+                state.config.input_shape,
+                data.train.shape()
+            )));
+        }
+        if state.config.data.is_none() {
+            state.config.data = Some(data.record.clone());
+        }
+        let (train, test) = data
+            .scaled()
+            .map_err(|e| TrainError::Config(format!("scaling the data: {e}")))?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(state.config.threads)
             .build()
@@ -104,6 +125,8 @@ impl Trainer {
         let mut t = Trainer {
             state,
             data,
+            train,
+            test,
             workers: Vec::new(),
             pool,
         };
@@ -117,25 +140,35 @@ impl Trainer {
         self.workers = (0..threads).map(|_| Workspace::new(&self.state.model, shard)).collect();
     }
 
-    /// Training images in use.
+    /// Training samples in use.
     pub fn train_len(&self) -> usize {
-        self.data.train.len()
+        self.train.len()
     }
 
-    /// The images the run trains and validates on, cut to its limits.
-    pub fn data(&self) -> &Mnist {
+    /// The data the run trains and validates on, as read (not scaled), cut to its limits.
+    pub fn data(&self) -> &Dataset {
         &self.data
     }
 
-    /// Loads shard rows: image indices `idx`, which sit at positions `first..` of the epoch's
+    /// The training samples as the network sees them (scaled), cut to the run's limit.
+    pub fn train_samples(&self) -> &Samples {
+        &self.train
+    }
+
+    /// The validation samples as the network sees them (scaled), cut to the run's limit.
+    pub fn test_samples(&self) -> &Samples {
+        &self.test
+    }
+
+    /// Loads shard rows: sample indices `idx`, which sit at positions `first..` of the epoch's
     /// order (their noise is keyed by epoch and position).
-    fn load(w: &mut Workspace, data: &Split, idx: &[u32], noise: Option<(&Noise, u64, u64)>) {
+    fn load(w: &mut Workspace, data: &Samples, idx: &[u32], noise: Option<(&Noise, u64, u64)>) {
         match noise {
-            None => w.load(idx.iter().map(|&i| data.image(i as usize))),
+            None => w.load(idx.iter().map(|&i| data.row(i as usize))),
             Some((noise, seed, first)) => w.load_noisy(
                 idx.iter()
                     .enumerate()
-                    .map(|(r, &i)| (data.image(i as usize), noise::rng(seed, first + r as u64))),
+                    .map(|(r, &i)| (data.row(i as usize), noise::rng(seed, first + r as u64))),
                 noise,
             ),
         }

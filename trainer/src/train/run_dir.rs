@@ -3,6 +3,8 @@
 
 use super::{history_csv, TestReport, TrainError, Trainer};
 use crate::checkpoint;
+use crate::data::Validation;
+use crate::provenance::Provenance;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -33,8 +35,8 @@ impl Trainer {
             seed: st.config.seed,
             threads: st.config.threads,
             batch_size: st.config.batch_size,
-            train_samples: self.data.train.len(),
-            test_samples: self.data.test.len(),
+            train_samples: self.train.len(),
+            test_samples: self.test.len(),
             epochs: st
                 .config
                 .phases
@@ -48,6 +50,18 @@ impl Trainer {
             zero_code_fraction: report.zero_code_fraction,
             near_zero_code_fraction: report.near_zero_code_fraction,
             backend: crate::matmul::backend_name().to_string(),
+            validation: match st.config.data.as_ref().map(|d| d.validation) {
+                Some(Validation::HeldOut { seed }) => {
+                    format!("a sixth of the training samples, held out with seed {seed} (no test set)")
+                }
+                _ => "the test set".into(),
+            },
+            scaling: st
+                .config
+                .data
+                .as_ref()
+                .map_or_else(String::new, |d| d.scaling.kind.name().to_string()),
+            provenance: Some(Provenance::of(st.config.data.as_ref())),
         }
     }
 
@@ -89,4 +103,14 @@ pub struct Metrics {
     pub near_zero_code_fraction: f64,
     /// Matrix-product backend.
     pub backend: String,
+    /// What the validation samples (`test_samples`, `test_mse`) are: the test set, or a seeded
+    /// sixth of the training samples held out.
+    #[serde(default)]
+    pub validation: String,
+    /// The input scaling (`unit`, `minmax`, `standard`, `none`).
+    #[serde(default)]
+    pub scaling: String,
+    /// The trainer's version and commit, and the data files with their SHA-256s.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
 }

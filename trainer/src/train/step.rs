@@ -23,7 +23,7 @@ impl Trainer {
         let active = batch.chunks(shard).len();
         let model = &self.state.model;
         let config = &self.state.config;
-        let train = &self.data.train;
+        let train = &self.train;
         let n_layers = model.layers.len();
         let coupled: Vec<(usize, Box<dyn BatchMask>)> = (0..n_layers)
             .filter_map(|i| model.layers[i].batch_mask().map(|m| (i, m)))
@@ -145,7 +145,7 @@ impl Trainer {
 
     /// One pass over the shuffled training set; returns the mean loss per sample.
     pub fn train_epoch(&mut self) -> Result<f64, TrainError> {
-        let n = self.data.train.len();
+        let n = self.train.len();
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut self.state.rng);
         let epoch = self.state.history.len() as u64;
