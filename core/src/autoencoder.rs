@@ -346,7 +346,10 @@ impl<'m, 's> Runner<'m, 's> {
         let n = self.model.input_len();
         let (a, _) = self.halves();
         let actual = a.len();
-        fill(a.get_mut(..n).ok_or(ModelError::ScratchTooSmall { needed: n, actual })?)
+        fill(
+            a.get_mut(..n)
+                .ok_or(ModelError::ScratchTooSmall { needed: n, actual })?,
+        )
     }
 
     /// Raw u8 samples, scaled and quantized into buffer `a`.

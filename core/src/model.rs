@@ -1283,7 +1283,10 @@ fn check_input_scaling(scaling: &InputScaling<'_>, input_len: usize) -> Result<(
     for (index, d) in divisor.chunks_exact(4).enumerate() {
         let d = le_f32(d);
         if !finite(d) || d.to_bits() << 1 == 0 {
-            return Err(ModelError::BadInputScaling { array: "divisor", index });
+            return Err(ModelError::BadInputScaling {
+                array: "divisor",
+                index,
+            });
         }
     }
     Ok(())

@@ -194,12 +194,7 @@ pub fn is_unit_pixels(scaling: &InputScaling<'_>, quant: Quant) -> bool {
 /// assert_eq!(values, [0.0, 0.5, 127.5]);
 /// # Ok::<(), autoencoder_core::Error>(())
 /// ```
-pub fn dequantize_f32(
-    input: &[i8],
-    scaling: &InputScaling<'_>,
-    quant: Quant,
-    output: &mut [f32],
-) -> Result<(), Error> {
+pub fn dequantize_f32(input: &[i8], scaling: &InputScaling<'_>, quant: Quant, output: &mut [f32]) -> Result<(), Error> {
     check(input.len(), output.len(), scaling)?;
     let zero_point = quant.zero_point;
     if i8::try_from(zero_point).is_err() {
@@ -317,7 +312,13 @@ mod tests {
             f32::MAX,
         ]);
         for c in centres {
-            for x in [c, next_up(c), next_down(c), next_up(next_up(c)), next_down(next_down(c))] {
+            for x in [
+                c,
+                next_up(c),
+                next_down(c),
+                next_up(next_up(c)),
+                next_down(next_down(c)),
+            ] {
                 v.extend([x, -x]);
             }
         }
@@ -429,20 +430,27 @@ mod tests {
             (f32::NEG_INFINITY, q(1.0, 0), -128), // saturates
             (0.0, q(1.0, 5), 5),
             (-0.0, q(1.0, 5), 5),
-            (f32::from_bits(1), q(1.0, -7), -7),      // subnormal
-            (1.0, q(f32::from_bits(1), 0), 127),      // t overflows to +inf
-            (-1.0, q(f32::from_bits(1), 100), -128),  // t overflows to -inf
-            (200.0, q(1.0, -100), 100),               // 200 - 100
-            (2_147_483_520.0, q(1.0, -128), 127),     // i32::MAX region, then the zero point
-            (-2_147_483_648.0, q(1.0, 127), -128),    // i32::MIN, then the zero point
+            (f32::from_bits(1), q(1.0, -7), -7),     // subnormal
+            (1.0, q(f32::from_bits(1), 0), 127),     // t overflows to +inf
+            (-1.0, q(f32::from_bits(1), 100), -128), // t overflows to -inf
+            (200.0, q(1.0, -100), 100),              // 200 - 100
+            (2_147_483_520.0, q(1.0, -128), 127),    // i32::MAX region, then the zero point
+            (-2_147_483_648.0, q(1.0, 127), -128),   // i32::MIN, then the zero point
         ];
         for &(x, quant, want) in cases {
             let mut out = [0i8; 1];
             quantize_f32(&[x], &InputScaling::None, quant, &mut out).unwrap();
-            assert_eq!(out[0], want, "x {x:e}, scale {:e}, zero point {}", quant.scale, quant.zero_point);
+            assert_eq!(
+                out[0], want,
+                "x {x:e}, scale {:e}, zero point {}",
+                quant.scale, quant.zero_point
+            );
             assert_eq!(out[0], oracle(x, quant), "oracle, x {x:e}");
         }
     }
+
+    /// A scaling rule written out: raw value, offset, divisor to the input value.
+    type Rule = fn(f32, f32, f32) -> f32;
 
     #[test]
     fn every_scaling_is_the_written_sequence_of_f32_operations() {
@@ -454,11 +462,23 @@ mod tests {
             let divisor: Vec<f32> = (0..n).map(|_| (rng.next_f64() * 9.0 + 0.01) as f32).collect();
             let quant = q((rng.next_f64() * 0.5 + 1e-3) as f32, rng.range_i32(-128, 127));
             let (ob, db) = (bytes(&offset), bytes(&divisor));
-            let rules: [(InputScaling<'_>, fn(f32, f32, f32) -> f32); 4] = [
+            let rules: [(InputScaling<'_>, Rule); 4] = [
                 (InputScaling::None, |x, _, _| x),
                 (InputScaling::Unit, |x, _, _| x / 255.0),
-                (InputScaling::MinMax { offset: &ob[..], divisor: &db[..] }, |x, o, d| (x - o) / d),
-                (InputScaling::Standard { offset: &ob[..], divisor: &db[..] }, |x, o, d| (x - o) / d),
+                (
+                    InputScaling::MinMax {
+                        offset: &ob[..],
+                        divisor: &db[..],
+                    },
+                    |x, o, d| (x - o) / d,
+                ),
+                (
+                    InputScaling::Standard {
+                        offset: &ob[..],
+                        divisor: &db[..],
+                    },
+                    |x, o, d| (x - o) / d,
+                ),
             ];
             for (scaling, rule) in rules {
                 let mut codes = std::vec![0i8; n];
@@ -474,7 +494,12 @@ mod tests {
                         InputScaling::Unit => y * 255.0,
                         _ => y * divisor[i] + offset[i],
                     };
-                    assert_eq!(values[i].to_bits(), x.to_bits(), "case {case}, {}, value {i}", scaling.name());
+                    assert_eq!(
+                        values[i].to_bits(),
+                        x.to_bits(),
+                        "case {case}, {}, value {i}",
+                        scaling.name()
+                    );
                 }
             }
         }
@@ -496,7 +521,11 @@ mod tests {
                 dequantize_f32(&codes, &InputScaling::None, q(scale, zero_point), &mut values).unwrap();
                 for (&c, &v) in codes.iter().zip(&values) {
                     let tflm = (f64::from(scale) * f64::from(i32::from(c) - zero_point)) as f32;
-                    assert_eq!(v.to_bits(), tflm.to_bits(), "scale {scale:e}, zero point {zero_point}, code {c}");
+                    assert_eq!(
+                        v.to_bits(),
+                        tflm.to_bits(),
+                        "scale {scale:e}, zero point {zero_point}, code {c}"
+                    );
                 }
             }
         }
@@ -530,14 +559,24 @@ mod tests {
         let scalings = [
             InputScaling::None,
             InputScaling::Unit,
-            InputScaling::MinMax { offset: &offset[..], divisor: &divisor[..] },
+            InputScaling::MinMax {
+                offset: &offset[..],
+                divisor: &divisor[..],
+            },
         ];
         for scaling in &scalings {
             for quant in [q(1.0 / 255.0, -127), q(0.9 / 255.0, -128), q(0.37, 4), q(1.0, -128)] {
                 let (mut a, mut b) = ([0i8; 256], [0i8; 256]);
                 quantize_u8(&pixels, scaling, quant, &mut a).unwrap();
                 quantize_f32(&floats, scaling, quant, &mut b).unwrap();
-                assert_eq!(a, b, "{} with scale {:e}, zero point {}", scaling.name(), quant.scale, quant.zero_point);
+                assert_eq!(
+                    a,
+                    b,
+                    "{} with scale {:e}, zero point {}",
+                    scaling.name(),
+                    quant.scale,
+                    quant.zero_point
+                );
             }
         }
     }
@@ -565,12 +604,23 @@ mod tests {
         let mut out = [7i8; 2];
         assert_eq!(
             quantize_f32(&[1.0], &InputScaling::None, q(1.0, 0), &mut out),
-            Err(Error::ShapeMismatch { operand: "output", expected: 1, actual: 2 })
+            Err(Error::ShapeMismatch {
+                operand: "output",
+                expected: 1,
+                actual: 2
+            })
         );
-        let short = InputScaling::Standard { offset: &two[..], divisor: &one[..] };
+        let short = InputScaling::Standard {
+            offset: &two[..],
+            divisor: &one[..],
+        };
         assert_eq!(
             quantize_f32(&[1.0, 2.0], &short, q(1.0, 0), &mut out),
-            Err(Error::ShapeMismatch { operand: "divisor", expected: 8, actual: 4 })
+            Err(Error::ShapeMismatch {
+                operand: "divisor",
+                expected: 8,
+                actual: 4
+            })
         );
         assert_eq!(
             quantize_u8(&[1, 2], &InputScaling::Unit, q(1.0, 128), &mut out),
@@ -584,7 +634,11 @@ mod tests {
         );
         assert_eq!(
             dequantize_f32(&[1], &InputScaling::None, q(1.0, 0), &mut values),
-            Err(Error::ShapeMismatch { operand: "output", expected: 1, actual: 2 })
+            Err(Error::ShapeMismatch {
+                operand: "output",
+                expected: 1,
+                actual: 2
+            })
         );
         assert_eq!(values, [5.0; 2]);
     }
