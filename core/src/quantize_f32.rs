@@ -28,6 +28,7 @@
 
 use crate::error::expect_len;
 use crate::model::{le_f32, InputScaling, Quant};
+use crate::storage::Storage;
 use crate::Error;
 
 /// The f32 nearest to 1/255: the MNIST models' input scale, with which a pixel `p` scaled by
@@ -171,8 +172,8 @@ pub fn quantize_u8(input: &[u8], scaling: &InputScaling<'_>, quant: Quant, outpu
 }
 
 /// Whether u8 samples quantize as `p - 128`: `Unit` scaling, scale exactly [`UNIT_SCALE`],
-/// zero point -128.
-pub fn is_unit_pixels(scaling: &InputScaling<'_>, quant: Quant) -> bool {
+/// zero point -128 (the MNIST models' input; the scaling borrowed or owned).
+pub fn is_unit_pixels<'a, S: Storage<'a>>(scaling: &InputScaling<'a, S>, quant: Quant) -> bool {
     matches!(scaling, InputScaling::Unit) && quant.zero_point == -128 && quant.scale.to_bits() == UNIT_SCALE.to_bits()
 }
 
@@ -264,6 +265,7 @@ fn quantize_each<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Borrowed;
     use crate::testutil::SplitMix64;
     use std::vec::Vec;
 
@@ -536,7 +538,7 @@ mod tests {
         // The float path on every byte gives p - 128, so quantize_u8's shortcut is the same.
         let mnist = q(1.0 / 255.0, -128);
         assert_eq!(mnist.scale.to_bits(), UNIT_SCALE.to_bits());
-        assert!(is_unit_pixels(&InputScaling::Unit, mnist));
+        assert!(is_unit_pixels(&InputScaling::<Borrowed>::Unit, mnist));
         let pixels: Vec<u8> = (0..=255).collect();
         let floats: Vec<f32> = pixels.iter().map(|&p| p as f32).collect();
         let mut by_float = [0i8; 256];

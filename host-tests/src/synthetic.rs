@@ -5,7 +5,9 @@
 //! effective requantization scale of each output channel is drawn from a range, so multipliers
 //! and shifts vary too.
 
-use autoencoder_core::model::{encoded_len_bound, write, Activation, Layer, ModelBody, ModelKind, Quant, Weights};
+use autoencoder_core::model::{
+    encoded_len_bound, write, Activation, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights,
+};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{quantize_multiplier, PIXELS};
 
@@ -250,7 +252,10 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
 
     let mut body = ModelBody {
         name: shape.name(),
+        source: "",
         float_test_mse: f32::NAN,
+        input_shape: heapless::Vec::from_slice(&[28, 28]).expect("two dimensions"),
+        input_scaling: InputScaling::Unit,
         input: Quant {
             scale: 1.0 / 255.0,
             zero_point: -128,

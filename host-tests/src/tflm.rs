@@ -11,6 +11,7 @@
 
 use crate::repo_root;
 use anyhow::{bail, Context, Result};
+use autoencoder_core::quantize_f32::quantize_u8;
 use autoencoder_core::{top_k_s8, Model, Runner, PIXELS};
 use ndarray::Array2;
 use ndarray_npy::{read_npy, write_npy};
@@ -186,22 +187,26 @@ fn prepare(
     let mut core_codes = Array2::<i8>::zeros((n, code_len));
     let mut core_outputs = Array2::<i8>::zeros((n, PIXELS));
     let mut code = vec![0i8; code_len];
-    let mut out = [0u8; PIXELS];
+    let mut input = [0i8; PIXELS];
+    let mut out = [0i8; PIXELS];
+    let (scaling, quant) = (model.input_scaling(), model.input_quant());
     for (i, image) in images.iter().enumerate() {
+        // The encoder's input is the quantized input (for MNIST, p - 128), as the core makes it.
+        quantize_u8(image, &scaling, quant, &mut input).map_err(|e| anyhow::anyhow!("{e}"))?;
         runner
-            .encode_into(image, &mut code)
+            .encode_into(&input, &mut code)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         runner
             .decode_into(&code, &mut out)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (j, &p) in image.iter().enumerate() {
-            pixels[[i, j]] = autoencoder_core::pixel_to_code(p);
+        for (j, &q) in input.iter().enumerate() {
+            pixels[[i, j]] = q;
         }
         for (j, &c) in code.iter().enumerate() {
             core_codes[[i, j]] = c;
         }
-        for (j, &p) in out.iter().enumerate() {
-            core_outputs[[i, j]] = autoencoder_core::pixel_to_code(p);
+        for (j, &q) in out.iter().enumerate() {
+            core_outputs[[i, j]] = q;
         }
     }
 
