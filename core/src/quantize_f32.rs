@@ -233,7 +233,10 @@ fn check(len: usize, output: usize, scaling: &InputScaling<'_>) -> Result<(), Er
     Ok(())
 }
 
-/// The float path, on checked operands: `to_f32` gives each raw value as f32.
+/// The float path, on checked operands: `to_f32` gives each raw value as f32. `None` and
+/// `Unit` go through the same two operations as the per-feature scalings, with offset 0 and
+/// divisor 1 or 255: `(x - 0) / 1` is `x` and `(x - 0) / 255` is `x / 255` for every `x`, the
+/// zeros' signs included, so this is exactly the sequence the module documentation gives.
 fn quantize_each<T>(
     input: &[T],
     to_f32: impl Fn(&T) -> f32,
@@ -242,23 +245,17 @@ fn quantize_each<T>(
     output: &mut [i8],
 ) {
     let Quant { scale, zero_point } = quant;
-    match *scaling {
-        InputScaling::None => {
-            for (q, x) in output.iter_mut().zip(input) {
-                *q = to_code(to_f32(x) / scale, zero_point);
-            }
-        }
-        InputScaling::Unit => {
-            for (q, x) in output.iter_mut().zip(input) {
-                *q = to_code(to_f32(x) / UNIT_DIVISOR / scale, zero_point);
-            }
-        }
-        InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => {
-            let arrays = offset.chunks_exact(4).zip(divisor.chunks_exact(4));
-            for ((q, x), (o, d)) in output.iter_mut().zip(input).zip(arrays) {
-                *q = to_code(scale_value(to_f32(x), le_f32(o), le_f32(d)) / scale, zero_point);
-            }
-        }
+    let (offsets, divisors) = scaling.arrays().map_or((&[][..], &[][..]), |(o, d)| (o, d));
+    let mut offsets = offsets.chunks_exact(4).map(le_f32);
+    let mut divisors = divisors.chunks_exact(4).map(le_f32);
+    let (offset, divisor) = match scaling {
+        InputScaling::Unit => (0.0, UNIT_DIVISOR),
+        _ => (0.0, 1.0),
+    };
+    for (q, x) in output.iter_mut().zip(input) {
+        let o = offsets.next().unwrap_or(offset);
+        let d = divisors.next().unwrap_or(divisor);
+        *q = to_code(scale_value(to_f32(x), o, d) / scale, zero_point);
     }
 }
 
