@@ -22,7 +22,7 @@
 use crate::conv2d_s8::Conv2dGeometry;
 use crate::max_pool_s8::MaxPoolGeometry;
 use crate::requantize::{MAX_SHIFT, MIN_SHIFT};
-pub use crate::storage::{Borrowed, ByteLen, Storage};
+pub use crate::storage::{Borrowed, ByteLen, Storage, U32Values};
 #[cfg(feature = "alloc")]
 pub use crate::storage::{Owned, Words};
 use crate::table_s8::TABLE_LEN;
@@ -610,7 +610,13 @@ impl<'a, S: Storage<'a>> ModelBody<'a, S> {
     /// Values of one input sample: the product of [`ModelBody::input_shape`] (0 when the shape
     /// is empty or its product overflows `usize`, which the loader refuses).
     pub fn input_len(&self) -> usize {
-        shape_len(&self.input_shape).unwrap_or(0)
+        let shape = &self.input_shape;
+        if shape.count() == 0 {
+            return 0;
+        }
+        (0..shape.count())
+            .try_fold(1usize, |len, i| len.checked_mul(usize::try_from(shape.value(i)?).ok()?))
+            .unwrap_or(0)
     }
 
     /// Width of the activation after the first `count` layers.
@@ -634,7 +640,7 @@ impl Copy for Layer<'_, Borrowed> {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "",
-    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
+    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::U32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
 ))]
 pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
     /// The variant the model was exported from (`fc`, `conv`, `deep2d`, ...).
@@ -646,9 +652,10 @@ pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
     /// Test MSE of the float model it was quantized from, measured at export (NaN if unknown).
     pub float_test_mse: f32,
     /// The shape of one input sample, 1 to [`MAX_INPUT_DIMS`] dimensions, each at least 1, row
-    /// major (`[28, 28]`, `[64]`, or `[32, 32, 3]` as height, width, channels); its product is
-    /// the input length N, the first layer's input and the output's length.
-    pub input_shape: heapless::Vec<u32, MAX_INPUT_DIMS>,
+    /// major (`[28, 28]`, `[64]`, or `[32, 32, 3]` as height, width, channels), as u32
+    /// little-endian (4 bytes each, like the other multi-byte arrays); its product is the input
+    /// length N, the first layer's input and the output's length.
+    pub input_shape: S::U32,
     /// How raw samples become the input values that [`ModelBody::input`] quantizes.
     pub input_scaling: InputScaling<'a, S>,
     /// Quantization of the input values: any finite scale > 0, any zero point in [-128, 127]
@@ -723,8 +730,8 @@ pub enum ModelError {
     /// [-128, 127].
     #[error("input quantization must have a finite scale > 0 and a zero point in [-128, 127]")]
     BadInput,
-    /// The input shape has no dimension, a dimension of 0, or a product that overflows `usize`
-    /// (more than [`MAX_INPUT_DIMS`] dimensions do not decode: [`ModelError::Malformed`]).
+    /// The input shape is not 1 to [`MAX_INPUT_DIMS`] whole u32 values, has a dimension of 0,
+    /// or a product that overflows `usize`.
     #[error("input shape is impossible: {reason}")]
     BadInputShape {
         /// What is wrong, in a few words.
@@ -871,6 +878,9 @@ fn unsupported_version(found: &u16, supported: &u16, f: &mut fmt::Formatter<'_>)
 pub struct Model<'a> {
     kind: ModelKind,
     body: ModelBody<'a>,
+    /// The input shape's dimensions, the first `dims` of them.
+    shape: [u32; MAX_INPUT_DIMS],
+    dims: usize,
     input_len: usize,
     code_len: usize,
     max_activation: usize,
@@ -925,7 +935,7 @@ impl<'a> Model<'a> {
         if i8::try_from(input.zero_point).is_err() || !positive_finite(input.scale) {
             return Err(ModelError::BadInput);
         }
-        let input_len = check_input_shape(&body.input_shape)?;
+        let (dimensions, dims, input_len) = check_input_shape(body.input_shape)?;
         check_input_scaling(&body.input_scaling, input_len)?;
         let code_after = usize::from(body.code_after);
         let layers = body.layers.len();
@@ -968,6 +978,8 @@ impl<'a> Model<'a> {
         Ok(Self {
             kind,
             body,
+            shape: dimensions,
+            dims,
             input_len,
             code_len,
             max_activation,
@@ -1009,7 +1021,7 @@ impl<'a> Model<'a> {
 
     /// The shape of one input sample: 1 to [`MAX_INPUT_DIMS`] dimensions, row major.
     pub fn input_shape(&self) -> &[u32] {
-        &self.body.input_shape
+        self.shape.get(..self.dims).unwrap_or(&[])
     }
 
     /// How raw samples become input values ([`InputScaling`]).
@@ -1235,29 +1247,33 @@ fn positive_finite(x: f32) -> bool {
     bits >> 31 == 0 && bits != 0 && exponent != 0xff
 }
 
-/// The product of a shape's dimensions (`None` for an empty shape, or one whose product
-/// overflows `usize`).
-fn shape_len(shape: &[u32]) -> Option<usize> {
-    if shape.is_empty() {
-        return None;
+/// Checks the input shape (u32 little-endian words); returns its dimensions, how many there
+/// are, and the input length N, their product.
+fn check_input_shape(bytes: &[u8]) -> Result<([u32; MAX_INPUT_DIMS], usize, usize), ModelError> {
+    let bad = |reason| Err(ModelError::BadInputShape { reason });
+    if bytes.len() % 4 != 0 {
+        return bad("it is not a whole number of u32 values");
     }
-    shape
-        .iter()
-        .try_fold(1usize, |len, &d| len.checked_mul(usize::try_from(d).ok()?))
-}
-
-/// Checks the input shape; returns the input length N.
-fn check_input_shape(shape: &[u32]) -> Result<usize, ModelError> {
-    let reason = if shape.is_empty() {
-        "it has no dimensions"
-    } else if shape.contains(&0) {
-        "a dimension is 0"
-    } else {
-        return shape_len(shape).ok_or(ModelError::BadInputShape {
-            reason: "its product overflows",
-        });
-    };
-    Err(ModelError::BadInputShape { reason })
+    let dims = bytes.count();
+    if dims == 0 {
+        return bad("it has no dimensions");
+    }
+    let mut shape = [0u32; MAX_INPUT_DIMS];
+    if dims > shape.len() {
+        return bad("it has more than 3 dimensions");
+    }
+    let mut len = 1usize;
+    for (i, d) in shape.iter_mut().enumerate().take(dims) {
+        *d = bytes.value(i).unwrap_or(0);
+        if *d == 0 {
+            return bad("a dimension is 0");
+        }
+        len = match usize::try_from(*d).ok().and_then(|d| len.checked_mul(d)) {
+            Some(len) => len,
+            None => return bad("its product overflows"),
+        };
+    }
+    Ok((shape, dims, len))
 }
 
 /// Checks the arrays of a per-feature input scaling against the input length.
@@ -1376,7 +1392,7 @@ fn describe(error: &postcard::Error) -> &'static str {
         E::DeserializeBadEnum => "a layer, activation or input scaling tag is unknown",
         E::DeserializeBadOption => "an option tag is neither 0 nor 1",
         E::DeserializeBadEncoding => "a field has a bad encoding",
-        _ => "a field has an impossible value (for example more than 32 layers or 3 input dimensions)",
+        _ => "a field has an impossible value (for example more than 32 layers)",
     }
 }
 
@@ -1411,6 +1427,7 @@ pub fn encoded_len_bound<'a, S: Storage<'a>>(body: &ModelBody<'a, S>) -> usize {
         + CHECKSUM_LEN
         + body.name.byte_len()
         + body.source.byte_len()
+        + body.input_shape.byte_len()
         + scaling
         + arrays
         + 64 * (body.layers.len() + 3)

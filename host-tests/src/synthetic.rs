@@ -168,6 +168,9 @@ enum Owned {
 }
 
 /// Output channels of the synthetic convolutions.
+/// MNIST's input shape, 28 x 28, as the model file stores it (u32 little-endian).
+const MNIST_SHAPE: [u8; 8] = [28, 0, 0, 0, 28, 0, 0, 0];
+
 const CONV_CHANNELS: u16 = 8;
 /// Kernel side of the synthetic convolutions.
 const KERNEL: u16 = 6;
@@ -254,7 +257,7 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         name: shape.name(),
         source: "",
         float_test_mse: f32::NAN,
-        input_shape: heapless::Vec::from_slice(&[28, 28]).expect("two dimensions"),
+        input_shape: &MNIST_SHAPE,
         input_scaling: InputScaling::Unit,
         input: Quant {
             scale: 1.0 / 255.0,

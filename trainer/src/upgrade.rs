@@ -157,21 +157,18 @@ pub fn legacy_input(version: u16, quant: QuantParams) -> InputSpec {
 
 impl LegacyBody {
     /// The body in the current version (see [`legacy_input`]).
-    pub fn upgraded(self, version: u16) -> Result<Quantized, ModelError> {
+    pub fn upgraded(self, version: u16) -> Quantized {
         let input = legacy_input(version, self.input);
-        let input_shape = heapless::Vec::from_slice(&input.shape).map_err(|()| ModelError::BadInputShape {
-            reason: "more than 3 dimensions",
-        })?;
-        Ok(Quantized::new(ModelBody {
+        Quantized::new(ModelBody {
             name: self.name,
             source: input.source,
             float_test_mse: self.float_test_mse,
-            input_shape,
+            input_shape: input.shape.into(),
             input_scaling: input.scaling,
             input: input.quant,
             code_after: self.code_after,
             layers: self.layers,
-        }))
+        })
     }
 
     /// The model file this body was in format version `version` (1 or 2): header, postcard
@@ -254,7 +251,7 @@ fn parse_any_version(path: &Path, bytes: &[u8]) -> Result<(Quantized, u16), Upgr
     if !unread.is_empty() {
         return Err(model_error(ModelError::TrailingBytes { count: unread.len() }));
     }
-    let q = legacy.upgraded(version).map_err(model_error)?;
+    let q = legacy.upgraded(version);
     if q.model_kind() != kind {
         return Err(model_error(ModelError::KindMismatch { header: kind }));
     }

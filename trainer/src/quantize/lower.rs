@@ -118,14 +118,11 @@ pub(super) fn build(
             .map_err(|_| QuantizeError::Unsupported(format!("more than {} layers", layers.capacity())))?;
     }
     let code_after = code_after.unwrap_or(layers.len());
-    let input_shape = heapless::Vec::from_slice(&spec.shape).map_err(|()| {
-        QuantizeError::Unsupported(format!("an input of shape {:?} (at most 3 dimensions)", spec.shape))
-    })?;
     Ok(Quantized::new(ModelBody {
         name: name.to_string(),
         source: spec.source.clone(),
         float_test_mse: float_test_mse as f32,
-        input_shape,
+        input_shape: spec.shape.clone().into(),
         input_scaling: spec.scaling.clone(),
         input: spec.quant,
         code_after: narrow(code_after)?,

@@ -110,7 +110,7 @@ fn model(name: &str, code_after: u16, layers: Vec<QLayer>) -> Quantized {
         name: name.to_string(),
         source: String::new(),
         float_test_mse: f32::NAN,
-        input_shape: heapless::Vec::from_slice(&input.shape).unwrap(),
+        input_shape: input.shape.into(),
         input_scaling: input.scaling,
         input: input.quant,
         code_after,
@@ -785,7 +785,7 @@ fn a_model_of_any_shape_converts_with_its_own_input_quantization() {
     let rng = &mut ChaCha8Rng::seed_from_u64(9);
     let input = q(0.05, 7);
     let mut m = model("sensors", 1, vec![fc(rng, 6, 2, input, Q1), fc(rng, 2, 6, Q1, Q3)]);
-    m.input_shape = heapless::Vec::from_slice(&[2, 3]).unwrap();
+    m.input_shape = vec![2, 3].into();
     m.input_scaling = InputScaling::MinMax {
         offset: vec![0.5; 6].into(),
         divisor: vec![3.0; 6].into(),
@@ -821,7 +821,7 @@ fn a_model_of_any_shape_converts_with_its_own_input_quantization() {
         params: weights(rng, 2, 27, input, Q1),
     };
     let mut m = model("rgb", 1, vec![conv, fc(rng, 128, 300, Q1, Q3)]);
-    m.input_shape = heapless::Vec::from_slice(&[10, 10, 3]).unwrap();
+    m.input_shape = vec![10, 10, 3].into();
     m.input_scaling = InputScaling::None;
     m.input = input;
     m.to_bytes().expect("a valid model file");
