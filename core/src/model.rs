@@ -1291,19 +1291,16 @@ fn check_input_scaling(scaling: &InputScaling<'_>, input_len: usize) -> Result<(
             });
         }
     }
-    for (index, o) in offset.chunks_exact(4).enumerate() {
-        if !finite(le_f32(o)) {
-            return Err(ModelError::BadInputScaling { array: "offset", index });
-        }
-    }
-    for (index, d) in divisor.chunks_exact(4).enumerate() {
-        let d = le_f32(d);
-        if !finite(d) || d.to_bits() << 1 == 0 {
-            return Err(ModelError::BadInputScaling {
-                array: "divisor",
-                index,
-            });
-        }
+    for (index, (o, d)) in offset.chunks_exact(4).zip(divisor.chunks_exact(4)).enumerate() {
+        let (o, d) = (le_f32(o), le_f32(d));
+        let array = if !finite(o) {
+            "offset"
+        } else if !finite(d) || d.to_bits() << 1 == 0 {
+            "divisor"
+        } else {
+            continue;
+        };
+        return Err(ModelError::BadInputScaling { array, index });
     }
     Ok(())
 }

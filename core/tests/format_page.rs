@@ -258,7 +258,7 @@ fn the_body_table_is_the_fields_in_encoding_order() {
         name: "n",
         source: "",
         float_test_mse: 0.0,
-        input_shape: heapless::Vec::from_slice(&[1]).unwrap(),
+        input_shape: &[1, 0, 0, 0],
         input_scaling: InputScaling::None,
         input: Quant {
             scale: 1.0,
