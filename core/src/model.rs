@@ -1251,7 +1251,7 @@ fn positive_finite(x: f32) -> bool {
 /// are, and the input length N, their product.
 fn check_input_shape(bytes: &[u8]) -> Result<([u32; MAX_INPUT_DIMS], usize, usize), ModelError> {
     let bad = |reason| Err(ModelError::BadInputShape { reason });
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return bad("it is not a whole number of u32 values");
     }
     let dims = bytes.count();

@@ -257,7 +257,7 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         name: shape.name(),
         source: "",
         float_test_mse: f32::NAN,
-        input_shape: &MNIST_SHAPE,
+        input_shape: &MNIST_SHAPE[..],
         input_scaling: InputScaling::Unit,
         input: Quant {
             scale: 1.0 / 255.0,
