@@ -22,6 +22,9 @@
 //! (`Unit` scaling, scale [`UNIT_SCALE`], zero point -128), where it is the byte's top bit
 //! flipped, `p - 128`; a test runs all 256 bytes through both.
 //!
+//! `host-tests/tests/tflm.rs` runs TFLM's own `QUANTIZE` and `DEQUANTIZE` on ties, their f32
+//! neighbours, zeros, subnormals and random values and finds the same codes and the same floats.
+//!
 //! No `std`, no libm: the rounding works on the bit pattern. Rust never fuses a product and a
 //! sum into one rounding, so every step is the single f32 operation written here, on the host
 //! and on a Cortex-M (with or without an FPU).

@@ -362,6 +362,55 @@ pub fn table_model(layer: &QLayer, input: impl Into<QuantParams>) -> Result<Vec<
     Ok(g.finish("table", description, x, y, "output"))
 }
 
+/// Which of TFLite's float conversions [`float_model`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatOp {
+    /// `QUANTIZE`: float32 in, int8 out.
+    Quantize,
+    /// `DEQUANTIZE`: int8 in, float32 out.
+    Dequantize,
+}
+
+/// A one-op model of TFLite's own float input or output, to hold the core's
+/// `autoencoder_core::quantize_f32` against TFLM: `QUANTIZE` from float32 `[1, n]` to int8
+/// `[1, n]` quantized with `quant`, or `DEQUANTIZE` back.
+///
+/// # Errors
+/// [`ConvertError::Model`] for a zero point outside int8.
+pub fn float_model(op: FloatOp, n: usize, quant: QuantParams) -> Result<Vec<u8>, ConvertError> {
+    check_zero_point(quant.zero_point).map_err(|reason| ConvertError::Model(format!("the int8 side's {reason}")))?;
+    let mut g = Graph::new();
+    let float = |g: &mut Graph, name: &str| Activation {
+        tensor: g.push_tensor(Tensor {
+            name: name.to_string(),
+            shape: Shape::Flat(n).dims(),
+            tensor_type: TensorType::Float32,
+            buffer: 0,
+            quantization: None,
+        }),
+        quant,
+        shape: Shape::Flat(n),
+    };
+    let (x, y, builtin, what) = match op {
+        FloatOp::Quantize => {
+            let x = float(&mut g, "input");
+            let y = g.activation("output".to_string(), Shape::Flat(n), quant);
+            (x, y, BuiltinOperator::Quantize, "QUANTIZE")
+        }
+        FloatOp::Dequantize => {
+            let x = g.activation("input".to_string(), Shape::Flat(n), quant);
+            let y = float(&mut g, "output");
+            (x, y, BuiltinOperator::Dequantize, "DEQUANTIZE")
+        }
+    };
+    g.op(builtin, vec![x.tensor], vec![y.tensor], BuiltinOptions::None);
+    let description = format!(
+        "{what} alone: {n} values, int8 side scale {:e} zero point {}",
+        quant.scale, quant.zero_point
+    );
+    Ok(g.finish("float", description, x, y, "output"))
+}
+
 /// `Err` with a reason unless `zero_point` is an int8 code.
 fn check_zero_point(zero_point: i32) -> Result<(), String> {
     if (-128..=127).contains(&zero_point) {

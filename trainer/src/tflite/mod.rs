@@ -37,7 +37,8 @@
 //! the core's table functions compute from the scales; a model that fails either check is
 //! refused ([`ConvertError::StaleMultipliers`], [`ConvertError::StaleTable`]) rather than written
 //! with a different arithmetic. [`table_model`] writes a stored table's op alone, to hold the
-//! table against TFLM on all 256 inputs.
+//! table against TFLM on all 256 inputs; [`float_model`] writes TFLite's `QUANTIZE` or
+//! `DEQUANTIZE` alone, to hold the core's float input and output against TFLM's.
 //!
 //! The files: `schema.rs` declares the TFLite tables and writes them with `flatbuffers`'
 //! builder (schema version 3, identifier `TFL3`, buffer 0 empty, every buffer's data
@@ -52,7 +53,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use convert::{convert, table_model};
+pub use convert::{convert, float_model, table_model, FloatOp};
 pub use schema::DATA_ALIGN;
 
 /// A model file as two TFLite flatbuffers.
