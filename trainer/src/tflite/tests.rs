@@ -834,3 +834,30 @@ fn a_model_of_any_shape_converts_with_its_own_input_quantization() {
     assert_eq!(input_tensor.i32s(0), vec![1, 10, 10, 3]);
     assert_eq!(tensor_quant(&input_tensor), (vec![0.02], vec![-3], 0));
 }
+
+#[test]
+fn float_models_are_one_quantize_or_dequantize_between_float32_and_int8() {
+    const QUANTIZE: i32 = 114;
+    const DEQUANTIZE: i32 = 6;
+    const FLOAT32: i8 = 0;
+    for (op, code) in [(FloatOp::Quantize, QUANTIZE), (FloatOp::Dequantize, DEQUANTIZE)] {
+        let bytes = float_model(op, 5, q(0.25, -7)).unwrap();
+        let root = Root::new(&bytes);
+        let m = root.model();
+        assert_eq!(ops(&m), vec![code]);
+        let graph = m.tables(2)[0];
+        let tensors = graph.tables(0);
+        let (input, output) = (tensors[graph.i32s(1)[0] as usize], tensors[graph.i32s(2)[0] as usize]);
+        let (float, int8) = if op == FloatOp::Quantize {
+            (input, output)
+        } else {
+            (output, input)
+        };
+        assert_eq!(float.i8(1).unwrap_or(FLOAT32), FLOAT32);
+        assert!(float.table(4).is_none(), "the float side has no quantization");
+        assert_eq!(int8.i8(1), Some(INT8));
+        assert_eq!(tensor_quant(&int8), (vec![0.25], vec![-7], 0));
+        assert_eq!((input.i32s(0), output.i32s(0)), (vec![1, 5], vec![1, 5]));
+    }
+    assert!(float_model(FloatOp::Quantize, 5, q(0.25, 128)).is_err());
+}
