@@ -3,8 +3,10 @@
 //! - picks the memory layout of the board chosen by cargo feature (`qemu` or `board-nrf52840`)
 //!   and passes the linker scripts;
 //! - reads the model file named by `AE_MODEL` (default `models/fc.aeq`; a relative path is taken
-//!   from the repository root), checks it with the core's loader and copies it into `OUT_DIR`
-//!   for `include_bytes!`, with its code width and scratch size as constants;
+//!   from the repository root), checks it with the core's loader (and that it takes MNIST's 784
+//!   pixels, which the built-in test images and the stream mode are) and copies it into
+//!   `OUT_DIR` for `include_bytes!`, with its input length, code width and scratch size as
+//!   constants;
 //! - takes the first [`BUILT_IN_IMAGES`] MNIST test images and computes, with the same core on
 //!   the host, the codes and denoised images the firmware must produce for them (as CRC-32s).
 //!
@@ -57,6 +59,14 @@ fn run() -> Result<(), String> {
     })?;
     let model = Model::from_bytes(&blob)
         .map_err(|e| format!("model file {} is not a valid model: {e}", model_path.display()))?;
+    if model.input_len() != PIXELS {
+        return Err(format!(
+            "model file {} takes {} values of shape {:?}; the firmware runs MNIST models, of {PIXELS} pixels",
+            model_path.display(),
+            model.input_len(),
+            model.input_shape()
+        ));
+    }
     fs::write(out_dir.join("model.aeq"), &blob).map_err(|e| e.to_string())?;
 
     let images_path = root.join(MNIST_TEST_IMAGES);
@@ -68,6 +78,8 @@ fn run() -> Result<(), String> {
     let consts = format!(
         "/// Name of the built-in model (the variant it was exported from).\n\
          pub const MODEL_NAME: &str = {name:?};\n\
+         /// Values of the built-in model's input (and output): MNIST's 784 pixels.\n\
+         pub const INPUT: usize = {input};\n\
          /// Width of the built-in model's code.\n\
          pub const CODE: usize = {code};\n\
          /// Bytes of scratch the built-in model needs (`Model::scratch_len`).\n\
@@ -77,6 +89,7 @@ fn run() -> Result<(), String> {
          /// Per built-in image, the CRC-32s of its code and of its denoised image, from the host.\n\
          pub const EXPECTED: [[u32; 2]; IMAGES] = {expected:#010x?};\n",
         name = model.body().name,
+        input = model.input_len(),
         code = model.code_len(),
         scratch = model.scratch_len(),
     );
@@ -126,7 +139,7 @@ fn expected_outputs(model: Model<'_>, images: &[[u8; PIXELS]]) -> Result<Vec<[u3
     let mut denoised = [0u8; PIXELS];
     let mut expected = Vec::new();
     for image in images {
-        runner.encode_into(image, &mut code)?;
+        runner.encode_u8_into(image, &mut code)?;
         runner.denoise_into(image, &mut denoised)?;
         let code_bytes: Vec<u8> = code.iter().map(|&c| c as u8).collect();
         expected.push([

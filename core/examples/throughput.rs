@@ -1,5 +1,5 @@
-//! Host throughput of the core: images per second of `encode` and `denoise` for each model file
-//! given, one thread, release build.
+//! Host throughput of the core: samples per second of `encode_u8` and `denoise` for each model
+//! file given (random u8 samples of the model's input length), one thread, release build.
 //!
 //! ```text
 //! cargo run -p autoencoder-core --release --example throughput -- models/*.aeq
@@ -8,7 +8,7 @@
 //! With `--count N` it runs exactly N encodes and N denoises per model instead, to be measured
 //! from outside (`perf stat -e instructions,cycles`), which a busy machine cannot disturb.
 
-use autoencoder_core::{Model, Runner, PIXELS};
+use autoencoder_core::{Model, Runner};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -51,33 +51,38 @@ fn main() {
         let mut runner = Runner::new(model, &mut scratch).expect("scratch sized by the model");
         // A fixed pseudo-random set of images, so every model sees the same work.
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        let images: Vec<[u8; PIXELS]> = (0..64)
+        let n_in = runner.model().input_len();
+        let images: Vec<Vec<u8>> = (0..64)
             .map(|_| {
-                std::array::from_fn(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 56) as u8
-                })
+                (0..n_in)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state >> 56) as u8
+                    })
+                    .collect()
             })
             .collect();
-        let mut out = [0u8; PIXELS];
+        let mut out = vec![0u8; n_in];
         if let Some(n) = count {
             for img in images.iter().cycle().take(n) {
-                runner.encode_into(std::hint::black_box(img), &mut code).expect("runs");
+                runner
+                    .encode_u8_into(std::hint::black_box(img), &mut code)
+                    .expect("runs");
                 runner.denoise_into(std::hint::black_box(img), &mut out).expect("runs");
             }
             println!("| {path} | {} | {n} encodes | {n} denoises |", bytes.len());
             continue;
         }
-        let encode = rate(&images, |img| runner.encode_into(img, &mut code).expect("runs"));
+        let encode = rate(&images, |img| runner.encode_u8_into(img, &mut code).expect("runs"));
         let denoise = rate(&images, |img| runner.denoise_into(img, &mut out).expect("runs"));
         println!("| {path} | {} | {encode:.0} | {denoise:.0} |", bytes.len());
     }
 }
 
 /// Images per second of `f`, the best of 5 rounds of at least 0.2 s each.
-fn rate(images: &[[u8; PIXELS]], mut f: impl FnMut(&[u8; PIXELS])) -> f64 {
+fn rate(images: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> f64 {
     let mut best = 0f64;
     for _ in 0..5 {
         let start = Instant::now();

@@ -1,18 +1,27 @@
-//! Fixed-size encode, decode and denoise of a loaded [`Model`], with caller-provided scratch.
+//! Fixed-size encode, decode and reconstruct of a loaded [`Model`], with caller-provided scratch.
 //!
-//! The sizes are in the types: an image is `[u8; 784]`, a code is `[i8; K]` with `K` the
-//! model's code width, checked once by [`Autoencoder::new`] together with the scratch length.
-//! After that, running never fails on a model that [`Model::from_bytes`] accepted; the `Result`s
-//! only carry errors a kernel would report, which the load checks have already excluded.
+//! The sizes are in the types: an input (and an output) is N values, `[i8; N]`, `[u8; N]` or
+//! `[f32; N]` with `N` the model's input length, a code is `[i8; K]` with `K` the model's code
+//! width; both are checked once by [`Autoencoder::new`] together with the scratch length. After
+//! that, running never fails on a model that [`Model::from_bytes`] accepted, except on a float
+//! input holding a NaN ([`ModelError::NotANumber`]); the other errors in the `Result`s are those
+//! a kernel would report, which the load checks have already excluded.
+//!
+//! Three forms of input and output: int8 codes as the model computes them (`encode`, `decode`,
+//! `reconstruct`); raw samples as u8 or f32, scaled and quantized on the device with the
+//! model's [`InputScaling`](crate::model::InputScaling) and input quantization, and outputs
+//! dequantized and unscaled back ([`quantize_f32`](mod@crate::quantize_f32)); and for the MNIST
+//! models, u8 pixels in and out (`denoise`).
 
-use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK, PIXELS};
+use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK};
+use crate::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
 use crate::requantize::PerChannelQuant;
 use crate::table_s8::{apply, Table, TABLE_LEN};
 use crate::{
     conv2d_leaky_s8, conv2d_s8, fully_connected_leaky_s8, fully_connected_s8, max_pool_s8, top_k_s8, Error, FcParams,
 };
 
-/// A model ready to run, with its scratch memory and the width `K` of its codes.
+/// A model ready to run, with its scratch memory, its input length `N` and its code width `K`.
 ///
 /// ```
 /// use autoencoder_core::{Autoencoder, Model};
@@ -20,26 +29,34 @@ use crate::{
 /// // `blob` is a model file exported by `trainer export`, e.g. include_bytes!("fc.aeq").
 /// let model = Model::from_bytes(blob)?;
 /// let mut scratch = [0i8; 2 * 784]; // at least model.scratch_len()
-/// let mut fc: Autoencoder<'_, '_, 64> = Autoencoder::new(model, &mut scratch)?;
+/// let mut fc: Autoencoder<'_, '_, 784, 64> = Autoencoder::new(model, &mut scratch)?;
 /// let image = [0u8; 784];
-/// let code: [i8; 64] = fc.encode(&image)?;
+/// let code: [i8; 64] = fc.encode_u8(&image)?;
 /// let clean: [u8; 784] = fc.denoise(&image)?;
-/// # let _ = (code, clean);
+/// let pixels: [f32; 784] = fc.decode_f32(&code)?; // in the units of the raw input, 0..=255
+/// # let _ = (clean, pixels);
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Autoencoder<'m, 's, const K: usize> {
+pub struct Autoencoder<'m, 's, const N: usize, const K: usize> {
     runner: Runner<'m, 's>,
 }
 
-impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
+impl<'m, 's, const N: usize, const K: usize> Autoencoder<'m, 's, N, K> {
     /// Binds a model to its scratch memory.
     ///
     /// # Errors
-    /// [`ModelError::CodeWidthMismatch`] when `K` is not the model's code width,
+    /// [`ModelError::InputWidthMismatch`] when `N` is not the model's input length,
+    /// [`ModelError::CodeWidthMismatch`] when `K` is not its code width,
     /// [`ModelError::ScratchTooSmall`] when `scratch` is shorter than [`Model::scratch_len`].
     pub fn new(model: Model<'m>, scratch: &'s mut [i8]) -> Result<Self, ModelError> {
+        if model.input_len() != N {
+            return Err(ModelError::InputWidthMismatch {
+                model: model.input_len(),
+                requested: N,
+            });
+        }
         if model.code_len() != K {
             return Err(ModelError::CodeWidthMismatch {
                 model: model.code_len(),
@@ -56,45 +73,119 @@ impl<'m, 's, const K: usize> Autoencoder<'m, 's, K> {
         self.runner.model()
     }
 
-    /// The int8 code of an image (pixels 0..=255, quantized with scale 1/255 and zero point
-    /// -128): the encoder's output, in the units of [`Model::code_quant`].
+    /// The int8 code of an input already quantized with [`Model::input_quant`]: the encoder's
+    /// output, in the units of [`Model::code_quant`].
     ///
     /// # Errors
     /// None for a model that loaded: the load checks exclude every error a kernel could report.
-    pub fn encode(&mut self, image: &[u8; PIXELS]) -> Result<[i8; K], ModelError> {
+    pub fn encode(&mut self, input: &[i8; N]) -> Result<[i8; K], ModelError> {
         let mut code = [0i8; K];
-        self.runner.encode_into(image, &mut code)?;
+        self.runner.encode_into(input, &mut code)?;
         Ok(code)
     }
 
-    /// The image the decoder makes of a code: each output code `q` as the byte `q + 128`, so for
-    /// a LeakyReLU output (scale 1/255, zero point -128) the byte is the pixel; for a logistic
+    /// The int8 code of raw u8 samples, scaled and quantized by the model
+    /// ([`quantize_u8`](crate::quantize_f32::quantize_u8): for the MNIST models a pixel `p` is
+    /// the code `p - 128`).
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn encode_u8(&mut self, input: &[u8; N]) -> Result<[i8; K], ModelError> {
+        let mut code = [0i8; K];
+        self.runner.encode_u8_into(input, &mut code)?;
+        Ok(code)
+    }
+
+    /// The int8 code of raw float samples, scaled and quantized by the model as TFLM's
+    /// `QUANTIZE` does ([`quantize_f32`](crate::quantize_f32::quantize_f32)).
+    ///
+    /// # Errors
+    /// [`ModelError::NotANumber`] for a NaN in `input`.
+    pub fn encode_f32(&mut self, input: &[f32; N]) -> Result<[i8; K], ModelError> {
+        let mut code = [0i8; K];
+        self.runner.encode_f32_into(input, &mut code)?;
+        Ok(code)
+    }
+
+    /// The decoder's int8 output for a code, in the units of [`Model::output_quant`].
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn decode(&mut self, code: &[i8; K]) -> Result<[i8; N], ModelError> {
+        let mut output = [0i8; N];
+        self.runner.decode_into(code, &mut output)?;
+        Ok(output)
+    }
+
+    /// The decoder's output with each int8 code `q` as the byte `q + 128`: for the MNIST models'
+    /// LeakyReLU output (scale 1/255, zero point -128) the byte is the pixel; for a logistic
     /// output (scale 1/256) it is the pixel in 256ths.
     ///
     /// # Errors
     /// None for a model that loaded.
-    pub fn decode(&mut self, code: &[i8; K]) -> Result<[u8; PIXELS], ModelError> {
-        let mut image = [0u8; PIXELS];
-        self.runner.decode_into(code, &mut image)?;
-        Ok(image)
+    pub fn decode_u8(&mut self, code: &[i8; K]) -> Result<[u8; N], ModelError> {
+        let mut output = [0u8; N];
+        self.runner.decode_u8_into(code, &mut output)?;
+        Ok(output)
     }
 
-    /// Encodes then decodes an image: the denoised (reconstructed) image, as [`decode`] returns
+    /// The decoder's output dequantized and unscaled into the units of the raw input, as TFLM's
+    /// `DEQUANTIZE` then the inverse of the input scaling
+    /// ([`dequantize_f32`](crate::quantize_f32::dequantize_f32)).
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn decode_f32(&mut self, code: &[i8; K]) -> Result<[f32; N], ModelError> {
+        let mut output = [0f32; N];
+        self.runner.decode_f32_into(code, &mut output)?;
+        Ok(output)
+    }
+
+    /// Encodes then decodes a quantized input: the int8 reconstruction, as [`decode`] returns
     /// it.
     ///
     /// [`decode`]: Autoencoder::decode
     ///
     /// # Errors
     /// None for a model that loaded.
-    pub fn denoise(&mut self, image: &[u8; PIXELS]) -> Result<[u8; PIXELS], ModelError> {
-        let mut out = [0u8; PIXELS];
-        self.runner.denoise_into(image, &mut out)?;
-        Ok(out)
+    pub fn reconstruct(&mut self, input: &[i8; N]) -> Result<[i8; N], ModelError> {
+        let mut output = [0i8; N];
+        self.runner.reconstruct_into(input, &mut output)?;
+        Ok(output)
+    }
+
+    /// Encodes then decodes raw float samples: the reconstruction in raw units, as
+    /// [`encode_f32`] reads and [`decode_f32`] returns them.
+    ///
+    /// [`encode_f32`]: Autoencoder::encode_f32
+    /// [`decode_f32`]: Autoencoder::decode_f32
+    ///
+    /// # Errors
+    /// [`ModelError::NotANumber`] for a NaN in `input`.
+    pub fn reconstruct_f32(&mut self, input: &[f32; N]) -> Result<[f32; N], ModelError> {
+        let mut output = [0f32; N];
+        self.runner.reconstruct_f32_into(input, &mut output)?;
+        Ok(output)
+    }
+
+    /// Encodes then decodes raw u8 samples, as [`encode_u8`] reads and [`decode_u8`] returns
+    /// them: for the MNIST models, the denoised (reconstructed) image of an image.
+    ///
+    /// [`encode_u8`]: Autoencoder::encode_u8
+    /// [`decode_u8`]: Autoencoder::decode_u8
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn denoise(&mut self, input: &[u8; N]) -> Result<[u8; N], ModelError> {
+        let mut output = [0u8; N];
+        self.runner.denoise_into(input, &mut output)?;
+        Ok(output)
     }
 }
 
-/// The same as [`Autoencoder`] with the code width known only at run time (tools that handle
-/// any model); codes are slices whose length is checked on each call.
+/// The same as [`Autoencoder`] with the widths known only at run time (tools that handle any
+/// model): inputs, outputs and codes are slices whose lengths are checked on each call, before
+/// anything is written.
 #[derive(Debug)]
 pub struct Runner<'m, 's> {
     model: Model<'m>,
@@ -124,47 +215,108 @@ impl<'m, 's> Runner<'m, 's> {
     /// [`Autoencoder::encode`] into `code`.
     ///
     /// # Errors
+    /// [`ModelError::InputWidthMismatch`] when `input` is not [`Model::input_len`] long,
     /// [`ModelError::CodeWidthMismatch`] when `code` is not [`Model::code_len`] long.
-    pub fn encode_into(&mut self, image: &[u8; PIXELS], code: &mut [i8]) -> Result<(), ModelError> {
+    pub fn encode_into(&mut self, input: &[i8], code: &mut [i8]) -> Result<(), ModelError> {
+        self.check_input(input.len())?;
         self.check_code(code.len())?;
-        let encoder = usize::from(self.model.body().code_after);
-        let (a, _) = self.halves();
-        for (q, &p) in a.iter_mut().zip(image.iter()) {
-            *q = pixel_to_code(p);
-        }
-        let in_a = self.run(0, encoder, true)?;
-        code.copy_from_slice(self.activation(in_a, code.len())?);
-        Ok(())
+        self.load(|a| copy_codes(input, a))?;
+        self.encoder_into(code)
     }
 
-    /// [`Autoencoder::decode`] into `image`.
+    /// [`Autoencoder::encode_u8`] into `code`.
     ///
     /// # Errors
-    /// [`ModelError::CodeWidthMismatch`] when `code` is not [`Model::code_len`] long.
-    pub fn decode_into(&mut self, code: &[i8], image: &mut [u8; PIXELS]) -> Result<(), ModelError> {
+    /// As [`Runner::encode_into`].
+    pub fn encode_u8_into(&mut self, input: &[u8], code: &mut [i8]) -> Result<(), ModelError> {
+        self.check_input(input.len())?;
         self.check_code(code.len())?;
-        let encoder = usize::from(self.model.body().code_after);
-        let layers = self.model.layers().len();
-        let (a, _) = self.halves();
-        for (q, &c) in a.iter_mut().zip(code.iter()) {
-            *q = c;
-        }
-        let in_a = self.run(encoder, layers, true)?;
-        self.image(in_a, image)
+        self.load_u8(input)?;
+        self.encoder_into(code)
     }
 
-    /// [`Autoencoder::denoise`] into `out`.
+    /// [`Autoencoder::encode_f32`] into `code`.
     ///
     /// # Errors
-    /// None for a model that loaded.
-    pub fn denoise_into(&mut self, image: &[u8; PIXELS], out: &mut [u8; PIXELS]) -> Result<(), ModelError> {
-        let layers = self.model.layers().len();
-        let (a, _) = self.halves();
-        for (q, &p) in a.iter_mut().zip(image.iter()) {
-            *q = pixel_to_code(p);
-        }
-        let in_a = self.run(0, layers, true)?;
-        self.image(in_a, out)
+    /// As [`Runner::encode_into`], and [`ModelError::NotANumber`] for a NaN in `input` (then
+    /// `code` is untouched).
+    pub fn encode_f32_into(&mut self, input: &[f32], code: &mut [i8]) -> Result<(), ModelError> {
+        self.check_input(input.len())?;
+        self.check_code(code.len())?;
+        self.load_f32(input)?;
+        self.encoder_into(code)
+    }
+
+    /// [`Autoencoder::decode`] into `output`.
+    ///
+    /// # Errors
+    /// [`ModelError::CodeWidthMismatch`] when `code` is not [`Model::code_len`] long,
+    /// [`ModelError::InputWidthMismatch`] when `output` is not [`Model::input_len`] long.
+    pub fn decode_into(&mut self, code: &[i8], output: &mut [i8]) -> Result<(), ModelError> {
+        self.check_code(code.len())?;
+        self.check_input(output.len())?;
+        let in_a = self.decoder(code)?;
+        copy_codes(self.activation(in_a, output.len())?, output)
+    }
+
+    /// [`Autoencoder::decode_u8`] into `output`.
+    ///
+    /// # Errors
+    /// As [`Runner::decode_into`].
+    pub fn decode_u8_into(&mut self, code: &[i8], output: &mut [u8]) -> Result<(), ModelError> {
+        self.check_code(code.len())?;
+        self.check_input(output.len())?;
+        let in_a = self.decoder(code)?;
+        self.output_u8(in_a, output)
+    }
+
+    /// [`Autoencoder::decode_f32`] into `output`.
+    ///
+    /// # Errors
+    /// As [`Runner::decode_into`].
+    pub fn decode_f32_into(&mut self, code: &[i8], output: &mut [f32]) -> Result<(), ModelError> {
+        self.check_code(code.len())?;
+        self.check_input(output.len())?;
+        let in_a = self.decoder(code)?;
+        self.output_f32(in_a, output)
+    }
+
+    /// [`Autoencoder::reconstruct`] into `output`.
+    ///
+    /// # Errors
+    /// [`ModelError::InputWidthMismatch`] when `input` or `output` is not [`Model::input_len`]
+    /// long.
+    pub fn reconstruct_into(&mut self, input: &[i8], output: &mut [i8]) -> Result<(), ModelError> {
+        self.check_input(input.len())?;
+        self.check_input(output.len())?;
+        self.load(|a| copy_codes(input, a))?;
+        let in_a = self.run(0, self.model.layers().len(), true)?;
+        copy_codes(self.activation(in_a, output.len())?, output)
+    }
+
+    /// [`Autoencoder::reconstruct_f32`] into `output`.
+    ///
+    /// # Errors
+    /// As [`Runner::reconstruct_into`], and [`ModelError::NotANumber`] for a NaN in `input`
+    /// (then `output` is untouched).
+    pub fn reconstruct_f32_into(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), ModelError> {
+        self.check_input(input.len())?;
+        self.check_input(output.len())?;
+        self.load_f32(input)?;
+        let in_a = self.run(0, self.model.layers().len(), true)?;
+        self.output_f32(in_a, output)
+    }
+
+    /// [`Autoencoder::denoise`] into `output`.
+    ///
+    /// # Errors
+    /// As [`Runner::reconstruct_into`].
+    pub fn denoise_into(&mut self, input: &[u8], output: &mut [u8]) -> Result<(), ModelError> {
+        self.check_input(input.len())?;
+        self.check_input(output.len())?;
+        self.load_u8(input)?;
+        let in_a = self.run(0, self.model.layers().len(), true)?;
+        self.output_u8(in_a, output)
     }
 
     fn check_code(&self, len: usize) -> Result<(), ModelError> {
@@ -176,6 +328,61 @@ impl<'m, 's> Runner<'m, 's> {
                 requested: len,
             })
         }
+    }
+
+    fn check_input(&self, len: usize) -> Result<(), ModelError> {
+        if len == self.model.input_len() {
+            Ok(())
+        } else {
+            Err(ModelError::InputWidthMismatch {
+                model: self.model.input_len(),
+                requested: len,
+            })
+        }
+    }
+
+    /// Fills the first [`Model::input_len`] codes of buffer `a` with `fill`.
+    fn load(&mut self, fill: impl FnOnce(&mut [i8]) -> Result<(), ModelError>) -> Result<(), ModelError> {
+        let n = self.model.input_len();
+        let (a, _) = self.halves();
+        let actual = a.len();
+        fill(
+            a.get_mut(..n)
+                .ok_or(ModelError::ScratchTooSmall { needed: n, actual })?,
+        )
+    }
+
+    /// Raw u8 samples, scaled and quantized into buffer `a`.
+    fn load_u8(&mut self, input: &[u8]) -> Result<(), ModelError> {
+        let (scaling, quant) = (self.model.input_scaling(), self.model.input_quant());
+        self.load(|a| quantize_u8(input, &scaling, quant, a).map_err(input_error))
+    }
+
+    /// Raw float samples, scaled and quantized into buffer `a`.
+    fn load_f32(&mut self, input: &[f32]) -> Result<(), ModelError> {
+        let (scaling, quant) = (self.model.input_scaling(), self.model.input_quant());
+        self.load(|a| quantize_f32(input, &scaling, quant, a).map_err(input_error))
+    }
+
+    /// Runs the encoder on buffer `a` and copies the code out.
+    fn encoder_into(&mut self, code: &mut [i8]) -> Result<(), ModelError> {
+        let encoder = usize::from(self.model.body().code_after);
+        let in_a = self.run(0, encoder, true)?;
+        copy_codes(self.activation(in_a, code.len())?, code)
+    }
+
+    /// Runs the decoder on `code`; returns where its output is.
+    fn decoder(&mut self, code: &[i8]) -> Result<bool, ModelError> {
+        let encoder = usize::from(self.model.body().code_after);
+        let layers = self.model.layers().len();
+        let (a, _) = self.halves();
+        let actual = a.len();
+        let dst = a.get_mut(..code.len()).ok_or(ModelError::ScratchTooSmall {
+            needed: code.len(),
+            actual,
+        })?;
+        dst.copy_from_slice(code);
+        self.run(encoder, layers, true)
     }
 
     /// The two activation buffers.
@@ -196,11 +403,20 @@ impl<'m, 's> Runner<'m, 's> {
             .ok_or(ModelError::ScratchTooSmall { needed: len, actual })
     }
 
-    fn image(&mut self, in_a: bool, image: &mut [u8; PIXELS]) -> Result<(), ModelError> {
-        for (p, &q) in image.iter_mut().zip(self.activation(in_a, PIXELS)?) {
+    /// The output codes as bytes `q + 128`.
+    fn output_u8(&mut self, in_a: bool, output: &mut [u8]) -> Result<(), ModelError> {
+        let codes = self.activation(in_a, output.len())?;
+        for (p, &q) in output.iter_mut().zip(codes) {
             *p = code_to_pixel(q);
         }
         Ok(())
+    }
+
+    /// The output codes dequantized and unscaled.
+    fn output_f32(&mut self, in_a: bool, output: &mut [f32]) -> Result<(), ModelError> {
+        let (scaling, quant) = (self.model.input_scaling(), self.model.output_quant());
+        let codes = self.activation(in_a, output.len())?;
+        dequantize_f32(codes, &scaling, quant, output).map_err(|_| ModelError::BadOutput)
     }
 
     /// Runs layers `from..to` on the activation in buffer `a` (if `in_a`) or `b`; returns where
@@ -227,6 +443,27 @@ impl<'m, 's> Runner<'m, 's> {
             }
         }
         Ok(in_a)
+    }
+}
+
+/// Copies codes between slices of the same length (the callers check the lengths first).
+fn copy_codes(src: &[i8], dst: &mut [i8]) -> Result<(), ModelError> {
+    if src.len() != dst.len() {
+        return Err(ModelError::InputWidthMismatch {
+            model: dst.len(),
+            requested: src.len(),
+        });
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
+/// What a quantization kernel's error means here: a NaN in the caller's input, or (never, for a
+/// model that loaded) an input quantization the loader would have refused.
+fn input_error(error: Error) -> ModelError {
+    match error {
+        Error::NotANumber { index } => ModelError::NotANumber { index },
+        _ => ModelError::BadInput,
     }
 }
 

@@ -81,6 +81,12 @@ pub enum Error {
     /// accumulator by it overflows i32.
     #[error("effective scale is 2^30 or more, too large to requantize with")]
     ScaleTooLarge,
+    /// A float input value is NaN, which has no int8 code.
+    #[error("input value {index} is NaN")]
+    NotANumber {
+        /// Its position in the input.
+        index: usize,
+    },
 }
 
 /// `Ok` when a slice has the length its shape requires, else [`Error::ShapeMismatch`] naming it.

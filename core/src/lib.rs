@@ -1,4 +1,4 @@
-//! The embedded inference core of the MNIST autoencoder project.
+//! The embedded inference core of the autoencoder project.
 //!
 //! The trainer (on the host) trains the autoencoders in f32 and exports them int8-quantized; this
 //! crate runs them on Cortex-M microcontrollers. Every kernel is bit-identical to TensorFlow Lite
@@ -11,25 +11,30 @@
 //! Design constraints:
 //! - `#![no_std]`, no allocator, no `unsafe`: it builds for `thumbv6m-none-eabi` (Cortex-M0)
 //!   and `thumbv7em-none-eabihf` (Cortex-M4F/M7) with nothing but `core`.
-//! - No floating point on the inference path. The one float function,
-//!   [`requantize::quantize_multiplier`] (with [`requantize::round_half_away_from_zero`]), runs
-//!   on the host at export time; the device only sees its integer results.
+//! - No floating point on the int8 inference path. The host-side float functions,
+//!   [`requantize::quantize_multiplier`] (with [`requantize::round_half_away_from_zero`]), run at
+//!   export time; the device only sees their integer results. The one float step on the device
+//!   is optional, at the two ends: raw float samples quantized into the model's input and its
+//!   output dequantized back ([`quantize_f32`](mod@quantize_f32), TFLM's `QUANTIZE` and
+//!   `DEQUANTIZE`, exact f32 operations).
 //! - Kernels never panic on bad input: they check every slice length and parameter first and
 //!   return an [`Error`] without touching the output.
 //!
 //! Running a model (the usual entry point):
 //! - [`model`]: the model file, [`Model::from_bytes`] (borrowing, checking everything, a typed
-//!   [`ModelError`] for anything wrong) and, for the host-side exporter, [`model::write`].
-//! - [`Autoencoder`]: fixed-size `encode(&[u8; 784]) -> [i8; K]`, `decode` and
-//!   `denoise(&[u8; 784]) -> [u8; 784]` with caller-provided scratch; [`Runner`] for a code width
-//!   known only at run time.
+//!   [`ModelError`] for anything wrong) and, for the host-side exporter, [`model::write`]. A
+//!   model takes N values of any fixed shape (its [`Model::input_shape`]) and gives back N.
+//! - [`Autoencoder`]: fixed-size `encode(&[i8; N]) -> [i8; K]`, `decode(&[i8; K]) -> [i8; N]`
+//!   and `reconstruct`, the same from raw samples (`encode_u8`, `encode_f32`, `decode_u8`,
+//!   `decode_f32`, `reconstruct_f32`) and for MNIST's pixels `denoise(&[u8; N]) -> [u8; N]`,
+//!   with caller-provided scratch; [`Runner`] for widths known only at run time.
 //!
 //! ```
 //! use autoencoder_core::{Autoencoder, Model, ModelError};
 //! fn denoise_one(blob: &[u8], image: &[u8; 784]) -> Result<[u8; 784], ModelError> {
 //!     let model = Model::from_bytes(blob)?; // e.g. include_bytes!("models/fc.aeq")
 //!     let mut scratch = [0i8; 2 * 784]; // at least model.scratch_len()
-//!     let mut fc = Autoencoder::<64>::new(model, &mut scratch)?;
+//!     let mut fc = Autoencoder::<784, 64>::new(model, &mut scratch)?;
 //!     fc.denoise(image)
 //! }
 //! ```
@@ -47,6 +52,8 @@
 //! - [`table_s8`]: 256-entry tables for LeakyReLU and Logistic, built on the host with TFLM's
 //!   integer rules.
 //! - [`top_k_s8`](mod@top_k_s8): hard top-k sparsity on int8 codes.
+//! - [`quantize_f32`](mod@quantize_f32): raw samples (f32 or u8) scaled and quantized into int8
+//!   inputs, int8 outputs dequantized and unscaled, as TFLM's `QUANTIZE` and `DEQUANTIZE`.
 //! - [`fully_connected_leaky_s8`](mod@fully_connected_leaky_s8) and
 //!   [`conv2d_leaky_s8`](mod@conv2d_leaky_s8): the same layers with TFLM's LeakyReLU
 //!   requantization applied to the i32 accumulator (used where an int8 tensor between the two
@@ -85,6 +92,7 @@ pub mod fully_connected_leaky_s8;
 pub mod fully_connected_s8;
 pub mod max_pool_s8;
 pub mod model;
+pub mod quantize_f32;
 pub mod requantize;
 pub mod storage;
 pub mod table_s8;

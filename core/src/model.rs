@@ -13,15 +13,16 @@
 //!
 //! [`Model::from_bytes`] borrows every array from the slice (no copy, no heap) and checks
 //! everything before the model can run: header, checksum, that the body decodes and is all
-//! of the rest, that each layer's arrays have the lengths its shape implies, that quantization
-//! parameters are in range, that each layer's input is the previous layer's output, and where
-//! the code sits. A blob that passes can be run by [`Autoencoder`](crate::Autoencoder) without
+//! of the rest, the input's shape, scaling and quantization, that each layer's arrays have the
+//! lengths its shape implies, that quantization parameters are in range, that each layer's input
+//! is the previous layer's output, that the output is as long as the input, and where the code
+//! sits. A blob that passes can be run by [`Autoencoder`](crate::Autoencoder) without
 //! any further failure; one that does not gives a [`ModelError`] naming what is wrong.
 
 use crate::conv2d_s8::Conv2dGeometry;
 use crate::max_pool_s8::MaxPoolGeometry;
 use crate::requantize::{MAX_SHIFT, MIN_SHIFT};
-pub use crate::storage::{Borrowed, ByteLen, Storage};
+pub use crate::storage::{Borrowed, ByteLen, Storage, U32Values};
 #[cfg(feature = "alloc")]
 pub use crate::storage::{Owned, Words};
 use crate::table_s8::TABLE_LEN;
@@ -35,7 +36,7 @@ pub const MAGIC: [u8; 4] = *b"AEQ8";
 /// The format version this crate reads and writes. It changes whenever the meaning or layout of
 /// any byte changes; a loader accepts exactly its own version (see `docs/model-format.md`, which
 /// lists every version). `trainer upgrade` rewrites an older file in this version.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Bytes before the body: magic, version, kind, reserved.
 pub const HEADER_LEN: usize = 8;
@@ -46,11 +47,11 @@ pub const CHECKSUM_LEN: usize = 4;
 /// The most layers a model may have (the capacity of [`ModelBody::layers`]).
 pub const MAX_LAYERS: usize = 32;
 
-/// Pixels of one MNIST image, the input (and, for denoise, the output) of every model.
-pub const PIXELS: usize = 784;
+/// The most dimensions of a sample's shape ([`ModelBody::input_shape`]).
+pub const MAX_INPUT_DIMS: usize = 3;
 
-/// Zero point of the input tensor: with scale 1/255 a u8 pixel `p` is the int8 code `p - 128`.
-pub const INPUT_ZERO_POINT: i32 = -128;
+/// Pixels of one MNIST image (28 x 28), the input length of the MNIST models.
+pub const PIXELS: usize = 784;
 
 /// The most output channels a convolution may have: the runner decodes a convolution's
 /// per-channel parameters onto the stack, this many at a time (fully connected layers of any
@@ -131,6 +132,66 @@ pub enum Activation {
     },
     /// The logistic sigmoid (output scale 1/256, zero point -128, as TFLM requires).
     Logistic,
+}
+
+/// How a raw sample `x` (a u8 pixel, a sensor reading) becomes the model's input value `v`, the
+/// real number its input quantization then codes. Each rule is one or two f32 operations,
+/// exactly as written (the trainer scales its training data the same way):
+///
+/// - `None`: `v = x`;
+/// - `Unit`: `v = x / 255` (u8 samples to [0, 1]);
+/// - `MinMax` and `Standard`: `v = (x - offset[i]) / divisor[i]` for feature `i`, one f32
+///   subtraction then one f32 division. The two differ only in what the trainer put in the
+///   arrays (the minimum and the range, or the mean and the standard deviation).
+///
+/// The arrays hold one f32 per input value, little-endian (4 bytes each), so a borrowed model
+/// reads them from any byte slice whatever its alignment. The loader checks their lengths and
+/// that every offset is finite and every divisor finite and nonzero.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(serialize = "", deserialize = "S::F32: Deserialize<'de>"))]
+pub enum InputScaling<'a, S: Storage<'a> = Borrowed> {
+    /// The raw values are the input values.
+    None,
+    /// `v = x / 255`.
+    Unit,
+    /// `v = (x - offset[i]) / divisor[i]`, from each feature's minimum and range.
+    MinMax {
+        /// Per input value, the f32 subtracted first.
+        offset: S::F32,
+        /// Per input value, the f32 divided by then.
+        divisor: S::F32,
+    },
+    /// `v = (x - offset[i]) / divisor[i]`, from each feature's mean and standard deviation.
+    Standard {
+        /// Per input value, the f32 subtracted first.
+        offset: S::F32,
+        /// Per input value, the f32 divided by then.
+        divisor: S::F32,
+    },
+}
+
+impl Copy for InputScaling<'_, Borrowed> {}
+
+impl<'a, S: Storage<'a>> InputScaling<'a, S> {
+    /// A short lower-case name: `none`, `unit`, `min-max` or `standard`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            InputScaling::None => "none",
+            InputScaling::Unit => "unit",
+            InputScaling::MinMax { .. } => "min-max",
+            InputScaling::Standard { .. } => "standard",
+        }
+    }
+
+    /// The per-feature offsets and divisors, for the two scalings that have them.
+    pub fn arrays(&self) -> Option<(&S::F32, &S::F32)> {
+        match self {
+            InputScaling::None | InputScaling::Unit => None,
+            InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => {
+                Some((offset, divisor))
+            }
+        }
+    }
 }
 
 /// One layer of a model, in order from input to output: the int8 layer kinds, declared once.
@@ -486,6 +547,23 @@ impl<'a, S: Storage<'a>> Layer<'a, S> {
         }
     }
 
+    /// Values of the layer's input, for the layers whose shape fixes it (weighted layers and
+    /// max-pooling; `None` for tables and top-k, which take any length; 0 for a geometry that
+    /// cannot be).
+    pub fn input_len(&self) -> Option<usize> {
+        match self {
+            Layer::MaxPool2d {
+                height,
+                width,
+                channels,
+            } => Some(pool_geometry(*height, *width, *channels).input_len().unwrap_or(0)),
+            _ => self.weighted().map(|w| match w.shape {
+                WeightShape::Dense { inputs, .. } => inputs,
+                WeightShape::Conv(g) => g.input_len().unwrap_or(0),
+            }),
+        }
+    }
+
     /// Values of the layer's output for `input` values in (0 for a geometry that cannot be).
     pub fn output_len(&self, input: usize) -> usize {
         match self {
@@ -529,12 +607,24 @@ impl<'a, S: Storage<'a>> ModelBody<'a, S> {
             .fold(self.input, |quant, layer| layer.output_quant().unwrap_or(quant))
     }
 
+    /// Values of one input sample: the product of [`ModelBody::input_shape`] (0 when the shape
+    /// is empty or its product overflows `usize`, which the loader refuses).
+    pub fn input_len(&self) -> usize {
+        let shape = &self.input_shape;
+        if shape.count() == 0 {
+            return 0;
+        }
+        (0..shape.count())
+            .try_fold(1usize, |len, i| len.checked_mul(usize::try_from(shape.value(i)?).ok()?))
+            .unwrap_or(0)
+    }
+
     /// Width of the activation after the first `count` layers.
     pub fn len_after(&self, count: usize) -> usize {
         self.layers
             .iter()
             .take(count)
-            .fold(PIXELS, |len, layer| layer.output_len(len))
+            .fold(self.input_len(), |len, layer| layer.output_len(len))
     }
 
     /// Width of the code (the encoder's output).
@@ -550,14 +640,27 @@ impl Copy for Layer<'_, Borrowed> {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "",
-    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
+    deserialize = "S::I8: Deserialize<'de>, S::I32: Deserialize<'de>, S::U32: Deserialize<'de>, S::F32: Deserialize<'de>, S::Str: Deserialize<'de>"
 ))]
 pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
     /// The variant the model was exported from (`fc`, `conv`, `deep2d`, ...).
     pub name: S::Str,
+    /// Where the model came from, as the exporter recorded it (compact JSON: trainer version,
+    /// commit, data hashes; `{"upgraded_from":2}` for a file migrated by `trainer upgrade`).
+    /// Opaque to the core, which only stores it; may be empty.
+    pub source: S::Str,
     /// Test MSE of the float model it was quantized from, measured at export (NaN if unknown).
     pub float_test_mse: f32,
-    /// Quantization of the input: scale 1/255 and zero point [`INPUT_ZERO_POINT`].
+    /// The shape of one input sample, 1 to [`MAX_INPUT_DIMS`] dimensions, each at least 1, row
+    /// major (`[28, 28]`, `[64]`, or `[32, 32, 3]` as height, width, channels), as u32
+    /// little-endian (4 bytes each, like the other multi-byte arrays); its product is the input
+    /// length N, the first layer's input and the output's length.
+    pub input_shape: S::U32,
+    /// How raw samples become the input values that [`ModelBody::input`] quantizes.
+    pub input_scaling: InputScaling<'a, S>,
+    /// Quantization of the input values: any finite scale > 0, any zero point in [-128, 127]
+    /// (the MNIST models: scale 1/255, zero point -128, so that a pixel `p` is the code
+    /// `p - 128`).
     pub input: Quant,
     /// How many of the layers form the encoder; the output of `layers[code_after - 1]` is the
     /// code.
@@ -623,9 +726,44 @@ pub enum ModelError {
         /// The kind in the header.
         header: ModelKind,
     },
-    /// The input quantization is not scale > 0 with zero point -128.
-    #[error("input quantization must have scale > 0 and zero point -128")]
+    /// The input quantization's scale is not finite and > 0, or its zero point is outside
+    /// [-128, 127].
+    #[error("input quantization must have a finite scale > 0 and a zero point in [-128, 127]")]
     BadInput,
+    /// The input shape is not 1 to [`MAX_INPUT_DIMS`] whole u32 values, has a dimension of 0,
+    /// or a product that overflows `usize`.
+    #[error("input shape is impossible: {reason}")]
+    BadInputShape {
+        /// What is wrong, in a few words.
+        reason: &'static str,
+    },
+    /// An input scaling array is not 4 bytes (one f32) per input value.
+    #[error("input scaling `{array}` has {actual} bytes, expected {expected} (one f32 per input value)")]
+    InputScalingLength {
+        /// `"offset"` or `"divisor"`.
+        array: &'static str,
+        /// 4 times the input length.
+        expected: usize,
+        /// Its length in bytes.
+        actual: usize,
+    },
+    /// An input scaling value cannot scale: an offset that is not finite, a divisor that is not
+    /// finite or is zero.
+    #[error("input scaling `{array}` value {index} is not finite or is a zero divisor")]
+    BadInputScaling {
+        /// `"offset"` or `"divisor"`.
+        array: &'static str,
+        /// The input value it belongs to.
+        index: usize,
+    },
+    /// The input shape's product is not the length the first layer takes.
+    #[error("input shape holds {input} values but the first layer takes {layer}")]
+    FirstLayerMismatch {
+        /// The product of the input shape.
+        input: usize,
+        /// The first layer's input length.
+        layer: usize,
+    },
     /// `code_after` does not split the layers into a non-empty encoder and decoder.
     #[error("code after layer {code_after} does not split {layers} layers into an encoder and a decoder")]
     BadCodeSplit {
@@ -634,14 +772,18 @@ pub enum ModelError {
         /// Number of layers.
         layers: usize,
     },
-    /// The model's input or output is not [`PIXELS`] long.
-    #[error("model {end} has {len} values, expected {PIXELS}", PIXELS = PIXELS)]
-    NotAnImageModel {
-        /// Which end: `"input"` or `"output"`.
-        end: &'static str,
-        /// Its length.
-        len: usize,
+    /// The model's output is not as wide as its input (an autoencoder reconstructs its input).
+    #[error("model output has {output} values but its input has {input}")]
+    OutputWidthMismatch {
+        /// The input length N.
+        input: usize,
+        /// The last layer's output length.
+        output: usize,
     },
+    /// The output quantization's scale is not finite and > 0 (the float output,
+    /// [`Runner::decode_f32_into`](crate::Runner::decode_f32_into), multiplies by it).
+    #[error("output quantization must have a finite scale > 0")]
+    BadOutput,
     /// A layer is invalid: a wrong array length, an out-of-range parameter, a geometry that
     /// cannot be, or an input that is not the previous layer's output.
     #[error("layer {index}: {error}")]
@@ -667,6 +809,21 @@ pub enum ModelError {
         /// The width asked for.
         requested: usize,
     },
+    /// The input or output width asked for (the `N` of `[u8; N]`, or a slice's length) is not
+    /// the model's input length.
+    #[error("model inputs and outputs are {model} values wide, asked for {requested}")]
+    InputWidthMismatch {
+        /// The model's input length ([`Model::input_len`]).
+        model: usize,
+        /// The width asked for.
+        requested: usize,
+    },
+    /// A float input value is NaN, which has no int8 code; nothing was written.
+    #[error("input value {index} is NaN")]
+    NotANumber {
+        /// Its position in the input.
+        index: usize,
+    },
 }
 
 impl ModelError {
@@ -683,11 +840,18 @@ impl ModelError {
             ModelError::TrailingBytes { .. } => "TrailingBytes",
             ModelError::KindMismatch { .. } => "KindMismatch",
             ModelError::BadInput => "BadInput",
+            ModelError::BadInputShape { .. } => "BadInputShape",
+            ModelError::InputScalingLength { .. } => "InputScalingLength",
+            ModelError::BadInputScaling { .. } => "BadInputScaling",
+            ModelError::FirstLayerMismatch { .. } => "FirstLayerMismatch",
             ModelError::BadCodeSplit { .. } => "BadCodeSplit",
-            ModelError::NotAnImageModel { .. } => "NotAnImageModel",
+            ModelError::OutputWidthMismatch { .. } => "OutputWidthMismatch",
+            ModelError::BadOutput => "BadOutput",
             ModelError::Layer { .. } => "Layer",
             ModelError::ScratchTooSmall { .. } => "ScratchTooSmall",
             ModelError::CodeWidthMismatch { .. } => "CodeWidthMismatch",
+            ModelError::InputWidthMismatch { .. } => "InputWidthMismatch",
+            ModelError::NotANumber { .. } => "NotANumber",
         }
     }
 }
@@ -714,6 +878,10 @@ fn unsupported_version(found: &u16, supported: &u16, f: &mut fmt::Formatter<'_>)
 pub struct Model<'a> {
     kind: ModelKind,
     body: ModelBody<'a>,
+    /// The input shape's dimensions, the first `dims` of them.
+    shape: [u32; MAX_INPUT_DIMS],
+    dims: usize,
+    input_len: usize,
     code_len: usize,
     max_activation: usize,
 }
@@ -764,9 +932,11 @@ impl<'a> Model<'a> {
     /// Checks a decoded body (see [`Model::from_bytes`]).
     fn check(kind: ModelKind, body: ModelBody<'a>) -> Result<Self, ModelError> {
         let input = body.input;
-        if input.zero_point != INPUT_ZERO_POINT || !positive_finite(input.scale) {
+        if i8::try_from(input.zero_point).is_err() || !positive_finite(input.scale) {
             return Err(ModelError::BadInput);
         }
+        let (dimensions, dims, input_len) = check_input_shape(body.input_shape)?;
+        check_input_scaling(&body.input_scaling, input_len)?;
         let code_after = usize::from(body.code_after);
         let layers = body.layers.len();
         if code_after == 0 || code_after >= layers {
@@ -775,11 +945,19 @@ impl<'a> Model<'a> {
         if body.kind() != kind {
             return Err(ModelError::KindMismatch { header: kind });
         }
+        if let Some(layer) = body.layers.first().and_then(Layer::input_len) {
+            if layer != input_len {
+                return Err(ModelError::FirstLayerMismatch {
+                    input: input_len,
+                    layer,
+                });
+            }
+        }
         let mut shape = Shape {
-            len: PIXELS,
-            zero_point: INPUT_ZERO_POINT,
+            len: input_len,
+            zero_point: input.zero_point,
         };
-        let mut max_activation = PIXELS;
+        let mut max_activation = input_len;
         let mut code_len = 0;
         for (index, layer) in body.layers.iter().enumerate() {
             shape = check_layer(layer, shape).map_err(|error| ModelError::Layer { index, error })?;
@@ -788,15 +966,21 @@ impl<'a> Model<'a> {
                 code_len = shape.len;
             }
         }
-        if shape.len != PIXELS {
-            return Err(ModelError::NotAnImageModel {
-                end: "output",
-                len: shape.len,
+        if shape.len != input_len {
+            return Err(ModelError::OutputWidthMismatch {
+                input: input_len,
+                output: shape.len,
             });
+        }
+        if !positive_finite(body.quant_after(layers).scale) {
+            return Err(ModelError::BadOutput);
         }
         Ok(Self {
             kind,
             body,
+            shape: dimensions,
+            dims,
+            input_len,
             code_len,
             max_activation,
         })
@@ -829,6 +1013,32 @@ impl<'a> Model<'a> {
         &self.body.layers
     }
 
+    /// Values of one input sample, N: the product of [`Model::input_shape`], the first layer's
+    /// input and the output's width.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// The shape of one input sample: 1 to [`MAX_INPUT_DIMS`] dimensions, row major.
+    pub fn input_shape(&self) -> &[u32] {
+        self.shape.get(..self.dims).unwrap_or(&[])
+    }
+
+    /// How raw samples become input values ([`InputScaling`]).
+    pub fn input_scaling(&self) -> InputScaling<'a> {
+        self.body.input_scaling
+    }
+
+    /// Quantization of the input values.
+    pub fn input_quant(&self) -> Quant {
+        self.body.input
+    }
+
+    /// The exporter's record of where the model came from (opaque text, may be empty).
+    pub fn source(&self) -> &'a str {
+        self.body.source
+    }
+
     /// Width of the code (the encoder's output).
     pub fn code_len(&self) -> usize {
         self.code_len
@@ -839,7 +1049,7 @@ impl<'a> Model<'a> {
         self.body.quant_after(usize::from(self.body.code_after))
     }
 
-    /// Quantization of the output image.
+    /// Quantization of the output (N values, like the input).
     pub fn output_quant(&self) -> Quant {
         self.body.quant_after(self.body.layers.len())
     }
@@ -1037,6 +1247,69 @@ fn positive_finite(x: f32) -> bool {
     bits >> 31 == 0 && bits != 0 && exponent != 0xff
 }
 
+/// Checks the input shape (u32 little-endian words); returns its dimensions, how many there
+/// are, and the input length N, their product.
+fn check_input_shape(bytes: &[u8]) -> Result<([u32; MAX_INPUT_DIMS], usize, usize), ModelError> {
+    let bad = |reason| Err(ModelError::BadInputShape { reason });
+    if !bytes.len().is_multiple_of(4) {
+        return bad("it is not a whole number of u32 values");
+    }
+    let dims = bytes.count();
+    if dims == 0 {
+        return bad("it has no dimensions");
+    }
+    let mut shape = [0u32; MAX_INPUT_DIMS];
+    if dims > shape.len() {
+        return bad("it has more than 3 dimensions");
+    }
+    let mut len = 1usize;
+    for (i, d) in shape.iter_mut().enumerate().take(dims) {
+        *d = bytes.value(i).unwrap_or(0);
+        if *d == 0 {
+            return bad("a dimension is 0");
+        }
+        len = match usize::try_from(*d).ok().and_then(|d| len.checked_mul(d)) {
+            Some(len) => len,
+            None => return bad("its product overflows"),
+        };
+    }
+    Ok((shape, dims, len))
+}
+
+/// Checks the arrays of a per-feature input scaling against the input length.
+fn check_input_scaling(scaling: &InputScaling<'_>, input_len: usize) -> Result<(), ModelError> {
+    let Some((offset, divisor)) = scaling.arrays() else {
+        return Ok(());
+    };
+    let expected = input_len.saturating_mul(4);
+    for (array, bytes) in [("offset", offset), ("divisor", divisor)] {
+        if bytes.len() != expected {
+            return Err(ModelError::InputScalingLength {
+                array,
+                expected,
+                actual: bytes.len(),
+            });
+        }
+    }
+    for (index, (o, d)) in offset.chunks_exact(4).zip(divisor.chunks_exact(4)).enumerate() {
+        let (o, d) = (le_f32(o), le_f32(d));
+        let array = if !finite(o) {
+            "offset"
+        } else if !finite(d) || d.to_bits() << 1 == 0 {
+            "divisor"
+        } else {
+            continue;
+        };
+        return Err(ModelError::BadInputScaling { array, index });
+    }
+    Ok(())
+}
+
+/// `x` is neither infinite nor NaN, decided on the bits.
+fn finite(x: f32) -> bool {
+    (x.to_bits() >> 23) & 0xff != 0xff
+}
+
 fn check_zero_point(zero_point: i32) -> Result<(), Error> {
     if i8::try_from(zero_point).is_err() {
         return Err(Error::OutputZeroPointOutOfRange { zero_point });
@@ -1073,6 +1346,14 @@ pub(crate) fn to_usize(x: u32) -> usize {
     usize::try_from(x).unwrap_or(usize::MAX)
 }
 
+/// A little-endian f32 from a 4-byte chunk (0 for a shorter one, which callers never pass).
+pub(crate) fn le_f32(bytes: &[u8]) -> f32 {
+    match *bytes {
+        [a, b, c, d] => f32::from_le_bytes([a, b, c, d]),
+        _ => 0.0,
+    }
+}
+
 /// A little-endian i32 from a 4-byte chunk (0 for a shorter one, which callers never pass).
 pub(crate) fn le_i32(bytes: &[u8]) -> i32 {
     match *bytes {
@@ -1104,8 +1385,8 @@ fn describe(error: &postcard::Error) -> &'static str {
         E::DeserializeUnexpectedEnd => "it ends in the middle of a field",
         E::DeserializeBadVarint => "a length or integer is not a valid varint",
         E::DeserializeBadBool => "a boolean is neither 0 nor 1",
-        E::DeserializeBadUtf8 => "the name is not UTF-8",
-        E::DeserializeBadEnum => "a layer or activation tag is unknown",
+        E::DeserializeBadUtf8 => "the name or the source is not UTF-8",
+        E::DeserializeBadEnum => "a layer, activation or input scaling tag is unknown",
         E::DeserializeBadOption => "an option tag is neither 0 nor 1",
         E::DeserializeBadEncoding => "a field has a bad encoding",
         _ => "a field has an impossible value (for example more than 32 layers)",
@@ -1135,7 +1416,18 @@ pub fn encoded_len_bound<'a, S: Storage<'a>>(body: &ModelBody<'a, S>) -> usize {
             (None, _) => 0,
         })
         .sum();
-    HEADER_LEN + CHECKSUM_LEN + body.name.byte_len() + arrays + 64 * (body.layers.len() + 2)
+    let scaling = body
+        .input_scaling
+        .arrays()
+        .map_or(0, |(offset, divisor)| offset.byte_len() + divisor.byte_len());
+    HEADER_LEN
+        + CHECKSUM_LEN
+        + body.name.byte_len()
+        + body.source.byte_len()
+        + body.input_shape.byte_len()
+        + scaling
+        + arrays
+        + 64 * (body.layers.len() + 3)
 }
 
 /// Writes a model file (header, the postcard body, the checksum) into `out`; returns its

@@ -15,6 +15,8 @@ pub trait Storage<'a> {
     type I8: Clone + fmt::Debug + PartialEq + Serialize + ByteLen;
     /// I32 values (biases, multipliers): 4 little-endian bytes each on the wire.
     type I32: Clone + fmt::Debug + PartialEq + Serialize + ByteLen;
+    /// U32 values (the input shape): 4 little-endian bytes each on the wire.
+    type U32: Clone + fmt::Debug + PartialEq + Serialize + ByteLen + U32Values;
     /// F32 values (weight scales): 4 little-endian bytes each on the wire.
     type F32: Clone + fmt::Debug + PartialEq + Serialize + ByteLen;
     /// The model's name.
@@ -39,6 +41,25 @@ impl ByteLen for &str {
     }
 }
 
+/// An array of u32 values, borrowed bytes or owned words, read one value at a time.
+pub trait U32Values {
+    /// How many values (a shorter tail of bytes does not count).
+    fn count(&self) -> usize;
+    /// Value `index`, if there is one.
+    fn value(&self, index: usize) -> Option<u32>;
+}
+
+impl U32Values for &[u8] {
+    fn count(&self) -> usize {
+        self.len() / 4
+    }
+
+    fn value(&self, index: usize) -> Option<u32> {
+        let bytes = self.get(index.checked_mul(4)?..)?.get(..4)?;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    }
+}
+
 /// Arrays borrowed from a model file's bytes, whatever their alignment: what the device loader
 /// ([`Model::from_bytes`](crate::Model::from_bytes)) gives, with no copy and no heap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +68,7 @@ pub struct Borrowed;
 impl<'a> Storage<'a> for Borrowed {
     type I8 = &'a [u8];
     type I32 = &'a [u8];
+    type U32 = &'a [u8];
     type F32 = &'a [u8];
     type Str = &'a str;
 }
@@ -83,6 +105,16 @@ mod owned {
         }
     }
 
+    impl super::U32Values for Words<u32> {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+
+        fn value(&self, index: usize) -> Option<u32> {
+            self.0.get(index).copied()
+        }
+    }
+
     impl<T> super::ByteLen for Words<T> {
         fn byte_len(&self) -> usize {
             self.0.len().saturating_mul(4)
@@ -92,6 +124,7 @@ mod owned {
     impl Storage<'_> for Owned {
         type I8 = Vec<i8>;
         type I32 = Words<i32>;
+        type U32 = Words<u32>;
         type F32 = Words<f32>;
         type Str = String;
     }
@@ -113,6 +146,15 @@ mod owned {
         }
     }
 
+    impl Word for u32 {
+        fn to_le(self) -> [u8; 4] {
+            self.to_le_bytes()
+        }
+        fn from_le(bytes: [u8; 4]) -> Self {
+            u32::from_le_bytes(bytes)
+        }
+    }
+
     impl Word for f32 {
         fn to_le(self) -> [u8; 4] {
             self.to_le_bytes()
@@ -122,7 +164,7 @@ mod owned {
         }
     }
 
-    /// An owned array of i32 or f32 that is a byte string of little-endian words in the model
+    /// An owned array of i32, u32 or f32 that is a byte string of little-endian words in the model
     /// file (and a list of numbers in JSON). Dereferences to its `Vec`.
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct Words<T>(pub Vec<T>);

@@ -1,8 +1,10 @@
-//! `docs/model-format.md` against the code: the layer tag table lists exactly the layer variants
-//! the code writes, with the tag postcard gives each and the fields in the order they are
-//! encoded, and the page names the current format version.
+//! `docs/model-format.md` against the code: the body table lists the body's fields in the order
+//! they are encoded; the layer tag table and the input scaling table list exactly the variants
+//! the code writes, with the index postcard gives each and the fields in the order they are
+//! encoded; and the page names the current format version.
 
-use autoencoder_core::model::{Activation, Layer, Quant, Weights, FORMAT_VERSION};
+use autoencoder_core::model::{Activation, InputScaling, Layer, ModelBody, Quant, Weights, FORMAT_VERSION};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 const PAGE: &str = include_str!("../../docs/model-format.md");
 
@@ -107,11 +109,41 @@ fn variant_and_fields(layer: &Layer<'_>) -> (&'static str, &'static [&'static st
     }
 }
 
-/// The rows of the page's layer table: (tag, variant, field names in order).
-fn page_rows() -> Vec<(u8, String, Vec<String>)> {
+/// One of every input scaling variant, and its name and fields in encoding order (the match
+/// has no wildcard, as in [`variant_and_fields`]).
+fn scalings() -> Vec<(InputScaling<'static>, &'static str, &'static [&'static str])> {
+    let one = &[0u8, 0, 128, 63][..];
+    [
+        InputScaling::None,
+        InputScaling::Unit,
+        InputScaling::MinMax {
+            offset: one,
+            divisor: one,
+        },
+        InputScaling::Standard {
+            offset: one,
+            divisor: one,
+        },
+    ]
+    .into_iter()
+    .map(|scaling| {
+        let (name, fields): (&str, &[&str]) = match scaling {
+            InputScaling::None => ("None", &[]),
+            InputScaling::Unit => ("Unit", &[]),
+            InputScaling::MinMax { .. } => ("MinMax", &["offset", "divisor"]),
+            InputScaling::Standard { .. } => ("Standard", &["offset", "divisor"]),
+        };
+        (scaling, name, fields)
+    })
+    .collect()
+}
+
+/// The rows of the page's table that follows the line starting with `heading`: (index,
+/// variant, field names in order).
+fn page_rows(heading: &str) -> Vec<(u8, String, Vec<String>)> {
     let start = PAGE
-        .find("`Layer`, by variant index")
-        .expect("the page has no layer table");
+        .find(heading)
+        .unwrap_or_else(|| panic!("the page has no table after {heading:?}"));
     let mut rows = Vec::new();
     for line in PAGE[start..].lines().skip(1) {
         let line = line.trim();
@@ -137,7 +169,7 @@ fn page_rows() -> Vec<(u8, String, Vec<String>)> {
 
 #[test]
 fn the_tag_table_is_the_codes() {
-    let rows = page_rows();
+    let rows = page_rows("`Layer`, by variant index");
     let layers = one_of_each();
     assert_eq!(
         rows.len(),
@@ -172,4 +204,83 @@ fn the_page_names_the_current_version() {
         PAGE.contains(&row),
         "the page's version table has no row for {FORMAT_VERSION}"
     );
+}
+
+#[test]
+fn the_scaling_table_is_the_codes() {
+    let rows = page_rows("`InputScaling`, by variant index");
+    let scalings = scalings();
+    assert_eq!(rows.len(), scalings.len(), "the page's scaling rows: {rows:?}");
+    for (scaling, variant, fields) in &scalings {
+        let mut buf = [0u8; 64];
+        let index = postcard::to_slice(scaling, &mut buf).expect("encodes")[0];
+        let row = rows
+            .iter()
+            .find(|(i, _, _)| *i == index)
+            .unwrap_or_else(|| panic!("index {index} ({variant}) is not on the page"));
+        assert_eq!(
+            row.1, *variant,
+            "index {index}: page says {}, code says {variant}",
+            row.1
+        );
+        assert_eq!(row.2, *fields, "index {index} ({variant}): the page's fields differ");
+    }
+}
+
+/// The keys of a JSON object, in the order they appear.
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
+}
+
+#[test]
+fn the_body_table_is_the_fields_in_encoding_order() {
+    // Serde writes a struct's fields in declaration order, which is postcard's encoding order.
+    let body: ModelBody<'_> = ModelBody {
+        name: "n",
+        source: "",
+        float_test_mse: 0.0,
+        input_shape: &[1, 0, 0, 0],
+        input_scaling: InputScaling::None,
+        input: Quant {
+            scale: 1.0,
+            zero_point: 0,
+        },
+        code_after: 1,
+        layers: heapless::Vec::new(),
+    };
+    let json = serde_json::to_string(&body).expect("serializes");
+    let code: Keys = serde_json::from_str(&json).expect("an object");
+    let start = PAGE
+        .find("`ModelBody`, in encoding order")
+        .expect("the page has no body table");
+    let page: Vec<String> = PAGE[start..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1))
+        .map(str::trim)
+        .filter(|c| c.starts_with('`'))
+        .map(|c| c.trim_matches('`').to_string())
+        .collect();
+    assert_eq!(page, code.0, "the page's body fields differ from the code's");
 }

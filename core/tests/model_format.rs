@@ -3,8 +3,11 @@
 //! random overwrites and random bodies. Nothing may panic, and every blob that loads must run.
 
 use autoencoder_core::model::{
-    encoded_len_bound, write, Activation, Layer, ModelBody, ModelKind, Quant, Weights, CHECKSUM_LEN, HEADER_LEN,
+    encoded_len_bound, write, Activation, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights, CHECKSUM_LEN,
+    FORMAT_VERSION, HEADER_LEN,
 };
+use autoencoder_core::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
+use autoencoder_core::Autoencoder;
 use autoencoder_core::{Error, Model, ModelError, Runner, PIXELS};
 
 /// SplitMix64, for reproducible random bytes.
@@ -98,7 +101,10 @@ fn body(p: &Parts) -> ModelBody<'_> {
     }
     ModelBody {
         name: "tiny",
+        source: r#"{"test":"model_format"}"#,
         float_test_mse: 0.01,
+        input_shape: &MNIST_SHAPE,
+        input_scaling: InputScaling::Unit,
         input: Quant {
             scale: 1.0 / 255.0,
             zero_point: -128,
@@ -149,10 +155,21 @@ fn load_and_run(bytes: &[u8]) -> Result<(), ModelError> {
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut code = vec![0i8; model.code_len()];
     let mut runner = Runner::new(model, &mut scratch).expect("scratch of the reported size binds");
-    let image = [200u8; PIXELS];
-    let mut out = [0u8; PIXELS];
-    runner.encode_into(&image, &mut code).expect("a loaded model encodes");
+    let n = runner.model().input_len();
+    let image = vec![200u8; n];
+    let mut out = vec![0u8; n];
+    runner
+        .encode_u8_into(&image, &mut code)
+        .expect("a loaded model encodes");
     runner.denoise_into(&image, &mut out).expect("a loaded model denoises");
+    let floats = vec![-3.5f32; n];
+    let mut back = vec![0f32; n];
+    runner
+        .encode_f32_into(&floats, &mut code)
+        .expect("a loaded model encodes floats");
+    runner
+        .reconstruct_f32_into(&floats, &mut back)
+        .expect("a loaded model reconstructs floats");
     Ok(())
 }
 
@@ -244,7 +261,9 @@ fn random_overwrites_and_random_bodies_never_panic() {
     }
     for _ in 0..3000 {
         let len = rng.next() as usize % 300;
-        let mut b = b"AEQ8\x01\x00\x01\x00".to_vec();
+        let mut b = b"AEQ8".to_vec();
+        b.extend(FORMAT_VERSION.to_le_bytes());
+        b.extend([1, 0]);
         b.extend(rng.bytes(len));
         b.extend([0; 4]);
         fix_checksum(&mut b);
@@ -260,21 +279,32 @@ fn header_errors_are_named() {
     let mut b = bytes.clone();
     b[0] = b'X';
     assert!(matches!(Model::from_bytes(&b), Err(ModelError::BadMagic { .. })));
-    // An older file (version 1, before the rules of format 2) and a newer one: both refused
-    // with both versions named; the older one is pointed at `trainer upgrade`.
+    // Older files (version 1, before the rules of format 2; version 2, before the input's
+    // shape and scaling) and a newer one: all refused with both versions named; the older ones
+    // are pointed at `trainer upgrade`.
+    for old_version in [1u8, 2] {
+        let mut b = bytes.clone();
+        b[4] = old_version;
+        let old = Model::from_bytes(&b).unwrap_err();
+        assert_eq!(
+            old,
+            ModelError::UnsupportedVersion {
+                found: u16::from(old_version),
+                supported: 3
+            }
+        );
+        let text = old.to_string();
+        assert!(
+            text.contains(&format!("version {old_version}"))
+                && text.contains("version 3")
+                && text.contains("trainer upgrade"),
+            "{text}"
+        );
+    }
     let mut b = bytes.clone();
-    b[4] = 1;
-    let old = Model::from_bytes(&b).unwrap_err();
-    assert_eq!(old, ModelError::UnsupportedVersion { found: 1, supported: 2 });
-    let text = old.to_string();
-    assert!(
-        text.contains("version 1") && text.contains("version 2") && text.contains("trainer upgrade"),
-        "{text}"
-    );
-    let mut b = bytes.clone();
-    b[4] = 3;
+    b[4] = 4;
     let new = Model::from_bytes(&b).unwrap_err();
-    assert_eq!(new, ModelError::UnsupportedVersion { found: 3, supported: 2 });
+    assert_eq!(new, ModelError::UnsupportedVersion { found: 4, supported: 3 });
     assert!(new.to_string().contains("newer"), "{new}");
     let mut b = bytes.clone();
     b[6] = 9;
@@ -395,13 +425,449 @@ fn scratch_and_code_width_are_checked_when_binding() {
     );
     let mut scratch = vec![0i8; model.scratch_len()];
     assert_eq!(
-        autoencoder_core::Autoencoder::<4>::new(model.clone(), &mut scratch).err(),
+        autoencoder_core::Autoencoder::<PIXELS, 4>::new(model.clone(), &mut scratch).err(),
         Some(ModelError::CodeWidthMismatch { model: 3, requested: 4 })
+    );
+    assert_eq!(
+        autoencoder_core::Autoencoder::<783, 3>::new(model.clone(), &mut scratch).err(),
+        Some(ModelError::InputWidthMismatch {
+            model: PIXELS,
+            requested: 783
+        })
     );
     let mut runner = Runner::new(model, &mut scratch).unwrap();
     let mut code = [0i8; 2];
     assert_eq!(
-        runner.encode_into(&[0; PIXELS], &mut code),
+        runner.encode_u8_into(&[0; PIXELS], &mut code),
         Err(ModelError::CodeWidthMismatch { model: 3, requested: 2 })
     );
+    let mut code = [0i8; 3];
+    assert_eq!(
+        runner.encode_into(&[0; PIXELS - 1], &mut code),
+        Err(ModelError::InputWidthMismatch {
+            model: PIXELS,
+            requested: PIXELS - 1
+        })
+    );
+    let mut out = [0f32; PIXELS + 1];
+    assert_eq!(
+        runner.decode_f32_into(&code, &mut out),
+        Err(ModelError::InputWidthMismatch {
+            model: PIXELS,
+            requested: PIXELS + 1
+        })
+    );
+    let mut out = [0u8; PIXELS];
+    assert_eq!(
+        runner.denoise_into(&[0; PIXELS + 1], &mut out),
+        Err(ModelError::InputWidthMismatch {
+            model: PIXELS,
+            requested: PIXELS + 1
+        })
+    );
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// MNIST's input shape, 28 x 28, as the file stores it.
+const MNIST_SHAPE: [u8; 8] = [28, 0, 0, 0, 28, 0, 0, 0];
+
+/// The sensor model's shape, 2 x 3.
+const SENSOR_SHAPE: [u8; 8] = [2, 0, 0, 0, 3, 0, 0, 0];
+
+#[test]
+fn input_errors_are_named() {
+    let p = parts();
+    let load = |b: &ModelBody<'_>| blob(ModelKind::FullyConnected, b).map(|_| ());
+    // Any zero point in int8 and any finite positive scale.
+    for (scale, zero_point) in [(0.3, -5), (1e-30, 127), (1.0 / 255.0, -128)] {
+        let mut b = body(&p);
+        b.input = Quant { scale, zero_point };
+        assert_eq!(load(&b), Ok(()), "scale {scale}, zero point {zero_point}");
+    }
+    for (scale, zero_point) in [
+        (1.0, 128),
+        (1.0, -129),
+        (0.0, 0),
+        (-1.0, 0),
+        (f32::NAN, 0),
+        (f32::INFINITY, 0),
+    ] {
+        let mut b = body(&p);
+        b.input = Quant { scale, zero_point };
+        assert_eq!(
+            load(&b),
+            Err(ModelError::BadInput),
+            "scale {scale}, zero point {zero_point}"
+        );
+    }
+    // Shapes: the product is what counts.
+    for shape in [&[784][..], &[7, 4, 28], &[28, 28]] {
+        let bytes = u32_bytes(shape);
+        let mut b = body(&p);
+        b.input_shape = &bytes;
+        assert_eq!(load(&b), Ok(()), "{shape:?}");
+        let model_bytes = blob(ModelKind::FullyConnected, &b).unwrap();
+        assert_eq!(Model::from_bytes(&model_bytes).unwrap().input_shape(), shape);
+    }
+    let bad_shapes: [(&[u8], &str); 6] = [
+        (&[], "it has no dimensions"),
+        (&[28, 0, 0], "it is not a whole number of u32 values"),
+        (&[28, 0, 0, 0, 28, 0, 0, 0, 1], "it is not a whole number of u32 values"),
+        (&[28, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0], "a dimension is 0"),
+        (
+            &[7, 0, 0, 0, 4, 0, 0, 0, 28, 0, 0, 0, 1, 0, 0, 0],
+            "it has more than 3 dimensions",
+        ),
+        (
+            &[255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255],
+            "its product overflows",
+        ),
+    ];
+    for (shape, reason) in bad_shapes {
+        let mut b = body(&p);
+        b.input_shape = shape;
+        assert_eq!(load(&b), Err(ModelError::BadInputShape { reason }), "{shape:?}");
+    }
+    let shape = u32_bytes(&[27, 28]);
+    let mut b = body(&p);
+    b.input_shape = &shape;
+    assert_eq!(
+        load(&b),
+        Err(ModelError::FirstLayerMismatch {
+            input: 27 * 28,
+            layer: PIXELS
+        })
+    );
+}
+
+#[test]
+fn scaling_arrays_are_checked() {
+    let p = parts();
+    let load = |b: &ModelBody<'_>| blob(ModelKind::FullyConnected, b).map(|_| ());
+    let ones = f32_bytes(&[1.0; PIXELS]);
+    let short = f32_bytes(&[1.0; PIXELS - 1]);
+    let mut divisors = vec![2.5f32; PIXELS];
+    let mut b = body(&p);
+    b.input_scaling = InputScaling::Standard {
+        offset: &ones[..],
+        divisor: &short[..],
+    };
+    assert_eq!(
+        load(&b),
+        Err(ModelError::InputScalingLength {
+            array: "divisor",
+            expected: 4 * PIXELS,
+            actual: 4 * (PIXELS - 1)
+        })
+    );
+    b.input_scaling = InputScaling::MinMax {
+        offset: &short[..],
+        divisor: &ones[..],
+    };
+    assert_eq!(
+        load(&b),
+        Err(ModelError::InputScalingLength {
+            array: "offset",
+            expected: 4 * PIXELS,
+            actual: 4 * (PIXELS - 1)
+        })
+    );
+    for (index, bad) in [(0, 0.0), (5, -0.0), (783, f32::NAN), (9, f32::NEG_INFINITY)] {
+        let saved = divisors[index];
+        divisors[index] = bad;
+        let bytes = f32_bytes(&divisors);
+        let mut b = body(&p);
+        b.input_scaling = InputScaling::MinMax {
+            offset: &ones[..],
+            divisor: &bytes[..],
+        };
+        assert_eq!(
+            load(&b),
+            Err(ModelError::BadInputScaling {
+                array: "divisor",
+                index
+            }),
+            "divisor {bad}"
+        );
+        divisors[index] = saved;
+    }
+    let mut offsets = vec![-1e30f32; PIXELS];
+    offsets[17] = f32::INFINITY;
+    let offsets = f32_bytes(&offsets);
+    let divisors = f32_bytes(&divisors);
+    let tiny = f32_bytes(&[-1e-38; PIXELS]);
+    let big = f32_bytes(&[3e38; PIXELS]);
+    let mut b = body(&p);
+    b.input_scaling = InputScaling::Standard {
+        offset: &offsets[..],
+        divisor: &divisors[..],
+    };
+    assert_eq!(
+        load(&b),
+        Err(ModelError::BadInputScaling {
+            array: "offset",
+            index: 17
+        })
+    );
+    // Negative and tiny divisors, large offsets: any finite offset and nonzero divisor.
+    let mut b = body(&p);
+    b.input_scaling = InputScaling::Standard {
+        offset: &big[..],
+        divisor: &tiny[..],
+    };
+    assert_eq!(load(&b), Ok(()));
+}
+
+#[test]
+fn the_output_must_be_as_wide_as_the_input_and_have_a_scale() {
+    let p = parts();
+    let mut b = body(&p);
+    // The decoder's last 10 outputs dropped: 774 outputs for 784 inputs.
+    if let Layer::FullyConnected { outputs, params, .. } = &mut b.layers[3] {
+        *outputs = PIXELS as u32 - 10;
+        params.weights = &p.dec_w[..3 * (PIXELS - 10)];
+        params.weight_scales = &p.dec_words[..4 * (PIXELS - 10)];
+        params.bias = &p.dec_words[..4 * (PIXELS - 10)];
+        params.multipliers = &p.dec_words[..4 * (PIXELS - 10)];
+        params.shifts = &p.dec_shifts[..PIXELS - 10];
+    }
+    assert_eq!(
+        blob(ModelKind::FullyConnected, &b),
+        Err(ModelError::OutputWidthMismatch {
+            input: PIXELS,
+            output: PIXELS - 10
+        })
+    );
+    for scale in [0.0, -1.0 / 256.0, f32::NAN, f32::INFINITY] {
+        let mut b = body(&p);
+        b.layers[4] = Layer::Table {
+            activation: Activation::Logistic,
+            table: &p.table[..],
+            output: Quant {
+                scale,
+                zero_point: -128,
+            },
+        };
+        assert_eq!(
+            blob(ModelKind::FullyConnected, &b),
+            Err(ModelError::BadOutput),
+            "scale {scale}"
+        );
+    }
+}
+
+/// Arrays of a model of 6 sensor values (shape `[2, 3]`, min-max scaled, input zero point 7)
+/// with a code of 2.
+struct SensorParts {
+    enc_w: Vec<u8>,
+    dec_w: Vec<u8>,
+    enc_words: Vec<u8>,
+    dec_words: Vec<u8>,
+    enc_shifts: Vec<u8>,
+    dec_shifts: Vec<u8>,
+    offset: Vec<u8>,
+    divisor: Vec<u8>,
+}
+
+const SENSORS: usize = 6;
+const SENSOR_CODE: usize = 2;
+
+fn sensor_parts() -> SensorParts {
+    let (n, k) = (SENSORS, SENSOR_CODE);
+    let mut rng = Rng(autoencoder_core::testutil::SplitMix64::new(99));
+    let words = |n: usize, value: i32| (0..n).flat_map(|_| value.to_le_bytes()).collect::<Vec<u8>>();
+    SensorParts {
+        enc_w: rng.bytes(k * n),
+        dec_w: rng.bytes(n * k),
+        enc_words: words(k, 1 << 30),
+        dec_words: words(n, 1 << 30),
+        enc_shifts: vec![(-6i8) as u8; k],
+        dec_shifts: vec![(-4i8) as u8; n],
+        offset: f32_bytes(&[-1.0, 0.5, 20.0, -300.0, 0.0, 7.25]),
+        divisor: f32_bytes(&[2.0, 0.25, 40.0, 600.0, 1.0, -3.5]),
+    }
+}
+
+fn sensor_body(p: &SensorParts) -> ModelBody<'_> {
+    let mut layers = heapless::Vec::new();
+    for layer in [
+        Layer::FullyConnected {
+            inputs: SENSORS as u32,
+            outputs: SENSOR_CODE as u32,
+            params: Weights {
+                weights: &p.enc_w[..],
+                weight_scales: &p.enc_words[..],
+                bias: &p.enc_words[..],
+                multipliers: &p.enc_words[..],
+                shifts: &p.enc_shifts[..],
+                output: Quant {
+                    scale: 0.2,
+                    zero_point: -10,
+                },
+            },
+        },
+        Layer::FullyConnected {
+            inputs: SENSOR_CODE as u32,
+            outputs: SENSORS as u32,
+            params: Weights {
+                weights: &p.dec_w[..],
+                weight_scales: &p.dec_words[..],
+                bias: &p.dec_words[..],
+                multipliers: &p.dec_words[..],
+                shifts: &p.dec_shifts[..],
+                output: Quant {
+                    scale: 0.01,
+                    zero_point: 3,
+                },
+            },
+        },
+    ] {
+        layers.push(layer).unwrap();
+    }
+    ModelBody {
+        name: "sensors",
+        source: r#"{"data":"synthetic"}"#,
+        float_test_mse: f32::NAN,
+        input_shape: &SENSOR_SHAPE,
+        input_scaling: InputScaling::MinMax {
+            offset: &p.offset[..],
+            divisor: &p.divisor[..],
+        },
+        input: Quant {
+            scale: 0.05,
+            zero_point: 7,
+        },
+        code_after: 1,
+        layers,
+    }
+}
+
+#[test]
+fn bit_flips_in_a_scaled_model_never_panic() {
+    let p = sensor_parts();
+    let bytes = blob(ModelKind::FullyConnected, &sensor_body(&p)).unwrap();
+    let (mut loaded, mut rejected) = (0, 0);
+    for bit in 0..(bytes.len() - CHECKSUM_LEN) * 8 {
+        let mut flipped = bytes.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        fix_checksum(&mut flipped);
+        match load_and_run(&flipped) {
+            Ok(()) => loaded += 1,
+            Err(_) => rejected += 1,
+        }
+    }
+    assert!(loaded > 0 && rejected > 0, "loaded {loaded}, rejected {rejected}");
+}
+
+/// The sensor model run through every entry of [`Autoencoder`] and [`Runner`].
+#[test]
+fn a_model_of_any_shape_runs_through_every_entry() {
+    const N: usize = SENSORS;
+    const K: usize = SENSOR_CODE;
+    let mut rng = Rng(autoencoder_core::testutil::SplitMix64::new(100));
+    let p = sensor_parts();
+    let (offset, divisor) = (&p.offset, &p.divisor);
+    let b = sensor_body(&p);
+    let bytes = blob(ModelKind::FullyConnected, &b).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        (model.input_len(), model.input_shape(), model.code_len()),
+        (N, &[2u32, 3][..], K)
+    );
+    assert_eq!(model.input_quant(), b.input);
+    assert!(matches!(
+        model.input_scaling(),
+        InputScaling::MinMax { offset: o, divisor: d } if o == &offset[..] && d == &divisor[..]
+    ));
+    assert_eq!(model.source(), r#"{"data":"synthetic"}"#);
+    assert_eq!(model.scratch_len(), 2 * N);
+    let scaling = model.input_scaling();
+    let (in_q, out_q) = (model.input_quant(), model.output_quant());
+
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut ae = Autoencoder::<N, K>::new(model.clone(), &mut scratch).unwrap();
+    let mut scratch2 = vec![0i8; model.scratch_len()];
+    let mut runner = Runner::new(model.clone(), &mut scratch2).unwrap();
+    for case in 0..200 {
+        let x: [f32; N] = std::array::from_fn(|_| (rng.0.next_f64() * 80.0 - 40.0) as f32);
+        let mut q = [0i8; N];
+        quantize_f32(&x, &scaling, in_q, &mut q).unwrap();
+        let code = ae.encode(&q).unwrap();
+        assert_eq!(ae.encode_f32(&x).unwrap(), code, "case {case}");
+        let out = ae.decode(&code).unwrap();
+        assert_eq!(ae.reconstruct(&q).unwrap(), out, "case {case}");
+        let mut want = [0f32; N];
+        dequantize_f32(&out, &scaling, out_q, &mut want).unwrap();
+        let bits = |v: [f32; N]| v.map(f32::to_bits);
+        assert_eq!(bits(ae.decode_f32(&code).unwrap()), bits(want), "case {case}");
+        assert_eq!(bits(ae.reconstruct_f32(&x).unwrap()), bits(want), "case {case}");
+        assert_eq!(
+            ae.decode_u8(&code).unwrap(),
+            out.map(|c| (i32::from(c) + 128) as u8),
+            "case {case}"
+        );
+        // The runner gives the same through slices.
+        let (mut c2, mut o2, mut f2) = ([0i8; K], [0i8; N], [0f32; N]);
+        runner.encode_f32_into(&x, &mut c2).unwrap();
+        runner.reconstruct_into(&q, &mut o2).unwrap();
+        runner.reconstruct_f32_into(&x, &mut f2).unwrap();
+        assert_eq!((c2, o2, bits(f2)), (code, out, bits(want)), "case {case}");
+
+        let p: [u8; N] = std::array::from_fn(|_| rng.next() as u8);
+        let mut qp = [0i8; N];
+        quantize_u8(&p, &scaling, in_q, &mut qp).unwrap();
+        let code = ae.encode(&qp).unwrap();
+        assert_eq!(ae.encode_u8(&p).unwrap(), code, "case {case}");
+        assert_eq!(ae.denoise(&p).unwrap(), ae.decode_u8(&code).unwrap(), "case {case}");
+        let mut d2 = [0u8; N];
+        runner.denoise_into(&p, &mut d2).unwrap();
+        runner.encode_u8_into(&p, &mut c2).unwrap();
+        assert_eq!((d2, c2), (ae.denoise(&p).unwrap(), code), "case {case}");
+    }
+    // A NaN anywhere: a typed error, and nothing written.
+    let mut x = [1.0f32; N];
+    x[4] = f32::NAN;
+    assert_eq!(ae.encode_f32(&x), Err(ModelError::NotANumber { index: 4 }));
+    assert_eq!(ae.reconstruct_f32(&x), Err(ModelError::NotANumber { index: 4 }));
+    let mut code = [5i8; K];
+    assert_eq!(
+        runner.encode_f32_into(&x, &mut code),
+        Err(ModelError::NotANumber { index: 4 })
+    );
+    assert_eq!(code, [5; K]);
+    // Infinite and huge raw values saturate instead.
+    ae.encode_f32(&[f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN, 0.0, -0.0])
+        .unwrap();
+}
+
+/// The MNIST model's u8 entries are the int8 ones on `p - 128` and `q + 128`.
+#[test]
+fn pixels_in_and_out_are_the_codes_shifted_by_128() {
+    let bytes = valid_blob();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.input_shape(), &[28, 28]);
+    assert_eq!(model.input_scaling(), InputScaling::Unit);
+    assert_eq!(model.source(), r#"{"test":"model_format"}"#);
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut ae = Autoencoder::<PIXELS, 3>::new(model, &mut scratch).unwrap();
+    let mut rng = Rng(autoencoder_core::testutil::SplitMix64::new(5));
+    for _ in 0..20 {
+        let image: [u8; PIXELS] = std::array::from_fn(|_| rng.next() as u8);
+        let codes = image.map(|p| (i32::from(p) - 128) as i8);
+        let code = ae.encode(&codes).unwrap();
+        assert_eq!(ae.encode_u8(&image).unwrap(), code);
+        let floats = image.map(f32::from);
+        assert_eq!(ae.encode_f32(&floats).unwrap(), code);
+        let out = ae.decode(&code).unwrap();
+        let pixels = out.map(|q| (i32::from(q) + 128) as u8);
+        assert_eq!(ae.decode_u8(&code).unwrap(), pixels);
+        assert_eq!(ae.denoise(&image).unwrap(), pixels);
+    }
 }

@@ -1,8 +1,9 @@
 //! Every model shipped in `models/` against its golden vectors (`<name>.golden.json`, written by
 //! `trainer export` from the trainer's independent integer reference): codes and denoised pixels
 //! must be equal byte for byte, through both the run-time-width [`Runner`] and the fixed-size
-//! [`Autoencoder`].
+//! [`Autoencoder`], from u8 pixels and from the same pixels as floats.
 
+use autoencoder_core::model::InputScaling;
 use autoencoder_core::{Autoencoder, Model, Runner, PIXELS};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -32,9 +33,16 @@ fn first_difference(got: &[u8], want: &[u8]) -> Option<(usize, u8, u8)> {
 fn typed(model: Model<'_>, input: &[u8; PIXELS]) -> Option<(Vec<u8>, [u8; PIXELS])> {
     fn run<const K: usize>(model: Model<'_>, input: &[u8; PIXELS]) -> (Vec<u8>, [u8; PIXELS]) {
         let mut scratch = vec![0i8; model.scratch_len()];
-        let mut ae = Autoencoder::<K>::new(model, &mut scratch).expect("binds");
-        let code = ae.encode(input).expect("encodes");
+        let mut ae = Autoencoder::<PIXELS, K>::new(model, &mut scratch).expect("binds");
+        let code = ae.encode_u8(input).expect("encodes");
         let image = ae.denoise(input).expect("denoises");
+        // The same pixels as floats, through the float path, and as int8 codes.
+        assert_eq!(ae.encode_f32(&input.map(f32::from)).expect("encodes floats"), code);
+        assert_eq!(
+            ae.encode(&input.map(|p| (i32::from(p) - 128) as i8)).expect("encodes"),
+            code
+        );
+        assert_eq!(ae.decode_u8(&code).expect("decodes"), image);
         (code.iter().map(|&c| c as u8).collect(), image)
     }
     match model.code_len() {
@@ -59,6 +67,11 @@ fn every_shipped_model_matches_its_golden_vectors() {
         let name = path.display().to_string();
         let bytes = std::fs::read(&path).unwrap();
         let model = Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Every shipped model is MNIST's: 28 x 28 pixels, divided by 255, quantized as p - 128.
+        assert_eq!(model.input_shape(), &[28, 28], "{name}");
+        assert_eq!(model.input_scaling(), InputScaling::Unit, "{name}");
+        let input = model.input_quant();
+        assert_eq!((input.scale, input.zero_point), (1.0 / 255.0, -128), "{name}");
         let golden_path = path.with_extension("golden.json");
         let golden: Value = serde_json::from_str(
             &std::fs::read_to_string(&golden_path).unwrap_or_else(|e| panic!("{}: {e}", golden_path.display())),
@@ -75,7 +88,7 @@ fn every_shipped_model_matches_its_golden_vectors() {
             let input: [u8; PIXELS] = unhex(case["input"].as_str().unwrap()).try_into().expect("784 pixels");
             let want_code = unhex(case["code"].as_str().unwrap());
             let want_image = unhex(case["denoise"].as_str().unwrap());
-            runner.encode_into(&input, &mut code).unwrap();
+            runner.encode_u8_into(&input, &mut code).unwrap();
             runner.denoise_into(&input, &mut image).unwrap();
             let got_code: Vec<u8> = code.iter().map(|&c| c as u8).collect();
             assert_eq!(got_code.len(), want_code.len(), "{name}, {source}: code width");

@@ -20,27 +20,27 @@ mod board;
 #[cfg(feature = "qemu")]
 mod qemu;
 
-use autoencoder_core::{Autoencoder, ModelError, PIXELS};
+use autoencoder_core::{Autoencoder, ModelError};
 use cortex_m_rt::entry;
 
-/// Constants of the built-in model, written by build.rs: `MODEL_NAME`, `CODE`, `SCRATCH`,
-/// `IMAGES`, `EXPECTED`.
+/// Constants of the built-in model, written by build.rs: `MODEL_NAME`, `INPUT`, `CODE`,
+/// `SCRATCH`, `IMAGES`, `EXPECTED`.
 mod built {
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }
-pub use built::{CODE, EXPECTED, IMAGES, MODEL_NAME, SCRATCH};
+pub use built::{CODE, EXPECTED, IMAGES, INPUT, MODEL_NAME, SCRATCH};
 
 /// The model file the firmware was built with.
 pub static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.aeq"));
 
 /// The first [`IMAGES`] MNIST test images, one after the other.
-static TEST_IMAGES: &[u8; IMAGES * PIXELS] = include_bytes!(concat!(env!("OUT_DIR"), "/images.bin"));
+static TEST_IMAGES: &[u8; IMAGES * INPUT] = include_bytes!(concat!(env!("OUT_DIR"), "/images.bin"));
 
 /// The model's activation buffers: exactly the scratch the built-in model needs.
 static mut SCRATCH_BUFFER: [i8; SCRATCH] = [0; SCRATCH];
 
 /// The built-in model's runner.
-pub type Ae = Autoencoder<'static, 'static, CODE>;
+pub type Ae = Autoencoder<'static, 'static, INPUT, CODE>;
 
 #[entry]
 fn main() -> ! {
@@ -64,7 +64,7 @@ pub struct Measured {
     /// `encode`'s output.
     pub code: [i8; CODE],
     /// `denoise`'s output.
-    pub image: [u8; PIXELS],
+    pub image: [u8; INPUT],
     /// Clock units spent in `encode`, the clock's own reading cost removed.
     pub encode_time: u64,
     /// Clock units spent in `denoise`, the clock's own reading cost removed.
@@ -72,11 +72,11 @@ pub struct Measured {
 }
 
 /// Runs `encode` and `denoise` on one image and times each.
-pub fn measure<C: Clock>(ae: &mut Ae, image: &[u8; PIXELS], clock: &mut C) -> Result<Measured, ModelError> {
+pub fn measure<C: Clock>(ae: &mut Ae, image: &[u8; INPUT], clock: &mut C) -> Result<Measured, ModelError> {
     let t0 = clock.now();
     let t1 = clock.now();
     let overhead = t1.wrapping_sub(t0);
-    let code = ae.encode(image)?;
+    let code = ae.encode_u8(image)?;
     let t2 = clock.now();
     let denoised = ae.denoise(image)?;
     let t3 = clock.now();
@@ -89,8 +89,8 @@ pub fn measure<C: Clock>(ae: &mut Ae, image: &[u8; PIXELS], clock: &mut C) -> Re
 }
 
 /// Built-in test image `index` (below [`IMAGES`]).
-pub fn test_image(index: usize) -> &'static [u8; PIXELS] {
-    let (images, _) = TEST_IMAGES.as_chunks::<PIXELS>();
+pub fn test_image(index: usize) -> &'static [u8; INPUT] {
+    let (images, _) = TEST_IMAGES.as_chunks::<INPUT>();
     &images[index]
 }
 

@@ -25,8 +25,8 @@
 //! Exit status: 0 success, 1 a self-test mismatch, 2 a bad command line or host file, 3 a model
 //! the core rejects, 101 a panic, 134 a hard fault.
 
-use crate::{matches_host, measure, test_image, Ae, Clock, Measured, CODE, IMAGES, MODEL, MODEL_NAME, SCRATCH};
-use autoencoder_core::{Autoencoder, Model, ModelError, PIXELS};
+use crate::{matches_host, measure, test_image, Ae, Clock, Measured, CODE, IMAGES, INPUT, MODEL, MODEL_NAME, SCRATCH};
+use autoencoder_core::{Autoencoder, Model, ModelError};
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
@@ -47,7 +47,7 @@ const EXIT_MODEL: i32 = 3;
 const RELOAD: u32 = 0x00FF_FFFF;
 
 /// Bytes of one output record in stream mode.
-const RECORD: usize = CODE + PIXELS + 8;
+const RECORD: usize = CODE + INPUT + 8;
 
 /// SysTick wraps so far.
 static WRAPS: AtomicU32 = AtomicU32::new(0);
@@ -201,7 +201,7 @@ fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
 fn stream(ae: &mut Ae, images: &str, out: &str, clock: &mut SysTickClock) -> ! {
     let mut input = open(images, false);
     let mut output = open(out, true);
-    let mut image = [0u8; PIXELS];
+    let mut image = [0u8; INPUT];
     let mut record = [0u8; RECORD];
     let mut count = 0usize;
     while read_record(&mut input, &mut image, images) {
@@ -212,7 +212,7 @@ fn stream(ae: &mut Ae, images: &str, out: &str, clock: &mut SysTickClock) -> ! {
             denoise_time,
         } = measure(ae, &image, clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("image {count}: {e}")));
         let (code_bytes, rest) = record.split_at_mut(CODE);
-        let (image_bytes, times) = rest.split_at_mut(PIXELS);
+        let (image_bytes, times) = rest.split_at_mut(INPUT);
         for (b, c) in code_bytes.iter_mut().zip(code) {
             *b = c as u8;
         }
@@ -229,14 +229,14 @@ fn stream(ae: &mut Ae, images: &str, out: &str, clock: &mut SysTickClock) -> ! {
 }
 
 /// Fills `image` with the next record of `file`; `false` at the end of the file.
-fn read_record(file: &mut File, image: &mut [u8; PIXELS], name: &str) -> bool {
+fn read_record(file: &mut File, image: &mut [u8; INPUT], name: &str) -> bool {
     let mut filled = 0;
-    while filled < PIXELS {
+    while filled < INPUT {
         match file.read(&mut image[filled..]) {
             Ok(0) if filled == 0 => return false,
             Ok(0) => fail(
                 EXIT_USAGE,
-                format_args!("{name}: ends inside an image ({filled} of {PIXELS} bytes)"),
+                format_args!("{name}: ends inside an image ({filled} of {INPUT} bytes)"),
             ),
             Ok(n) => filled += n,
             Err(e) => fail(EXIT_USAGE, format_args!("{name}: cannot read ({})", errno(&e))),

@@ -13,9 +13,9 @@ pub struct Outputs {
     pub images: Vec<u8>,
 }
 
-/// Encodes and denoises every image with the model in `blob`, as
-/// [`Autoencoder`](autoencoder_core::Autoencoder) does (it is [`Runner`] with the code width in
-/// its type).
+/// Encodes and denoises every image with the model in `blob` (`encode_u8` and `denoise`), as
+/// [`Autoencoder`](autoencoder_core::Autoencoder) does (it is [`Runner`] with the widths in its
+/// type).
 ///
 /// # Errors
 /// The model's load error.
@@ -39,7 +39,7 @@ pub fn run_model(model: Model<'_>, images: &[[u8; PIXELS]]) -> Result<Outputs, M
     let codes = outputs.codes.chunks_exact_mut(code_len.max(1));
     let denoised = outputs.images.as_chunks_mut::<PIXELS>().0;
     for ((image, code), out) in images.iter().zip(codes).zip(denoised) {
-        runner.encode_into(image, code)?;
+        runner.encode_u8_into(image, code)?;
         runner.denoise_into(image, out)?;
     }
     Ok(outputs)

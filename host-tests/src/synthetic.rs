@@ -5,7 +5,9 @@
 //! effective requantization scale of each output channel is drawn from a range, so multipliers
 //! and shifts vary too.
 
-use autoencoder_core::model::{encoded_len_bound, write, Activation, Layer, ModelBody, ModelKind, Quant, Weights};
+use autoencoder_core::model::{
+    encoded_len_bound, write, Activation, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights,
+};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{quantize_multiplier, PIXELS};
 
@@ -166,6 +168,9 @@ enum Owned {
 }
 
 /// Output channels of the synthetic convolutions.
+/// MNIST's input shape, 28 x 28, as the model file stores it (u32 little-endian).
+const MNIST_SHAPE: [u8; 8] = [28, 0, 0, 0, 28, 0, 0, 0];
+
 const CONV_CHANNELS: u16 = 8;
 /// Kernel side of the synthetic convolutions.
 const KERNEL: u16 = 6;
@@ -250,7 +255,10 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
 
     let mut body = ModelBody {
         name: shape.name(),
+        source: "",
         float_test_mse: f32::NAN,
+        input_shape: &MNIST_SHAPE[..],
+        input_scaling: InputScaling::Unit,
         input: Quant {
             scale: 1.0 / 255.0,
             zero_point: -128,

@@ -11,6 +11,8 @@
 
 use crate::repo_root;
 use anyhow::{bail, Context, Result};
+use autoencoder_core::model::{InputScaling, Quant};
+use autoencoder_core::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
 use autoencoder_core::{top_k_s8, Model, Runner, PIXELS};
 use ndarray::Array2;
 use ndarray_npy::{read_npy, write_npy};
@@ -186,22 +188,26 @@ fn prepare(
     let mut core_codes = Array2::<i8>::zeros((n, code_len));
     let mut core_outputs = Array2::<i8>::zeros((n, PIXELS));
     let mut code = vec![0i8; code_len];
-    let mut out = [0u8; PIXELS];
+    let mut input = [0i8; PIXELS];
+    let mut out = [0i8; PIXELS];
+    let (scaling, quant) = (model.input_scaling(), model.input_quant());
     for (i, image) in images.iter().enumerate() {
+        // The encoder's input is the quantized input (for MNIST, p - 128), as the core makes it.
+        quantize_u8(image, &scaling, quant, &mut input).map_err(|e| anyhow::anyhow!("{e}"))?;
         runner
-            .encode_into(image, &mut code)
+            .encode_into(&input, &mut code)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         runner
             .decode_into(&code, &mut out)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (j, &p) in image.iter().enumerate() {
-            pixels[[i, j]] = autoencoder_core::pixel_to_code(p);
+        for (j, &q) in input.iter().enumerate() {
+            pixels[[i, j]] = q;
         }
         for (j, &c) in code.iter().enumerate() {
             core_codes[[i, j]] = c;
         }
-        for (j, &p) in out.iter().enumerate() {
-            core_outputs[[i, j]] = autoencoder_core::pixel_to_code(p);
+        for (j, &q) in out.iter().enumerate() {
+            core_outputs[[i, j]] = q;
         }
     }
 
@@ -383,4 +389,81 @@ fn compare_pairs(pairs: &[(PathBuf, Option<Quantized>)], images: usize) -> Resul
         .map(|(m, p)| compare(m, dir.path(), p))
         .collect::<Result<Vec<_>>>()?;
     Ok(Report { models })
+}
+
+/// What [`compare_float_io`] found.
+#[derive(Clone, Debug, Default)]
+pub struct FloatReport {
+    /// Float values quantized by both, over all quantizations.
+    pub quantized: usize,
+    /// Int8 codes dequantized by both, over all quantizations.
+    pub dequantized: usize,
+    /// One line per differing value: the quantization, the value, the core's and TFLM's result.
+    pub mismatches: Vec<String>,
+}
+
+/// The core's float input and output (`autoencoder_core::quantize_f32`, with no scaling) against
+/// TFLM's own `QUANTIZE` and `DEQUANTIZE` (`trainer::tflite::float_model`): every value of
+/// `values` quantized under each of `quants`, and every int8 code dequantized. The values must be
+/// finite with `value / scale` inside i32 (beyond it C++'s cast to int32 is undefined, where the
+/// core saturates).
+///
+/// # Errors
+/// When TFLM cannot be run, or a model cannot be written.
+pub fn compare_float_io(values: &[f32], quants: &[Quant]) -> Result<FloatReport> {
+    use trainer::tflite::{float_model, FloatOp};
+    let python = python()?;
+    let dir = tempfile::tempdir()?;
+    let path = |name: String| dir.path().join(name);
+    let input = Array2::from_shape_vec((1, values.len()), values.to_vec())?;
+    write_npy(path("values.npy".into()), &input).context("writing values.npy")?;
+    let codes: Vec<i8> = (-128..=127).collect();
+    write_rows(
+        &path("codes.npy".into()),
+        &Array2::from_shape_vec((1, 256), codes.clone())?,
+    )?;
+    let mut jobs = Vec::new();
+    for (i, &quant) in quants.iter().enumerate() {
+        for (op, name, rows, n) in [
+            (FloatOp::Quantize, "quantize", "values.npy", values.len()),
+            (FloatOp::Dequantize, "dequantize", "codes.npy", 256),
+        ] {
+            let tflite = path(format!("{name}{i}.tflite"));
+            std::fs::write(&tflite, float_model(op, n, quant)?)?;
+            jobs.push(Job {
+                tflite,
+                input: path(rows.into()),
+                output: path(format!("tflm_{name}{i}.npy")),
+            });
+        }
+    }
+    run_tflm(&python, dir.path(), &jobs)?;
+    let mut report = FloatReport::default();
+    for (i, &quant) in quants.iter().enumerate() {
+        let q = format!("scale {:e} zero point {}", quant.scale, quant.zero_point);
+        let tflm: Array2<i8> = read_npy(path(format!("tflm_quantize{i}.npy"))).context("reading TFLM's codes")?;
+        let mut core = vec![0i8; values.len()];
+        quantize_f32(values, &InputScaling::None, quant, &mut core).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for ((&x, &c), &t) in values.iter().zip(&core).zip(tflm.iter()) {
+            report.quantized += 1;
+            if c != t {
+                report.mismatches.push(format!(
+                    "QUANTIZE, {q}: {x:e} ({:#010x}): core {c}, TFLM {t}",
+                    x.to_bits()
+                ));
+            }
+        }
+        let tflm: Array2<f32> = read_npy(path(format!("tflm_dequantize{i}.npy"))).context("reading TFLM's floats")?;
+        let mut core = vec![0f32; 256];
+        dequantize_f32(&codes, &InputScaling::None, quant, &mut core).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for ((&c, &x), &t) in codes.iter().zip(&core).zip(tflm.iter()) {
+            report.dequantized += 1;
+            if x.to_bits() != t.to_bits() {
+                report
+                    .mismatches
+                    .push(format!("DEQUANTIZE, {q}: code {c}: core {x:e}, TFLM {t:e}"));
+            }
+        }
+    }
+    Ok(report)
 }

@@ -3,7 +3,8 @@
 //! skip). `cargo run -p host-tests --release --bin tflm-compare` runs the same comparison on all
 //! 10,000 test images.
 
-use host_tests::tflm::{compare_altered, compare_models};
+use autoencoder_core::model::Quant;
+use host_tests::tflm::{compare_altered, compare_float_io, compare_models};
 use trainer::quantize::{QLayer, Quantized};
 
 /// Test images per model here (the binary does all 10,000).
@@ -46,5 +47,101 @@ fn a_changed_bias_is_found_and_reported() {
     assert!(
         text.contains("image ") && text.contains("code position 3/64: core"),
         "{text}"
+    );
+}
+
+/// The f32 neighbours of `x`: one step down and one up.
+fn neighbours(x: f32) -> [f32; 3] {
+    let step = |x: f32, up: bool| {
+        let bits = x.to_bits();
+        match (x == 0.0, (x > 0.0) == up) {
+            (true, _) if up => f32::from_bits(1),
+            (true, _) => -f32::from_bits(1),
+            (false, true) => f32::from_bits(bits + 1),
+            (false, false) => f32::from_bits(bits - 1),
+        }
+    };
+    [step(x, false), x, step(x, true)]
+}
+
+/// The core's float input and output are TFLM's `QUANTIZE` and `DEQUANTIZE`, value for value:
+/// ties of `x / scale` (and the f32 values either side of them), zeros, subnormals, MNIST's
+/// pixels divided by 255, values far out of the int8 range, and random ones, under scales and
+/// zero points of every kind.
+#[test]
+fn float_input_and_output_equal_tflms_quantize_and_dequantize() {
+    let quants = [
+        Quant {
+            scale: 1.0,
+            zero_point: 0,
+        },
+        Quant {
+            scale: 0.5,
+            zero_point: -3,
+        },
+        Quant {
+            scale: 1.0 / 255.0,
+            zero_point: -128,
+        },
+        Quant {
+            scale: 1.0 / 256.0,
+            zero_point: -128,
+        },
+        Quant {
+            scale: 0.037_1,
+            zero_point: 17,
+        },
+        Quant {
+            scale: 3.0e-3,
+            zero_point: 127,
+        },
+        Quant {
+            scale: 7.5,
+            zero_point: -128,
+        },
+    ];
+    let mut values = Vec::new();
+    for k in -300..=300 {
+        values.extend(neighbours(k as f32 + 0.5));
+        values.extend(neighbours(k as f32 * 0.5 + 0.25));
+    }
+    // Near ties of every scale: (k + 1/2) * scale, formed in f64, and its neighbours.
+    for q in &quants {
+        for k in -200..=200 {
+            values.extend(neighbours(((f64::from(k) + 0.5) * f64::from(q.scale)) as f32));
+        }
+    }
+    values.extend((0..=255).map(|p| p as f32 / 255.0));
+    values.extend([
+        0.0,
+        -0.0,
+        f32::from_bits(1),
+        -f32::from_bits(1),
+        1e-40,
+        -1e-40,
+        1e-10,
+        1e5,
+        -1e5,
+    ]);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        values.push(((state >> 40) as f64 / (1u64 << 24) as f64 * 800.0 - 400.0) as f32);
+    }
+    let report = compare_float_io(&values, &quants).unwrap();
+    println!(
+        "checked {} values quantized and {} codes dequantized against TFLM, {} mismatches",
+        report.quantized,
+        report.dequantized,
+        report.mismatches.len()
+    );
+    assert_eq!(report.quantized, values.len() * quants.len());
+    assert_eq!(report.dequantized, 256 * quants.len());
+    assert!(
+        report.mismatches.is_empty(),
+        "the core and TFLM differ:\n{}",
+        report.mismatches.join("\n")
     );
 }

@@ -4,11 +4,12 @@
 Usage: tflm_run.py JOBS.json
 
 JOBS.json is {"jobs": [{"tflite": PATH, "input": PATH, "output": PATH}, ...]}, paths relative
-to the job file's directory unless absolute. For each job, "input" is an int8 .npy of N rows (a
-2-D array, or 1-D for a single row); every row is reshaped to the model's input shape, set as
-input 0 and run with one invoke, and the N outputs (output 0, flattened) are written to "output"
-as an int8 .npy of shape (N, outputs). An optional "arena_size" (bytes, default 8 MiB) sizes
-TFLM's tensor arena.
+to the job file's directory unless absolute. For each job, "input" is an .npy of N rows (a 2-D
+array, or 1-D for a single row) of the model input's type, int8 (or float32, for a model that
+takes floats: QUANTIZE); every row is reshaped to the model's input shape, set as input 0 and run
+with one invoke, and the N outputs (output 0, flattened) are written to "output" as an .npy of
+shape (N, outputs) of the output's type, int8 or float32. An optional "arena_size" (bytes,
+default 8 MiB) sizes TFLM's tensor arena.
 
 Exits 0 when every job ran, 1 (with a message on stderr naming the job) on the first failure,
 2 on a bad command line. Needs numpy and the pinned tflite-micro (tools/python/requirements.txt).
@@ -27,10 +28,13 @@ class JobError(Exception):
     """A job that cannot run, with the reason."""
 
 
+TYPES = (np.dtype(np.int8), np.dtype(np.float32))
+
+
 def load_rows(path):
     rows = np.load(path, allow_pickle=False)
-    if rows.dtype != np.int8:
-        raise JobError(f"{path}: dtype {rows.dtype}, expected int8")
+    if rows.dtype not in TYPES:
+        raise JobError(f"{path}: dtype {rows.dtype}, expected int8 or float32")
     if rows.ndim == 1:
         rows = rows[np.newaxis, :]
     if rows.ndim != 2:
@@ -51,8 +55,8 @@ def run_job(job, base, runtime):
     interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena)
     details = interpreter.get_input_details(0)
     shape = tuple(int(d) for d in details["shape"])
-    if np.dtype(details["dtype"]) != np.int8:
-        raise JobError(f"{tflite}: the model's input is {np.dtype(details['dtype'])}, not int8")
+    if np.dtype(details["dtype"]) != rows.dtype:
+        raise JobError(f"{tflite}: the model's input is {np.dtype(details['dtype'])}, the rows are {rows.dtype}")
     if int(np.prod(shape)) != rows.shape[1]:
         raise JobError(f"{input_path}: rows of {rows.shape[1]} values, the model's input {shape} holds {int(np.prod(shape))}")
     outputs = []
@@ -60,13 +64,14 @@ def run_job(job, base, runtime):
         interpreter.set_input(np.ascontiguousarray(row.reshape(shape)), 0)
         interpreter.invoke()
         out = np.asarray(interpreter.get_output(0))
-        if out.dtype != np.int8:
-            raise JobError(f"{tflite}: row {i}: output dtype {out.dtype}, expected int8")
+        if out.dtype not in TYPES:
+            raise JobError(f"{tflite}: row {i}: output dtype {out.dtype}, expected int8 or float32")
         outputs.append(out.reshape(-1).copy())
     if outputs:
         result = np.stack(outputs)
     else:
-        result = np.zeros((0, int(np.prod(interpreter.get_output_details(0)["shape"]))), dtype=np.int8)
+        out = interpreter.get_output_details(0)
+        result = np.zeros((0, int(np.prod(out["shape"]))), dtype=np.dtype(out["dtype"]))
     output_path.parent.mkdir(parents=True, exist_ok=True)
     np.save(output_path, result, allow_pickle=False)
     return result.shape

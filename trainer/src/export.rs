@@ -7,7 +7,7 @@ use crate::mnist::{Split, PIXELS};
 use crate::quantize::{self, QLayer, QWeights, Quantized};
 use crate::train::{State, CHECKPOINT};
 use anyhow::{bail, Context, Result};
-use autoencoder_core::model::WeightShape;
+use autoencoder_core::model::{InputScaling, Owned, WeightShape};
 use autoencoder_core::{Model, Runner};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -100,17 +100,25 @@ pub fn check_against_core(model: &Model<'_>, golden: &int8::Golden) -> Result<()
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut runner = Runner::new(model.clone(), &mut scratch).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut code = vec![0i8; model.code_len()];
-    let mut image = [0u8; PIXELS];
+    let mut image = vec![0u8; model.input_len()];
     for case in &golden.cases {
         let input = unhex(&case.input)?;
-        let input: &[u8; PIXELS] = input.as_slice().try_into().context("golden input is not 784 bytes")?;
+        if input.len() != model.input_len() {
+            bail!(
+                "golden input {} of {} is {} bytes, the model takes {}",
+                case.source,
+                golden.model,
+                input.len(),
+                model.input_len()
+            );
+        }
         runner
-            .encode_into(input, &mut code)
+            .encode_u8_into(&input, &mut code)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         runner
-            .denoise_into(input, &mut image)
+            .denoise_into(&input, &mut image)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if int8::hex(code.iter().map(|&c| c as u8)) != case.code || int8::hex(image) != case.denoise {
+        if int8::hex(code.iter().map(|&c| c as u8)) != case.code || int8::hex(image.iter().copied()) != case.denoise {
             bail!(
                 "the core and the integer reference disagree on {} of {}: the export is not trustworthy",
                 case.source,
@@ -161,7 +169,7 @@ pub struct EvalReport {
     pub int8_test_mse: f64,
     /// `int8 / float`.
     pub ratio: f64,
-    /// Int8 squared error per image (sum over 784 pixels).
+    /// Int8 squared error per image (sum over its values, 784 pixels).
     pub int8_per_image_se: f64,
 }
 
@@ -177,7 +185,7 @@ pub fn eval(path: &Path, test: &Split) -> Result<EvalReport> {
         float_test_mse,
         int8_test_mse,
         ratio: int8_test_mse / float_test_mse,
-        int8_per_image_se: int8_test_mse * PIXELS as f64,
+        int8_per_image_se: int8_test_mse * model.input_len() as f64,
     })
 }
 
@@ -199,9 +207,16 @@ pub fn describe(q: &Quantized, file_bytes: usize, scratch: usize) -> String {
     let _ = writeln!(s, "float test MSE at export: {}", q.float_test_mse);
     let _ = writeln!(
         s,
-        "input: 784 pixels, scale {} zero point {}",
-        q.input.scale, q.input.zero_point
+        "input: shape {:?} ({} values), scaling {}, scale {} zero point {}",
+        q.input_shape.as_slice(),
+        q.input_len(),
+        scaling_summary(&q.input_scaling),
+        q.input.scale,
+        q.input.zero_point
     );
+    if !q.source.is_empty() {
+        let _ = writeln!(s, "source: {}", q.source);
+    }
     let _ = writeln!(
         s,
         "code: output of layer {} ({} values)",
@@ -285,6 +300,27 @@ fn layer_summary(layer: &QLayer) -> String {
         }
         QLayer::TopK { k } => format!(" k = {k}"),
         other => format!(" {other:?}"),
+    }
+}
+
+/// An input scaling in brief: `unit (x / 255)`, or the arrays' first values.
+fn scaling_summary(scaling: &InputScaling<'static, Owned>) -> String {
+    match scaling {
+        InputScaling::None => "none (x as is)".to_string(),
+        InputScaling::Unit => "unit (x / 255)".to_string(),
+        InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => {
+            let show = |v: &[f32]| {
+                let head: Vec<String> = v.iter().take(3).map(|x| format!("{x:e}")).collect();
+                let more = if v.len() > 3 { " ..." } else { "" };
+                format!("[{}{more}]", head.join(" "))
+            };
+            format!(
+                "{} ((x - offset) / divisor), offset {}, divisor {}",
+                scaling.name(),
+                show(offset),
+                show(divisor)
+            )
+        }
     }
 }
 

@@ -3,13 +3,12 @@
 //!
 //! Only [`multiply_by_quantized_multiplier`] is shared with the core (the requantization rule
 //! is written once, and has its own hand-worked and TFLM golden tests). Everything else (the
-//! layouts, the accumulation in i64, the table lookups, top-k by sorting, the chaining of
-//! layers and zero points) is independent. The golden vectors shipped with each model come from
-//! here.
+//! input's scaling and quantization, with `std`'s rounding, the layouts, the accumulation in
+//! i64, the table lookups, top-k by sorting, the chaining of layers and zero points) is
+//! independent. The golden vectors shipped with each model come from here.
 
-use crate::mnist::PIXELS;
 use crate::quantize::{QLayer, QWeights, Quantized};
-use autoencoder_core::model::{WeightShape, Weighted};
+use autoencoder_core::model::{InputScaling, WeightShape, Weighted};
 use autoencoder_core::multiply_by_quantized_multiplier;
 use serde::{Deserialize, Serialize};
 
@@ -22,10 +21,51 @@ pub struct Outputs {
     pub output: Vec<i8>,
 }
 
-/// Runs `model` on one image of 784 pixels.
-pub fn run(model: &Quantized, image: &[u8]) -> Outputs {
-    assert_eq!(image.len(), PIXELS, "an image is 784 pixels");
-    let mut x: Vec<i8> = image.iter().map(|&p| (i32::from(p) - 128) as i8).collect();
+/// Runs `model` on one sample of u8 values (784 pixels for the MNIST models), scaled and
+/// quantized by [`quantize_input`].
+pub fn run(model: &Quantized, sample: &[u8]) -> Outputs {
+    let x: Vec<f32> = sample.iter().map(|&p| f32::from(p)).collect();
+    run_codes(model, quantize_input(model, &x))
+}
+
+/// Each raw value's input code, by the steps of `docs/int8-arithmetic.md` ("Float input and
+/// output"), written apart from the core's: the model's scaling, `v / scale` in f32, `std`'s
+/// `f32::round` (half away from zero), the zero point, the int8 clamp. A NaN has no code.
+///
+/// # Panics
+/// When `x` is not the model's input length, or holds a NaN.
+pub fn quantize_input(model: &Quantized, x: &[f32]) -> Vec<i8> {
+    let n = model.input_len();
+    assert_eq!(x.len(), n, "the model takes {n} values");
+    x.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            assert!(!x.is_nan(), "input value {i} is NaN");
+            let v = match &model.input_scaling {
+                InputScaling::None => x,
+                InputScaling::Unit => x / 255.0,
+                InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => {
+                    (x - offset[i]) / divisor[i]
+                }
+            };
+            // `as i32` saturates, as the core's conversion does; so does the sum.
+            let q = (v / model.input.scale).round() as i32;
+            q.saturating_add(model.input.zero_point).clamp(-128, 127) as i8
+        })
+        .collect()
+}
+
+/// Runs `model` on one input already quantized.
+///
+/// # Panics
+/// When `x` is not the model's input length.
+pub fn run_codes(model: &Quantized, mut x: Vec<i8>) -> Outputs {
+    assert_eq!(
+        x.len(),
+        model.input_len(),
+        "the model takes {} values",
+        model.input_len()
+    );
     let mut zero_point = model.input.zero_point;
     let mut code = Vec::new();
     for (i, layer) in model.layers.iter().enumerate() {
@@ -168,7 +208,7 @@ pub struct Golden {
 pub struct GoldenCase {
     /// Where the input comes from.
     pub source: String,
-    /// 784 pixels.
+    /// The input sample's u8 values (784 pixels).
     pub input: String,
     /// The encoder's int8 codes.
     pub code: String,
@@ -181,23 +221,25 @@ pub fn hex(bytes: impl IntoIterator<Item = u8>) -> String {
     bytes.into_iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Golden vectors for `model` (file name `file`): the first `test_images` images of `test`,
-/// an all-black image, an all-white one, and two of uniform random pixels.
+/// Golden vectors for `model` (file name `file`): the first `test_images` samples of `test`
+/// (u8 rows of the model's input length: MNIST test images), an all-black sample, an all-white
+/// one, and two of uniform random bytes.
 pub fn golden(model: &Quantized, file: &str, test: &[u8], test_images: usize) -> Golden {
     use rand::{Rng, SeedableRng};
+    let n = model.input_len();
     let mut inputs: Vec<(String, Vec<u8>)> = test
-        .chunks_exact(PIXELS)
+        .chunks_exact(n)
         .take(test_images)
         .enumerate()
         .map(|(i, img)| (format!("test image {i}"), img.to_vec()))
         .collect();
-    inputs.push(("all 0".into(), vec![0; PIXELS]));
-    inputs.push(("all 255".into(), vec![255; PIXELS]));
+    inputs.push(("all 0".into(), vec![0; n]));
+    inputs.push(("all 255".into(), vec![255; n]));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x601d);
     for r in 0..2 {
         inputs.push((
             format!("uniform random {r}"),
-            (0..PIXELS).map(|_| rng.random::<u8>()).collect(),
+            (0..n).map(|_| rng.random::<u8>()).collect(),
         ));
     }
     let cases = inputs

@@ -31,7 +31,7 @@
 //! | `variant` | the run's variant |
 //! | `tied` | `"true"` when a decoder weight was the transpose of an encoder weight |
 //! | `input_shape` | JSON array: one sample as the first layer takes it, `[784]` or `[1, 28, 28]` |
-//! | `input_scaling` | [`INPUT_SCALING`]: the u8 pixels (row-major 28x28) divided by 255 |
+//! | `input_scaling` | how a raw sample becomes the model's input ([`scaling_text`]): [`INPUT_SCALING`] for the MNIST runs, the u8 pixels (row-major 28x28) divided by 255 |
 //! | `code_after` | how many entries of `layers` make up the encoder; the code is the output of the last of them |
 //! | `code_shape`, `output_shape` | JSON arrays: one sample's code and output |
 //! | `activations` | JSON object: for each linear or conv2d module, the activation after it (`leaky_relu(0.01)`, `sigmoid`, `identity` for a linear code) |
@@ -55,6 +55,7 @@ use crate::checkpoint;
 use crate::model::{Layer, Model};
 use crate::train::State;
 use anyhow::{Context, Result};
+use autoencoder_core::model::{InputScaling, Owned};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
@@ -65,8 +66,27 @@ use std::path::{Path, PathBuf};
 /// The version of the names, layouts and metadata written here (the `format` metadata entry).
 pub const FORMAT: &str = "trainer-autoencoder-safetensors/1";
 
-/// How the model's input is made from MNIST's u8 pixels (the `input_scaling` metadata entry).
+/// How the model's input is made from MNIST's u8 pixels (the `input_scaling` metadata entry of a
+/// model whose scaling is [`InputScaling::Unit`]).
 pub const INPUT_SCALING: &str = "pixels / 255";
+
+/// The `input_scaling` metadata entry for a model file's input scaling: [`INPUT_SCALING`] for
+/// `Unit`, `as is` for `None`, and for `MinMax` and `Standard` a JSON object with the rule and
+/// the per-value arrays: `{"kind":"min-max","rule":"(x - offset) / divisor","offset":[...],
+/// "divisor":[...]}`.
+pub fn scaling_text(scaling: &InputScaling<'static, Owned>) -> String {
+    match scaling {
+        InputScaling::None => "as is".to_string(),
+        InputScaling::Unit => INPUT_SCALING.to_string(),
+        InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => serde_json::json!({
+            "kind": scaling.name(),
+            "rule": "(x - offset) / divisor",
+            "offset": offset.0,
+            "divisor": divisor.0,
+        })
+        .to_string(),
+    }
+}
 
 /// The extension of the files.
 pub const EXTENSION: &str = "safetensors";
@@ -521,8 +541,9 @@ impl StateDict {
         out
     }
 
-    /// The `__metadata__` of the file (see the module documentation).
-    pub fn metadata(&self, variant: &str) -> HashMap<String, String> {
+    /// The `__metadata__` of the file (see the module documentation), for a model whose input
+    /// is scaled by `scaling`.
+    pub fn metadata(&self, variant: &str, scaling: &InputScaling<'static, Owned>) -> HashMap<String, String> {
         let json = |v: serde_json::Value| v.to_string();
         let activations: serde_json::Map<String, serde_json::Value> = self
             .activations()
@@ -535,7 +556,7 @@ impl StateDict {
             ("variant", variant.to_string()),
             ("tied", self.tied.to_string()),
             ("input_shape", json(self.input_shape.clone().into())),
-            ("input_scaling", INPUT_SCALING.to_string()),
+            ("input_scaling", scaling_text(scaling)),
             ("code_after", self.code_after.to_string()),
             ("code_shape", json(self.code_shape.clone().into())),
             ("output_shape", json(self.output_shape.clone().into())),
@@ -547,8 +568,9 @@ impl StateDict {
         .collect()
     }
 
-    /// The `.safetensors` file: f32 little-endian tensors and the metadata.
-    pub fn to_bytes(&self, variant: &str) -> Result<Vec<u8>> {
+    /// The `.safetensors` file: f32 little-endian tensors and the metadata, for a model whose
+    /// input is scaled by `scaling`.
+    pub fn to_bytes(&self, variant: &str, scaling: &InputScaling<'static, Owned>) -> Result<Vec<u8>> {
         let data: Vec<Vec<u8>> = self
             .tensors
             .iter()
@@ -560,7 +582,7 @@ impl StateDict {
             .zip(&data)
             .map(|(t, bytes)| Ok((t.name.clone(), TensorView::new(Dtype::F32, t.shape.clone(), bytes)?)))
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-        Ok(safetensors::serialize(views, Some(self.metadata(variant)))?)
+        Ok(safetensors::serialize(views, Some(self.metadata(variant, scaling)))?)
     }
 
     /// Number of scalars over all tensors.
@@ -593,7 +615,8 @@ pub struct SafetensorsReport {
 pub fn export(state: &State, out: &Path) -> Result<SafetensorsReport> {
     let variant = state.config.variant.clone();
     let dict = state_dict(&state.model).with_context(|| format!("exporting {variant} to {}", out.display()))?;
-    let bytes = dict.to_bytes(&variant)?;
+    // The runs are MNIST's: their input is what the int8 export writes into the model file.
+    let bytes = dict.to_bytes(&variant, &crate::quantize::mnist_input().scaling)?;
     write_whole(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     Ok(SafetensorsReport {
         variant,
@@ -872,6 +895,26 @@ mod tests {
     }
 
     #[test]
+    fn the_input_scaling_entry_names_the_rule() {
+        assert_eq!(scaling_text(&InputScaling::Unit), "pixels / 255");
+        assert_eq!(scaling_text(&InputScaling::None), "as is");
+        let text = scaling_text(&InputScaling::Standard {
+            offset: vec![1.5, -2.0].into(),
+            divisor: vec![0.5, 4.0].into(),
+        });
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "kind": "standard",
+                "rule": "(x - offset) / divisor",
+                "offset": [1.5, -2.0],
+                "divisor": [0.5, 4.0],
+            })
+        );
+    }
+
+    #[test]
     fn the_file_reads_back_with_the_safetensors_reader() {
         let mut m = Model::tied(
             5,
@@ -882,7 +925,7 @@ mod tests {
         );
         m.params[1].value[[0, 2]] = -0.0;
         let d = state_dict(&m).unwrap();
-        let bytes = d.to_bytes("toy").unwrap();
+        let bytes = d.to_bytes("toy", &InputScaling::Unit).unwrap();
         let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
         let meta = header.metadata().as_ref().unwrap();
         assert_eq!(meta["format"], FORMAT);

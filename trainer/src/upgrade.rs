@@ -9,18 +9,23 @@
 //! Versions (`docs/model-format.md`): version 1 has the same byte layout as version 2; what
 //! changed are two rules, which version 2 states and version 1 files may break: LeakyReLU tables
 //! with their scales formed in f64 (as the pinned TFLM build computes them), and the negative side
-//! of a fused LeakyReLU against [`fused_negative_scale`]. So a version-1 file is read with the
-//! current loader after its version field is moved up, and every derived value is recomputed.
+//! of a fused LeakyReLU against [`fused_negative_scale`]. Version 3 added the input's shape and
+//! scaling and a source text, and allows any input. So a version 1 or 2 file is read as a
+//! [`LegacyBody`], given what every model of those versions was (MNIST's 28 x 28 pixels divided
+//! by 255, [`legacy_input`]) and a source naming the version it came from, checked by the
+//! current loader, and every derived value is recomputed.
 
 use crate::checkpoint::write_all_or_nothing;
 use crate::export::{check_against_core, golden_path, GOLDEN_TEST_IMAGES};
 use crate::int8;
-use crate::quantize::{QLayer, QuantParams, Quantized};
-use autoencoder_core::model::{crc32, CHECKSUM_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC};
+use crate::quantize::{mnist_input, InputSpec, QLayer, QuantParams, QuantizeError, Quantized};
+use autoencoder_core::model::{
+    crc32, ModelBody, ModelKind, CHECKSUM_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LAYERS,
+};
 use autoencoder_core::model::{Activation, Words};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier, Model, ModelError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The oldest format version `upgrade` reads.
@@ -124,8 +129,63 @@ pub struct UpgradeReport {
     pub bytes_changed: bool,
 }
 
+/// The body of format versions 1 and 2, owned: no source, and no input shape or scaling, since
+/// every model then took MNIST's 784 pixels divided by 255 and quantized as `p - 128`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LegacyBody {
+    /// The variant it was exported from.
+    pub name: String,
+    /// Test MSE of the float model, measured at export.
+    pub float_test_mse: f32,
+    /// Quantization of the input pixels (scale 1/255, zero point -128).
+    pub input: QuantParams,
+    /// How many of the layers form the encoder.
+    pub code_after: u16,
+    /// The layers, input first (the same layer list as today's).
+    pub layers: heapless::Vec<QLayer, MAX_LAYERS>,
+}
+
+/// The input every model of format versions 1 and 2 took (convolutional ones too: one channel),
+/// with its own input quantization and a source recording the upgrade (`{"upgraded_from":2}`).
+pub fn legacy_input(version: u16, quant: QuantParams) -> InputSpec {
+    InputSpec {
+        quant,
+        source: serde_json::json!({ "upgraded_from": version }).to_string(),
+        ..mnist_input()
+    }
+}
+
+impl LegacyBody {
+    /// The body in the current version (see [`legacy_input`]).
+    pub fn upgraded(self, version: u16) -> Quantized {
+        let input = legacy_input(version, self.input);
+        Quantized::new(ModelBody {
+            name: self.name,
+            source: input.source,
+            float_test_mse: self.float_test_mse,
+            input_shape: input.shape.into(),
+            input_scaling: input.scaling,
+            input: input.quant,
+            code_after: self.code_after,
+            layers: self.layers,
+        })
+    }
+
+    /// The model file this body was in format version `version` (1 or 2): header, postcard
+    /// body, CRC-32. For tests and tools that need a file of an older version.
+    pub fn file(&self, kind: ModelKind, version: u16) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(version.to_le_bytes());
+        bytes.extend([kind as u8, 0]);
+        bytes.extend(postcard::to_allocvec(self).expect("an owned body serializes"));
+        let crc = crc32(&bytes);
+        bytes.extend(crc.to_le_bytes());
+        bytes
+    }
+}
+
 /// Reads `path`, accepting every version from [`OLDEST_VERSION`] to [`FORMAT_VERSION`], and
-/// returns the model owned, with the version it was read from.
+/// returns the model owned, in the current version, with the version it was read from.
 pub fn read_any_version(path: &Path) -> Result<(Quantized, u16), UpgradeError> {
     parse_any_version(path, &read(path)?)
 }
@@ -172,16 +232,37 @@ fn parse_any_version(path: &Path, bytes: &[u8]) -> Result<(Quantized, u16), Upgr
             source: ModelError::ChecksumMismatch { stored, computed },
         });
     }
-    // Every known version shares this layout (see the module docs): move the version up, then
-    // the current loader checks everything else.
-    let mut current = bytes.to_vec();
-    current[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let crc = crc32(&current[..body_end]);
-    current[body_end..].copy_from_slice(&crc.to_le_bytes());
-    let model = Model::from_bytes(&current).map_err(|source| UpgradeError::Model {
+    let model_error = |source| UpgradeError::Model {
         path: path.to_path_buf(),
         source,
+    };
+    if version == FORMAT_VERSION {
+        let model = Model::from_bytes(bytes).map_err(model_error)?;
+        return Ok((Quantized::from_core(&model), version));
+    }
+    // Versions 1 and 2: the older body, given the fields it lacks, then the current loader
+    // checks everything (through the file it makes).
+    let kind = ModelKind::from_byte(bytes[6]).ok_or(model_error(ModelError::UnknownKind { kind: bytes[6] }))?;
+    let (legacy, unread): (LegacyBody, _) = postcard::take_from_bytes(&bytes[HEADER_LEN..body_end]).map_err(|_| {
+        model_error(ModelError::Malformed {
+            reason: "the body does not decode as a version 1 or 2 body",
+        })
     })?;
+    if !unread.is_empty() {
+        return Err(model_error(ModelError::TrailingBytes { count: unread.len() }));
+    }
+    let q = legacy.upgraded(version);
+    if q.model_kind() != kind {
+        return Err(model_error(ModelError::KindMismatch { header: kind }));
+    }
+    let current = q.to_bytes().map_err(|e| match e {
+        QuantizeError::Format(source) => model_error(source),
+        other => UpgradeError::Check {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })?;
+    let model = Model::from_bytes(&current).map_err(model_error)?;
     Ok((Quantized::from_core(&model), version))
 }
 

@@ -68,7 +68,7 @@ fn check_core_equals_reference(q: &Quantized) {
     let mut image = [0u8; PIXELS];
     for (n, input) in inputs().iter().enumerate() {
         let want = int8::run(q, input);
-        runner.encode_into(input, &mut code).unwrap();
+        runner.encode_u8_into(input, &mut code).unwrap();
         runner.denoise_into(input, &mut image).unwrap();
         assert_eq!(code, want.code, "{}: codes of input {n}", q.name);
         let want_image: Vec<u8> = want.output.iter().map(|&c| (c as u8) ^ 0x80).collect();

@@ -335,7 +335,12 @@ fn the_replay_breaks_top_k_ties_to_the_lower_index_as_the_trainer() {
     assert!((other - want).abs() > 1e-3 * want, "{other} vs {want}");
     let file = dir.path().join("ties.safetensors");
     let dict = trainer::safetensors_export::state_dict(&model).unwrap();
-    std::fs::write(&file, dict.to_bytes("ties").unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        dict.to_bytes("ties", &autoencoder_core::model::InputScaling::Unit)
+            .unwrap(),
+    )
+    .unwrap();
     let got = replay(std::slice::from_ref(&file), "float32")[0]["test_mse"]
         .as_f64()
         .unwrap();

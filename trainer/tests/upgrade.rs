@@ -2,8 +2,8 @@
 //! is migrated without retraining, and bad input is refused without touching anything.
 
 use std::path::{Path, PathBuf};
-use trainer::quantize::QLayer;
-use trainer::upgrade::{read_any_version, rederive, upgrade, Changes, UpgradeError};
+use trainer::quantize::{QLayer, Quantized};
+use trainer::upgrade::{read_any_version, rederive, upgrade, Changes, LegacyBody, UpgradeError};
 
 mod common;
 use common::{text, trainer, with_version};
@@ -40,31 +40,54 @@ fn every_shipped_model_holds_what_the_rules_derive() {
     }
 }
 
+/// A model as format versions 1 and 2 held it: the same layers, no source, shape or scaling.
+fn legacy(q: &Quantized) -> LegacyBody {
+    LegacyBody {
+        name: q.name.clone(),
+        float_test_mse: q.float_test_mse,
+        input: q.input,
+        code_after: q.code_after,
+        layers: q.layers.clone(),
+    }
+}
+
+/// The names of the files in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `fc` as it was shipped in format 1: entry 106 of its first LeakyReLU table was 127 (the f32
-/// rule); the upgrade restores TFLM's 126 and reproduces the shipped file and golden vectors.
+/// rule); the upgrade restores TFLM's 126 and reproduces the shipped model (but for the source,
+/// which names version 1) and golden vectors.
 #[test]
 fn a_version_1_file_upgrades_to_the_shipped_one() {
-    let shipped_fc = std::fs::read(models_dir().join("fc.aeq")).unwrap();
     let (q, _) = read_any_version(&models_dir().join("fc.aeq")).unwrap();
     let QLayer::Table { table, .. } = &q.layers[1] else {
         panic!("fc's layer 1 is not a LeakyReLU table: {:?}", q.layers[1]);
     };
     assert_eq!(table[106 + 128], 126);
-    let mut old_q = q.clone();
+    let mut old_q = legacy(&q);
     if let QLayer::Table { table, .. } = &mut old_q.layers[1] {
         table[106 + 128] = 127;
     }
-    let mut old = old_q.to_bytes().unwrap();
-    with_version(&mut old, 1);
+    let old = old_q.file(q.model_kind(), 1);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("fc.aeq");
     std::fs::write(&input, &old).unwrap();
     // The core refuses it, naming both versions and the command.
     let refused = autoencoder_core::Model::from_bytes(&old).unwrap_err().to_string();
-    assert!(refused.contains("trainer upgrade"), "{refused}");
+    assert!(
+        refused.contains("version 1") && refused.contains("trainer upgrade"),
+        "{refused}"
+    );
 
     let r = upgrade(&input, &input, &test_images()).unwrap();
-    assert_eq!((r.from_version, r.to_version), (1, 2));
+    assert_eq!((r.from_version, r.to_version), (1, 3));
     assert_eq!(
         r.changes,
         Changes {
@@ -73,19 +96,64 @@ fn a_version_1_file_upgrades_to_the_shipped_one() {
         }
     );
     assert!(r.bytes_changed);
-    assert_eq!(std::fs::read(&input).unwrap(), shipped_fc);
+    let (upgraded, version) = read_any_version(&input).unwrap();
+    assert_eq!(version, 3);
+    assert_eq!(upgraded.source, r#"{"upgraded_from":1}"#);
+    let mut want = q.clone();
+    want.source = upgraded.source.clone();
+    assert_eq!(upgraded, want);
     let golden: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("fc.golden.json")).unwrap()).unwrap();
     let shipped_golden: serde_json::Value =
         serde_json::from_slice(&std::fs::read(models_dir().join("fc.golden.json")).unwrap()).unwrap();
     assert_eq!(golden, shipped_golden);
     // Nothing else is left in the directory.
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["fc.aeq", "fc.golden.json"]);
+    assert_eq!(names(dir.path()), ["fc.aeq", "fc.golden.json"]);
+}
+
+/// Every shipped model as a version 2 file (as it was shipped before version 3) upgrades to
+/// exactly the shipped file and golden vectors: MNIST's shape and scaling, the model's own input
+/// quantization, every weight and derived value unchanged, so the same codes and outputs.
+#[test]
+fn version_2_files_upgrade_to_the_shipped_version_3_files() {
+    let images = test_images();
+    let dir = tempfile::tempdir().unwrap();
+    for path in shipped() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let shipped_bytes = std::fs::read(&path).unwrap();
+        let (q, _) = read_any_version(&path).unwrap();
+        assert_eq!(q.source, r#"{"upgraded_from":2}"#, "{name}");
+        let old = legacy(&q).file(q.model_kind(), 2);
+        let refused = autoencoder_core::Model::from_bytes(&old).unwrap_err();
+        assert_eq!(
+            refused,
+            autoencoder_core::ModelError::UnsupportedVersion { found: 2, supported: 3 },
+            "{name}"
+        );
+        assert!(refused.to_string().contains("trainer upgrade"), "{name}: {refused}");
+        let file = dir.path().join(&name);
+        std::fs::write(&file, &old).unwrap();
+        let r = upgrade(&file, &file, &images).unwrap();
+        assert_eq!((r.from_version, r.to_version), (2, 3), "{name}");
+        assert_eq!(r.changes, Changes::default(), "{name}");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            shipped_bytes,
+            "{name}: the upgraded file"
+        );
+        let golden = std::fs::read_to_string(trainer::export::golden_path(&file)).unwrap();
+        let shipped_golden = std::fs::read_to_string(trainer::export::golden_path(&path)).unwrap();
+        assert_eq!(golden, shipped_golden, "{name}: the golden vectors");
+        // Read back: MNIST's input, the file's own quantization.
+        let (upgraded, _) = read_any_version(&file).unwrap();
+        assert_eq!(upgraded.input_shape.as_slice(), &[28, 28], "{name}");
+        assert_eq!(
+            upgraded.input_scaling,
+            autoencoder_core::model::InputScaling::Unit,
+            "{name}"
+        );
+        assert_eq!(upgraded.input, q.input, "{name}");
+    }
 }
 
 /// A fused model's negative side is recomputed; weights, biases, scales and the float MSE stay.

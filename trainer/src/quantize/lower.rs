@@ -1,8 +1,7 @@
 //! Lowering: the float model's layers as the core's int8 layers (NHWC activations and OHWI
 //! filters, per-channel weights and requantization, a fused LeakyReLU's negative side, tables).
 
-use super::{QLayer, QWeights, QuantizeError, Quantized, INPUT_QUANT, LOGISTIC_QUANT};
-use crate::mnist::PIXELS;
+use super::{InputSpec, QLayer, QWeights, QuantizeError, Quantized, LOGISTIC_QUANT};
 use crate::model::{Layer, Model};
 use autoencoder_core::model::{Activation, Fused, ModelBody, Quant, WeightShape, Weights};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
@@ -27,20 +26,22 @@ impl Layout {
     }
 }
 
-/// The int8 model of `model` with layer `i`'s output quantized by `quants[i]` (ignored for
-/// layers that keep their input's quantization); a Linear or Conv2d layer `i` with `fuse[i]`
-/// takes the LeakyReLU after it in (one fused layer, quantized as that LeakyReLU's output).
+/// The int8 model of `model`, whose input is `spec`, with layer `i`'s output quantized by
+/// `quants[i]` (ignored for layers that keep their input's quantization); a Linear or Conv2d
+/// layer `i` with `fuse[i]` takes the LeakyReLU after it in (one fused layer, quantized as that
+/// LeakyReLU's output).
 pub(super) fn build(
     model: &Model,
     name: &str,
+    spec: &InputSpec,
     quants: &[Quant],
     fuse: &[bool],
     float_test_mse: f64,
 ) -> Result<Quantized, QuantizeError> {
     let mut layers: heapless::Vec<QLayer, { autoencoder_core::model::MAX_LAYERS }> = heapless::Vec::new();
     let mut code_after = None;
-    let mut input: Quant = INPUT_QUANT;
-    let mut layout = Layout::Flat(PIXELS);
+    let mut input: Quant = spec.quant;
+    let mut layout = Layout::Flat(spec.len());
     let mut skip = false;
     for (i, layer) in model.layers.iter().enumerate() {
         if i == model.code_after {
@@ -119,8 +120,11 @@ pub(super) fn build(
     let code_after = code_after.unwrap_or(layers.len());
     Ok(Quantized::new(ModelBody {
         name: name.to_string(),
+        source: spec.source.clone(),
         float_test_mse: float_test_mse as f32,
-        input: INPUT_QUANT,
+        input_shape: spec.shape.clone().into(),
+        input_scaling: spec.scaling.clone(),
+        input: spec.quant,
         code_after: narrow(code_after)?,
         layers,
     }))

@@ -15,7 +15,8 @@
 //!   pixel must be), and the pre-activation feeding that last LeakyReLU uses the range
 //!   [0, min(max, 1)], since any negative value there ends as a clamped 0 anyway. Logistic outputs
 //!   have TFLM's fixed scale 1/256 and zero point -128.
-//! - Input pixels: scale 1/255, zero point -128.
+//! - The input: what [`mnist_input`] says (28 x 28 pixels divided by 255, quantized with scale
+//!   1/255 and zero point -128), written into the model file's input fields.
 //! - Multipliers and shifts come from [`autoencoder_core::quantize_multiplier`], the same code
 //!   the core is tested with; LeakyReLU and Sigmoid become TFLM-exact 256-entry tables, except
 //!   where a LeakyReLU is fused into the Linear or Conv2d before it (TFLM's two-multiplier
@@ -39,7 +40,8 @@ pub mod calibrate;
 pub mod lower;
 pub mod search;
 
-use autoencoder_core::model::{self as format, ModelBody, ModelKind, Owned, Quant};
+use autoencoder_core::model::{self as format, InputScaling, ModelBody, ModelKind, Owned, Quant};
+use autoencoder_core::quantize_f32::UNIT_SCALE;
 use autoencoder_core::{Model as CoreModel, ModelError};
 use serde::{Deserialize, Serialize};
 use std::ops::{Deref, DerefMut};
@@ -47,14 +49,52 @@ use std::ops::{Deref, DerefMut};
 pub use calibrate::{float_mse, quant_for_range};
 pub use search::{equalized, int8_mse, quantize, quantize_with, FUSE_GAIN, REFINE_IMAGES};
 
-/// Quantization of the input pixels.
-pub const INPUT_QUANT: Quant = Quant {
+/// What a model's input is, as its file records it: one sample's shape, how raw samples are
+/// scaled into input values, how those are quantized, and the provenance text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputSpec {
+    /// The shape of one sample, 1 to 3 dimensions, row major (`[28, 28]`).
+    pub shape: Vec<u32>,
+    /// How raw samples become input values.
+    pub scaling: InputScaling<'static, Owned>,
+    /// Quantization of the input values.
+    pub quant: Quant,
+    /// The model file's `source` (compact JSON, or empty).
+    pub source: String,
+}
+
+impl InputSpec {
+    /// Values of one sample, N: the product of the shape.
+    pub fn len(&self) -> usize {
+        self.shape.iter().map(|&d| d as usize).product()
+    }
+
+    /// Whether a sample has no values (never, for a shape the model file accepts).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The input of every MNIST model, in one place: 28 x 28 pixels (one channel), each divided by
+/// 255 ([`InputScaling::Unit`]) and quantized with scale 1/255 and zero point -128, so that a
+/// pixel `p` is the code `p - 128`; no source recorded.
+pub fn mnist_input() -> InputSpec {
+    InputSpec {
+        shape: vec![28, 28],
+        scaling: InputScaling::Unit,
+        quant: Quant {
+            scale: UNIT_SCALE,
+            zero_point: -128,
+        },
+        source: String::new(),
+    }
+}
+
+/// Quantization of an output image of pixels in [0, 1]: the byte `q + 128` is the pixel.
+pub const PIXEL_QUANT: Quant = Quant {
     scale: 1.0 / 255.0,
     zero_point: -128,
 };
-
-/// Quantization of an output image of pixels in [0, 1].
-pub const PIXEL_QUANT: Quant = INPUT_QUANT;
 
 /// TFLM's fixed quantization of a logistic output.
 pub const LOGISTIC_QUANT: Quant = Quant {
@@ -103,7 +143,7 @@ pub struct Quantized {
     pub format_version: u16,
     /// `fully-connected` or `convolutional`.
     pub kind: String,
-    /// Name, float MSE, input quantization, code split and layers.
+    /// Name, source, float MSE, input shape, scaling and quantization, code split and layers.
     #[serde(flatten)]
     pub body: ModelBody<'static, Owned>,
 }
@@ -181,7 +221,7 @@ mod tests {
         let ranges = calibrate(&model, &calibration, 64);
         let quants: Vec<Quant> = ranges.iter().map(|r| quant_for_range(r.min, r.max)).collect();
         for fuse in [vec![false; 4], vec![true, false, true, false]] {
-            let q = build(&model, "t", &quants, &fuse, 0.01).unwrap();
+            let q = build(&model, "t", &mnist_input(), &quants, &fuse, 0.01).unwrap();
             let fused = q
                 .layers
                 .iter()
@@ -199,7 +239,7 @@ mod tests {
             for img in images(8, 3).chunks_exact(PIXELS) {
                 let img: &[u8; PIXELS] = img.try_into().unwrap();
                 let want = crate::int8::run(&q, img);
-                runner.encode_into(img, &mut code).unwrap();
+                runner.encode_u8_into(img, &mut code).unwrap();
                 runner.denoise_into(img, &mut out).unwrap();
                 assert_eq!(code, want.code);
                 assert_eq!(

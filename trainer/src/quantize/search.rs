@@ -3,8 +3,7 @@
 
 use super::calibrate::{calibrate, quant_for_range};
 use super::lower::build;
-use super::{QuantizeError, Quantized, LOGISTIC_QUANT, PIXEL_QUANT};
-use crate::mnist::PIXELS;
+use super::{mnist_input, InputSpec, QuantizeError, Quantized, LOGISTIC_QUANT, PIXEL_QUANT};
 use crate::model::{Layer, Model};
 use crate::workspace::Workspace;
 use autoencoder_core::model::Quant;
@@ -22,7 +21,8 @@ fn factors() -> impl Iterator<Item = f32> {
     (0..=12).map(|k| 0.5f32.powf(k as f32 / 2.0))
 }
 
-/// Quantizes `model`, calibrating activations on `calibration` (rows of 784 pixels).
+/// Quantizes `model`, whose input is MNIST's ([`mnist_input`]), calibrating activations on
+/// `calibration` (rows of 784 pixels).
 ///
 /// Each activation's range starts as the one with the least round-trip error over its own
 /// calibration values (seen through the activation that follows it); then, tensor by tensor
@@ -50,18 +50,21 @@ pub fn quantize_with(
     refine_images: usize,
     float_test_mse: f64,
 ) -> Result<Quantized, QuantizeError> {
-    if model.input != PIXELS {
+    let input = mnist_input();
+    if model.input != input.len() {
         return Err(QuantizeError::Unsupported(format!(
-            "the model's input is {} wide; only 784-pixel models export",
-            model.input
+            "the model's input is {} wide; only {}-value inputs (shape {:?}) export",
+            model.input,
+            input.len(),
+            input.shape
         )));
     }
-    let (plain, plain_mse) = quantize_as_is(model, name, calibration, refine_images, float_test_mse)?;
+    let (plain, plain_mse) = quantize_as_is(model, name, &input, calibration, refine_images, float_test_mse)?;
     if refine_images == 0 {
         return Ok(plain);
     }
     if let Some(eq) = equalized(model, calibration, EQUALIZATION_BALANCE) {
-        let (q, mse) = quantize_as_is(&eq, name, calibration, refine_images, float_test_mse)?;
+        let (q, mse) = quantize_as_is(&eq, name, &input, calibration, refine_images, float_test_mse)?;
         if mse < plain_mse {
             return Ok(q);
         }
@@ -102,9 +105,9 @@ pub fn equalized(model: &Model, calibration: &[u8], balance: f32) -> Option<Mode
     if chains.is_empty() {
         return None;
     }
-    let n = (calibration.len() / PIXELS).min(1000);
+    let n = (calibration.len() / m.input).min(1000);
     let mut ws = Workspace::new(&m, n.max(1));
-    ws.load(calibration[..n * PIXELS].chunks_exact(PIXELS));
+    ws.load(calibration[..n * m.input].chunks_exact(m.input));
     ws.forward(&m, false);
     let mut scales = Vec::new();
     for &(_, act, _) in &chains {
@@ -145,6 +148,7 @@ pub fn equalized(model: &Model, calibration: &[u8], balance: f32) -> Option<Mode
 fn quantize_as_is(
     model: &Model,
     name: &str,
+    input: &InputSpec,
     calibration: &[u8],
     refine_images: usize,
     float_test_mse: f64,
@@ -177,10 +181,10 @@ fn quantize_as_is(
         quants.push(quant);
         tunable.push(tune);
     }
-    let refine = &calibration[..calibration.len().min(refine_images * PIXELS)];
+    let refine = &calibration[..calibration.len().min(refine_images * input.len())];
     let mut fuse = vec![false; quants.len()];
     let score = |quants: &[Quant], fuse: &[bool]| -> Result<f64, QuantizeError> {
-        let bytes = build(model, name, quants, fuse, float_test_mse)?.to_bytes()?;
+        let bytes = build(model, name, input, quants, fuse, float_test_mse)?.to_bytes()?;
         let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, refine);
         Ok(mse)
     };
@@ -217,19 +221,20 @@ fn quantize_as_is(
             }
         }
     }
-    Ok((build(model, name, &quants, &fuse, float_test_mse)?, best))
+    Ok((build(model, name, input, &quants, &fuse, float_test_mse)?, best))
 }
 
-/// Reconstruction MSE of an int8 model run by the core on `images` (rows of 784 pixels, clean
-/// in, compared with themselves; output codes read back through the output's quantization).
+/// Reconstruction MSE of an int8 model run by the core on `images` (rows of the model's input
+/// length of u8 samples, clean in, compared with themselves as `x / 255`; output codes read back
+/// through the output's quantization).
 pub fn int8_mse(model: &CoreModel<'_>, images: &[u8]) -> f64 {
     let out = model.output_quant();
+    let n = model.input_len();
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut runner = autoencoder_core::Runner::new(model.clone(), &mut scratch).expect("scratch sized by the model");
-    let mut image = [0u8; PIXELS];
+    let mut image = vec![0u8; n];
     let mut sse = 0.0f64;
-    for input in images.chunks_exact(PIXELS) {
-        let input: &[u8; PIXELS] = input.try_into().expect("chunks of 784");
+    for input in images.chunks_exact(n) {
         runner.denoise_into(input, &mut image).expect("a loaded model runs");
         for (&p, &x) in image.iter().zip(input) {
             let y = f64::from(out.scale) * f64::from(i32::from(p) - 128 - out.zero_point);

@@ -2,9 +2,9 @@
 
 use super::schema::{self, BuiltinOperator, BuiltinOptions, Operator, Padding, Quantization, Tensor, TensorType};
 use super::{ConvertError, Converted};
-use crate::mnist::{PIXELS, SIDE};
 use crate::quantize::{QLayer, QuantParams, Quantized, LOGISTIC_QUANT};
 use autoencoder_core::model::{Activation as Act, ModelKind, Owned, WeightShape, Weighted};
+use autoencoder_core::quantize_f32::is_unit_pixels;
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table, TABLE_LEN};
 use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier};
 
@@ -234,9 +234,13 @@ pub fn convert(model: &Quantized) -> Result<Converted, ConvertError> {
 
     // The encoder.
     let mut encoder = Graph::new();
-    let input_shape = match model.model_kind() {
-        ModelKind::Convolutional => Shape::Nhwc(SIDE, SIDE, 1),
-        ModelKind::FullyConnected => Shape::Flat(PIXELS),
+    // A convolutional model with an image-shaped input takes it as `[1, H, W, C]` (one channel
+    // for `[H, W]`); every other input is flat, reshaped where a layer reads another shape.
+    let n = model.input_len();
+    let input_shape = match (model.model_kind(), model.input_shape.as_slice()) {
+        (ModelKind::Convolutional, &[h, w]) => Shape::Nhwc(h as usize, w as usize, 1),
+        (ModelKind::Convolutional, &[h, w, c]) => Shape::Nhwc(h as usize, w as usize, c as usize),
+        _ => Shape::Flat(n),
     };
     let input = encoder.activation("input".to_string(), input_shape, model.input);
     let mut x = input;
@@ -245,9 +249,19 @@ pub fn convert(model: &Quantized) -> Result<Converted, ConvertError> {
     }
     let code_len = x.shape.len();
     let code = encoder.reshaped(x, Shape::Flat(code_len), "code".to_string());
+    let input_text = if is_unit_pixels(&model.input_scaling, model.input) {
+        "the int8 input pixels (p - 128)".to_string()
+    } else {
+        format!(
+            "the {n} int8 input values (the raw samples scaled ({}) and quantized with scale {:e}, zero point {})",
+            model.input_scaling.name(),
+            model.input.scale,
+            model.input.zero_point
+        )
+    };
     let mut description = format!(
-        "{name} encoder: the int8 input pixels (p - 128) to the {code_len}-value int8 code; from the \
-         autoencoder model file `{name}` (format version {version}), converted exactly for TFLM",
+        "{name} encoder: {input_text} to the {code_len}-value int8 code; from the autoencoder model file \
+         `{name}` (format version {version}), converted exactly for TFLM",
         name = model.name,
         version = model.format_version,
     );
@@ -267,15 +281,15 @@ pub fn convert(model: &Quantized) -> Result<Converted, ConvertError> {
     for (offset, layer) in layers[code_after..].iter().enumerate() {
         x = add_layer(&mut decoder, code_after + offset, layer, x)?;
     }
-    if x.shape.len() != PIXELS {
+    if x.shape.len() != n {
         return Err(ConvertError::Model(format!(
-            "the decoder's output is {} values, not {PIXELS}",
+            "the decoder's output is {} values, not the input's {n}",
             x.shape.len()
         )));
     }
-    let output = decoder.reshaped(x, Shape::Flat(PIXELS), "output".to_string());
+    let output = decoder.reshaped(x, Shape::Flat(n), "output".to_string());
     let description = format!(
-        "{name} decoder: the {code_len}-value int8 code to the {PIXELS} int8 output values; from the \
+        "{name} decoder: the {code_len}-value int8 code to the {n} int8 output values; from the \
          autoencoder model file `{name}` (format version {version}), converted exactly for TFLM",
         name = model.name,
         version = model.format_version,
@@ -346,6 +360,55 @@ pub fn table_model(layer: &QLayer, input: impl Into<QuantParams>) -> Result<Vec<
         kind(layer)
     );
     Ok(g.finish("table", description, x, y, "output"))
+}
+
+/// Which of TFLite's float conversions [`float_model`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatOp {
+    /// `QUANTIZE`: float32 in, int8 out.
+    Quantize,
+    /// `DEQUANTIZE`: int8 in, float32 out.
+    Dequantize,
+}
+
+/// A one-op model of TFLite's own float input or output, to hold the core's
+/// `autoencoder_core::quantize_f32` against TFLM: `QUANTIZE` from float32 `[1, n]` to int8
+/// `[1, n]` quantized with `quant`, or `DEQUANTIZE` back.
+///
+/// # Errors
+/// [`ConvertError::Model`] for a zero point outside int8.
+pub fn float_model(op: FloatOp, n: usize, quant: QuantParams) -> Result<Vec<u8>, ConvertError> {
+    check_zero_point(quant.zero_point).map_err(|reason| ConvertError::Model(format!("the int8 side's {reason}")))?;
+    let mut g = Graph::new();
+    let float = |g: &mut Graph, name: &str| Activation {
+        tensor: g.push_tensor(Tensor {
+            name: name.to_string(),
+            shape: Shape::Flat(n).dims(),
+            tensor_type: TensorType::Float32,
+            buffer: 0,
+            quantization: None,
+        }),
+        quant,
+        shape: Shape::Flat(n),
+    };
+    let (x, y, builtin, what) = match op {
+        FloatOp::Quantize => {
+            let x = float(&mut g, "input");
+            let y = g.activation("output".to_string(), Shape::Flat(n), quant);
+            (x, y, BuiltinOperator::Quantize, "QUANTIZE")
+        }
+        FloatOp::Dequantize => {
+            let x = g.activation("input".to_string(), Shape::Flat(n), quant);
+            let y = float(&mut g, "output");
+            (x, y, BuiltinOperator::Dequantize, "DEQUANTIZE")
+        }
+    };
+    g.op(builtin, vec![x.tensor], vec![y.tensor], BuiltinOptions::None);
+    let description = format!(
+        "{what} alone: {n} values, int8 side scale {:e} zero point {}",
+        quant.scale, quant.zero_point
+    );
+    Ok(g.finish("float", description, x, y, "output"))
 }
 
 /// `Err` with a reason unless `zero_point` is an int8 code.

@@ -4,13 +4,16 @@
 //! [`convert`] turns the owned form of a model file
 //! ([`Quantized`](crate::quantize::Quantized)) into two `.tflite` models
 //! with the same tensors, scales, zero points, weights and biases:
-//! - the **encoder**: the input pixels as int8 codes (`p - 128`, the model's input
-//!   quantization), shape `[1, 784]` for a fully connected model or `[1, 28, 28, 1]` for a
-//!   convolutional one, to the code (the output of layer `code_after - 1`), shape
-//!   `[1, code]`. A hard top-k layer that ends the encoder has no TFLite op: the encoder stops
-//!   before it and [`Converted::top_k`] says which `k` the caller applies
+//! - the **encoder**: the input as int8 codes (the model's input quantization, whatever its
+//!   zero point; for the MNIST models the pixels as `p - 128`), shape `[1, N]`, or `[1, H, W, C]`
+//!   for a convolutional model whose input shape is `[H, W]` (one channel) or `[H, W, C]`
+//!   (MNIST's `conv`: `[1, 28, 28, 1]`), to the code (the output of layer `code_after - 1`),
+//!   shape `[1, code]`. The input scaling is not part of the graph: the caller scales and
+//!   quantizes raw samples first, as TFLite's `QUANTIZE` or the core's `quantize_f32` does, so a
+//!   model of any scaling converts. A hard top-k layer that ends the encoder has no TFLite op:
+//!   the encoder stops before it and [`Converted::top_k`] says which `k` the caller applies
 //!   ([`autoencoder_core::top_k_s8()`], with the code's zero point);
-//! - the **decoder**: the code, `[1, code]`, to the 784 output values, `[1, 784]`.
+//! - the **decoder**: the code, `[1, code]`, to the N output values, `[1, N]`.
 //!
 //! Layer by layer (activations NHWC, as in the core):
 //!
@@ -34,7 +37,8 @@
 //! the core's table functions compute from the scales; a model that fails either check is
 //! refused ([`ConvertError::StaleMultipliers`], [`ConvertError::StaleTable`]) rather than written
 //! with a different arithmetic. [`table_model`] writes a stored table's op alone, to hold the
-//! table against TFLM on all 256 inputs.
+//! table against TFLM on all 256 inputs; [`float_model`] writes TFLite's `QUANTIZE` or
+//! `DEQUANTIZE` alone, to hold the core's float input and output against TFLM's.
 //!
 //! The files: `schema.rs` declares the TFLite tables and writes them with `flatbuffers`'
 //! builder (schema version 3, identifier `TFL3`, buffer 0 empty, every buffer's data
@@ -49,15 +53,16 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use convert::{convert, table_model};
+pub use convert::{convert, float_model, table_model, FloatOp};
 pub use schema::DATA_ALIGN;
 
 /// A model file as two TFLite flatbuffers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Converted {
-    /// The encoder: int8 pixels (`p - 128`) to the code (before any top-k).
+    /// The encoder: the int8 input (for MNIST, the pixels as `p - 128`) to the code (before
+    /// any top-k).
     pub encoder: Vec<u8>,
-    /// The decoder: the code to the 784 int8 output values.
+    /// The decoder: the code to the N int8 output values.
     pub decoder: Vec<u8>,
     /// k of a top-k layer that ends the encoder, applied by the caller after the encoder
     pub top_k: Option<usize>,

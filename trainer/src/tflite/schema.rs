@@ -29,6 +29,8 @@ pub const DATA_ALIGN: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i8)]
 pub enum TensorType {
+    /// 32-bit float (the float side of `QUANTIZE` and `DEQUANTIZE`).
+    Float32 = 0,
     /// 32-bit signed integer (biases, shapes).
     Int32 = 2,
     /// 8-bit signed integer (activations, weights).
@@ -41,6 +43,8 @@ pub enum TensorType {
 pub enum BuiltinOperator {
     /// `CONV_2D`.
     Conv2d = 3,
+    /// `DEQUANTIZE` (int8 to float).
+    Dequantize = 6,
     /// `FULLY_CONNECTED`.
     FullyConnected = 9,
     /// `LOGISTIC`.
@@ -53,6 +57,8 @@ pub enum BuiltinOperator {
     Maximum = 55,
     /// `LEAKY_RELU`.
     LeakyRelu = 98,
+    /// `QUANTIZE` (float to int8).
+    Quantize = 114,
 }
 
 impl BuiltinOperator {
@@ -64,6 +70,9 @@ impl BuiltinOperator {
             BuiltinOperator::Conv2d => 3,
             BuiltinOperator::MaxPool2d | BuiltinOperator::Logistic | BuiltinOperator::Maximum => 2,
             BuiltinOperator::LeakyRelu | BuiltinOperator::Reshape => 1,
+            // Float to int8, one scale: version 1; int8 to float: version 2.
+            BuiltinOperator::Quantize => 1,
+            BuiltinOperator::Dequantize => 2,
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::read::{Root, Table};
 use super::*;
-use crate::quantize::{QLayer, QWeights, QuantParams, Quantized, INPUT_QUANT, LOGISTIC_QUANT};
-use autoencoder_core::model::{Activation as Act, ModelBody, Weights};
+use crate::quantize::{mnist_input, QLayer, QWeights, QuantParams, Quantized, LOGISTIC_QUANT};
+use autoencoder_core::model::{Activation as Act, InputScaling, ModelBody, Weights};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, multiply_by_quantized_multiplier, quantize_multiplier};
 use rand::{Rng, SeedableRng};
@@ -103,11 +103,16 @@ fn logistic(input: QuantParams) -> QLayer {
     }
 }
 
+/// An MNIST model of `layers`.
 fn model(name: &str, code_after: u16, layers: Vec<QLayer>) -> Quantized {
+    let input = mnist_input();
     Quantized::new(ModelBody {
         name: name.to_string(),
+        source: String::new(),
         float_test_mse: f32::NAN,
-        input: INPUT_QUANT,
+        input_shape: input.shape.into(),
+        input_scaling: input.scaling,
+        input: input.quant,
         code_after,
         layers: layers.into_iter().collect(),
     })
@@ -129,7 +134,7 @@ const Q3: QuantParams = QuantParams {
 /// FC, LeakyReLU table, top-k | FC, logistic table.
 fn with_tables() -> Quantized {
     let rng = &mut ChaCha8Rng::seed_from_u64(1);
-    let input = INPUT_QUANT;
+    let input = mnist_input().quant;
     model(
         "tables",
         3,
@@ -146,7 +151,7 @@ fn with_tables() -> Quantized {
 /// Fused FC | fused FC.
 fn fused() -> Quantized {
     let rng = &mut ChaCha8Rng::seed_from_u64(2);
-    let input = INPUT_QUANT;
+    let input = mnist_input().quant;
     model(
         "fused",
         1,
@@ -157,7 +162,7 @@ fn fused() -> Quantized {
 /// Conv 5x5, LeakyReLU table, max-pool, fused conv 3x3 | FC.
 fn convolutional() -> Quantized {
     let rng = &mut ChaCha8Rng::seed_from_u64(3);
-    let input = INPUT_QUANT;
+    let input = mnist_input().quant;
     let conv = QLayer::Conv2d {
         height: 28,
         width: 28,
@@ -771,4 +776,88 @@ fn max_of_the_two_sides_is_the_fused_layer() {
             assert_eq!(max, fused, "case {case}: acc {acc}, slope {slope}");
         }
     }
+}
+
+#[test]
+fn a_model_of_any_shape_converts_with_its_own_input_quantization() {
+    // Six sensor values, min-max scaled, input zero point 7: the encoder takes the quantized
+    // input, [1, 6], with the model's scale and zero point; the decoder gives 6 values.
+    let rng = &mut ChaCha8Rng::seed_from_u64(9);
+    let input = q(0.05, 7);
+    let mut m = model("sensors", 1, vec![fc(rng, 6, 2, input, Q1), fc(rng, 2, 6, Q1, Q3)]);
+    m.input_shape = vec![2, 3].into();
+    m.input_scaling = InputScaling::MinMax {
+        offset: vec![0.5; 6].into(),
+        divisor: vec![3.0; 6].into(),
+    };
+    m.input = input;
+    m.to_bytes().expect("a valid model file");
+    let c = convert(&m).unwrap();
+    let root = Root::new(&c.encoder);
+    let enc = root.model();
+    let description = enc.string(3).unwrap();
+    assert!(
+        description.contains("the 6 int8 input values") && description.contains("min-max"),
+        "{description}"
+    );
+    let graph = enc.tables(2)[0];
+    let input_tensor = graph.tables(0)[graph.i32s(1)[0] as usize];
+    assert_eq!(input_tensor.i32s(0), vec![1, 6]);
+    assert_eq!(tensor_quant(&input_tensor), (vec![0.05], vec![7], 0));
+    let root = Root::new(&c.decoder);
+    let dec = root.model();
+    let graph = dec.tables(2)[0];
+    let output = graph.tables(0)[graph.i32s(2)[0] as usize];
+    assert_eq!(output.i32s(0), vec![1, 6]);
+
+    // A convolutional model of 10 x 10 x 3 images takes them as [1, 10, 10, 3].
+    let input = q(0.02, -3);
+    let conv = QLayer::Conv2d {
+        height: 10,
+        width: 10,
+        in_channels: 3,
+        out_channels: 2,
+        kernel: 3,
+        params: weights(rng, 2, 27, input, Q1),
+    };
+    let mut m = model("rgb", 1, vec![conv, fc(rng, 128, 300, Q1, Q3)]);
+    m.input_shape = vec![10, 10, 3].into();
+    m.input_scaling = InputScaling::None;
+    m.input = input;
+    m.to_bytes().expect("a valid model file");
+    let c = convert(&m).unwrap();
+    let root = Root::new(&c.encoder);
+    let enc = root.model();
+    assert_eq!(ops(&enc), vec![CONV_2D, RESHAPE]);
+    let graph = enc.tables(2)[0];
+    let input_tensor = graph.tables(0)[graph.i32s(1)[0] as usize];
+    assert_eq!(input_tensor.i32s(0), vec![1, 10, 10, 3]);
+    assert_eq!(tensor_quant(&input_tensor), (vec![0.02], vec![-3], 0));
+}
+
+#[test]
+fn float_models_are_one_quantize_or_dequantize_between_float32_and_int8() {
+    const QUANTIZE: i32 = 114;
+    const DEQUANTIZE: i32 = 6;
+    const FLOAT32: i8 = 0;
+    for (op, code) in [(FloatOp::Quantize, QUANTIZE), (FloatOp::Dequantize, DEQUANTIZE)] {
+        let bytes = float_model(op, 5, q(0.25, -7)).unwrap();
+        let root = Root::new(&bytes);
+        let m = root.model();
+        assert_eq!(ops(&m), vec![code]);
+        let graph = m.tables(2)[0];
+        let tensors = graph.tables(0);
+        let (input, output) = (tensors[graph.i32s(1)[0] as usize], tensors[graph.i32s(2)[0] as usize]);
+        let (float, int8) = if op == FloatOp::Quantize {
+            (input, output)
+        } else {
+            (output, input)
+        };
+        assert_eq!(float.i8(1).unwrap_or(FLOAT32), FLOAT32);
+        assert!(float.table(4).is_none(), "the float side has no quantization");
+        assert_eq!(int8.i8(1), Some(INT8));
+        assert_eq!(tensor_quant(&int8), (vec![0.25], vec![-7], 0));
+        assert_eq!((input.i32s(0), output.i32s(0)), (vec![1, 5], vec![1, 5]));
+    }
+    assert!(float_model(FloatOp::Quantize, 5, q(0.25, 128)).is_err());
 }
