@@ -44,6 +44,7 @@ fn main() {
         let q = trainer::quantize::quantize(
             &t.state.model,
             r.name,
+            &trainer::quantize::mnist_input(),
             &data.train.images[..256 * trainer::mnist::PIXELS],
             metrics.test_mse,
         )

@@ -2,9 +2,10 @@
 //! then measured and described.
 
 use crate::checkpoint;
+use crate::data::{Dataset, Samples};
 use crate::int8;
-use crate::mnist::{Split, PIXELS};
-use crate::quantize::{self, QLayer, QWeights, Quantized};
+use crate::provenance::Provenance;
+use crate::quantize::{self, InputSpec, QLayer, QWeights, Quantized};
 use crate::train::{State, CHECKPOINT};
 use anyhow::{bail, Context, Result};
 use autoencoder_core::model::{InputScaling, Owned, WeightShape};
@@ -56,26 +57,45 @@ pub fn load_run(run_dir: &Path) -> Result<State> {
 }
 
 /// Exports a trained run (see [`load_run`]) to `out` (and its golden vectors beside it),
-/// quantizing with `calibration` training images.
-pub fn export(state: &State, out: &Path, train: &Split, test: &Split, calibration: usize) -> Result<ExportReport> {
+/// quantizing with `calibration` training samples of `data` (raw, as read). The model file records
+/// the input shape, the run's scaling and the provenance (trainer, commit, data hashes).
+pub fn export(state: &State, out: &Path, data: &Dataset, calibration: usize) -> Result<ExportReport> {
     let variant = state.config.variant.clone();
-    let float_test_mse = quantize::float_mse(&state.model, &test.images);
-    let calibration = calibration.clamp(1, train.len());
-    let quantized = quantize::quantize(
-        &state.model,
-        &variant,
-        &train.images[..calibration * PIXELS],
-        float_test_mse,
-    )
-    .with_context(|| format!("quantizing {variant}"))?;
+    let record = state.config.data.as_ref().unwrap_or(&data.record);
+    let width = data.train.features();
+    if state.model.input != width {
+        bail!(
+            "the run's model takes {} inputs, the data's samples have {width} (shape {:?})",
+            state.model.input,
+            data.train.shape()
+        );
+    }
+    let calibration = calibration.clamp(1, data.train.len());
+    let raw_calibration = &data.train.values()[..calibration * width];
+    let source = Provenance::of(state.config.data.as_ref()).to_json();
+    let mut scaled_calibration = raw_calibration.to_vec();
+    for row in scaled_calibration.chunks_exact_mut(width) {
+        record.scaling.apply_row(row);
+    }
+    let input = InputSpec::for_data(data.train.shape(), &record.scaling, &scaled_calibration, source);
+    let float_test_mse = quantize::float_mse(&state.model, &input.scaled(data.test.values()));
+    let quantized = quantize::quantize(&state.model, &variant, &input, raw_calibration, float_test_mse)
+        .with_context(|| format!("quantizing {variant}"))?;
     let bytes = quantized.to_bytes()?;
     let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("the exported model does not load: {e}"))?;
-    let int8_test_mse = int8_mse(&model, test)?;
+    let int8_test_mse = quantize::int8_mse(&model, &input, data.test.values());
     let file = out
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let golden = int8::golden(&quantized, &file, &test.images, GOLDEN_TEST_IMAGES);
+    // Golden vectors feed bytes: the test samples themselves where they are bytes, else only the
+    // synthetic cases.
+    let test_bytes: Vec<u8> = if data.test.element() == crate::data::Element::U8 {
+        data.test.values().iter().map(|&v| v as u8).collect()
+    } else {
+        Vec::new()
+    };
+    let golden = int8::golden(&quantized, &file, &test_bytes, GOLDEN_TEST_IMAGES);
     check_against_core(&model, &golden)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -150,10 +170,20 @@ pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
     Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Test MSE of the int8 model run by the core on `test` (clean images in; output bytes read
-/// back through the output's scale and zero point).
-pub fn int8_mse(model: &Model<'_>, test: &Split) -> Result<f64> {
-    Ok(quantize::int8_mse(model, &test.images))
+/// Test MSE of the int8 model run by the core on `test` (raw samples, clean in; output codes
+/// read back through the output's scale and zero point, against the samples scaled by the
+/// model's own scaling).
+pub fn int8_mse(model: &Model<'_>, test: &Samples) -> Result<f64> {
+    if test.features() != model.input_len() {
+        bail!(
+            "the model takes {} inputs (shape {:?}), the samples have {} (shape {:?})",
+            model.input_len(),
+            model.input_shape(),
+            test.features(),
+            test.shape()
+        );
+    }
+    Ok(quantize::int8_mse(model, &InputSpec::of_model(model), test.values()))
 }
 
 /// The `eval` report of one model file.
@@ -173,8 +203,8 @@ pub struct EvalReport {
     pub int8_per_image_se: f64,
 }
 
-/// Evaluates a model file on `test`.
-pub fn eval(path: &Path, test: &Split) -> Result<EvalReport> {
+/// Evaluates a model file on `test` (raw samples).
+pub fn eval(path: &Path, test: &Samples) -> Result<EvalReport> {
     let bytes = read_model_file(path)?;
     let model = load(path, &bytes)?;
     let int8_test_mse = int8_mse(&model, test)?;

@@ -84,7 +84,8 @@ fn every_variant_exports_and_the_core_matches_the_reference() {
         let state = tiny_run(r.name);
         let float = quantize::float_mse(&state.model, &data.test.images[..64 * PIXELS]);
         // Few refinement images: this checks structure and arithmetic, not the best ranges.
-        let q = quantize::quantize_with(&state.model, r.name, calibration, 16, float).unwrap();
+        let q =
+            quantize::quantize_with(&state.model, r.name, &quantize::mnist_input(), calibration, 16, float).unwrap();
         // The structure the recipe promises: sparsity and pooling survive, lifetime top-k does not.
         let has = |f: fn(&QLayer) -> bool| q.layers.iter().any(f);
         assert_eq!(
@@ -110,9 +111,20 @@ fn int8_reconstruction_is_close_to_the_float_models() {
     let state = tiny_run("fc");
     let test = &data.test.images[..256 * PIXELS];
     let float = quantize::float_mse(&state.model, test);
-    let q = quantize::quantize(&state.model, "fc", &data.train.images[..512 * PIXELS], float).unwrap();
+    let q = quantize::quantize(
+        &state.model,
+        "fc",
+        &quantize::mnist_input(),
+        &data.train.images[..512 * PIXELS],
+        float,
+    )
+    .unwrap();
     let bytes = q.to_bytes().unwrap();
-    let int8 = quantize::int8_mse(&autoencoder_core::Model::from_bytes(&bytes).unwrap(), test);
+    let int8 = quantize::int8_mse(
+        &autoencoder_core::Model::from_bytes(&bytes).unwrap(),
+        &quantize::mnist_input(),
+        test,
+    );
     assert!(int8 <= 1.05 * float, "int8 {int8} vs float {float}");
 }
 
@@ -120,7 +132,14 @@ fn int8_reconstruction_is_close_to_the_float_models() {
 fn the_output_range_is_pixels_and_weights_are_symmetric() {
     let data = mnist();
     let state = tiny_run("topk16");
-    let q = quantize::quantize(&state.model, "topk16", &data.train.images[..128 * PIXELS], f64::NAN).unwrap();
+    let q = quantize::quantize(
+        &state.model,
+        "topk16",
+        &quantize::mnist_input(),
+        &data.train.images[..128 * PIXELS],
+        f64::NAN,
+    )
+    .unwrap();
     match q.layers.last().unwrap() {
         QLayer::Table { output, .. } => {
             assert_eq!((output.scale, output.zero_point), (1.0 / 255.0, -128));

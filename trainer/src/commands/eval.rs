@@ -1,6 +1,6 @@
 //! `trainer eval`: the test MSE of model files' int8 models, next to their float models'.
 
-use super::{load_data, DataArgs};
+use super::{load_dataset, DataArgs};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub struct EvalArgs {
 
 /// Evaluates every model file and prints a line (or row, or JSON object) each.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let mut data = load_data(&args.data)?;
+    let mut data = load_dataset(&args.data, 0)?;
     if let Some(n) = args.test_limit {
         data.test = data.test.truncated(n);
     }

@@ -1,7 +1,7 @@
 //! `trainer export`: a trained run quantized to int8 (model file and golden vectors), or its
 //! float weights as safetensors.
 
-use super::{load_data, DataArgs};
+use super::{recorded_or_given, DataArgs};
 use crate::recipe;
 use crate::train::CHECKPOINT;
 use anyhow::{bail, Result};
@@ -66,11 +66,12 @@ pub fn run(args: ExportArgs) -> Result<()> {
             return Ok(());
         }
     }
-    let data = load_data(&args.data)?;
+    // The run's own data (read again, checked against its hashes), unless --data names other.
+    let data = recorded_or_given(state.config.data.as_ref(), &args.data, state.config.seed)?;
     let out = args
         .out
         .unwrap_or_else(|| Path::new("models").join(format!("{}.{}", state.config.variant, crate::export::EXTENSION)));
-    let r = crate::export::export(&state, &out, &data.train, &data.test, args.calibration)?;
+    let r = crate::export::export(&state, &out, &data, args.calibration)?;
     if !r.finished {
         eprintln!("warning: the run in {} has not finished training", run_dir.display());
     }

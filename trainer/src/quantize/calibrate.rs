@@ -2,9 +2,8 @@
 //! quantization that covers it best.
 
 use super::PIXEL_QUANT;
-use crate::mnist::PIXELS;
 use crate::model::Model;
-use crate::workspace::Workspace;
+use crate::workspace::{InputValue, Workspace};
 use autoencoder_core::model::Quant;
 use ndarray::ArrayView2;
 
@@ -97,15 +96,17 @@ pub fn quant_for_range(min: f32, max: f32) -> Quant {
     Quant { scale, zero_point }
 }
 
-/// Per-layer output ranges of `model` over `images` (rows of 784 pixels), in evaluation mode.
-pub(super) fn calibrate(model: &Model, images: &[u8], batch: usize) -> Vec<Range> {
+/// Per-layer output ranges of `model` over `images` (rows of the model's input: u8 pixels, or
+/// scaled f32 values), in evaluation mode.
+pub(super) fn calibrate<T: InputValue>(model: &Model, images: &[T], batch: usize) -> Vec<Range> {
     let widths = model.widths().expect("a valid model");
-    let n = images.len() / PIXELS;
+    let width = model.input;
+    let n = images.len() / width;
     let strides: Vec<usize> = widths.iter().map(|&w| (n * w).div_ceil(SAMPLE).max(1)).collect();
     let mut ranges = vec![Range::new(); model.layers.len()];
     let mut ws = Workspace::new(model, batch);
-    for chunk in images.chunks(batch * PIXELS) {
-        ws.load(chunk.chunks_exact(PIXELS));
+    for chunk in images.chunks(batch * width) {
+        ws.load(chunk.chunks_exact(width));
         ws.forward(model, false);
         for (i, r) in ranges.iter_mut().enumerate() {
             r.update(ws.act(i), strides[i]);
@@ -114,12 +115,14 @@ pub(super) fn calibrate(model: &Model, images: &[u8], batch: usize) -> Vec<Range
     ranges
 }
 
-/// Test MSE of the float model on `images`, clean input against itself (evaluation mode).
-pub fn float_mse(model: &Model, images: &[u8]) -> f64 {
+/// Test MSE of the float model on `images` (rows of u8 pixels or scaled f32 values), clean
+/// input against itself (evaluation mode).
+pub fn float_mse<T: InputValue>(model: &Model, images: &[T]) -> f64 {
+    let width = model.input;
     let mut ws = Workspace::new(model, 500);
     let mut sse = 0.0;
-    for chunk in images.chunks(500 * PIXELS) {
-        ws.load(chunk.chunks_exact(PIXELS));
+    for chunk in images.chunks(500 * width) {
+        ws.load(chunk.chunks_exact(width));
         ws.forward(model, false);
         sse += crate::layers::mse::sum_squared_error(ws.output(), ws.input());
     }

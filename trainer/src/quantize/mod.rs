@@ -40,8 +40,10 @@ pub mod calibrate;
 pub mod lower;
 pub mod search;
 
+use crate::data::{Scaling, ScalingKind};
 use autoencoder_core::model::{self as format, InputScaling, ModelBody, ModelKind, Owned, Quant};
-use autoencoder_core::quantize_f32::UNIT_SCALE;
+use autoencoder_core::quantize_f32::{quantize_f32, quantize_u8, scale_value, UNIT_DIVISOR, UNIT_SCALE};
+use autoencoder_core::storage::Words;
 use autoencoder_core::{Model as CoreModel, ModelError};
 use serde::{Deserialize, Serialize};
 use std::ops::{Deref, DerefMut};
@@ -59,6 +61,9 @@ pub struct InputSpec {
     pub scaling: InputScaling<'static, Owned>,
     /// Quantization of the input values.
     pub quant: Quant,
+    /// Quantization of a reconstruction that ends in a LeakyReLU or a linear layer: the range of
+    /// the scaled data (MNIST's pixels: [`PIXEL_QUANT`]).
+    pub output: Quant,
     /// The model file's `source` (compact JSON, or empty).
     pub source: String,
 }
@@ -86,7 +91,118 @@ pub fn mnist_input() -> InputSpec {
             scale: UNIT_SCALE,
             zero_point: -128,
         },
+        output: PIXEL_QUANT,
         source: String::new(),
+    }
+}
+
+impl InputSpec {
+    /// The input of a model trained on samples of `shape` scaled by `scaling`: the scaling as
+    /// the model file stores it, and one quantization for the input and the reconstruction. Data
+    /// scaled to [0, 1] (`unit`, `minmax`: their training range) gets MNIST's scale 1/255 and
+    /// zero point -128; other data the range of its scaled training values `scaled_train`
+    /// (widened to include 0).
+    pub fn for_data(shape: &[usize], scaling: &Scaling, scaled_train: &[f32], source: String) -> InputSpec {
+        let arrays = || (Words(scaling.offset.clone()), Words(scaling.divisor.clone()));
+        let (stored, unit_range) = match scaling.kind {
+            ScalingKind::Unit => (InputScaling::Unit, true),
+            ScalingKind::None => (InputScaling::None, false),
+            ScalingKind::MinMax => {
+                let (offset, divisor) = arrays();
+                (InputScaling::MinMax { offset, divisor }, true)
+            }
+            ScalingKind::Standard => {
+                let (offset, divisor) = arrays();
+                (InputScaling::Standard { offset, divisor }, false)
+            }
+        };
+        let quant = if unit_range {
+            mnist_input().quant
+        } else {
+            let (lo, hi) = scaled_train
+                .iter()
+                .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            quant_for_range(lo, hi)
+        };
+        InputSpec {
+            shape: shape.iter().map(|&d| d as u32).collect(),
+            scaling: stored,
+            quant,
+            output: if unit_range { PIXEL_QUANT } else { quant },
+            source,
+        }
+    }
+
+    /// The input a model file records (its scaling, quantization, shape, output quantization
+    /// and source): what `eval` scores a model file with.
+    pub fn of_model(model: &CoreModel<'_>) -> InputSpec {
+        let body = model.to_owned_body().expect("a loaded body copies");
+        InputSpec {
+            shape: body.input_shape.to_vec(),
+            scaling: body.input_scaling,
+            quant: body.input,
+            output: model.output_quant(),
+            source: body.source.to_string(),
+        }
+    }
+
+    /// One raw sample value's scaled value, as the device computes it (f32, see
+    /// [`autoencoder_core::quantize_f32::scale_value`]); `i` is its index in the sample.
+    pub fn scale(&self, i: usize, x: f32) -> f32 {
+        match &self.scaling {
+            InputScaling::Unit => scale_value(x, 0.0, UNIT_DIVISOR),
+            InputScaling::None => x,
+            InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => {
+                scale_value(x, offset[i], divisor[i])
+            }
+        }
+    }
+
+    /// The same, computed in f64: the exact target a reconstruction is scored against.
+    pub fn scale_f64(&self, i: usize, x: f32) -> f64 {
+        match &self.scaling {
+            InputScaling::Unit => f64::from(x) / 255.0,
+            InputScaling::None => f64::from(x),
+            InputScaling::MinMax { offset, divisor } | InputScaling::Standard { offset, divisor } => {
+                (f64::from(x) - f64::from(offset[i])) / f64::from(divisor[i])
+            }
+        }
+    }
+
+    /// Raw samples, row after row, scaled.
+    pub fn scaled<T: RawValue>(&self, raw: &[T]) -> Vec<f32> {
+        let n = self.len().max(1);
+        raw.iter()
+            .enumerate()
+            .map(|(k, &x)| self.scale(k % n, x.to_f32()))
+            .collect()
+    }
+}
+
+/// A raw sample value as read: a u8 pixel or an f32. The core quantizes a row of them for the
+/// int8 model exactly as the device does.
+pub trait RawValue: Copy {
+    /// The value as f32 (exact for u8).
+    fn to_f32(self) -> f32;
+    /// The int8 input codes of `row` under `model`'s scaling and input quantization.
+    fn quantize(row: &[Self], model: &CoreModel<'_>, codes: &mut [i8]) -> Result<(), autoencoder_core::Error>;
+}
+
+impl RawValue for u8 {
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    fn quantize(row: &[u8], model: &CoreModel<'_>, codes: &mut [i8]) -> Result<(), autoencoder_core::Error> {
+        quantize_u8(row, &model.input_scaling(), model.input_quant(), codes)
+    }
+}
+
+impl RawValue for f32 {
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn quantize(row: &[f32], model: &CoreModel<'_>, codes: &mut [i8]) -> Result<(), autoencoder_core::Error> {
+        quantize_f32(row, &model.input_scaling(), model.input_quant(), codes)
     }
 }
 

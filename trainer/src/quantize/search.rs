@@ -3,9 +3,9 @@
 
 use super::calibrate::{calibrate, quant_for_range};
 use super::lower::build;
-use super::{mnist_input, InputSpec, QuantizeError, Quantized, LOGISTIC_QUANT, PIXEL_QUANT};
+use super::{InputSpec, QuantizeError, Quantized, RawValue, LOGISTIC_QUANT, PIXEL_QUANT};
 use crate::model::{Layer, Model};
-use crate::workspace::Workspace;
+use crate::workspace::{InputValue, Workspace};
 use autoencoder_core::model::Quant;
 use autoencoder_core::Model as CoreModel;
 
@@ -32,39 +32,41 @@ fn factors() -> impl Iterator<Item = f32> {
 /// layers (large decoder weights behind small codes) is thus seen and paid for. Fusing a
 /// LeakyReLU into the layer before it, and cross-layer equalization, are kept where they lower
 /// that error.
-pub fn quantize(
+pub fn quantize<T: RawValue>(
     model: &Model,
     name: &str,
-    calibration: &[u8],
+    input: &InputSpec,
+    calibration: &[T],
     float_test_mse: f64,
 ) -> Result<Quantized, QuantizeError> {
-    quantize_with(model, name, calibration, REFINE_IMAGES, float_test_mse)
+    quantize_with(model, name, input, calibration, REFINE_IMAGES, float_test_mse)
 }
 
 /// [`quantize`] comparing candidate ranges on the first `refine_images` calibration images
 /// (0: keep each tensor's own best range, with neither fusion nor equalization).
-pub fn quantize_with(
+pub fn quantize_with<T: RawValue>(
     model: &Model,
     name: &str,
-    calibration: &[u8],
+    input: &InputSpec,
+    calibration: &[T],
     refine_images: usize,
     float_test_mse: f64,
 ) -> Result<Quantized, QuantizeError> {
-    let input = mnist_input();
     if model.input != input.len() {
         return Err(QuantizeError::Unsupported(format!(
-            "the model's input is {} wide; only {}-value inputs (shape {:?}) export",
+            "the model's input is {} wide, its input shape {:?} holds {}",
             model.input,
-            input.len(),
-            input.shape
+            input.shape,
+            input.len()
         )));
     }
-    let (plain, plain_mse) = quantize_as_is(model, name, &input, calibration, refine_images, float_test_mse)?;
+    let scaled = input.scaled(calibration);
+    let (plain, plain_mse) = quantize_as_is(model, name, input, calibration, &scaled, refine_images, float_test_mse)?;
     if refine_images == 0 {
         return Ok(plain);
     }
-    if let Some(eq) = equalized(model, calibration, EQUALIZATION_BALANCE) {
-        let (q, mse) = quantize_as_is(&eq, name, &input, calibration, refine_images, float_test_mse)?;
+    if let Some(eq) = equalized(model, &scaled, EQUALIZATION_BALANCE) {
+        let (q, mse) = quantize_as_is(&eq, name, input, calibration, &scaled, refine_images, float_test_mse)?;
         if mse < plain_mse {
             return Ok(q);
         }
@@ -87,7 +89,7 @@ const EQUALIZATION_BALANCE: f32 = 0.5;
 /// function, but every unit's activations and outgoing weights now have the same product-
 /// balanced range, so one per-tensor activation scale and per-row weight scales waste fewer
 /// codes on the few units with the widest ranges. `None` when no chain qualifies.
-pub fn equalized(model: &Model, calibration: &[u8], balance: f32) -> Option<Model> {
+pub fn equalized<T: InputValue>(model: &Model, calibration: &[T], balance: f32) -> Option<Model> {
     let mut m = model.clone();
     m.untie();
     let mut chains = Vec::new();
@@ -145,24 +147,31 @@ pub fn equalized(model: &Model, calibration: &[u8], balance: f32) -> Option<Mode
 
 /// [`quantize_with`] without equalization; also returns the reconstruction MSE on the
 /// refinement images.
-fn quantize_as_is(
+fn quantize_as_is<T: RawValue>(
     model: &Model,
     name: &str,
     input: &InputSpec,
-    calibration: &[u8],
+    calibration: &[T],
+    scaled: &[f32],
     refine_images: usize,
     float_test_mse: f64,
 ) -> Result<(Quantized, f64), QuantizeError> {
-    let ranges = calibrate(model, calibration, 500);
+    let ranges = calibrate(model, scaled, 500);
+    // The top of the reconstruction's range: a pixel's 1 for MNIST.
+    let top = if input.output == PIXEL_QUANT {
+        1.0
+    } else {
+        input.output.scale * (127 - input.output.zero_point) as f32
+    };
     let last = model.layers.len() - 1;
     let mut quants = Vec::with_capacity(model.layers.len());
     let mut tunable = Vec::with_capacity(model.layers.len());
     for (i, r) in ranges.iter().enumerate() {
         let next_is_final_leaky = i + 1 == last && matches!(model.layers[last], Layer::LeakyRelu { .. });
         let (quant, tune) = if i == last {
-            (PIXEL_QUANT, false)
+            (input.output, false)
         } else if next_is_final_leaky {
-            (quant_for_range(0.0, r.max.min(1.0)), false)
+            (quant_for_range(0.0, r.max.min(top)), false)
         } else {
             match (&model.layers[i], model.layers.get(i + 1)) {
                 (Layer::Sigmoid, _) => (LOGISTIC_QUANT, false),
@@ -185,7 +194,7 @@ fn quantize_as_is(
     let mut fuse = vec![false; quants.len()];
     let score = |quants: &[Quant], fuse: &[bool]| -> Result<f64, QuantizeError> {
         let bytes = build(model, name, input, quants, fuse, float_test_mse)?.to_bytes()?;
-        let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, refine);
+        let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, input, refine);
         Ok(mse)
     };
     let mut best = if refine.is_empty() { 0.0 } else { score(&quants, &fuse)? };
@@ -224,21 +233,25 @@ fn quantize_as_is(
     Ok((build(model, name, input, &quants, &fuse, float_test_mse)?, best))
 }
 
-/// Reconstruction MSE of an int8 model run by the core on `images` (rows of the model's input
-/// length of u8 samples, clean in, compared with themselves as `x / 255`; output codes read back
-/// through the output's quantization).
-pub fn int8_mse(model: &CoreModel<'_>, images: &[u8]) -> f64 {
+/// Reconstruction MSE of an int8 model run by the core on `images` (raw samples, rows of the
+/// model's input length: quantized by the core as on the device, clean in), in scaled units: each
+/// output code read back through the output's quantization, against the sample scaled in f64
+/// ([`InputSpec::scale_f64`] of `input`, the model's input).
+pub fn int8_mse<T: RawValue>(model: &CoreModel<'_>, input: &InputSpec, images: &[T]) -> f64 {
     let out = model.output_quant();
     let n = model.input_len();
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut runner = autoencoder_core::Runner::new(model.clone(), &mut scratch).expect("scratch sized by the model");
-    let mut image = vec![0u8; n];
+    let (mut codes, mut output) = (vec![0i8; n], vec![0i8; n]);
     let mut sse = 0.0f64;
-    for input in images.chunks_exact(n) {
-        runner.denoise_into(input, &mut image).expect("a loaded model runs");
-        for (&p, &x) in image.iter().zip(input) {
-            let y = f64::from(out.scale) * f64::from(i32::from(p) - 128 - out.zero_point);
-            let t = f64::from(x) / 255.0;
+    for row in images.chunks_exact(n) {
+        T::quantize(row, model, &mut codes).expect("finite samples of the model's width");
+        runner
+            .reconstruct_into(&codes, &mut output)
+            .expect("a loaded model runs");
+        for (i, (&q, &x)) in output.iter().zip(row).enumerate() {
+            let y = f64::from(out.scale) * f64::from(i32::from(q) - out.zero_point);
+            let t = input.scale_f64(i, x.to_f32());
             sse += (y - t) * (y - t);
         }
     }
