@@ -178,3 +178,94 @@ fn data_that_does_not_fit_the_spec_or_cannot_be_read_is_named() {
     );
     assert!(!dir.path().join("r").exists(), "nothing is written for bad data");
 }
+
+/// The int8/float ratio `trainer export` prints.
+fn exported_ratio(run: &Path, model: &Path) -> f64 {
+    let o = trainer(&["export", run.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    let ratio = t.split("int8/float ").nth(1).and_then(|r| r.split(')').next()).unwrap();
+    ratio.parse().unwrap_or_else(|_| panic!("{t}"))
+}
+
+#[test]
+fn dense_models_of_other_data_export_with_int8_within_5_percent_of_float() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example vibration windows: 64 float samples each, minmax-scaled.
+    let config = trainer::data::vibration::VibrationConfig {
+        train: 600,
+        test: 200,
+        ..Default::default()
+    };
+    let data = trainer::data::vibration::generate(&config);
+    let npz = dir.path().join("vibration.npz");
+    data.write_npz(&npz).unwrap();
+    let spec = dir.path().join("vib.toml");
+    std::fs::write(
+        &spec,
+        "name = \"vib\"\n[encoder]\nlayers = [{ dense = 16 }]\n[decoder]\ntied = true\n[schedule]\nbatch = 64\nepochs = 8\nfinetune_epochs = 4\n",
+    )
+    .unwrap();
+    let run_dir = dir.path().join("vib");
+    run(&[
+        "train",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--data",
+        npz.to_str().unwrap(),
+        "--out",
+        run_dir.to_str().unwrap(),
+        "--threads",
+        "1",
+    ]);
+    // Exported from the run's recorded data, without --data.
+    let model = dir.path().join("vib.aeq");
+    let ratio = exported_ratio(&run_dir, &model);
+    eprintln!("vibration 64-16-64: int8/float {ratio}");
+    assert!(ratio <= 1.05, "vibration: int8/float {ratio}");
+    let bytes = std::fs::read(&model).unwrap();
+    let m = autoencoder_core::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(m.input_shape(), [config.window as u32]);
+    assert!(matches!(
+        m.input_scaling(),
+        autoencoder_core::model::InputScaling::MinMax { .. }
+    ));
+    let source: serde_json::Value = serde_json::from_str(m.source()).unwrap();
+    assert_eq!(
+        source["data"][0]["sha256"],
+        trainer::data::sha256_hex(&std::fs::read(&npz).unwrap())
+    );
+    let inspect = text(&trainer(&["inspect", model.to_str().unwrap()]));
+    assert!(
+        inspect.contains("shape [64]") && inspect.contains("min-max"),
+        "{inspect}"
+    );
+
+    // MNIST as float .npy (flat samples, no scaling).
+    let m = mnist();
+    let (train, test) = (dir.path().join("train.npy"), dir.path().join("test.npy"));
+    write_npy(&train, &as_float(&m.train, 1000)).unwrap();
+    write_npy(&test, &as_float(&m.test, 200)).unwrap();
+    let run_dir = dir.path().join("fc");
+    run(&[
+        "train",
+        "fc",
+        "--data",
+        train.to_str().unwrap(),
+        "--test-data",
+        test.to_str().unwrap(),
+        "--scaling",
+        "none",
+        "--out",
+        run_dir.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--epochs",
+        "3",
+        "--finetune-epochs",
+        "2",
+    ]);
+    let ratio = exported_ratio(&run_dir, &dir.path().join("fc.aeq"));
+    eprintln!("fc on float MNIST: int8/float {ratio}");
+    assert!(ratio <= 1.05, "float MNIST: int8/float {ratio}");
+}
