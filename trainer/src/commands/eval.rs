@@ -46,7 +46,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             );
         } else {
             println!(
-                "{}: {} test images, int8 test MSE {:.6} ({:.2} per image), float {:.6}, int8/float {:.4}",
+                "{}: {} test samples, int8 test MSE {:.6} ({:.2} per sample), float {:.6}, int8/float {:.4}",
                 model.display(),
                 r.images,
                 r.int8_test_mse,
