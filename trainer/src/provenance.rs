@@ -31,6 +31,12 @@ pub struct Provenance {
     pub commit: String,
     /// The data files, training first.
     pub data: Vec<DataFile>,
+    /// The seed the validation samples were held out with, when the data had no test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_seed: Option<u64>,
+    /// The CSV label column the data was read with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
 }
 
 impl Provenance {
@@ -40,6 +46,8 @@ impl Provenance {
             trainer: format!("trainer {TRAINER_VERSION}"),
             commit: GIT_COMMIT.to_string(),
             data,
+            holdout_seed: None,
+            label_column: None,
         }
     }
 
@@ -55,11 +63,61 @@ impl Provenance {
                 })
                 .collect::<Vec<_>>()
         };
-        Provenance::new(record.map_or_else(Vec::new, |r| {
+        let mut p = Provenance::new(record.map_or_else(Vec::new, |r| {
             let mut all = files("train", &r.train_files);
             all.extend(files("test", &r.test_files));
             all
-        }))
+        }));
+        if let Some(r) = record {
+            p.holdout_seed = match r.validation {
+                crate::data::Validation::HeldOut { seed } => Some(seed),
+                crate::data::Validation::TestSet => None,
+            };
+            p.label_column = r.label_column.clone();
+        }
+        p
+    }
+
+    /// The data this provenance names, as `trainer` reads it: the training file (the directory
+    /// of an IDX file), the test file, the holdout seed and the label column; `None` when it
+    /// names no training file.
+    pub fn data_request(&self) -> Option<crate::data::DataRequest> {
+        let path = |role: &str| {
+            self.data.iter().find(|f| f.role == role).map(|f| {
+                let p = std::path::PathBuf::from(&f.path);
+                // An IDX directory's files are recorded one by one; the data is their directory.
+                let idx = p.file_name().is_some_and(|n| n.to_string_lossy().contains("-idx"));
+                if idx {
+                    p.parent().map(|d| d.to_path_buf()).unwrap_or(p)
+                } else {
+                    p
+                }
+            })
+        };
+        Some(crate::data::DataRequest {
+            data: path("train")?,
+            test_data: path("test"),
+            scaling: None,
+            label_column: self.label_column.clone(),
+            seed: self.holdout_seed.unwrap_or(0),
+        })
+    }
+
+    /// Whether the files `data` read are the ones this provenance names (same SHA-256s); the
+    /// first that differs otherwise.
+    pub fn check_files(&self, data: &crate::data::DataRecord) -> Result<(), String> {
+        let read = data.train_files.iter().chain(&data.test_files);
+        for (named, file) in self.data.iter().zip(read) {
+            if named.sha256 != file.sha256 {
+                return Err(format!(
+                    "{}: changed since the model was exported from it (SHA-256 {}, the model recorded {}); pass --data",
+                    file.path.display(),
+                    file.sha256,
+                    named.sha256
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// As one line of JSON (the model file's `source`).

@@ -235,6 +235,25 @@ fn dense_models_of_other_data_export_with_int8_within_5_percent_of_float() {
         source["data"][0]["sha256"],
         trainer::data::sha256_hex(&std::fs::read(&npz).unwrap())
     );
+    // eval reads the data the model names, without --data, and refuses it once it has changed.
+    let o = trainer(&["eval", model.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(eval["images"], 200);
+    assert!(
+        (eval["ratio"].as_f64().unwrap() - ratio).abs() < 1e-4,
+        "{eval} vs {ratio}"
+    );
+    let mut changed = data.clone();
+    changed.x_test[0] += 1.0;
+    changed.write_npz(&npz).unwrap();
+    let o = trainer(&["eval", model.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("vibration.npz: changed since the model was exported"),
+        "{}",
+        text(&o)
+    );
     let inspect = text(&trainer(&["inspect", model.to_str().unwrap()]));
     assert!(
         inspect.contains("shape [64]") && inspect.contains("min-max"),
