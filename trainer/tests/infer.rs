@@ -53,7 +53,11 @@ fn labels() -> Vec<u8> {
 fn image_files(dir: &Path) -> (PathBuf, PathBuf) {
     let u8_path = dir.join("images_u8.npy");
     let f32_path = dir.join("images_f32.npy");
-    write_npy(&u8_path, &Array3::from_shape_vec((N, 28, 28), images().to_vec()).unwrap()).unwrap();
+    write_npy(
+        &u8_path,
+        &Array3::from_shape_vec((N, 28, 28), images().to_vec()).unwrap(),
+    )
+    .unwrap();
     let floats = Array2::from_shape_fn((N, PIXELS), |(i, p)| f32::from(images()[i * PIXELS + p]));
     write_npy(&f32_path, &floats).unwrap();
     (u8_path, f32_path)
@@ -121,12 +125,18 @@ fn codes_are_the_cores_u8_codes_dequantized_whatever_the_input_type_and_threads(
     let codes = dir.path().join("codes.npy");
     let line = ok(&["encode", s(&fc()), "--data", s(&u8_npy), "--out", s(&codes)]);
     assert!(
-        line.contains("encoded 50 samples of shape [28, 28]") && line.contains("[50, 64]") && line.contains("codes.npy"),
+        line.contains("encoded 50 samples of shape [28, 28]")
+            && line.contains("[50, 64]")
+            && line.contains("codes.npy"),
         "{line}"
     );
     let got = read_f32(&codes);
     assert_eq!(got.shape(), [N, K]);
-    assert_bits(got.as_slice().unwrap(), &dequantized(&want, model.code_quant()), "codes");
+    assert_bits(
+        got.as_slice().unwrap(),
+        &dequantized(&want, model.code_quant()),
+        "codes",
+    );
 
     // f32 pixel values (flat rows), one thread or three: the same file, byte for byte.
     for threads in ["1", "3"] {
@@ -141,7 +151,11 @@ fn codes_are_the_cores_u8_codes_dequantized_whatever_the_input_type_and_threads(
             "--threads",
             threads,
         ]);
-        assert_eq!(std::fs::read(&other).unwrap(), std::fs::read(&codes).unwrap(), "{threads} threads");
+        assert_eq!(
+            std::fs::read(&other).unwrap(),
+            std::fs::read(&codes).unwrap(),
+            "{threads} threads"
+        );
     }
 
     // --int8: the codes themselves.
@@ -177,7 +191,10 @@ fn reconstructions_are_the_cores_in_raw_units_or_int8() {
 
     let out = dir.path().join("reconstructed.npy");
     let line = ok(&["reconstruct", s(&fc()), "--data", s(&u8_npy), "--out", s(&out)]);
-    assert!(line.contains("reconstructed 50 samples") && line.contains("[50, 28, 28]"), "{line}");
+    assert!(
+        line.contains("reconstructed 50 samples") && line.contains("[50, 28, 28]"),
+        "{line}"
+    );
     let got = read_f32(&out);
     assert_eq!(got.shape(), [N, 28, 28]);
     assert_bits(got.as_slice().unwrap(), &want, "reconstructions");
@@ -202,7 +219,11 @@ fn reconstructions_are_the_cores_in_raw_units_or_int8() {
             "--threads",
             threads,
         ]);
-        assert_eq!(std::fs::read(&other).unwrap(), std::fs::read(&out).unwrap(), "{threads} threads");
+        assert_eq!(
+            std::fs::read(&other).unwrap(),
+            std::fs::read(&out).unwrap(),
+            "{threads} threads"
+        );
     }
 
     for data in [&u8_npy, &f32_npy] {
@@ -244,7 +265,11 @@ fn a_model_with_min_max_input_scaling_runs_raw_values_through_it() {
     let mut runner = Runner::new(model.clone(), &mut scratch).unwrap();
     let mut codes = vec![0i8; N * K];
     let mut outputs = vec![0f32; N * PIXELS];
-    for ((x, code), out) in raw.chunks(PIXELS).zip(codes.chunks_mut(K)).zip(outputs.chunks_mut(PIXELS)) {
+    for ((x, code), out) in raw
+        .chunks(PIXELS)
+        .zip(codes.chunks_mut(K))
+        .zip(outputs.chunks_mut(PIXELS))
+    {
         runner.encode_f32_into(x, code).unwrap();
         runner.reconstruct_f32_into(x, out).unwrap();
     }
@@ -338,8 +363,12 @@ fn the_test_split_is_the_files_test_split_and_its_absence_is_named() {
     let npz = dir.path().join("split.npz");
     let all = Array3::from_shape_vec((N, 28, 28), images().to_vec()).unwrap();
     let mut writer = NpzWriter::new(std::fs::File::create(&npz).unwrap());
-    writer.add_array("x_train", &all.slice(ndarray::s![..10, .., ..])).unwrap();
-    writer.add_array("x_test", &all.slice(ndarray::s![10.., .., ..])).unwrap();
+    writer
+        .add_array("x_train", &all.slice(ndarray::s![..10, .., ..]))
+        .unwrap();
+    writer
+        .add_array("x_test", &all.slice(ndarray::s![10.., .., ..]))
+        .unwrap();
     writer.finish().unwrap();
 
     let whole = dir.path().join("whole.npy");
@@ -378,7 +407,16 @@ fn the_test_split_is_the_files_test_split_and_its_absence_is_named() {
         s(&out),
     ]);
     assert!(t.contains("images_u8.npy: no test split"), "{t}");
-    let t = fails(&["encode", s(&fc()), "--data", s(&u8_npy), "--split", "validation", "--out", s(&out)]);
+    let t = fails(&[
+        "encode",
+        s(&fc()),
+        "--data",
+        s(&u8_npy),
+        "--split",
+        "validation",
+        "--out",
+        s(&out),
+    ]);
     assert!(t.contains("validation") && t.contains("train or test"), "{t}");
     assert!(!out.exists());
 }
@@ -472,9 +510,19 @@ fn a_missing_or_corrupt_model_is_named_and_nothing_is_written() {
     let old_path = dir.path().join("old.aeq");
     std::fs::write(&old_path, &old).unwrap();
     let t = fails(&["encode", s(&old_path), "--data", s(&u8_npy), "--out", s(&out)]);
-    assert!(t.contains("old.aeq: model format version 2") && t.contains("trainer upgrade"), "{t}");
+    assert!(
+        t.contains("old.aeq: model format version 2") && t.contains("trainer upgrade"),
+        "{t}"
+    );
 
-    let t = fails(&["encode", s(&fc()), "--data", s(&dir.path().join("absent.npy")), "--out", s(&out)]);
+    let t = fails(&[
+        "encode",
+        s(&fc()),
+        "--data",
+        s(&dir.path().join("absent.npy")),
+        "--out",
+        s(&out),
+    ]);
     assert!(t.contains("absent.npy: no such file or directory"), "{t}");
     assert_eq!(std::fs::read(&out).unwrap(), b"earlier");
 }
