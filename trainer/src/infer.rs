@@ -12,9 +12,10 @@
 //! Shapes: `n` samples of `F` values; `N` the model's input length (`F == N`); `K` its code
 //! width. Codes come out `(n, K)`, reconstructions `(n, ...input shape)`, row-major.
 //!
-//! Samples run in parallel on a rayon pool of the threads asked for, one [`Runner`] and one
-//! scratch buffer per task; every sample is computed alone, so the results do not depend on the
-//! thread count, and of several failing samples the first (lowest index) is reported.
+//! Samples run in parallel on a rayon pool of the threads asked for: each worker keeps one
+//! scratch buffer and binds a [`Runner`] to it for each chunk of 32 samples. Every sample is
+//! computed alone, so the results do not depend on the thread count, and of several failing
+//! samples the first (lowest index) is reported.
 
 use crate::checkpoint::write_atomic;
 use crate::data::{self, DataError, LoadOptions, Origin, Samples};

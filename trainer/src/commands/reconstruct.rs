@@ -3,6 +3,7 @@
 use crate::infer::{self, Job, Product, Split};
 use anyhow::Result;
 use clap::Args;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 /// `trainer reconstruct`'s arguments.
@@ -30,7 +31,7 @@ pub struct ReconstructArgs {
     pub int8: bool,
     /// Worker threads [default: every core]; the reconstructions do not depend on it.
     #[arg(long)]
-    pub threads: Option<usize>,
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// Reconstructs every sample and prints one line.
@@ -43,7 +44,7 @@ pub fn run(args: ReconstructArgs) -> Result<()> {
         product: Product::Reconstructions,
         int8: args.int8,
         out: args.out,
-        threads: args.threads.unwrap_or_else(super::default_threads),
+        threads: args.threads.map_or_else(super::default_threads, NonZeroUsize::get),
     })?;
     println!("{report}");
     Ok(())
