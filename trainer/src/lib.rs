@@ -25,6 +25,7 @@ pub mod epoch;
 pub mod experiments;
 pub mod export;
 pub mod figures;
+pub mod infer;
 pub mod int8;
 pub mod layers;
 pub mod matmul;

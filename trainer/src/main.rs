@@ -6,7 +6,7 @@
 //! This file only parses arguments; each command is one call into [`trainer::commands`].
 
 use clap::{Parser, Subcommand};
-use trainer::commands::{self, bench, convert, eval, export, inspect, spec, train, upgrade};
+use trainer::commands::{self, bench, convert, encode, eval, export, inspect, reconstruct, spec, train, upgrade};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,12 @@ enum Command {
     /// Derive .tflite files from a model file: PREFIX.encoder.tflite (input to code) and
     /// PREFIX.decoder.tflite (code to output), int8 in and out, the same tensors and weights.
     Convert(convert::ConvertArgs),
+    /// Run a model file over a data file with the core, as the device does, and write the codes
+    /// as .npy: (samples, K), dequantized (or int8 with --int8).
+    Encode(encode::EncodeArgs),
+    /// Run a model file over a data file with the core, as the device does, and write the
+    /// reconstructions as .npy: (samples, ...input shape), in raw units (or int8 with --int8).
+    Reconstruct(reconstruct::ReconstructArgs),
 }
 
 fn main() {
@@ -62,6 +68,8 @@ fn main() {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Upgrade(args)) => upgrade::run(args),
         Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::Encode(args)) => encode::run(args),
+        Some(Command::Reconstruct(args)) => reconstruct::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -8,10 +8,12 @@
 pub mod all;
 pub mod bench;
 pub mod convert;
+pub mod encode;
 pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod list;
+pub mod reconstruct;
 pub mod spec;
 pub mod train;
 pub mod upgrade;
