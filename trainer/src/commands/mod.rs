@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub struct DataArgs {
     /// Training data: a directory of IDX files named as MNIST's (any item shape and element
     /// type; labels and t10k test files optional), a .npy array (samples × features, or
-    /// samples × H × W (× C)), a .npz (arrays x [y], or x_train, x_test [y_train, y_test]) or a
+    /// samples × H × W (× C)), a .npz (arrays `x` and optionally `y`, or `x_train`, `x_test` and optionally `y_train`, `y_test`) or a
     /// .csv of numbers [default: data/mnist].
     #[arg(long)]
     pub data: Option<PathBuf>,
