@@ -21,8 +21,9 @@ fn factors() -> impl Iterator<Item = f32> {
     (0..=12).map(|k| 0.5f32.powf(k as f32 / 2.0))
 }
 
-/// Quantizes `model`, whose input is MNIST's ([`mnist_input`]), calibrating activations on
-/// `calibration` (rows of 784 pixels).
+/// Quantizes `model`, whose input `input` describes (MNIST's: [`super::mnist_input`]),
+/// calibrating activations on `calibration` (raw samples, rows of the model's input: u8 pixels or
+/// f32 values, scaled by `input`'s scaling).
 ///
 /// Each activation's range starts as the one with the least round-trip error over its own
 /// calibration values (seen through the activation that follows it); then, tensor by tensor
