@@ -19,6 +19,7 @@
 //! [`ConstantFeature`] warning, which the caller shows: it scales to 0 everywhere it keeps its
 //! training value.
 
+use autoencoder_core::quantize_f32::{scale_value, unscale_value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -164,14 +165,14 @@ impl Scaling {
 
     /// Feature `i` of one raw value: `(x - offset[i]) / divisor[i]` in f32.
     pub fn apply_value(&self, i: usize, x: f32) -> f32 {
-        (x - self.offset[i]) / self.divisor[i]
+        scale_value(x, self.offset[i], self.divisor[i])
     }
 
     /// Scales one sample in place. Panics when `row` is not `F` long.
     pub fn apply_row(&self, row: &mut [f32]) {
         assert_eq!(row.len(), self.features(), "a row of the scaling's width");
         for ((x, &o), &d) in row.iter_mut().zip(&self.offset).zip(&self.divisor) {
-            *x = (*x - o) / d;
+            *x = scale_value(*x, o, d);
         }
     }
 
@@ -194,7 +195,7 @@ impl Scaling {
     /// A scaled value back in the units of the input, `v * divisor[i] + offset[i]` (for showing
     /// reconstructions; rounding makes it approximate, not an exact inverse).
     pub fn restore_value(&self, i: usize, v: f32) -> f32 {
-        v * self.divisor[i] + self.offset[i]
+        unscale_value(v, self.offset[i], self.divisor[i])
     }
 }
 
