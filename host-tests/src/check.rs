@@ -103,10 +103,8 @@ pub fn run_samples(
     let (n, code_len) = (model.input_len(), model.code_len());
     let pixels = takes_pixels(model);
     if pixels != matches!(samples, Samples::Pixels(_)) {
-        bail!(
-            "{name}: the firmware takes {}; given {samples:?}",
-            if pixels { "u8 pixels" } else { "f32 values" }
-        );
+        let kind = |pixels| if pixels { "u8 pixels" } else { "f32 values" };
+        bail!("{name}: the firmware takes {}, not {}", kind(pixels), kind(!pixels));
     }
     if !samples.len().is_multiple_of(n) {
         bail!("{name}: {} values are not whole samples of {n}", samples.len());

@@ -169,7 +169,7 @@ fn synthetic_models_of_every_layer_type_match_the_host() {
             state as u8
         }));
     }
-    for shape in Shape::ALL {
+    for shape in Shape::MNIST {
         let model = synthetic_model(shape);
         let elf = firmware::build(&model, Board::Qemu).unwrap_or_else(|e| panic!("{e:#}"));
         check_model(&model, &elf, &images);
@@ -494,6 +494,23 @@ fn static_ram_beyond_the_activation_buffers_is_within_16_kib() {
             "{name}: {sizes:?}: static RAM beyond the {scratch} bytes of scratch"
         );
     }
+}
+
+/// The flash target for a model that takes u8 pixels (an MNIST model): at most 32 KiB beyond
+/// the model file on the nRF52840 (the QEMU build adds semihosting and `core::fmt` for its
+/// messages, see the README).
+#[test]
+fn flash_beyond_an_mnist_model_is_within_32_kib_on_the_nrf52840() {
+    let model = synthetic_model(Shape::Fc);
+    let elf = firmware::build(&model, Board::Nrf52840).unwrap_or_else(|e| panic!("{e:#}"));
+    let size = std::fs::metadata(&model).unwrap().len();
+    let sizes = host_tests::elf::sizes(&elf).unwrap();
+    let beyond = sizes.flash - size;
+    println!("nRF52840: flash {} = the model's {size} + {beyond}", sizes.flash);
+    assert!(
+        beyond <= 32 * 1024,
+        "{sizes:?}: {beyond} bytes of flash beyond the {size} of the model"
+    );
 }
 
 #[test]
