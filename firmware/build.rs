@@ -11,7 +11,7 @@
 //! - writes the built-in self-test samples and computes, with the same core on the host, the
 //!   codes and reconstructions the firmware must produce for them (as CRC-32s). Pixels: the
 //!   first MNIST test image (random pixels for a model of another size); floats: one sample of
-//!   random values over the raw range and [`EDGE_SAMPLES`] of the quantization's edge values
+//!   random values over the raw range and two of the quantization's edge values
 //!   (`float_samples.rs`).
 //!
 //! Any problem stops the build with one line naming the file and what is wrong.
@@ -27,10 +27,6 @@ use std::path::{Path, PathBuf};
 #[allow(dead_code)]
 #[path = "float_samples.rs"]
 mod float_samples;
-
-/// Samples of edge values in the self-test of a float model (each holds every kind of edge for
-/// a model of 60 values or more; host-tests streams all of them).
-const EDGE_SAMPLES: usize = 2;
 
 /// Seed of the self-test's random samples.
 const SEED: u64 = 0xae5e_1f7e;
@@ -162,13 +158,14 @@ fn pixel_self_test(model: &Model<'_>, root: &Path) -> Result<SelfTest, String> {
 }
 
 /// A model of raw f32 values: one sample of random values over the raw range its input covers,
-/// then [`EDGE_SAMPLES`] samples of edge values. Per sample, the CRC-32 of the code (`encode_f32`)
-/// and of the reconstruction as the firmware writes it: the int8 output (`decode` of the code),
-/// then its f32 values (`reconstruct_f32`), little-endian.
+/// then two samples of edge values, each feature's list from its start and from N on (every kind
+/// of edge when the lists are at most 2 N long: at most 85 edges, N >= 43). Per sample, the
+/// CRC-32 of the code (`encode_f32`) and of the reconstruction as the firmware writes it: the int8
+/// output (`decode` of the code), then its f32 values (`reconstruct_f32`), little-endian.
 fn float_self_test(model: &Model<'_>) -> Result<SelfTest, ModelError> {
     let n = model.input_len();
     let mut samples = float_samples::random_samples(model, 1, SEED);
-    samples.extend(float_samples::edge_samples(model, EDGE_SAMPLES));
+    samples.extend(float_samples::edge_samples(model, [0, n]));
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut runner = Runner::new(model.clone(), &mut scratch)?;
     let mut code = vec![0i8; model.code_len()];

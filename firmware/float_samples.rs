@@ -203,28 +203,30 @@ pub fn feature_edges(feature: (f32, f32), scale: f32, zero_point: i32) -> Vec<f3
     edges
 }
 
-/// Samples of edge values: value `i` of sample `s` is edge `(s + i) mod L` of feature `i`'s `L`
-/// edges, so each sample mixes every kind of edge (for models of at least `L` values) and
-/// [`edge_sample_count`] samples give every feature every one of its edges.
-pub fn edge_samples(model: &Model<'_>, count: usize) -> Vec<Vec<f32>> {
+/// Each feature's edge values ([`feature_edges`]).
+pub fn edges(model: &Model<'_>) -> Vec<Vec<f32>> {
     let quant = model.input_quant();
-    let edges: Vec<Vec<f32>> = feature_scaling(model)
+    feature_scaling(model)
         .into_iter()
         .map(|feature| feature_edges(feature, quant.scale, quant.zero_point))
-        .collect();
-    (0..count)
+        .collect()
+}
+
+/// Samples of edge values, one per start in `starts`: value `i` of the sample that starts at `s`
+/// is edge `(s + i) mod L` of feature `i`'s `L` edges. The samples that start at 0 to `L - 1`
+/// give every feature every one of its edges; two that start at 0 and at N hold every kind of
+/// edge (in some feature) when 2 N >= L.
+pub fn edge_samples(model: &Model<'_>, starts: impl IntoIterator<Item = usize>) -> Vec<Vec<f32>> {
+    let edges = edges(model);
+    starts
+        .into_iter()
         .map(|s| edges.iter().enumerate().map(|(i, e)| e[(s + i) % e.len()]).collect())
         .collect()
 }
 
-/// How many [`edge_samples`] give every feature every one of its edges.
+/// How many [`edge_samples`] give every feature every one of its edges: the longest list.
 pub fn edge_sample_count(model: &Model<'_>) -> usize {
-    let quant = model.input_quant();
-    feature_scaling(model)
-        .into_iter()
-        .map(|feature| feature_edges(feature, quant.scale, quant.zero_point).len())
-        .max()
-        .unwrap_or(0)
+    edges(model).iter().map(Vec::len).max().unwrap_or(0)
 }
 
 /// Random samples over the raw range each feature's int8 input covers, and a little beyond it

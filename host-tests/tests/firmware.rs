@@ -128,7 +128,7 @@ fn shipped_models_match_the_host_bit_for_bit() {
                         let edges = float_samples::edge_sample_count(&parsed);
                         floats = [
                             float_samples::random_samples(&parsed, count, 1),
-                            float_samples::edge_samples(&parsed, edges),
+                            float_samples::edge_samples(&parsed, 0..edges),
                         ]
                         .concat()
                         .concat();
@@ -264,7 +264,7 @@ fn float_input_of_a_non_mnist_model_matches_the_host_bit_for_bit() {
     let edges = float_samples::edge_sample_count(&model);
     let samples = [
         float_samples::random_samples(&model, SENSOR_RANDOM_SAMPLES, 2),
-        float_samples::edge_samples(&model, edges),
+        float_samples::edge_samples(&model, 0..edges),
     ]
     .concat();
     let values = samples.concat();
