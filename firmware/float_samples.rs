@@ -248,3 +248,73 @@ pub fn random_samples(model: &Model<'_>, count: usize, seed: u64) -> Vec<Vec<f32
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Features scaled up and down, with offsets of both signs, a negative divisor and the
+    /// `None` and `Unit` scalings' (0, 1) and (0, 255).
+    const FEATURES: [(f32, f32); 6] = [
+        (0.0, 1.0),
+        (0.0, 255.0),
+        (120.5, 6.2),
+        (-3.0, 0.05),
+        (7.0, -2.5),
+        (1e4, 3e-3),
+    ];
+
+    #[test]
+    fn a_crossing_is_the_first_raw_value_whose_quantizer_input_reaches_the_target() {
+        for feature in FEATURES {
+            for scale in [0.031_4f32, 1.0 / 255.0, 2.0] {
+                for target in targets(17).into_iter().chain(targets(-128)) {
+                    let Some(x) = crossing(target, feature, scale) else {
+                        continue;
+                    };
+                    let t = |x| quantizer_input(x, feature, scale);
+                    // The step before it, in the direction t grows, is still below the target.
+                    let before = if feature.1 > 0.0 { key(x) - 1 } else { key(x) + 1 };
+                    assert!(t(x) >= target, "{feature:?} {scale}: t({x:e}) = {} < {target}", t(x));
+                    assert!(
+                        t(from_key(before)) < target,
+                        "{feature:?} {scale}: {target} is reached before {x:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_ties_are_ties_and_keys_order_the_floats() {
+        for feature in FEATURES {
+            let ties = exact_ties(feature, 0.031_4, 17, TIES_PER_FEATURE);
+            for x in ties {
+                assert_eq!(
+                    quantizer_input(x, feature, 0.031_4).fract().abs(),
+                    0.5,
+                    "{feature:?}: {x:e}"
+                );
+            }
+        }
+        let ordered = [
+            -f32::MAX,
+            -1.0,
+            -f32::from_bits(1),
+            -0.0,
+            0.0,
+            f32::from_bits(1),
+            1.0,
+            f32::MAX,
+        ];
+        for pair in ordered.windows(2) {
+            assert!(key(pair[0]) < key(pair[1]), "{pair:?}");
+        }
+        for x in ordered {
+            assert_eq!(from_key(key(x)).to_bits(), x.to_bits(), "{x:e}");
+        }
+        // Neighbours: -0 and +0, and +0 and the smallest subnormal, are one key apart.
+        assert_eq!(key(-0.0) + 1, key(0.0));
+        assert_eq!(from_key(key(0.0) + 1), f32::from_bits(1));
+    }
+}
