@@ -1,10 +1,12 @@
-//! The firmware on the nRF52840-DK: the self-test on the built-in test images, logged with defmt
+//! The firmware on the nRF52840-DK: the self-test on the built-in test samples, logged with defmt
 //! over RTT (`probe-rs run` prints it), cycles from the DWT cycle counter (64 MHz core clock).
 //! A panic goes to panic-probe, which stops the core; probe-rs then prints the backtrace and
 //! exits with an error (the panic message is not formatted on the device: `core::fmt` would take
 //! more flash than the rest of the firmware).
 
-use crate::{matches_host, measure, test_image, Ae, Clock, CODE, IMAGES, MODEL, MODEL_NAME, SCRATCH};
+use crate::{
+    matches_host, measure, test_sample, Ae, Clock, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME, SAMPLES, SCRATCH,
+};
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use cortex_m::peripheral::DWT;
 use cortex_m_rt::{exception, ExceptionFrame};
@@ -29,19 +31,6 @@ impl Clock for Cycles {
     }
 }
 
-extern "C" {
-    /// cortex-m-rt's handler of unexpected exceptions and interrupts.
-    fn DefaultHandler();
-}
-
-/// The nRF52840's 48 interrupt vectors, all to the default handler (the firmware enables no
-/// interrupt). With cortex-m-rt's `device` feature the table has exactly the chip's length
-/// instead of the generic 240 entries: 768 bytes of flash less.
-#[link_section = ".vector_table.interrupts"]
-#[no_mangle]
-#[used]
-static __INTERRUPTS: [unsafe extern "C" fn(); 48] = [DefaultHandler; 48];
-
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     defmt::error!("hard fault at pc {=u32:#010x}", frame.pc());
@@ -58,12 +47,14 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
     let mut clock = Cycles { last: 0, high: 0 };
 
     defmt::info!(
-        "model {=str}: {=usize} bytes, code {=usize}, scratch {=usize} bytes; {=usize} built-in test images",
+        "model {=str}: {=usize} bytes, {=usize} values in (f32: {=bool}), code {=usize}, scratch {=usize} bytes; {=usize} built-in test samples",
         MODEL_NAME,
         MODEL.len(),
+        INPUT,
+        FLOAT_INPUT,
         CODE,
         SCRATCH,
-        IMAGES
+        SAMPLES
     );
     let start = clock.now();
     let mut ae = match runner(scratch) {
@@ -76,32 +67,32 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
     defmt::info!("model checked and loaded in {=u64} cycles", clock.now() - start);
 
     let mut failed = 0;
-    for index in 0..IMAGES {
-        let measured = match measure(&mut ae, test_image(index), &mut clock) {
+    for index in 0..SAMPLES {
+        let measured = match measure(&mut ae, test_sample(index), &mut clock) {
             Ok(measured) => measured,
             Err(e) => {
-                defmt::error!("image {=usize}: {=str}", index, e.name());
+                defmt::error!("sample {=usize}: {=str}", index, e.name());
                 stop()
             }
         };
-        let (code_ok, image_ok) = matches_host(index, &measured);
-        if !(code_ok && image_ok) {
+        let (code_ok, output_ok) = matches_host(index, &measured);
+        if !(code_ok && output_ok) {
             failed += 1;
         }
         defmt::info!(
-            "image {=usize}: encode {=u64} cycles, denoise {=u64} cycles; as on the host: code {=bool}, image {=bool}; code {}",
+            "sample {=usize}: encode {=u32} cycles, reconstruction {=u32} cycles; as on the host: code {=bool}, reconstruction {=bool}; code {}",
             index,
             measured.encode_time,
-            measured.denoise_time,
+            measured.reconstruct_time,
             code_ok,
-            image_ok,
+            output_ok,
             &measured.code[..CODE.min(8)]
         );
     }
     if failed > 0 {
-        defmt::error!("{=usize} of {=usize} images differ from the host", failed, IMAGES);
+        defmt::error!("{=usize} of {=usize} samples differ from the host", failed, SAMPLES);
     } else {
-        defmt::info!("all {=usize} images match the host bit for bit", IMAGES);
+        defmt::info!("all {=usize} samples match the host bit for bit", SAMPLES);
     }
     stop()
 }

@@ -3,17 +3,23 @@
 //!
 //! Command line (semihosting; QEMU's `-append "..."` or `-semihosting-config ...,arg=...`):
 //!
-//! - no arguments: the self-test. Encode and denoise the built-in test images, compare with the
-//!   outputs build.rs computed on the host, print the SysTick ticks, the verdicts and the first
-//!   codes.
-//! - `--images IN --out OUT`: stream mode. `IN` holds 784-byte images (MNIST pixels, row-major)
-//!   one after the other; for each, one record goes to `OUT`: the code (`CODE` bytes, int8),
-//!   the denoised image (784 bytes), then the SysTick ticks of encode and of denoise (u32
-//!   little-endian each).
-//! - `--model FILE` (with `--images` and `--out`): run the model in `FILE` instead of the
-//!   built-in one (it must have the same code width and fit the same scratch). The file is
-//!   loaded into RAM the linker leaves empty (memory/qemu-mps2-an386.x); a model the core
-//!   rejects is reported, with the core's error, and ends the run with status 3.
+//! - no arguments: the self-test. Encode and reconstruct the built-in test samples, compare with
+//!   the outputs build.rs computed on the host, print the SysTick ticks, the verdicts and the
+//!   first codes.
+//! - `--samples IN --out OUT` (`--images` is the same as `--samples`): stream mode. `IN` holds
+//!   samples of the model's N values one after the other, row major: N bytes each (u8 pixels,
+//!   for a model whose pixels quantize as `p - 128`, the MNIST models), or 4 N bytes (f32
+//!   little-endian, for any other model). For each, one record goes to `OUT`: the code (`CODE`
+//!   bytes, int8), the reconstruction, then the SysTick ticks of the two steps (u32 little-endian
+//!   each). Pixels: the denoised image (N bytes, `denoise`). Floats: the int8 output (N bytes,
+//!   `decode` of the code) and the same output dequantized and unscaled into raw units (N f32
+//!   little-endian, as `decode_f32`). A NaN in a float sample ends the run with the core's
+//!   `NotANumber` error and status 3.
+//! - `--model FILE` (with `--samples` and `--out`): run the model in `FILE` instead of the
+//!   built-in one (it must have the same input length and code width, take the same kind of
+//!   samples and fit the same scratch). The file is loaded into RAM the linker leaves empty
+//!   (memory/qemu-mps2-an386.x); a model the core rejects is reported, with the core's error,
+//!   and ends the run with status 3.
 //! - `--calibrate N`: time a loop of exactly `2 N` instructions and print the ticks, to
 //!   check how ticks convert to instructions under `-icount`.
 //! - `--panic`: panic, to check that a panic ends the run with a failure status.
@@ -25,7 +31,10 @@
 //! Exit status: 0 success, 1 a self-test mismatch, 2 a bad command line or host file, 3 a model
 //! the core rejects, 101 a panic, 134 a hard fault.
 
-use crate::{matches_host, measure, test_image, Ae, Clock, Measured, CODE, IMAGES, INPUT, MODEL, MODEL_NAME, SCRATCH};
+use crate::{
+    matches_host, measure, test_sample, Ae, Clock, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME,
+    OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
+};
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -47,7 +56,10 @@ const EXIT_MODEL: i32 = 3;
 const RELOAD: u32 = 0x00FF_FFFF;
 
 /// Bytes of one output record in stream mode.
-const RECORD: usize = CODE + INPUT + 8;
+const RECORD: usize = CODE + OUTPUT_BYTES + 8;
+
+/// What a sample is called in messages: "image" (u8 pixels) or "sample" (f32 values).
+const NOUN: &str = <Raw as Sample>::NOUN;
 
 /// SysTick wraps so far.
 static WRAPS: AtomicU32 = AtomicU32::new(0);
@@ -96,7 +108,7 @@ impl Clock for SysTickClock {
 #[derive(Default)]
 struct Options<'a> {
     model: Option<&'a str>,
-    images: Option<&'a str>,
+    samples: Option<&'a str>,
     out: Option<&'a str>,
     calibrate: Option<u32>,
 }
@@ -117,7 +129,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         };
         match word {
             "--model" => options.model = Some(value()),
-            "--images" => options.images = Some(value()),
+            "--samples" | "--images" => options.samples = Some(value()),
             "--out" => options.out = Some(value()),
             "--panic" => panic!("--panic"),
             "--calibrate" => {
@@ -130,7 +142,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
             _ => fail(
                 EXIT_USAGE,
                 format_args!(
-                    "unknown argument {word}; usage: [--model FILE] [--images IN --out OUT] [--calibrate N] [--panic]"
+                    "unknown argument {word}; usage: [--model FILE] [--samples IN --out OUT] [--calibrate N] [--panic]"
                 ),
             ),
         }
@@ -140,19 +152,25 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         calibrate(iterations, &mut clock);
     }
 
-    let files = match (options.images, options.out) {
-        (Some(images), Some(out)) => Some((images, out)),
+    let files = match (options.samples, options.out) {
+        (Some(samples), Some(out)) => Some((samples, out)),
         (None, None) if options.model.is_none() => None,
-        (None, None) => fail(EXIT_USAGE, format_args!("--model runs with --images and --out")),
-        _ => fail(EXIT_USAGE, format_args!("--images and --out go together")),
+        (None, None) => fail(EXIT_USAGE, format_args!("--model runs with --samples and --out")),
+        _ => fail(EXIT_USAGE, format_args!("--samples and --out go together")),
     };
     let (blob, source) = match options.model {
         Some(path) => (load(path), path),
         None => (MODEL, "(built in)"),
     };
     let mut ae = runner(blob, scratch).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("model {source}: {e}")));
+    if !Raw::takes(ae.model()) {
+        fail(
+            EXIT_MODEL,
+            format_args!("model {source}: takes f32 values; this firmware was built for u8 pixels"),
+        );
+    }
     match files {
-        Some((images, out)) => stream(&mut ae, images, out, &mut clock),
+        Some((samples, out)) => stream(&mut ae, samples, out, &mut clock),
         None => self_test(&mut ae, &mut clock),
     }
 }
@@ -162,25 +180,27 @@ fn runner(blob: &'static [u8], scratch: &'static mut [i8]) -> Result<Ae, ModelEr
     Autoencoder::new(Model::from_bytes(blob)?, scratch)
 }
 
-/// The self-test on the built-in images; exits.
+/// The self-test on the built-in samples; exits.
 fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
     println!(
-        "model {MODEL_NAME}: {} bytes, code {CODE}, scratch {SCRATCH} bytes; {IMAGES} built-in test images",
-        MODEL.len()
+        "model {MODEL_NAME}: {} bytes, {INPUT} {} in, code {CODE}, scratch {SCRATCH} bytes; {SAMPLES} built-in test {NOUN}s",
+        MODEL.len(),
+        if FLOAT_INPUT { "f32 values" } else { "pixels" },
     );
     let mut failed = 0;
-    for index in 0..IMAGES {
-        let measured = measure(ae, test_image(index), clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{e}")));
-        let (code_ok, image_ok) = matches_host(index, &measured);
-        if !(code_ok && image_ok) {
+    for index in 0..SAMPLES {
+        let measured = measure(ae, test_sample(index), clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{e}")));
+        let (code_ok, output_ok) = matches_host(index, &measured);
+        if !(code_ok && output_ok) {
             failed += 1;
         }
         print!(
-            "image {index}: encode {} ticks, denoise {} ticks; code {}, image {}; code",
-            ticks(measured.encode_time),
-            ticks(measured.denoise_time),
+            "{NOUN} {index}: encode {} ticks, {} {} ticks; code {}, reconstruction {}; code",
+            measured.encode_time,
+            <Raw as Sample>::SECOND,
+            measured.reconstruct_time,
             verdict(code_ok),
-            verdict(image_ok),
+            verdict(output_ok),
         );
         for c in measured.code.iter().take(8) {
             print!(" {c}");
@@ -190,53 +210,49 @@ fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
     if failed > 0 {
         fail(
             EXIT_MISMATCH,
-            format_args!("{failed} of {IMAGES} images differ from the host"),
+            format_args!("{failed} of {SAMPLES} {NOUN}s differ from the host"),
         );
     }
-    println!("all {IMAGES} images match the host bit for bit");
+    println!("all {SAMPLES} {NOUN}s match the host bit for bit");
     process::exit(0)
 }
 
 /// Stream mode; exits.
-fn stream(ae: &mut Ae, images: &str, out: &str, clock: &mut SysTickClock) -> ! {
-    let mut input = open(images, false);
+fn stream(ae: &mut Ae, samples: &str, out: &str, clock: &mut SysTickClock) -> ! {
+    let mut input = open(samples, false);
     let mut output = open(out, true);
-    let mut image = [0u8; INPUT];
+    let mut sample = [0u8; SAMPLE_BYTES];
     let mut record = [0u8; RECORD];
     let mut count = 0usize;
-    while read_record(&mut input, &mut image, images) {
-        let Measured {
-            code,
-            image: denoised,
-            encode_time,
-            denoise_time,
-        } = measure(ae, &image, clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("image {count}: {e}")));
+    while read_record(&mut input, &mut sample, samples, count) {
+        let measured =
+            measure(ae, &sample, clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{NOUN} {count}: {e}")));
         let (code_bytes, rest) = record.split_at_mut(CODE);
-        let (image_bytes, times) = rest.split_at_mut(INPUT);
-        for (b, c) in code_bytes.iter_mut().zip(code) {
+        let (output_bytes, times) = rest.split_at_mut(OUTPUT_BYTES);
+        for (b, c) in code_bytes.iter_mut().zip(measured.code) {
             *b = c as u8;
         }
-        image_bytes.copy_from_slice(&denoised);
-        times[..4].copy_from_slice(&ticks(encode_time).to_le_bytes());
-        times[4..].copy_from_slice(&ticks(denoise_time).to_le_bytes());
+        output_bytes.copy_from_slice(&measured.output);
+        times[..4].copy_from_slice(&measured.encode_time.to_le_bytes());
+        times[4..].copy_from_slice(&measured.reconstruct_time.to_le_bytes());
         output
             .write_all(&record)
             .unwrap_or_else(|e| fail(EXIT_USAGE, format_args!("{out}: cannot write ({})", errno(&e))));
         count += 1;
     }
-    println!("{count} images");
+    println!("{count} {NOUN}s");
     process::exit(0)
 }
 
-/// Fills `image` with the next record of `file`; `false` at the end of the file.
-fn read_record(file: &mut File, image: &mut [u8; INPUT], name: &str) -> bool {
+/// Fills `sample` with sample `index`, the next record of `file`; `false` at the end of the file.
+fn read_record(file: &mut File, sample: &mut [u8; SAMPLE_BYTES], name: &str, index: usize) -> bool {
     let mut filled = 0;
-    while filled < INPUT {
-        match file.read(&mut image[filled..]) {
+    while filled < SAMPLE_BYTES {
+        match file.read(&mut sample[filled..]) {
             Ok(0) if filled == 0 => return false,
             Ok(0) => fail(
                 EXIT_USAGE,
-                format_args!("{name}: ends inside an image ({filled} of {INPUT} bytes)"),
+                format_args!("{name}: ends inside {NOUN} {index} ({filled} of {SAMPLE_BYTES} bytes)"),
             ),
             Ok(n) => filled += n,
             Err(e) => fail(EXIT_USAGE, format_args!("{name}: cannot read ({})", errno(&e))),

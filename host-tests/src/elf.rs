@@ -1,7 +1,8 @@
-//! Flash and static RAM of a firmware ELF, from its allocated sections (what `size` reports).
+//! Flash and static RAM of a firmware ELF, from its allocated sections (what `size` reports);
+//! the functions it holds, from its symbol table.
 
 use anyhow::{Context, Result};
-use object::{Object, ObjectSection, SectionFlags};
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SymbolKind};
 use std::path::Path;
 
 /// Where RAM starts on both boards (mps2-an386 and nRF52840).
@@ -41,4 +42,16 @@ pub fn sizes(path: &Path) -> Result<Sizes> {
         }
     }
     Ok(sizes)
+}
+
+/// The names of the functions in the ELF at `path`, as its symbol table has them (mangled: a
+/// Rust path's identifiers appear verbatim in them).
+pub fn function_symbols(path: &Path) -> Result<Vec<String>> {
+    let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("{}: not an ELF", path.display()))?;
+    Ok(file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
+        .filter_map(|s| s.name().ok().map(str::to_owned))
+        .collect())
 }

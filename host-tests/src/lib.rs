@@ -1,7 +1,7 @@
 //! Holds the firmware to the host: builds it for a model (`firmware/`, `AE_MODEL`), runs it under
-//! QEMU's mps2-an386 with the MNIST test images streamed in and the outputs streamed out through
-//! semihosting files, and compares every code and pixel with [`autoencoder_core::Autoencoder`]
-//! run on the host. Also measures the firmware (flash and RAM from its ELF, instructions under
+//! QEMU's mps2-an386 with samples streamed in (MNIST test images, or raw f32 values for a model
+//! that takes float input) and the outputs streamed out through semihosting files, and compares
+//! every code and output with [`autoencoder_core::Autoencoder`] run on the host. Also measures the firmware (flash and RAM from its ELF, instructions under
 //! `-icount`) for the report (`cargo run -p host-tests --release --bin firmware-report`).
 //!
 //! The tests are in `tests/firmware.rs`; they need `qemu-system-arm` (Debian:
@@ -10,6 +10,10 @@
 pub mod check;
 pub mod elf;
 pub mod firmware;
+/// Raw float test samples: the firmware's build script makes its self-test's samples with this
+/// same file (`firmware/float_samples.rs`).
+#[path = "../../firmware/float_samples.rs"]
+pub mod float_samples;
 pub mod mnist;
 pub mod qemu;
 pub mod reference;
@@ -121,7 +125,7 @@ mod tests {
     #[test]
     fn synthetic_models_load_and_spread_their_codes() {
         let images = mnist::test_images(20).unwrap();
-        for shape in Shape::ALL {
+        for shape in Shape::MNIST {
             let blob = synthetic::model(shape, 7);
             let outputs = reference::run(&blob, &images).unwrap();
             assert_eq!(outputs.codes.len(), 20 * outputs.code_len, "{shape:?}");
@@ -135,5 +139,24 @@ mod tests {
                 distinct(&outputs.images)
             );
         }
+    }
+
+    #[test]
+    fn the_sensor_model_takes_standardized_floats_and_spreads_its_outputs() {
+        let blob = synthetic::model(Shape::Sensor, 7);
+        let model = Model::from_bytes(&blob).unwrap();
+        assert_eq!(model.input_shape(), [synthetic::SENSOR_FEATURES as u32]);
+        assert_eq!(model.input_scaling().name(), "standard");
+        assert_eq!(model.input_quant(), synthetic::SENSOR_INPUT);
+        assert!(!check::takes_pixels(&model));
+        let samples = float_samples::random_samples(&model, 50, 3).concat();
+        let outputs = reference::run_floats(model, &samples).unwrap();
+        let distinct = |v: &[i8]| v.iter().collect::<std::collections::BTreeSet<_>>().len();
+        assert!(distinct(&outputs.codes) > 40, "codes {}", distinct(&outputs.codes));
+        assert!(
+            distinct(&outputs.decoded) > 40,
+            "outputs {}",
+            distinct(&outputs.decoded)
+        );
     }
 }

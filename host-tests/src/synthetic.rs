@@ -1,5 +1,7 @@
 //! Valid model files with random parameters, shaped like the project's variants, to test the
-//! firmware and the harness on every layer type whatever models are shipped.
+//! firmware and the harness on every layer type whatever models are shipped; and one that is no
+//! MNIST model at all ([`Shape::Sensor`]: 64 standardized float readings, a fused LeakyReLU
+//! layer, a linear output).
 //!
 //! The scales are chosen so that activations spread over the int8 range and some saturate; the
 //! effective requantization scale of each output channel is drawn from a range, so multipliers
@@ -22,11 +24,19 @@ pub enum Shape {
     Deep,
     /// `conv`: four 6x6 convolutions (1→8→8→8→8), 2x2 max-pool to 128 codes, 128-784.
     Conv,
+    /// Not MNIST: 64 float readings (input shape `[64]`) with `Standard` scaling (a mean and a
+    /// standard deviation per feature) and an input zero point of 17; 64-32 with a fused
+    /// LeakyReLU, 32-16 and a LeakyReLU table to the code, 16-32 fused, 32-64 linear.
+    Sensor,
 }
 
 impl Shape {
     /// Every shape.
-    pub const ALL: [Shape; 4] = [Shape::Fc, Shape::TopK, Shape::Deep, Shape::Conv];
+    pub const ALL: [Shape; 5] = [Shape::Fc, Shape::TopK, Shape::Deep, Shape::Conv, Shape::Sensor];
+
+    /// The shapes that take MNIST's 784 pixels as u8 (`Unit` scaling, scale 1/255, zero point
+    /// -128).
+    pub const MNIST: [Shape; 4] = [Shape::Fc, Shape::TopK, Shape::Deep, Shape::Conv];
 
     /// A short name (`synthetic-fc`, ...).
     pub fn name(self) -> &'static str {
@@ -35,6 +45,7 @@ impl Shape {
             Shape::TopK => "synthetic-topk",
             Shape::Deep => "synthetic-deep",
             Shape::Conv => "synthetic-conv",
+            Shape::Sensor => "synthetic-sensor",
         }
     }
 
@@ -165,12 +176,34 @@ enum Owned {
     },
     Table(TableParams),
     TopK(u32),
+    /// A fully connected layer with a fused LeakyReLU: `params` requantize accumulators >= 0,
+    /// the negative pair those below 0.
+    FcLeaky {
+        inputs: u32,
+        outputs: u32,
+        params: Params,
+        negative_multipliers: Vec<u8>,
+        negative_shifts: Vec<u8>,
+    },
 }
 
-/// Output channels of the synthetic convolutions.
 /// MNIST's input shape, 28 x 28, as the model file stores it (u32 little-endian).
 const MNIST_SHAPE: [u8; 8] = [28, 0, 0, 0, 28, 0, 0, 0];
 
+/// Readings of [`Shape::Sensor`]'s input.
+pub const SENSOR_FEATURES: usize = 64;
+
+/// [`Shape::Sensor`]'s input quantization: 255 steps over about [-4.5, 3.5] standard deviations,
+/// zero point 17 (not MNIST's -128).
+pub const SENSOR_INPUT: Quant = Quant {
+    scale: 0.031_4,
+    zero_point: 17,
+};
+
+/// The negative slope of [`Shape::Sensor`]'s fused LeakyReLU layers.
+const SENSOR_SLOPE: f32 = 0.1;
+
+/// Output channels of the synthetic convolutions.
 const CONV_CHANNELS: u16 = 8;
 /// Kernel side of the synthetic convolutions.
 const KERNEL: u16 = 6;
@@ -190,6 +223,28 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
             inputs: inputs as u32,
             outputs: outputs as u32,
             params,
+        });
+        quant
+    };
+    // A fused LeakyReLU: the negative side's requantization is the positive side's times the
+    // slope (up to the multipliers' rounding), as `fused_negative_scale` makes it.
+    let fc_leaky = |layers: &mut Vec<Owned>, rng: &mut Rng, inputs: usize, outputs: usize, spread: f64| {
+        let params = Params::new(rng, outputs, inputs, spread);
+        let (mut negative_multipliers, mut negative_shifts) = (Vec::new(), Vec::new());
+        for (m, &s) in params.multipliers.chunks_exact(4).zip(&params.shifts) {
+            let positive =
+                f64::from(i32::from_le_bytes(m.try_into().expect("4 bytes"))) * 2f64.powi(i32::from(s as i8) - 31);
+            let (multiplier, shift) = quantize_multiplier(positive * f64::from(SENSOR_SLOPE)).expect("a valid scale");
+            negative_multipliers.extend(multiplier.to_le_bytes());
+            negative_shifts.push(shift as i8 as u8);
+        }
+        let quant = params.output;
+        layers.push(Owned::FcLeaky {
+            inputs: inputs as u32,
+            outputs: outputs as u32,
+            params,
+            negative_multipliers,
+            negative_shifts,
         });
         quant
     };
@@ -251,18 +306,52 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
             layers.push(Owned::Table(TableParams::leaky(q, pixel_zero_point)));
             9
         }
+        Shape::Sensor => {
+            // Standardized readings are mostly within 3 deviations: about 32 steps each.
+            let input_spread = (SENSOR_FEATURES as f64).sqrt() * 73.0 * 32.0 * 3.0;
+            fc_leaky(&mut layers, &mut rng, SENSOR_FEATURES, 32, input_spread);
+            let q = fc(&mut layers, &mut rng, 32, 16, hidden_spread(32));
+            layers.push(Owned::Table(TableParams::leaky(q, -20)));
+            fc_leaky(&mut layers, &mut rng, 16, 32, hidden_spread(16));
+            fc(&mut layers, &mut rng, 32, SENSOR_FEATURES, hidden_spread(32));
+            3
+        }
     };
 
+    // Each reading's mean in [-100, 300] and standard deviation in [0.05, 50] (log-uniform).
+    let (mut offset, mut divisor) = (Vec::new(), Vec::new());
+    if shape == Shape::Sensor {
+        for _ in 0..SENSOR_FEATURES {
+            offset.extend(((rng.next_f64() * 400.0 - 100.0) as f32).to_le_bytes());
+            divisor.extend(((0.05 * 1000f64.powf(rng.next_f64())) as f32).to_le_bytes());
+        }
+    }
+    let sensor_shape = (SENSOR_FEATURES as u32).to_le_bytes();
+    let (input_shape, input_scaling, input) = match shape {
+        Shape::Sensor => (
+            &sensor_shape[..],
+            InputScaling::Standard {
+                offset: &offset[..],
+                divisor: &divisor[..],
+            },
+            SENSOR_INPUT,
+        ),
+        _ => (
+            &MNIST_SHAPE[..],
+            InputScaling::Unit,
+            Quant {
+                scale: 1.0 / 255.0,
+                zero_point: -128,
+            },
+        ),
+    };
     let mut body = ModelBody {
         name: shape.name(),
         source: "",
         float_test_mse: f32::NAN,
-        input_shape: &MNIST_SHAPE[..],
-        input_scaling: InputScaling::Unit,
-        input: Quant {
-            scale: 1.0 / 255.0,
-            zero_point: -128,
-        },
+        input_shape,
+        input_scaling,
+        input,
         code_after,
         layers: heapless::Vec::new(),
     };
@@ -296,6 +385,20 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
             },
             Owned::Table(table) => table.layer(),
             Owned::TopK(k) => Layer::TopK { k: *k },
+            Owned::FcLeaky {
+                inputs,
+                outputs,
+                params,
+                negative_multipliers,
+                negative_shifts,
+            } => Layer::FullyConnectedLeakyRelu {
+                inputs: *inputs,
+                outputs: *outputs,
+                slope: SENSOR_SLOPE,
+                params: params.weights(),
+                negative_multipliers,
+                negative_shifts,
+            },
         };
         body.layers.push(layer).expect("at most MAX_LAYERS layers");
     }

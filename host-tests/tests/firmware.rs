@@ -4,13 +4,16 @@
 //! limit and is killed past it. Each model's firmware is built once per test run; every model in
 //! `models/` is checked on all 10,000 MNIST test images (1,000 for models of more than a million
 //! multiply-accumulates per denoise, `conv` and `deep30`; `AE_QEMU_IMAGES=all` checks all), in
-//! one QEMU run per model.
+//! one QEMU run per model. A model that takes float input is checked on raw f32 samples: random
+//! values over its raw range and every edge of its quantization (`firmware/float_samples.rs`).
 
-use autoencoder_core::{Model, ModelError, PIXELS};
+use autoencoder_core::model::InputScaling;
+use autoencoder_core::{Model, ModelError, Runner, PIXELS};
+use host_tests::check::Samples;
 use host_tests::firmware::{self, Board};
 use host_tests::qemu::{self, Options};
 use host_tests::synthetic::{self, Shape};
-use host_tests::{check, mnist, repo_root};
+use host_tests::{check, float_samples, mnist, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
@@ -117,7 +120,21 @@ fn shipped_models_match_the_host_bit_for_bit() {
                         icount_shift: None,
                         timeout: limit(count, macs),
                     };
-                    check::run(&model, &parsed, &elf, &images[..count], options)
+                    // A model that takes float input: as many random samples, and every edge.
+                    let floats;
+                    let samples = if check::takes_pixels(&parsed) {
+                        Samples::Pixels(images[..count].as_flattened())
+                    } else {
+                        let edges = float_samples::edge_sample_count(&parsed);
+                        floats = [
+                            float_samples::random_samples(&parsed, count, 1),
+                            float_samples::edge_samples(&parsed, 0..edges),
+                        ]
+                        .concat()
+                        .concat();
+                        Samples::Floats(&floats)
+                    };
+                    check::run_samples(&model, &parsed, &elf, samples, options)
                 });
                 let failure = match result {
                     Ok(report) => {
@@ -152,11 +169,170 @@ fn synthetic_models_of_every_layer_type_match_the_host() {
             state as u8
         }));
     }
-    for shape in Shape::ALL {
+    for shape in Shape::MNIST {
         let model = synthetic_model(shape);
         let elf = firmware::build(&model, Board::Qemu).unwrap_or_else(|e| panic!("{e:#}"));
         check_model(&model, &elf, &images);
     }
+}
+
+/// Random readings of the sensor model streamed through its firmware.
+const SENSOR_RANDOM_SAMPLES: usize = 4_000;
+
+/// A model that is no MNIST model (64 readings, `Standard` scaling with a mean and a deviation
+/// per reading, input zero point 17, a fused LeakyReLU layer, a linear output) built into the
+/// firmware, which then takes raw f32 values and quantizes them on the device: every code, every
+/// int8 output and every f32 output (dequantized and unscaled on the device) is the host core's,
+/// bit for bit, on random readings over the whole raw range and on every edge of the
+/// quantization in every reading (exact ties and their f32 neighbours, the ends of the int8
+/// range, ±0, subnormals, ±∞, ±f32::MAX, values far out of range, the saturation of the cast to
+/// i32); its self-test passes; a NaN is refused with the core's typed error on the host and on
+/// the device; the MNIST firmware refuses the model at run time.
+#[test]
+fn float_input_of_a_non_mnist_model_matches_the_host_bit_for_bit() {
+    require_qemu();
+    let path = synthetic_model(Shape::Sensor);
+    let blob = std::fs::read(&path).unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let quant = model.input_quant();
+    assert_eq!(model.input_shape(), [64]);
+    assert!(matches!(model.input_scaling(), InputScaling::Standard { .. }));
+    assert_ne!(quant.zero_point, -128);
+    assert!(!check::takes_pixels(&model));
+
+    // The edges are what they claim: raw values that give the quantizer an exact tie (k + 0.5
+    // after the scaling and the division by the scale), in nearly every reading.
+    let features = float_samples::feature_scaling(&model);
+    let (mut with_ties, mut ties_total) = (0, 0);
+    for &feature in &features {
+        let ties = float_samples::exact_ties(feature, quant.scale, quant.zero_point, float_samples::TIES_PER_FEATURE);
+        for &x in &ties {
+            let t = float_samples::quantizer_input(x, feature, quant.scale);
+            assert_eq!(
+                t.fract().abs(),
+                0.5,
+                "{x:e} in a reading scaled by {feature:?} gives {t}"
+            );
+        }
+        with_ties += usize::from(!ties.is_empty());
+        ties_total += ties.len();
+    }
+    println!(
+        "{with_ties} of {} readings have exact ties, {ties_total} in all",
+        features.len()
+    );
+    assert!(
+        with_ties >= 48 && ties_total >= 150,
+        "{with_ties} readings have exact ties, {ties_total} in all"
+    );
+
+    // A NaN has no code: the host's runner refuses it by position and writes nothing.
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut runner = Runner::new(model.clone(), &mut scratch).unwrap();
+    let mut nan_sample = float_samples::random_samples(&model, 1, 9).concat();
+    nan_sample[5] = f32::NAN;
+    let mut code = vec![7i8; model.code_len()];
+    let nan_error = runner.encode_f32_into(&nan_sample, &mut code).unwrap_err();
+    assert_eq!(nan_error, ModelError::NotANumber { index: 5 });
+    assert!(code.iter().all(|&c| c == 7), "the code was written: {code:?}");
+    let mut values = vec![7f32; model.input_len()];
+    nan_sample[5] = -f32::NAN;
+    assert_eq!(
+        runner.reconstruct_f32_into(&nan_sample, &mut values),
+        Err(ModelError::NotANumber { index: 5 })
+    );
+    assert!(values.iter().all(|&v| v == 7.0), "the output was written");
+    drop(runner);
+
+    let elf = firmware::build(&path, Board::Qemu).unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        icount_shift: None,
+        timeout: Duration::from_secs(60),
+    };
+
+    // The self-test: random readings and edge values built in, their outputs from the host.
+    let run = qemu::run(&elf, &[], dir.path(), options).unwrap();
+    assert!(run.status.success(), "{}", run.output());
+    assert!(
+        run.output().contains("all 3 samples match the host bit for bit"),
+        "{}",
+        run.output()
+    );
+
+    // Random readings and every edge of every reading, streamed.
+    let edges = float_samples::edge_sample_count(&model);
+    let samples = [
+        float_samples::random_samples(&model, SENSOR_RANDOM_SAMPLES, 2),
+        float_samples::edge_samples(&model, 0..edges),
+    ]
+    .concat();
+    let values = samples.concat();
+    let bits = |v: &f32| v.to_bits();
+    for edge in float_samples::FIXED_EDGES {
+        assert!(
+            values.iter().any(|v| bits(v) == bits(&edge)),
+            "{edge:e} is not streamed"
+        );
+    }
+    let report =
+        check::run_samples(&path, &model, &elf, Samples::Floats(&values), options).unwrap_or_else(|e| panic!("{e:#}"));
+    println!("{} ({edges} of edge values)", report.summary());
+    assert_eq!(report.samples, SENSOR_RANDOM_SAMPLES + edges);
+    assert_eq!(
+        report.mismatches,
+        0,
+        "{}\nfirst mismatches:\n{}",
+        report.summary(),
+        report.details
+    );
+
+    // A NaN in the third sample: the core's error, naming the sample and the value; status 3.
+    let mut with_nan = float_samples::random_samples(&model, 3, 4);
+    with_nan[2][5] = f32::NAN;
+    let file: Vec<u8> = with_nan.concat().iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.path().join("nan.bin"), file).unwrap();
+    let args = ["--samples", "nan.bin", "--out", "out.bin"];
+    let run = qemu::run(&elf, &args, dir.path(), options).unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", run.output());
+    let expected = format!("error: sample 2: {nan_error}");
+    assert!(
+        run.output().contains(&expected),
+        "expected {expected:?} in:\n{}",
+        run.output()
+    );
+
+    // The MNIST firmware takes pixels: it refuses the model at run time.
+    let (_, mnist_elf) = fc_firmware();
+    std::fs::write(dir.path().join("sensor.aeq"), &blob).unwrap();
+    std::fs::write(dir.path().join("images.bin"), test_images()[0]).unwrap();
+    let args = ["--model", "sensor.aeq", "--images", "images.bin", "--out", "out.bin"];
+    let run = qemu::run(&mnist_elf, &args, dir.path(), options).unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", run.output());
+    assert!(run.output().contains("error: model sensor.aeq: "), "{}", run.output());
+}
+
+/// The float path (`quantize_u8`'s float branch, `encode_f32`, `dequantize_f32`) is in the
+/// firmware of a model that takes float input and in no MNIST model's.
+#[test]
+fn an_mnist_firmware_holds_none_of_the_float_path() {
+    let float_path = ["quantize_f32", "quantize_u8", "encode_f32", "dequantize_f32"];
+    let holds = |elf: &Path| -> Vec<String> {
+        let symbols = host_tests::elf::function_symbols(elf).unwrap();
+        symbols
+            .into_iter()
+            .filter(|s| float_path.iter().any(|f| s.contains(f)) && !s.contains("is_unit_pixels"))
+            .collect()
+    };
+    let (_, mnist_elf) = fc_firmware();
+    let found = holds(&mnist_elf);
+    assert!(found.is_empty(), "the MNIST firmware holds {found:?}");
+    let sensor_elf = firmware::build(&synthetic_model(Shape::Sensor), Board::Qemu).unwrap_or_else(|e| panic!("{e:#}"));
+    let found = holds(&sensor_elf);
+    assert!(
+        !found.is_empty(),
+        "the float firmware holds none of {float_path:?}: is the check blind?"
+    );
 }
 
 #[test]
@@ -275,10 +451,10 @@ fn panics_and_bad_input_end_the_run_with_a_failure_status() {
         (
             &["--images", "partial.bin", "--out", "out.bin"],
             2,
-            "ends inside an image (100 of 784 bytes)",
+            "ends inside image 1 (100 of 784 bytes)",
         ),
-        (&["--images", "partial.bin"], 2, "--images and --out go together"),
-        (&["--model", "partial.bin"], 2, "--model runs with --images and --out"),
+        (&["--images", "partial.bin"], 2, "--samples and --out go together"),
+        (&["--model", "partial.bin"], 2, "--model runs with --samples and --out"),
     ];
     for (args, status, message) in cases {
         let run = qemu::run(&elf, args, dir.path(), options).unwrap();
@@ -301,14 +477,39 @@ fn panics_and_bad_input_end_the_run_with_a_failure_status() {
 
 #[test]
 fn static_ram_beyond_the_activation_buffers_is_within_16_kib() {
-    let (model, elf) = fc_firmware();
-    let blob = std::fs::read(&model).unwrap();
-    let scratch = Model::from_bytes(&blob).unwrap().scratch_len() as u64;
+    let (fc, fc_elf) = fc_firmware();
+    let sensor = synthetic_model(Shape::Sensor);
+    let sensor_elf = firmware::build(&sensor, Board::Qemu).unwrap_or_else(|e| panic!("{e:#}"));
+    for (model, elf) in [(fc, fc_elf), (sensor, sensor_elf)] {
+        let blob = std::fs::read(&model).unwrap();
+        let scratch = Model::from_bytes(&blob).unwrap().scratch_len() as u64;
+        let sizes = host_tests::elf::sizes(&elf).unwrap();
+        let name = model.display();
+        assert!(
+            sizes.flash > blob.len() as u64,
+            "{name}: {sizes:?}: the model is in flash"
+        );
+        assert!(
+            sizes.ram >= scratch && sizes.ram <= scratch + 16 * 1024,
+            "{name}: {sizes:?}: static RAM beyond the {scratch} bytes of scratch"
+        );
+    }
+}
+
+/// The flash target for a model that takes u8 pixels (an MNIST model): at most 32 KiB beyond
+/// the model file on the nRF52840 (the QEMU build adds semihosting and `core::fmt` for its
+/// messages, see the README).
+#[test]
+fn flash_beyond_an_mnist_model_is_within_32_kib_on_the_nrf52840() {
+    let model = synthetic_model(Shape::Fc);
+    let elf = firmware::build(&model, Board::Nrf52840).unwrap_or_else(|e| panic!("{e:#}"));
+    let size = std::fs::metadata(&model).unwrap().len();
     let sizes = host_tests::elf::sizes(&elf).unwrap();
-    assert!(sizes.flash > blob.len() as u64, "{sizes:?}: the model is in flash");
+    let beyond = sizes.flash - size;
+    println!("nRF52840: flash {} = the model's {size} + {beyond}", sizes.flash);
     assert!(
-        sizes.ram >= scratch && sizes.ram <= scratch + 16 * 1024,
-        "{sizes:?}: static RAM beyond the {scratch} bytes of scratch"
+        beyond <= 32 * 1024,
+        "{sizes:?}: {beyond} bytes of flash beyond the {size} of the model"
     );
 }
 

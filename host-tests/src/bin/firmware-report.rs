@@ -8,14 +8,17 @@
 //!
 //! Without model files it reports every `models/*.aeq`. Instructions are counted with
 //! `-icount shift=6,sleep=off` (instructions = SysTick ticks × 40 / 64), averaged over the first
-//! N MNIST test images (default 100).
+//! N MNIST test images (default 100); for a model that takes float input, over N random samples
+//! of its raw range, and the second step is the decode of the code with its dequantization
+//! rather than a denoise (encode and decode).
 
 use anyhow::{bail, Context, Result};
 use autoencoder_core::Model;
+use host_tests::check::{self, Samples};
 use host_tests::elf::{self, Sizes};
 use host_tests::firmware::{self, Board};
 use host_tests::qemu::{self, Options};
-use host_tests::{check, mnist};
+use host_tests::{float_samples, mnist};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,7 +70,22 @@ fn main() -> Result<()> {
             icount_shift: Some(SHIFT),
             timeout: Duration::from_secs(600),
         };
-        let report = check::run(path, &model, &elf, &images, options)?;
+        // MNIST images for an MNIST model; random pixels for a model of pixels of another size;
+        // random raw values for a model that takes float input.
+        let (floats, pixels);
+        let samples = if !check::takes_pixels(&model) {
+            floats = float_samples::random_samples(&model, count, 1).concat();
+            Samples::Floats(&floats)
+        } else if model.input_len() == autoencoder_core::PIXELS {
+            Samples::Pixels(images.as_flattened())
+        } else {
+            let mut rng = autoencoder_core::testutil::SplitMix64::new(1);
+            pixels = (0..count * model.input_len())
+                .map(|_| rng.next_u64() as u8)
+                .collect::<Vec<_>>();
+            Samples::Pixels(&pixels)
+        };
+        let report = check::run_samples(path, &model, &elf, samples, options)?;
         if report.mismatches > 0 {
             bail!("{}\n{}", report.summary(), report.details);
         }
