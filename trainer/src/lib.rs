@@ -17,6 +17,7 @@
 //! ([`commands`]), which the `trainer` binary parses arguments for and calls. The training loop
 //! reports through [`epoch::Observer`] and hands a [`train::TestReport`] up; it draws nothing.
 
+pub mod anomaly;
 pub mod bench;
 pub mod checkpoint;
 pub mod commands;

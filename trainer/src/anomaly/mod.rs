@@ -1,0 +1,11 @@
+//! Anomaly detection: how well a model's scores separate anomalies from normal samples.
+//!
+//! A score is an `f64` where higher means more anomalous: an int8 model's `u32` score and a
+//! float model's `f32` MSE both convert to `f64` exactly. Labels are `bool`, `true` for an
+//! anomaly. [`metrics`] holds the threshold-free measures (AUROC, average precision, the ROC
+//! curve), the threshold picked from normal scores at a false positive rate, and the counts
+//! at a threshold.
+
+pub mod metrics;
+
+pub use metrics::{auroc, average_precision, confusion, roc_curve, threshold_at_fpr, Confusion};
