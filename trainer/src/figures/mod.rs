@@ -12,17 +12,20 @@
 //!
 //! Degenerate inputs are refused with [`FigureError::Input`] naming the path and the problem,
 //! never a panic: no rows, no images, no tiles, zero-row or zero-column codes, an empty history,
-//! images that are not 784 = 28×28 wide, or more than [`MAX_EXAMPLES_PER_ROW`] images in a row.
+//! images that are not 784 = 28×28 wide, more than [`MAX_EXAMPLES_PER_ROW`] images in a row,
+//! no ROC curve or one without points, or no finite anomaly score.
 //! Odd *values* are drawn rather than refused: example pixels are clamped to [0, 1] (NaN is
-//! black), non-finite code values and tile pixels are drawn in a marker colour, and points of a
-//! curve that cannot sit on a log axis (non-finite or ≤ 0) are left out, breaking the line.
+//! black), non-finite code values and tile pixels are drawn in a marker colour, points of a
+//! curve that cannot sit on a log axis (non-finite or ≤ 0) are left out, breaking the line, and
+//! non-finite anomaly scores are left out of their histogram.
 //!
 //! One file per figure ([`examples`](fn@examples), [`dictionary`](fn@dictionary),
 //! [`codes`](fn@codes), [`curves`](fn@curves), [`latent_map`](fn@latent_map),
-//! [`accuracy_vs_labels`](fn@accuracy_vs_labels)), over the pieces they share: `canvas.rs` (the font, the RGB canvas,
-//! text styles, rendering with plotters and writing the PNG), `text.rs` (the text backend),
-//! `ticks.rs` (tick positions and labels), `axis.rs` (an axis with exactly those ticks) and
-//! `colors.rs` (the palettes).
+//! [`accuracy_vs_labels`](fn@accuracy_vs_labels), [`roc`](fn@roc),
+//! [`score_histogram`](fn@score_histogram)), over the pieces they share: `canvas.rs` (the font,
+//! the RGB canvas, text styles, rendering with plotters and writing the PNG), `text.rs` (the
+//! text backend), `ticks.rs` (tick positions and labels), `axis.rs` (an axis with exactly those
+//! ticks) and `colors.rs` (the palettes).
 
 mod accuracy_vs_labels;
 mod axis;
@@ -33,6 +36,8 @@ mod curves;
 mod dictionary;
 mod examples;
 mod latent_map;
+mod roc;
+mod score_histogram;
 #[cfg(test)]
 mod test_support;
 mod text;
@@ -45,6 +50,8 @@ pub use curves::curves;
 pub use dictionary::{dictionary, grid_shape};
 pub use examples::{examples, MAX_EXAMPLES_PER_ROW};
 pub use latent_map::latent_map;
+pub use roc::{roc, RocSeries};
+pub use score_histogram::score_histogram;
 
 use std::path::{Path, PathBuf};
 
