@@ -13,6 +13,7 @@
 //! dequantized and unscaled back ([`quantize_f32`](mod@crate::quantize_f32)); and for the MNIST
 //! models, u8 pixels in and out (`denoise`).
 
+use crate::anomaly_score_s8::partial_score;
 use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK};
 use crate::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
 use crate::requantize::PerChannelQuant;
@@ -181,6 +182,55 @@ impl<'m, 's, const N: usize, const K: usize> Autoencoder<'m, 's, N, K> {
         self.runner.denoise_into(input, &mut output)?;
         Ok(output)
     }
+
+    /// The anomaly score of a quantized input: the sum of squared differences between the
+    /// input codes and the reconstruction requantized into the input's quantization
+    /// ([`anomaly_score_s8`](mod@crate::anomaly_score_s8)). Higher is more anomalous.
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn anomaly_score(&mut self, input: &[i8; N]) -> Result<u32, ModelError> {
+        self.runner.anomaly_score(input)
+    }
+
+    /// The anomaly score of raw u8 samples, quantized as [`encode_u8`] does.
+    ///
+    /// [`encode_u8`]: Autoencoder::encode_u8
+    ///
+    /// # Errors
+    /// None for a model that loaded.
+    pub fn anomaly_score_u8(&mut self, input: &[u8; N]) -> Result<u32, ModelError> {
+        self.runner.anomaly_score_u8(input)
+    }
+
+    /// The anomaly score of raw float samples, scaled and quantized on the device as
+    /// [`encode_f32`] does.
+    ///
+    /// [`encode_f32`]: Autoencoder::encode_f32
+    ///
+    /// # Errors
+    /// [`ModelError::NotANumber`] for a NaN in `input`.
+    pub fn anomaly_score_f32(&mut self, input: &[f32; N]) -> Result<u32, ModelError> {
+        self.runner.anomaly_score_f32(input)
+    }
+
+    /// Whether the quantized input's [anomaly score](Autoencoder::anomaly_score) is above the
+    /// threshold stored in the model.
+    ///
+    /// # Errors
+    /// [`ModelError::NoThreshold`] when the model was exported without one.
+    pub fn is_anomaly(&mut self, input: &[i8; N]) -> Result<bool, ModelError> {
+        self.runner.is_anomaly(input)
+    }
+
+    /// [`Autoencoder::is_anomaly`] of raw float samples.
+    ///
+    /// # Errors
+    /// [`ModelError::NoThreshold`] when the model was exported without one,
+    /// [`ModelError::NotANumber`] for a NaN in `input`.
+    pub fn is_anomaly_f32(&mut self, input: &[f32; N]) -> Result<bool, ModelError> {
+        self.runner.is_anomaly_f32(input)
+    }
 }
 
 /// The same as [`Autoencoder`] with the widths known only at run time (tools that handle any
@@ -317,6 +367,103 @@ impl<'m, 's> Runner<'m, 's> {
         self.load_u8(input)?;
         let in_a = self.run(0, self.model.layers().len(), true)?;
         self.output_u8(in_a, output)
+    }
+
+    /// [`Autoencoder::anomaly_score`] of a slice.
+    ///
+    /// # Errors
+    /// [`ModelError::InputWidthMismatch`] when `input` is not [`Model::input_len`] long.
+    pub fn anomaly_score(&mut self, input: &[i8]) -> Result<u32, ModelError> {
+        self.check_input(input.len())?;
+        self.load(|a| copy_codes(input, a))?;
+        let in_a = self.run(0, self.model.layers().len(), true)?;
+        let params = self.model.score_params();
+        let output = self.activation(in_a, input.len())?;
+        Ok(partial_score(input, output, &params, 0))
+    }
+
+    /// [`Autoencoder::anomaly_score_u8`] of a slice.
+    ///
+    /// # Errors
+    /// As [`Runner::anomaly_score`].
+    pub fn anomaly_score_u8(&mut self, input: &[u8]) -> Result<u32, ModelError> {
+        self.check_input(input.len())?;
+        self.load_u8(input)?;
+        let in_a = self.run(0, self.model.layers().len(), true)?;
+        let (scaling, quant) = (self.model.input_scaling(), self.model.input_quant());
+        self.score_in_chunks(in_a, input.len(), |from, to, codes| {
+            quantize_u8(
+                input.get(from..to).unwrap_or(&[]),
+                &scaling.features(from, to),
+                quant,
+                codes,
+            )
+        })
+    }
+
+    /// [`Autoencoder::anomaly_score_f32`] of a slice.
+    ///
+    /// # Errors
+    /// As [`Runner::anomaly_score`], and [`ModelError::NotANumber`] for a NaN in `input`.
+    pub fn anomaly_score_f32(&mut self, input: &[f32]) -> Result<u32, ModelError> {
+        self.check_input(input.len())?;
+        self.load_f32(input)?;
+        let in_a = self.run(0, self.model.layers().len(), true)?;
+        let (scaling, quant) = (self.model.input_scaling(), self.model.input_quant());
+        self.score_in_chunks(in_a, input.len(), |from, to, codes| {
+            quantize_f32(
+                input.get(from..to).unwrap_or(&[]),
+                &scaling.features(from, to),
+                quant,
+                codes,
+            )
+        })
+    }
+
+    /// [`Autoencoder::is_anomaly`] of a slice.
+    ///
+    /// # Errors
+    /// [`ModelError::NoThreshold`] when the model holds no threshold (checked first, before
+    /// running), and those of [`Runner::anomaly_score`].
+    pub fn is_anomaly(&mut self, input: &[i8]) -> Result<bool, ModelError> {
+        self.model.is_anomalous(0)?;
+        let score = self.anomaly_score(input)?;
+        self.model.is_anomalous(score)
+    }
+
+    /// [`Autoencoder::is_anomaly_f32`] of a slice.
+    ///
+    /// # Errors
+    /// As [`Runner::is_anomaly`] and [`Runner::anomaly_score_f32`].
+    pub fn is_anomaly_f32(&mut self, input: &[f32]) -> Result<bool, ModelError> {
+        self.model.is_anomalous(0)?;
+        let score = self.anomaly_score_f32(input)?;
+        self.model.is_anomalous(score)
+    }
+
+    /// The score of the reconstruction in buffer `in_a`/`b` against the input, whose codes are
+    /// formed again, [`CHANNEL_CHUNK`] values at a time, by `quantize(from, to, codes)` (the
+    /// input's own buffer was overwritten by the layers). Quantizing is a pure function, so the
+    /// codes are those the model ran on.
+    fn score_in_chunks(
+        &mut self,
+        in_a: bool,
+        len: usize,
+        mut quantize: impl FnMut(usize, usize, &mut [i8]) -> Result<(), Error>,
+    ) -> Result<u32, ModelError> {
+        let params = self.model.score_params();
+        let output = self.activation(in_a, len)?;
+        let mut codes = [0i8; CHANNEL_CHUNK];
+        let mut sum = 0u32;
+        let mut from = 0;
+        while from < len {
+            let to = (from + CHANNEL_CHUNK).min(len);
+            let chunk = codes.get_mut(..to - from).unwrap_or(&mut []);
+            quantize(from, to, chunk).map_err(input_error)?;
+            sum = partial_score(chunk, output.get(from..to).unwrap_or(&[]), &params, sum);
+            from = to;
+        }
+        Ok(sum)
     }
 
     fn check_code(&self, len: usize) -> Result<(), ModelError> {

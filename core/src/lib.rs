@@ -84,6 +84,7 @@ extern crate std;
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod anomaly_score_s8;
 mod autoencoder;
 pub mod conv2d_leaky_s8;
 pub mod conv2d_s8;
@@ -101,6 +102,7 @@ pub mod top_k_s8;
 #[doc(hidden)]
 pub mod testutil;
 
+pub use anomaly_score_s8::{anomaly_score_s8, ScoreParams};
 pub use autoencoder::{code_to_pixel, pixel_to_code, Autoencoder, Runner};
 pub use conv2d_leaky_s8::conv2d_leaky_s8;
 pub use conv2d_s8::{conv2d_s8, Conv2dGeometry, Conv2dParams};

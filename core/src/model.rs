@@ -19,9 +19,10 @@
 //! sits. A blob that passes can be run by [`Autoencoder`](crate::Autoencoder) without
 //! any further failure; one that does not gives a [`ModelError`] naming what is wrong.
 
+use crate::anomaly_score_s8::ScoreParams;
 use crate::conv2d_s8::Conv2dGeometry;
 use crate::max_pool_s8::MaxPoolGeometry;
-use crate::requantize::{MAX_SHIFT, MIN_SHIFT};
+use crate::requantize::{quantize_multiplier, MAX_SHIFT, MIN_SHIFT};
 pub use crate::storage::{Borrowed, ByteLen, Storage, U32Values};
 #[cfg(feature = "alloc")]
 pub use crate::storage::{Owned, Words};
@@ -36,7 +37,7 @@ pub const MAGIC: [u8; 4] = *b"AEQ8";
 /// The format version this crate reads and writes. It changes whenever the meaning or layout of
 /// any byte changes; a loader accepts exactly its own version (see `docs/model-format.md`, which
 /// lists every version). `trainer upgrade` rewrites an older file in this version.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 
 /// Bytes before the body: magic, version, kind, reserved.
 pub const HEADER_LEN: usize = 8;
@@ -171,6 +172,26 @@ pub enum InputScaling<'a, S: Storage<'a> = Borrowed> {
 }
 
 impl Copy for InputScaling<'_, Borrowed> {}
+
+impl<'a> InputScaling<'a, Borrowed> {
+    /// The scaling of input values `from..to` alone (the same rule, its arrays cut to those
+    /// features); an empty window where the range is outside the arrays.
+    pub fn features(&self, from: usize, to: usize) -> Self {
+        let cut = |array: &'a [u8]| array.get(from.saturating_mul(4)..to.saturating_mul(4)).unwrap_or(&[]);
+        match *self {
+            InputScaling::None => InputScaling::None,
+            InputScaling::Unit => InputScaling::Unit,
+            InputScaling::MinMax { offset, divisor } => InputScaling::MinMax {
+                offset: cut(offset),
+                divisor: cut(divisor),
+            },
+            InputScaling::Standard { offset, divisor } => InputScaling::Standard {
+                offset: cut(offset),
+                divisor: cut(divisor),
+            },
+        }
+    }
+}
 
 impl<'a, S: Storage<'a>> InputScaling<'a, S> {
     /// A short lower-case name: `none`, `unit`, `min-max` or `standard`.
@@ -667,6 +688,59 @@ pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
     pub code_after: u16,
     /// The layers, input first.
     pub layers: heapless::Vec<Layer<'a, S>, MAX_LAYERS>,
+    /// The anomaly score's requantization and, if the model was exported with one, its
+    /// threshold.
+    pub anomaly: Anomaly,
+}
+
+/// What the anomaly score needs beyond the layers (see
+/// [`anomaly_score_s8`](mod@crate::anomaly_score_s8)): the requantization of an output code
+/// into the input's quantization, fixed at export, and an optional threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// The Q0.31 multiplier of `output scale / input scale`, formed in f64 by
+    /// [`quantize_multiplier`](crate::quantize_multiplier): in [0, `i32::MAX`].
+    pub score_multiplier: i32,
+    /// Its shift, in [-31, 30].
+    pub score_shift: i8,
+    /// The threshold a score is compared with, if the model was exported with one.
+    pub threshold: Option<Threshold>,
+}
+
+impl Anomaly {
+    /// The score's requantization from `output` into `input` (without a threshold):
+    /// [`quantize_multiplier`](crate::quantize_multiplier) of `output.scale / input.scale`, both
+    /// widened to f64 and divided there.
+    ///
+    /// # Errors
+    /// The errors of `quantize_multiplier` for a ratio it cannot represent.
+    pub fn derive(input: Quant, output: Quant) -> Result<Self, Error> {
+        let (multiplier, shift) = quantize_multiplier(f64::from(output.scale) / f64::from(input.scale))?;
+        Ok(Self {
+            score_multiplier: multiplier,
+            // quantize_multiplier's shifts are in [-31, 30].
+            score_shift: shift as i8,
+            threshold: None,
+        })
+    }
+
+    /// [`Anomaly::derive`] for a body's input and output.
+    ///
+    /// # Errors
+    /// As [`Anomaly::derive`].
+    pub fn of<'a, S: Storage<'a>>(body: &ModelBody<'a, S>) -> Result<Self, Error> {
+        Self::derive(body.input, body.quant_after(body.layers.len()))
+    }
+}
+
+/// An anomaly threshold: a sample whose score is above `score` is flagged.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The largest score that is still normal.
+    pub score: u32,
+    /// The fraction of normal samples the threshold was fit to flag (`--threshold-fpr`), for
+    /// tools; the device never reads it.
+    pub false_positive_rate: f32,
 }
 
 /// Why a model blob was rejected, or why a model cannot run with what it was given.
@@ -824,6 +898,19 @@ pub enum ModelError {
         /// Its position in the input.
         index: usize,
     },
+    /// The anomaly score's requantization is out of range: a negative multiplier or a shift
+    /// outside [-31, 30].
+    #[error("anomaly score requantization (multiplier {multiplier}, shift {shift}) is out of range")]
+    BadScore {
+        /// The stored multiplier.
+        multiplier: i32,
+        /// The stored shift.
+        shift: i8,
+    },
+    /// A sample was to be flagged, but the model holds no threshold (export it with
+    /// `--threshold-fpr`); its score is still available.
+    #[error("the model holds no anomaly threshold: export it with --threshold-fpr to flag samples")]
+    NoThreshold,
 }
 
 impl ModelError {
@@ -852,6 +939,8 @@ impl ModelError {
             ModelError::CodeWidthMismatch { .. } => "CodeWidthMismatch",
             ModelError::InputWidthMismatch { .. } => "InputWidthMismatch",
             ModelError::NotANumber { .. } => "NotANumber",
+            ModelError::BadScore { .. } => "BadScore",
+            ModelError::NoThreshold => "NoThreshold",
         }
     }
 }
@@ -979,6 +1068,14 @@ impl<'a> Model<'a> {
         if !positive_finite(body.quant_after(layers).scale) {
             return Err(ModelError::BadOutput);
         }
+        let Anomaly {
+            score_multiplier: multiplier,
+            score_shift: shift,
+            ..
+        } = body.anomaly;
+        if multiplier < 0 || !(MIN_SHIFT..=MAX_SHIFT).contains(&i32::from(shift)) {
+            return Err(ModelError::BadScore { multiplier, shift });
+        }
         Ok(Self {
             kind,
             body,
@@ -1067,6 +1164,30 @@ impl<'a> Model<'a> {
     /// [`Model::max_activation_len`] each.
     pub fn scratch_len(&self) -> usize {
         2 * self.max_activation
+    }
+
+    /// The parameters of the anomaly score: the input's and output's zero points and the
+    /// stored requantization between them.
+    pub fn score_params(&self) -> ScoreParams {
+        ScoreParams {
+            input_zero_point: self.body.input.zero_point,
+            output_zero_point: self.output_quant().zero_point,
+            multiplier: self.body.anomaly.score_multiplier,
+            shift: i32::from(self.body.anomaly.score_shift),
+        }
+    }
+
+    /// The anomaly threshold, if the model was exported with one: a score above it is flagged.
+    pub fn threshold(&self) -> Option<u32> {
+        self.body.anomaly.threshold.map(|t| t.score)
+    }
+
+    /// Whether `score` is above the model's threshold.
+    ///
+    /// # Errors
+    /// [`ModelError::NoThreshold`] when the model holds none.
+    pub fn is_anomalous(&self, score: u32) -> Result<bool, ModelError> {
+        self.threshold().map(|t| score > t).ok_or(ModelError::NoThreshold)
     }
 }
 

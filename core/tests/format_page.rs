@@ -3,7 +3,7 @@
 //! the code writes, with the index postcard gives each and the fields in the order they are
 //! encoded; and the page names the current format version.
 
-use autoencoder_core::model::{Activation, InputScaling, Layer, ModelBody, Quant, Weights, FORMAT_VERSION};
+use autoencoder_core::model::{Activation, Anomaly, InputScaling, Layer, ModelBody, Quant, Weights, FORMAT_VERSION};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 const PAGE: &str = include_str!("../../docs/model-format.md");
@@ -266,6 +266,17 @@ fn the_body_table_is_the_fields_in_encoding_order() {
         },
         code_after: 1,
         layers: heapless::Vec::new(),
+        anomaly: Anomaly::derive(
+            Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+            Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+        )
+        .unwrap(),
     };
     let json = serde_json::to_string(&body).expect("serializes");
     let code: Keys = serde_json::from_str(&json).expect("an object");

@@ -3,8 +3,8 @@
 //! random overwrites and random bodies. Nothing may panic, and every blob that loads must run.
 
 use autoencoder_core::model::{
-    encoded_len_bound, write, Activation, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights, CHECKSUM_LEN,
-    FORMAT_VERSION, HEADER_LEN,
+    encoded_len_bound, write, Activation, Anomaly, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights,
+    CHECKSUM_LEN, FORMAT_VERSION, HEADER_LEN,
 };
 use autoencoder_core::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
 use autoencoder_core::Autoencoder;
@@ -99,11 +99,11 @@ fn body(p: &Parts) -> ModelBody<'_> {
     ] {
         layers.push(layer).unwrap();
     }
-    ModelBody {
+    let mut body = ModelBody {
         name: "tiny",
         source: r#"{"test":"model_format"}"#,
         float_test_mse: 0.01,
-        input_shape: &MNIST_SHAPE,
+        input_shape: &MNIST_SHAPE[..],
         input_scaling: InputScaling::Unit,
         input: Quant {
             scale: 1.0 / 255.0,
@@ -111,7 +111,20 @@ fn body(p: &Parts) -> ModelBody<'_> {
         },
         code_after: 3,
         layers,
-    }
+        anomaly: Anomaly::derive(
+            Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+            Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+        )
+        .unwrap(),
+    };
+    body.anomaly = Anomaly::of(&body).unwrap();
+    body
 }
 
 fn blob(kind: ModelKind, body: &ModelBody<'_>) -> Result<Vec<u8>, ModelError> {
@@ -282,7 +295,7 @@ fn header_errors_are_named() {
     // Older files (version 1, before the rules of format 2; version 2, before the input's
     // shape and scaling) and a newer one: all refused with both versions named; the older ones
     // are pointed at `trainer upgrade`.
-    for old_version in [1u8, 2] {
+    for old_version in [1u8, 2, 3] {
         let mut b = bytes.clone();
         b[4] = old_version;
         let old = Model::from_bytes(&b).unwrap_err();
@@ -290,21 +303,27 @@ fn header_errors_are_named() {
             old,
             ModelError::UnsupportedVersion {
                 found: u16::from(old_version),
-                supported: 3
+                supported: FORMAT_VERSION
             }
         );
         let text = old.to_string();
         assert!(
             text.contains(&format!("version {old_version}"))
-                && text.contains("version 3")
+                && text.contains(&format!("version {FORMAT_VERSION}"))
                 && text.contains("trainer upgrade"),
             "{text}"
         );
     }
     let mut b = bytes.clone();
-    b[4] = 4;
+    b[4] = FORMAT_VERSION as u8 + 1;
     let new = Model::from_bytes(&b).unwrap_err();
-    assert_eq!(new, ModelError::UnsupportedVersion { found: 4, supported: 3 });
+    assert_eq!(
+        new,
+        ModelError::UnsupportedVersion {
+            found: FORMAT_VERSION + 1,
+            supported: FORMAT_VERSION
+        }
+    );
     assert!(new.to_string().contains("newer"), "{new}");
     let mut b = bytes.clone();
     b[6] = 9;
@@ -731,11 +750,11 @@ fn sensor_body(p: &SensorParts) -> ModelBody<'_> {
     ] {
         layers.push(layer).unwrap();
     }
-    ModelBody {
+    let mut body = ModelBody {
         name: "sensors",
         source: r#"{"data":"synthetic"}"#,
         float_test_mse: f32::NAN,
-        input_shape: &SENSOR_SHAPE,
+        input_shape: &SENSOR_SHAPE[..],
         input_scaling: InputScaling::MinMax {
             offset: &p.offset[..],
             divisor: &p.divisor[..],
@@ -746,7 +765,20 @@ fn sensor_body(p: &SensorParts) -> ModelBody<'_> {
         },
         code_after: 1,
         layers,
-    }
+        anomaly: Anomaly::derive(
+            Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+            Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+        )
+        .unwrap(),
+    };
+    body.anomaly = Anomaly::of(&body).unwrap();
+    body
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! and shifts vary too.
 
 use autoencoder_core::model::{
-    encoded_len_bound, write, Activation, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights,
+    encoded_len_bound, write, Activation, Anomaly, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights,
 };
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{quantize_multiplier, PIXELS};
@@ -354,6 +354,7 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         input,
         code_after,
         layers: heapless::Vec::new(),
+        anomaly: Anomaly::derive(input, input).expect("a valid input quantization"),
     };
     for layer in &layers {
         let layer = match layer {
@@ -402,6 +403,7 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         };
         body.layers.push(layer).expect("at most MAX_LAYERS layers");
     }
+    body.anomaly = Anomaly::of(&body).expect("a valid output quantization");
     let kind = match shape {
         Shape::Conv => ModelKind::Convolutional,
         _ => ModelKind::FullyConnected,

@@ -13,7 +13,9 @@
 //! scaling and a source text, and allows any input. So a version 1 or 2 file is read as a
 //! [`LegacyBody`], given what every model of those versions was (MNIST's 28 x 28 pixels divided
 //! by 255, [`legacy_input`]) and a source naming the version it came from, checked by the
-//! current loader, and every derived value is recomputed.
+//! current loader, and every derived value is recomputed. Version 4 added the anomaly score's
+//! requantization (a derived value) and an optional threshold: a version 3 file is read as a
+//! [`BodyV3`] and gets the requantization its scales give and no threshold.
 
 use crate::checkpoint::write_all_or_nothing;
 use crate::export::{check_against_core, golden_path, GOLDEN_TEST_IMAGES};
@@ -22,7 +24,7 @@ use crate::quantize::{mnist_input, InputSpec, QLayer, QuantParams, QuantizeError
 use autoencoder_core::model::{
     crc32, ModelBody, ModelKind, CHECKSUM_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LAYERS,
 };
-use autoencoder_core::model::{Activation, Words};
+use autoencoder_core::model::{Activation, Anomaly, InputScaling, Owned, Words};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier, Model, ModelError};
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,61 @@ pub struct LegacyBody {
     pub layers: heapless::Vec<QLayer, MAX_LAYERS>,
 }
 
+/// The body of format version 3, owned: the current body without the anomaly score's
+/// requantization and threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BodyV3 {
+    /// The variant it was exported from.
+    pub name: String,
+    /// Where the model came from.
+    pub source: String,
+    /// Test MSE of the float model, measured at export.
+    pub float_test_mse: f32,
+    /// The shape of one input sample.
+    pub input_shape: Words<u32>,
+    /// How raw samples become input values.
+    pub input_scaling: InputScaling<'static, Owned>,
+    /// Quantization of the input values.
+    pub input: QuantParams,
+    /// How many of the layers form the encoder.
+    pub code_after: u16,
+    /// The layers, input first.
+    pub layers: heapless::Vec<QLayer, MAX_LAYERS>,
+}
+
+impl BodyV3 {
+    /// The body in the current version: no threshold, and an anomaly score requantization that
+    /// [`rederive`] computes (set here to the identity's, which it always replaces).
+    pub fn upgraded(self) -> Quantized {
+        Quantized::new(ModelBody {
+            name: self.name,
+            source: self.source,
+            float_test_mse: self.float_test_mse,
+            input_shape: self.input_shape,
+            input_scaling: self.input_scaling,
+            input: self.input,
+            code_after: self.code_after,
+            layers: self.layers,
+            anomaly: Anomaly {
+                score_multiplier: 1 << 30,
+                score_shift: 1,
+                threshold: None,
+            },
+        })
+    }
+
+    /// The version 3 file of this body. For tests and tools that need one.
+    pub fn file(&self, kind: ModelKind) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(3u16.to_le_bytes());
+        bytes.extend([kind as u8, 0]);
+        bytes.extend(postcard::to_allocvec(self).expect("an owned body serializes"));
+        let crc = crc32(&bytes);
+        bytes.extend(crc.to_le_bytes());
+        bytes
+    }
+}
+
 /// The input every model of format versions 1 and 2 took (convolutional ones too: one channel),
 /// with its own input quantization and a source recording the upgrade (`{"upgraded_from":2}`).
 pub fn legacy_input(version: u16, quant: QuantParams) -> InputSpec {
@@ -159,7 +216,7 @@ impl LegacyBody {
     /// The body in the current version (see [`legacy_input`]).
     pub fn upgraded(self, version: u16) -> Quantized {
         let input = legacy_input(version, self.input);
-        Quantized::new(ModelBody {
+        BodyV3 {
             name: self.name,
             source: input.source,
             float_test_mse: self.float_test_mse,
@@ -168,7 +225,8 @@ impl LegacyBody {
             input: input.quant,
             code_after: self.code_after,
             layers: self.layers,
-        })
+        }
+        .upgraded()
     }
 
     /// The model file this body was in format version `version` (1 or 2): header, postcard
@@ -240,18 +298,35 @@ fn parse_any_version(path: &Path, bytes: &[u8]) -> Result<(Quantized, u16), Upgr
         let model = Model::from_bytes(bytes).map_err(model_error)?;
         return Ok((Quantized::from_core(&model), version));
     }
-    // Versions 1 and 2: the older body, given the fields it lacks, then the current loader
+    // Versions 1 to 3: the older body, given the fields it lacks, then the current loader
     // checks everything (through the file it makes).
     let kind = ModelKind::from_byte(bytes[6]).ok_or(model_error(ModelError::UnknownKind { kind: bytes[6] }))?;
-    let (legacy, unread): (LegacyBody, _) = postcard::take_from_bytes(&bytes[HEADER_LEN..body_end]).map_err(|_| {
+    let body = &bytes[HEADER_LEN..body_end];
+    let malformed = |_| {
         model_error(ModelError::Malformed {
-            reason: "the body does not decode as a version 1 or 2 body",
+            reason: if version == 3 {
+                "the body does not decode as a version 3 body"
+            } else {
+                "the body does not decode as a version 1 or 2 body"
+            },
         })
-    })?;
+    };
+    let (mut q, unread) = if version == 3 {
+        let (v3, unread): (BodyV3, _) = postcard::take_from_bytes(body).map_err(malformed)?;
+        (v3.upgraded(), unread)
+    } else {
+        let (legacy, unread): (LegacyBody, _) = postcard::take_from_bytes(body).map_err(malformed)?;
+        (legacy.upgraded(version), unread)
+    };
     if !unread.is_empty() {
         return Err(model_error(ModelError::TrailingBytes { count: unread.len() }));
     }
-    let q = legacy.upgraded(version);
+    q.anomaly = Anomaly::of(&q.body).map_err(|source| UpgradeError::Derive {
+        path: path.to_path_buf(),
+        layer: q.layers.len(),
+        what: "anomaly score requantization",
+        source,
+    })?;
     if q.model_kind() != kind {
         return Err(model_error(ModelError::KindMismatch { header: kind }));
     }
@@ -306,6 +381,11 @@ pub fn rederive(q: &mut Quantized) -> Result<Changes, (usize, &'static str, auto
             input = *output;
         }
     }
+    let fresh = Anomaly::of(&q.body).map_err(|e| (q.layers.len(), "anomaly score requantization", e))?;
+    let anomaly = &mut q.anomaly;
+    changes.multipliers +=
+        usize::from((fresh.score_multiplier, fresh.score_shift) != (anomaly.score_multiplier, anomaly.score_shift));
+    (anomaly.score_multiplier, anomaly.score_shift) = (fresh.score_multiplier, fresh.score_shift);
     Ok(changes)
 }
 

@@ -1,9 +1,10 @@
 //! `trainer upgrade`: shipped models hold exactly what the current rules derive, an older file
 //! is migrated without retraining, and bad input is refused without touching anything.
 
+use autoencoder_core::model::FORMAT_VERSION;
 use std::path::{Path, PathBuf};
 use trainer::quantize::{QLayer, Quantized};
-use trainer::upgrade::{read_any_version, rederive, upgrade, Changes, LegacyBody, UpgradeError};
+use trainer::upgrade::{read_any_version, rederive, upgrade, BodyV3, Changes, LegacyBody, UpgradeError};
 
 mod common;
 use common::{text, trainer, with_version};
@@ -87,7 +88,7 @@ fn a_version_1_file_upgrades_to_the_shipped_one() {
     );
 
     let r = upgrade(&input, &input, &test_images()).unwrap();
-    assert_eq!((r.from_version, r.to_version), (1, 3));
+    assert_eq!((r.from_version, r.to_version), (1, FORMAT_VERSION));
     assert_eq!(
         r.changes,
         Changes {
@@ -97,7 +98,7 @@ fn a_version_1_file_upgrades_to_the_shipped_one() {
     );
     assert!(r.bytes_changed);
     let (upgraded, version) = read_any_version(&input).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, FORMAT_VERSION);
     assert_eq!(upgraded.source, r#"{"upgraded_from":1}"#);
     let mut want = q.clone();
     want.source = upgraded.source.clone();
@@ -111,11 +112,13 @@ fn a_version_1_file_upgrades_to_the_shipped_one() {
     assert_eq!(names(dir.path()), ["fc.aeq", "fc.golden.json"]);
 }
 
-/// Every shipped model as a version 2 file (as it was shipped before version 3) upgrades to
-/// exactly the shipped file and golden vectors: MNIST's shape and scaling, the model's own input
-/// quantization, every weight and derived value unchanged, so the same codes and outputs.
+/// Every shipped model as a version 2 file (as it was shipped before version 3) and as a
+/// version 3 file (before version 4) upgrades to exactly the shipped file and golden vectors:
+/// MNIST's shape and scaling, the model's own input quantization, every weight and derived value
+/// unchanged, so the same codes and outputs; the anomaly score's requantization derived from the
+/// scales, and no threshold.
 #[test]
-fn version_2_files_upgrade_to_the_shipped_version_3_files() {
+fn version_2_and_3_files_upgrade_to_the_shipped_files() {
     let images = test_images();
     let dir = tempfile::tempdir().unwrap();
     for path in shipped() {
@@ -123,36 +126,66 @@ fn version_2_files_upgrade_to_the_shipped_version_3_files() {
         let shipped_bytes = std::fs::read(&path).unwrap();
         let (q, _) = read_any_version(&path).unwrap();
         assert_eq!(q.source, r#"{"upgraded_from":2}"#, "{name}");
-        let old = legacy(&q).file(q.model_kind(), 2);
-        let refused = autoencoder_core::Model::from_bytes(&old).unwrap_err();
-        assert_eq!(
-            refused,
-            autoencoder_core::ModelError::UnsupportedVersion { found: 2, supported: 3 },
-            "{name}"
-        );
-        assert!(refused.to_string().contains("trainer upgrade"), "{name}: {refused}");
-        let file = dir.path().join(&name);
-        std::fs::write(&file, &old).unwrap();
-        let r = upgrade(&file, &file, &images).unwrap();
-        assert_eq!((r.from_version, r.to_version), (2, 3), "{name}");
-        assert_eq!(r.changes, Changes::default(), "{name}");
-        assert_eq!(
-            std::fs::read(&file).unwrap(),
-            shipped_bytes,
-            "{name}: the upgraded file"
-        );
-        let golden = std::fs::read_to_string(trainer::export::golden_path(&file)).unwrap();
-        let shipped_golden = std::fs::read_to_string(trainer::export::golden_path(&path)).unwrap();
-        assert_eq!(golden, shipped_golden, "{name}: the golden vectors");
-        // Read back: MNIST's input, the file's own quantization.
-        let (upgraded, _) = read_any_version(&file).unwrap();
-        assert_eq!(upgraded.input_shape.as_slice(), &[28, 28], "{name}");
-        assert_eq!(
-            upgraded.input_scaling,
-            autoencoder_core::model::InputScaling::Unit,
-            "{name}"
-        );
-        assert_eq!(upgraded.input, q.input, "{name}");
+        assert_eq!(q.anomaly.threshold, None, "{name}");
+        for version in [2u16, 3] {
+            let old = if version == 2 {
+                legacy(&q).file(q.model_kind(), 2)
+            } else {
+                v3(&q).file(q.model_kind())
+            };
+            let refused = autoencoder_core::Model::from_bytes(&old).unwrap_err();
+            assert_eq!(
+                refused,
+                autoencoder_core::ModelError::UnsupportedVersion {
+                    found: version,
+                    supported: FORMAT_VERSION
+                },
+                "{name}"
+            );
+            assert!(refused.to_string().contains("trainer upgrade"), "{name}: {refused}");
+            let file = dir.path().join(&name);
+            std::fs::write(&file, &old).unwrap();
+            let r = upgrade(&file, &file, &images).unwrap();
+            assert_eq!((r.from_version, r.to_version), (version, FORMAT_VERSION), "{name}");
+            assert_eq!(r.changes, Changes::default(), "{name}");
+            assert_eq!(
+                std::fs::read(&file).unwrap(),
+                shipped_bytes,
+                "{name}: the file upgraded from version {version}"
+            );
+            let golden = std::fs::read_to_string(trainer::export::golden_path(&file)).unwrap();
+            let shipped_golden = std::fs::read_to_string(trainer::export::golden_path(&path)).unwrap();
+            assert_eq!(golden, shipped_golden, "{name}: the golden vectors");
+            // Read back: MNIST's input, the file's own quantization.
+            let (upgraded, _) = read_any_version(&file).unwrap();
+            assert_eq!(upgraded.input_shape.as_slice(), &[28, 28], "{name}");
+            assert_eq!(
+                upgraded.input_scaling,
+                autoencoder_core::model::InputScaling::Unit,
+                "{name}"
+            );
+            assert_eq!(upgraded.input, q.input, "{name}");
+            let output = upgraded.quant_after(upgraded.layers.len());
+            assert_eq!(
+                upgraded.anomaly,
+                autoencoder_core::model::Anomaly::derive(upgraded.input, output).unwrap(),
+                "{name}"
+            );
+        }
+    }
+}
+
+/// The version 3 body of a model: everything but the anomaly field.
+fn v3(q: &Quantized) -> BodyV3 {
+    BodyV3 {
+        name: q.name.clone(),
+        source: q.source.clone(),
+        float_test_mse: q.float_test_mse,
+        input_shape: q.input_shape.clone(),
+        input_scaling: q.input_scaling.clone(),
+        input: q.input,
+        code_after: q.code_after,
+        layers: q.layers.clone(),
     }
 }
 

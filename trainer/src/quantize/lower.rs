@@ -3,7 +3,7 @@
 
 use super::{InputSpec, QLayer, QWeights, QuantizeError, Quantized, LOGISTIC_QUANT};
 use crate::model::{Layer, Model};
-use autoencoder_core::model::{Activation, Fused, ModelBody, Quant, WeightShape, Weights};
+use autoencoder_core::model::{Activation, Anomaly, Fused, ModelBody, Quant, WeightShape, Weights};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, quantize_multiplier, Conv2dGeometry};
 use ndarray::{Array2, ArrayView2};
@@ -118,7 +118,13 @@ pub(super) fn build(
             .map_err(|_| QuantizeError::Unsupported(format!("more than {} layers", layers.capacity())))?;
     }
     let code_after = code_after.unwrap_or(layers.len());
-    Ok(Quantized::new(ModelBody {
+    let last = layers.len();
+    let score_error = move |source| QuantizeError::Arithmetic {
+        layer: last,
+        what: "anomaly score requantization",
+        source,
+    };
+    let mut body = ModelBody {
         name: name.to_string(),
         source: spec.source.clone(),
         float_test_mse: float_test_mse as f32,
@@ -127,7 +133,11 @@ pub(super) fn build(
         input: spec.quant,
         code_after: narrow(code_after)?,
         layers,
-    }))
+        // Replaced just below, once the output's quantization is known.
+        anomaly: Anomaly::derive(spec.quant, spec.quant).map_err(score_error)?,
+    };
+    body.anomaly = Anomaly::of(&body).map_err(score_error)?;
+    Ok(Quantized::new(body))
 }
 
 /// A size as a u16 field of the model format.

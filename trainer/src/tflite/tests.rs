@@ -5,7 +5,7 @@
 use super::read::{Root, Table};
 use super::*;
 use crate::quantize::{mnist_input, QLayer, QWeights, QuantParams, Quantized, LOGISTIC_QUANT};
-use autoencoder_core::model::{Activation as Act, InputScaling, ModelBody, Weights};
+use autoencoder_core::model::{Activation as Act, Anomaly, InputScaling, ModelBody, Weights};
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
 use autoencoder_core::{effective_scale, fused_negative_scale, multiply_by_quantized_multiplier, quantize_multiplier};
 use rand::{Rng, SeedableRng};
@@ -106,7 +106,7 @@ fn logistic(input: QuantParams) -> QLayer {
 /// An MNIST model of `layers`.
 fn model(name: &str, code_after: u16, layers: Vec<QLayer>) -> Quantized {
     let input = mnist_input();
-    Quantized::new(ModelBody {
+    let mut body = ModelBody {
         name: name.to_string(),
         source: String::new(),
         float_test_mse: f32::NAN,
@@ -115,7 +115,10 @@ fn model(name: &str, code_after: u16, layers: Vec<QLayer>) -> Quantized {
         input: input.quant,
         code_after,
         layers: layers.into_iter().collect(),
-    })
+        anomaly: Anomaly::derive(input.quant, input.quant).unwrap(),
+    };
+    body.anomaly = Anomaly::of(&body).unwrap();
+    Quantized::new(body)
 }
 
 const Q1: QuantParams = QuantParams {
