@@ -359,7 +359,7 @@ pub fn dequantize(codes: &[i8], quant: Quant) -> Vec<f32> {
 /// Runs `each` on every sample with `width` outputs each, on a pool of `threads` threads: one
 /// [`Runner`] per chunk of [`CHUNK`] samples over a scratch buffer each worker keeps. The first
 /// failing sample (lowest index) is reported, whatever the thread count.
-fn per_sample<'m, T, F>(
+pub(crate) fn per_sample<'m, T, F>(
     model: &Model<'m>,
     samples: &Samples,
     width: usize,

@@ -4,8 +4,11 @@
 //! float model's `f32` MSE both convert to `f64` exactly. Labels are `bool`, `true` for an
 //! anomaly. [`metrics`] holds the threshold-free measures (AUROC, average precision, the ROC
 //! curve), the threshold picked from normal scores at a false positive rate, and the counts
-//! at a threshold.
+//! at a threshold. [`scores`] computes the scores: the int8 model's through the core, exactly
+//! as the device does, and the float model's per-sample MSE.
 
 pub mod metrics;
+pub mod scores;
 
 pub use metrics::{auroc, average_precision, confusion, roc_curve, threshold_at_fpr, Confusion};
+pub use scores::{float_scores, int8_scores};
