@@ -93,6 +93,7 @@ impl ModelKind {
 pub struct Quant {
     /// Real value of one step. Stored for tools (inspection, evaluation, rebuilding the model);
     /// the device never reads it.
+    #[serde(deserialize_with = "deserialize_le_f32")]
     pub scale: f32,
     /// The code of real 0. Valid range: [-128, 127].
     pub zero_point: i32,
@@ -129,6 +130,7 @@ pub enum Activation {
     /// LeakyReLU with this negative slope.
     LeakyRelu {
         /// Slope for negative inputs (0.01 in every variant).
+        #[serde(deserialize_with = "deserialize_le_f32")]
         slope: f32,
     },
     /// The logistic sigmoid (output scale 1/256, zero point -128, as TFLM requires).
@@ -285,6 +287,7 @@ pub enum Layer<'a, S: Storage<'a> = Borrowed> {
         /// Output width.
         outputs: u32,
         /// Negative slope (for tools; the multipliers carry it).
+        #[serde(deserialize_with = "deserialize_le_f32")]
         slope: f32,
         /// Weights and the positive-side quantization.
         params: Weights<'a, S>,
@@ -307,6 +310,7 @@ pub enum Layer<'a, S: Storage<'a> = Borrowed> {
         /// Side of the square kernel.
         kernel: u16,
         /// Negative slope (for tools; the multipliers carry it).
+        #[serde(deserialize_with = "deserialize_le_f32")]
         slope: f32,
         /// Filters (OHWI) and the positive-side quantization.
         params: Weights<'a, S>,
@@ -671,6 +675,7 @@ pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
     /// Opaque to the core, which only stores it; may be empty.
     pub source: S::Str,
     /// Test MSE of the float model it was quantized from, measured at export (NaN if unknown).
+    #[serde(deserialize_with = "deserialize_le_f32")]
     pub float_test_mse: f32,
     /// The shape of one input sample, 1 to [`MAX_INPUT_DIMS`] dimensions, each at least 1, row
     /// major (`[28, 28]`, `[64]`, or `[32, 32, 3]` as height, width, channels), as u32
@@ -740,6 +745,7 @@ pub struct Threshold {
     pub score: u32,
     /// The fraction of normal samples the threshold was fit to flag (`--threshold-fpr`), for
     /// tools; the device never reads it.
+    #[serde(deserialize_with = "deserialize_le_f32")]
     pub false_positive_rate: f32,
 }
 
@@ -1479,6 +1485,19 @@ pub(crate) fn le_f32(bytes: &[u8]) -> f32 {
     }
 }
 
+/// Reads an f32 field of the body as its 4 little-endian bytes: the bytes postcard writes for an
+/// f32, so the format is the same. Postcard's own f32 path copies the 4 bytes with a length
+/// check whose panic message formats both lengths, which would link `core::fmt` (3 KiB) into
+/// every firmware; the four bytes one by one cannot fail that way. A human-readable format (JSON)
+/// reads the number itself.
+fn deserialize_le_f32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    if deserializer.is_human_readable() {
+        f32::deserialize(deserializer)
+    } else {
+        <[u8; 4]>::deserialize(deserializer).map(f32::from_le_bytes)
+    }
+}
+
 /// A little-endian i32 from a 4-byte chunk (0 for a shorter one, which callers never pass).
 pub(crate) fn le_i32(bytes: &[u8]) -> i32 {
     match *bytes {
@@ -1582,4 +1601,74 @@ pub fn write<'a, S: Storage<'a>>(
         .copy_from_slice(&crc.to_le_bytes());
     Model::from_bytes(out.get(..len + CHECKSUM_LEN).ok_or(too_short)?)?;
     Ok(len + CHECKSUM_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every f32 field is read from the 4 little-endian bytes postcard writes for it, bit for
+    /// bit (NaN payloads, -0, subnormals, infinities), in a plain field, an enum variant and a
+    /// field after an `Option` tag; a short body is an error; JSON still reads numbers.
+    #[test]
+    fn f32_fields_are_read_as_the_little_endian_bytes_postcard_writes() {
+        let values = [
+            0.0f32,
+            -0.0,
+            1.0 / 255.0,
+            -3.5e-39,
+            f32::from_bits(1),
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::from_bits(0x7fc0_1234),
+            f32::from_bits(0xffa0_0001),
+        ];
+        for x in values {
+            let mut buffer = [0u8; 32];
+            let quant = Quant {
+                scale: x,
+                zero_point: -7,
+            };
+            let bytes = postcard::to_slice(&quant, &mut buffer).unwrap();
+            assert_eq!(bytes[..4], x.to_le_bytes(), "{x:e}");
+            let back: Quant = postcard::from_bytes(bytes).unwrap();
+            assert_eq!((back.scale.to_bits(), back.zero_point), (x.to_bits(), -7), "{x:e}");
+
+            let slope = Activation::LeakyRelu { slope: x };
+            let bytes = postcard::to_slice(&slope, &mut buffer).unwrap();
+            assert_eq!(bytes[1..], x.to_le_bytes(), "{x:e}");
+            match postcard::from_bytes(bytes).unwrap() {
+                Activation::LeakyRelu { slope } => assert_eq!(slope.to_bits(), x.to_bits(), "{x:e}"),
+                Activation::Logistic => panic!("{x:e}: read as Logistic"),
+            }
+
+            let anomaly = Anomaly {
+                score_multiplier: 1 << 30,
+                score_shift: -3,
+                threshold: Some(Threshold {
+                    score: 70_000,
+                    false_positive_rate: x,
+                }),
+            };
+            let bytes = postcard::to_slice(&anomaly, &mut buffer).unwrap();
+            let end = bytes.len();
+            assert_eq!(bytes[end - 4..], x.to_le_bytes(), "{x:e}");
+            let back: Anomaly = postcard::from_bytes(bytes).unwrap();
+            let threshold = back.threshold.unwrap();
+            assert_eq!(threshold.score, 70_000);
+            assert_eq!(threshold.false_positive_rate.to_bits(), x.to_bits(), "{x:e}");
+            assert!(postcard::from_bytes::<Anomaly>(&bytes[..end - 1]).is_err());
+        }
+        assert!(postcard::from_bytes::<Quant>(&[0, 0, 128]).is_err());
+        let json: Quant = serde_json::from_str(r#"{"scale":0.5,"zero_point":3}"#).unwrap();
+        assert_eq!(
+            json,
+            Quant {
+                scale: 0.5,
+                zero_point: 3
+            }
+        );
+    }
 }
