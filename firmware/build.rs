@@ -9,7 +9,8 @@
 //!   (`Unit` scaling, scale 1/255, zero point -128: the MNIST models), raw f32 values for any
 //!   other (`Raw`, `FLOAT_INPUT`);
 //! - writes the built-in self-test samples and computes, with the same core on the host, the
-//!   codes and reconstructions the firmware must produce for them (as CRC-32s). Pixels: the
+//!   codes and reconstructions the firmware must produce for them (as CRC-32s) and their
+//!   anomaly scores. Pixels: the
 //!   first MNIST test image (random pixels for a model of another size); floats: one sample of
 //!   random values over the raw range and two of the quantization's edge values
 //!   (`float_samples.rs`).
@@ -96,8 +97,9 @@ fn run() -> Result<(), String> {
          pub type Raw = {raw};\n\
          /// Built-in test samples: {what}.\n\
          pub const SAMPLES: usize = {count};\n\
-         /// Per built-in sample, the CRC-32s of its code and of its reconstruction's bytes, from the host.\n\
-         pub const EXPECTED: [[u32; 2]; SAMPLES] = {expected:#010x?};\n",
+         /// Per built-in sample, the CRC-32s of its code and of its reconstruction's bytes, and its \
+         anomaly score, from the host.\n\
+         pub const EXPECTED: [[u32; 3]; SAMPLES] = {expected:#010x?};\n",
         name = model.body().name,
         shape = model.input_shape(),
         input = model.input_len(),
@@ -121,13 +123,15 @@ struct SelfTest {
     samples: Vec<u8>,
     /// What the samples are, for the constants' documentation.
     what: &'static str,
-    /// Per sample, the CRC-32s of the code's bytes and of the reconstruction's bytes.
-    expected: Vec<[u32; 2]>,
+    /// Per sample, the CRC-32s of the code's bytes and of the reconstruction's bytes, and the
+    /// anomaly score.
+    expected: Vec<[u32; 3]>,
 }
 
 /// A model of u8 pixels: the first MNIST test image for a model of MNIST's 784 pixels, random
 /// pixels for another. Per image, the CRC-32 of the code and of the denoised image (the firmware
-/// compares its outputs' CRCs: 8 bytes of flash per image instead of 848 for an `fc` model).
+/// compares its outputs' CRCs: 8 bytes of flash per image instead of 848 for an `fc` model), and
+/// the anomaly score (`anomaly_score_u8`).
 fn pixel_self_test(model: &Model<'_>, root: &Path) -> Result<SelfTest, String> {
     let n = model.input_len();
     let (image, what) = if n == PIXELS {
@@ -143,15 +147,16 @@ fn pixel_self_test(model: &Model<'_>, root: &Path) -> Result<SelfTest, String> {
     let mut scratch = vec![0i8; model.scratch_len()];
     let mut code = vec![0i8; model.code_len()];
     let mut denoised = vec![0u8; n];
-    let mut run = |runner: &mut Runner<'_, '_>| -> Result<(), ModelError> {
+    let mut run = |runner: &mut Runner<'_, '_>| -> Result<u32, ModelError> {
         runner.encode_u8_into(&image, &mut code)?;
-        runner.denoise_into(&image, &mut denoised)
+        runner.denoise_into(&image, &mut denoised)?;
+        runner.anomaly_score_u8(&image)
     };
-    Runner::new(model.clone(), &mut scratch)
+    let score = Runner::new(model.clone(), &mut scratch)
         .and_then(|mut runner| run(&mut runner))
         .map_err(|e| e.to_string())?;
     Ok(SelfTest {
-        expected: vec![[crc32_of_codes(&code), autoencoder_core::model::crc32(&denoised)]],
+        expected: vec![[crc32_of_codes(&code), autoencoder_core::model::crc32(&denoised), score]],
         samples: image,
         what,
     })
@@ -161,7 +166,8 @@ fn pixel_self_test(model: &Model<'_>, root: &Path) -> Result<SelfTest, String> {
 /// then two samples of edge values, each feature's list from its start and from N on (every kind
 /// of edge when the lists are at most 2 N long: at most 85 edges, N >= 43). Per sample, the
 /// CRC-32 of the code (`encode_f32`) and of the reconstruction as the firmware writes it: the int8
-/// output (`decode` of the code), then its f32 values (`reconstruct_f32`), little-endian.
+/// output (`decode` of the code), then its f32 values (`reconstruct_f32`), little-endian; and
+/// the anomaly score (`anomaly_score_f32`).
 fn float_self_test(model: &Model<'_>) -> Result<SelfTest, ModelError> {
     let n = model.input_len();
     let mut samples = float_samples::random_samples(model, 1, SEED);
@@ -178,7 +184,8 @@ fn float_self_test(model: &Model<'_>) -> Result<SelfTest, ModelError> {
         runner.reconstruct_f32_into(sample, &mut values)?;
         let mut bytes: Vec<u8> = output.iter().map(|&q| q as u8).collect();
         bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        expected.push([crc32_of_codes(&code), autoencoder_core::model::crc32(&bytes)]);
+        let score = runner.anomaly_score_f32(sample)?;
+        expected.push([crc32_of_codes(&code), autoencoder_core::model::crc32(&bytes), score]);
     }
     Ok(SelfTest {
         samples: samples.iter().flatten().flat_map(|v| v.to_le_bytes()).collect(),

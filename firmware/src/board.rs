@@ -1,11 +1,13 @@
-//! The firmware on the nRF52840-DK: the self-test on the built-in test samples, logged with defmt
+//! The firmware on the nRF52840-DK: the self-test on the built-in test samples, each one's anomaly
+//! flag and score, its outputs against the host's and the cycles of each step logged with defmt
 //! over RTT (`probe-rs run` prints it), cycles from the DWT cycle counter (64 MHz core clock).
 //! A panic goes to panic-probe, which stops the core; probe-rs then prints the backtrace and
 //! exits with an error (the panic message is not formatted on the device: `core::fmt` would take
 //! more flash than the rest of the firmware).
 
 use crate::{
-    matches_host, measure, test_sample, Ae, Clock, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME, SAMPLES, SCRATCH,
+    flag_name, matches_host, measure, test_sample, Ae, Clock, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME, SAMPLES,
+    SCRATCH,
 };
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use cortex_m::peripheral::DWT;
@@ -75,17 +77,21 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
                 stop()
             }
         };
-        let (code_ok, output_ok) = matches_host(index, &measured);
-        if !(code_ok && output_ok) {
+        let verdicts = matches_host(index, &measured);
+        if !verdicts.all() {
             failed += 1;
         }
         defmt::info!(
-            "sample {=usize}: encode {=u32} cycles, reconstruction {=u32} cycles; as on the host: code {=bool}, reconstruction {=bool}; code {}",
+            "sample {=usize}: {=str}, score {=u32}; encode {=u32} cycles, reconstruction {=u32} cycles, score {=u32} cycles; as on the host: code {=bool}, reconstruction {=bool}, score {=bool}; code {}",
             index,
+            flag_name(measured.flag),
+            measured.score,
             measured.encode_time,
             measured.reconstruct_time,
-            code_ok,
-            output_ok,
+            measured.score_time,
+            verdicts.code,
+            verdicts.output,
+            verdicts.score,
             &measured.code[..CODE.min(8)]
         );
     }

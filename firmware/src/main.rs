@@ -4,12 +4,14 @@
 //! A sample is what the model takes: u8 pixels for a model whose pixels quantize as `p - 128`
 //! (the MNIST models), raw f32 values for any other, quantized on the device as the model file
 //! says. build.rs picks one ([`Raw`]); only its [`Sample`] implementation is instantiated, so a
-//! pixel model's firmware holds none of the float path.
+//! pixel model's firmware holds none of the float path. Each sample is encoded, reconstructed
+//! and scored: its anomaly score is the core's (`anomaly_score`, `anomaly_score_f32`), its flag
+//! the score against the threshold the model holds, if it holds one ([`flag`]).
 //!
 //! Two boards, one cargo feature each:
 //! - `qemu` (default): QEMU's mps2-an386. Without arguments it runs the self-test on the
 //!   built-in test samples; with `--samples IN --out OUT` it streams samples from a host file
-//!   and writes every code and reconstruction to another, through semihosting (see
+//!   and writes every code, reconstruction, score and flag to another, through semihosting (see
 //!   [`qemu`](crate::qemu)). The exit status tells success from failure.
 //! - `board-nrf52840`: the nRF52840-DK through probe-rs, the self-test logged with defmt over
 //!   RTT, cycles from the DWT cycle counter.
@@ -125,6 +127,13 @@ pub trait Sample {
         code: &[i8; CODE],
         output: &mut [u8],
     ) -> Result<(), ModelError>;
+
+    /// The anomaly score of `sample` (the third timed step): the core's score of the sample's
+    /// input codes against the model's reconstruction of them; `work` is N codes of room.
+    ///
+    /// # Errors
+    /// As [`Sample::encode`].
+    fn score(ae: &mut Ae, sample: &[u8], work: &mut [i8; INPUT]) -> Result<u32, ModelError>;
 }
 
 /// u8 pixels of a model whose pixels quantize as `p - 128` (`Unit` scaling, scale 1/255, zero
@@ -161,6 +170,13 @@ impl Sample for u8 {
         flip_top_bits(bytemuck::cast_slice(&reconstruction), output);
         Ok(())
     }
+
+    /// `anomaly_score` of the pixels' codes `p - 128` (what `anomaly_score_u8` computes for
+    /// such a model).
+    fn score(ae: &mut Ae, sample: &[u8], work: &mut [i8; INPUT]) -> Result<u32, ModelError> {
+        flip_top_bits(sample, bytemuck::cast_slice_mut(work));
+        ae.anomaly_score(work)
+    }
 }
 
 /// `to[i] = from[i] ^ 0x80`: pixels `p` to int8 codes `p - 128`, or codes `q` to pixels
@@ -191,11 +207,7 @@ impl Sample for f32 {
 
     /// `encode_f32`.
     fn encode(ae: &mut Ae, sample: &[u8], _work: &mut [i8; INPUT], code: &mut [i8; CODE]) -> Result<(), ModelError> {
-        let mut values = [0f32; INPUT];
-        for (v, &bytes) in values.iter_mut().zip(sample.as_chunks::<4>().0) {
-            *v = f32::from_le_bytes(bytes);
-        }
-        *code = ae.encode_f32(&values)?;
+        *code = ae.encode_f32(&floats(sample))?;
         Ok(())
     }
 
@@ -222,28 +234,70 @@ impl Sample for f32 {
         }
         Ok(())
     }
+
+    /// `anomaly_score_f32`: the sample quantized as `encode_f32` does, against its
+    /// reconstruction.
+    fn score(ae: &mut Ae, sample: &[u8], _work: &mut [i8; INPUT]) -> Result<u32, ModelError> {
+        ae.anomaly_score_f32(&floats(sample))
+    }
 }
 
-/// What one sample gave: its code, its reconstruction, and the time each took.
+/// The N f32 values of a sample (little-endian).
+fn floats(sample: &[u8]) -> [f32; INPUT] {
+    let mut values = [0f32; INPUT];
+    for (v, &bytes) in values.iter_mut().zip(sample.as_chunks::<4>().0) {
+        *v = f32::from_le_bytes(bytes);
+    }
+    values
+}
+
+/// The flag of a sample whose score is above the model's threshold.
+pub const FLAG_ANOMALY: u8 = 1;
+/// The flag of a sample whose score is at most the model's threshold.
+pub const FLAG_NORMAL: u8 = 0;
+/// The flag of every sample when the model holds no threshold: it scores, but flags nothing.
+pub const FLAG_NO_THRESHOLD: u8 = 0xFF;
+
+/// The flag of `score` under the model's threshold ([`Model::is_anomalous`]): [`FLAG_ANOMALY`],
+/// [`FLAG_NORMAL`], or [`FLAG_NO_THRESHOLD`] for a model without one.
+pub fn flag(model: &Model<'_>, score: u32) -> u8 {
+    match model.is_anomalous(score) {
+        Ok(true) => FLAG_ANOMALY,
+        Ok(false) => FLAG_NORMAL,
+        Err(_) => FLAG_NO_THRESHOLD,
+    }
+}
+
+/// What one sample gave: its code, its reconstruction, its anomaly score and flag, and the time
+/// each step took.
 pub struct Measured {
     /// The encoder's output.
     pub code: [i8; CODE],
     /// The reconstruction's bytes ([`Sample::reconstruct`]).
     pub output: [u8; OUTPUT_BYTES],
+    /// The anomaly score ([`Sample::score`]).
+    pub score: u32,
+    /// The score under the model's threshold ([`flag`]).
+    pub flag: u8,
     /// Clock units spent in the encode, the clock's own reading cost removed (saturating).
     pub encode_time: u32,
     /// Clock units spent in the reconstruction, the clock's own reading cost removed
     /// (saturating).
     pub reconstruct_time: u32,
+    /// Clock units spent in the score, the clock's own reading cost removed (saturating).
+    pub score_time: u32,
 }
 
-/// Encodes and reconstructs one sample and times each.
+/// Encodes, reconstructs and scores one sample, and times each step.
 pub fn measure<C: Clock>(ae: &mut Ae, sample: &[u8; SAMPLE_BYTES], clock: &mut C) -> Result<Measured, ModelError> {
     let mut measured = Measured {
         code: [0; CODE],
         output: [0; OUTPUT_BYTES],
+        score: 0,
+        flag: FLAG_NO_THRESHOLD,
         encode_time: 0,
         reconstruct_time: 0,
+        score_time: 0,
     };
     let mut work = [0i8; INPUT];
     let t0 = clock.now();
@@ -253,10 +307,14 @@ pub fn measure<C: Clock>(ae: &mut Ae, sample: &[u8; SAMPLE_BYTES], clock: &mut C
     let t2 = clock.now();
     Raw::reconstruct(ae, sample, &mut work, &measured.code, &mut measured.output)?;
     let t3 = clock.now();
+    measured.score = Raw::score(ae, sample, &mut work)?;
+    let t4 = clock.now();
+    measured.flag = flag(ae.model(), measured.score);
     let elapsed =
         |from: u64, to: u64| u32::try_from(to.wrapping_sub(from).saturating_sub(overhead)).unwrap_or(u32::MAX);
     measured.encode_time = elapsed(t1, t2);
     measured.reconstruct_time = elapsed(t2, t3);
+    measured.score_time = elapsed(t3, t4);
     Ok(measured)
 }
 
@@ -266,13 +324,40 @@ pub fn test_sample(index: usize) -> &'static [u8; SAMPLE_BYTES] {
     &samples[index]
 }
 
-/// Whether the code and the reconstruction of built-in sample `index` are the host's: their
-/// CRC-32s against those build.rs computed.
-pub fn matches_host(index: usize, measured: &Measured) -> (bool, bool) {
-    let [code, output] = EXPECTED[index];
+/// Which outputs of a built-in sample are the host's.
+pub struct Verdict {
+    /// The code.
+    pub code: bool,
+    /// The reconstruction.
+    pub output: bool,
+    /// The anomaly score (and so its flag).
+    pub score: bool,
+}
+
+impl Verdict {
+    /// Every output is the host's.
+    pub fn all(&self) -> bool {
+        self.code && self.output && self.score
+    }
+}
+
+/// Whether the code, the reconstruction and the score of built-in sample `index` are the host's:
+/// the CRC-32s of the first two and the score itself against what build.rs computed.
+pub fn matches_host(index: usize, measured: &Measured) -> Verdict {
+    let [code, output, score] = EXPECTED[index];
     let code_bytes = measured.code.map(|c| c as u8);
-    (
-        autoencoder_core::model::crc32(&code_bytes) == code,
-        autoencoder_core::model::crc32(&measured.output) == output,
-    )
+    Verdict {
+        code: autoencoder_core::model::crc32(&code_bytes) == code,
+        output: autoencoder_core::model::crc32(&measured.output) == output,
+        score: measured.score == score,
+    }
+}
+
+/// A flag in words, for the logs.
+pub fn flag_name(flag: u8) -> &'static str {
+    match flag {
+        FLAG_ANOMALY => "anomaly",
+        FLAG_NORMAL => "normal",
+        _ => "no threshold",
+    }
 }

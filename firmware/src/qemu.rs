@@ -3,18 +3,21 @@
 //!
 //! Command line (semihosting; QEMU's `-append "..."` or `-semihosting-config ...,arg=...`):
 //!
-//! - no arguments: the self-test. Encode and reconstruct the built-in test samples, compare with
-//!   the outputs build.rs computed on the host, print the SysTick ticks, the verdicts and the
-//!   first codes.
+//! - no arguments: the self-test. Encode, reconstruct and score the built-in test samples,
+//!   compare with the outputs build.rs computed on the host, print the SysTick ticks, the
+//!   verdicts, the scores and flags, and the first codes.
 //! - `--samples IN --out OUT` (`--images` is the same as `--samples`): stream mode. `IN` holds
 //!   samples of the model's N values one after the other, row major: N bytes each (u8 pixels,
 //!   for a model whose pixels quantize as `p - 128`, the MNIST models), or 4 N bytes (f32
 //!   little-endian, for any other model). For each, one record goes to `OUT`: the code (`CODE`
-//!   bytes, int8), the reconstruction, then the SysTick ticks of the two steps (u32 little-endian
-//!   each). Pixels: the denoised image (N bytes, `denoise`). Floats: the int8 output (N bytes,
-//!   `decode` of the code) and the same output dequantized and unscaled into raw units (N f32
-//!   little-endian, as `decode_f32`). A NaN in a float sample ends the run with the core's
-//!   `NotANumber` error and status 3.
+//!   bytes, int8), the reconstruction, the anomaly score (u32 little-endian), the flag (one
+//!   byte: 1 anomaly, 0 normal, 0xFF the model holds no threshold), then the SysTick ticks of
+//!   the three steps, encode, reconstruction and score (u32 little-endian each). Pixels: the
+//!   denoised image (N bytes, `denoise`), the score `anomaly_score` of the codes `p - 128`.
+//!   Floats: the int8 output (N bytes, `decode` of the code) and the same output dequantized
+//!   and unscaled into raw units (N f32 little-endian, as `decode_f32`), the score
+//!   `anomaly_score_f32`. A NaN in a float sample ends the run with the core's `NotANumber`
+//!   error and status 3.
 //! - `--model FILE` (with `--samples` and `--out`): run the model in `FILE` instead of the
 //!   built-in one (it must have the same input length and code width, take the same kind of
 //!   samples and fit the same scratch). The file is loaded into RAM the linker leaves empty
@@ -32,8 +35,8 @@
 //! the core rejects, 101 a panic, 134 a hard fault.
 
 use crate::{
-    matches_host, measure, test_sample, Ae, Clock, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME,
-    OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
+    flag_name, matches_host, measure, test_sample, Ae, Clock, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL,
+    MODEL_NAME, OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
 };
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use core::ffi::CStr;
@@ -55,8 +58,9 @@ const EXIT_MODEL: i32 = 3;
 /// SysTick's reload value: the whole 24-bit range.
 const RELOAD: u32 = 0x00FF_FFFF;
 
-/// Bytes of one output record in stream mode.
-const RECORD: usize = CODE + OUTPUT_BYTES + 8;
+/// Bytes of one output record in stream mode: code, reconstruction, score (4), flag (1), and
+/// the ticks of the three steps (4 each).
+const RECORD: usize = CODE + OUTPUT_BYTES + 5 + 12;
 
 /// What a sample is called in messages: "image" (u8 pixels) or "sample" (f32 values).
 const NOUN: &str = <Raw as Sample>::NOUN;
@@ -187,20 +191,29 @@ fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
         MODEL.len(),
         if FLOAT_INPUT { "f32 values" } else { "pixels" },
     );
+    match ae.model().threshold() {
+        Some(threshold) => println!("anomaly threshold: a score above {threshold}"),
+        None => println!("anomaly threshold: none (scores only)"),
+    }
     let mut failed = 0;
     for index in 0..SAMPLES {
         let measured = measure(ae, test_sample(index), clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{e}")));
-        let (code_ok, output_ok) = matches_host(index, &measured);
-        if !(code_ok && output_ok) {
+        let verdicts = matches_host(index, &measured);
+        if !verdicts.all() {
             failed += 1;
         }
         print!(
-            "{NOUN} {index}: encode {} ticks, {} {} ticks; code {}, reconstruction {}; code",
+            "{NOUN} {index}: encode {} ticks, {} {} ticks, score {} ticks; code {}, reconstruction {}; \
+             score {} {}, {}; code",
             measured.encode_time,
             <Raw as Sample>::SECOND,
             measured.reconstruct_time,
-            verdict(code_ok),
-            verdict(output_ok),
+            measured.score_time,
+            verdict(verdicts.code),
+            verdict(verdicts.output),
+            measured.score,
+            verdict(verdicts.score),
+            flag_name(measured.flag),
         );
         for c in measured.code.iter().take(8) {
             print!(" {c}");
@@ -228,13 +241,18 @@ fn stream(ae: &mut Ae, samples: &str, out: &str, clock: &mut SysTickClock) -> ! 
         let measured =
             measure(ae, &sample, clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{NOUN} {count}: {e}")));
         let (code_bytes, rest) = record.split_at_mut(CODE);
-        let (output_bytes, times) = rest.split_at_mut(OUTPUT_BYTES);
+        let (output_bytes, rest) = rest.split_at_mut(OUTPUT_BYTES);
         for (b, c) in code_bytes.iter_mut().zip(measured.code) {
             *b = c as u8;
         }
         output_bytes.copy_from_slice(&measured.output);
-        times[..4].copy_from_slice(&measured.encode_time.to_le_bytes());
-        times[4..].copy_from_slice(&measured.reconstruct_time.to_le_bytes());
+        let (score, rest) = rest.split_at_mut(4);
+        score.copy_from_slice(&measured.score.to_le_bytes());
+        rest[0] = measured.flag;
+        let times = [measured.encode_time, measured.reconstruct_time, measured.score_time];
+        for (bytes, time) in rest[1..].chunks_exact_mut(4).zip(times) {
+            bytes.copy_from_slice(&time.to_le_bytes());
+        }
         output
             .write_all(&record)
             .unwrap_or_else(|e| fail(EXIT_USAGE, format_args!("{out}: cannot write ({})", errno(&e))));

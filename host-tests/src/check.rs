@@ -1,9 +1,11 @@
 //! One model, end to end: the firmware under QEMU against the core on the host, every output.
 //!
 //! The firmware streams samples in and records out (`firmware/src/qemu.rs`): per sample the
-//! code (K bytes, int8), the reconstruction, then the ticks of its two steps (u32 little-endian
-//! each). The reconstruction of u8 pixels is the denoised image (N bytes); of raw f32 values, the
-//! int8 output (N bytes) and the same output dequantized into raw units (N f32 little-endian).
+//! code (K bytes, int8), the reconstruction, the anomaly score (u32 little-endian), its flag (one
+//! byte, [`flag_byte`]), then the ticks of its three steps, encode, reconstruction and score (u32
+//! little-endian each). The reconstruction of u8 pixels is the denoised image (N bytes); of raw
+//! f32 values, the int8 output (N bytes) and the same output dequantized into raw units (N f32
+//! little-endian).
 
 use crate::qemu::{self, Options};
 use crate::reference;
@@ -17,6 +19,47 @@ use std::time::Duration;
 /// Mismatches printed in full before the rest are only counted.
 pub const SHOWN: usize = 20;
 
+/// Bytes of the score and the flag in a record.
+pub const SCORE_BYTES: usize = 5;
+
+/// Bytes of the ticks at the end of a record: encode, reconstruction and score, u32 each.
+pub const TICKS_BYTES: usize = 12;
+
+/// A record's flag byte for a score above the model's threshold.
+pub const FLAG_ANOMALY: u8 = 1;
+/// A record's flag byte for a score at most the model's threshold.
+pub const FLAG_NORMAL: u8 = 0;
+/// A record's flag byte when the model holds no threshold.
+pub const FLAG_NO_THRESHOLD: u8 = 0xFF;
+
+/// The flag byte the firmware writes for `model`'s verdict on a score
+/// ([`Model::is_anomalous`]): [`FLAG_ANOMALY`], [`FLAG_NORMAL`], or [`FLAG_NO_THRESHOLD`] for a
+/// model without a threshold.
+pub fn flag_byte(model: &Model<'_>, score: u32) -> u8 {
+    match model.is_anomalous(score) {
+        Ok(true) => FLAG_ANOMALY,
+        Ok(false) => FLAG_NORMAL,
+        Err(_) => FLAG_NO_THRESHOLD,
+    }
+}
+
+/// A flag byte as the verdict it stands for: `Some(anomaly)`, `None` without a threshold (or for
+/// a byte the firmware never writes, which the comparison reports as a mismatch).
+fn flag_of(byte: u8) -> Option<bool> {
+    match byte {
+        FLAG_ANOMALY => Some(true),
+        FLAG_NORMAL => Some(false),
+        _ => None,
+    }
+}
+
+/// Bytes of one stream record of `model`'s firmware: the code, the reconstruction (N bytes for
+/// u8 pixels, 5 N for f32 values), the score and flag, the ticks.
+pub fn record_len(model: &Model<'_>) -> usize {
+    let output_len = if takes_pixels(model) { 1 } else { 5 } * model.input_len();
+    model.code_len() + output_len + SCORE_BYTES + TICKS_BYTES
+}
+
 /// What a run over a set of samples found.
 #[derive(Debug)]
 pub struct Report {
@@ -24,16 +67,23 @@ pub struct Report {
     pub model: String,
     /// Samples run.
     pub samples: usize,
-    /// Outputs compared: codes, and pixels or int8 and f32 output values.
+    /// Outputs compared: codes, pixels or int8 and f32 output values, scores and flags.
     pub outputs: usize,
     /// Outputs that differ between firmware and host.
     pub mismatches: usize,
     /// The first [`SHOWN`] mismatches, one per line: model, sample, position, both values.
     pub details: String,
+    /// The firmware's anomaly score of each sample.
+    pub scores: Vec<u32>,
+    /// The firmware's flag of each sample: whether its score is above the model's threshold;
+    /// `None` for a model without a threshold.
+    pub flags: Vec<Option<bool>>,
     /// SysTick ticks of each encode (meaningful under `-icount`).
     pub encode_ticks: Vec<u32>,
     /// SysTick ticks of each reconstruction (denoise, or decode with the dequantization).
     pub reconstruct_ticks: Vec<u32>,
+    /// SysTick ticks of each anomaly score.
+    pub score_ticks: Vec<u32>,
     /// Wall time of the QEMU run.
     pub qemu_wall: Duration,
 }
@@ -84,7 +134,9 @@ pub fn run(path: &Path, model: &Model<'_>, elf: &Path, images: &[[u8; PIXELS]], 
 /// Streams `samples` through the firmware `elf` (built with the model file at `path`, parsed
 /// into `model`) under QEMU and compares every output byte with the core's runner on the host:
 /// `encode_u8` and `denoise` for pixels; for f32 values `encode_f32`, `decode` of the code and
-/// `reconstruct_f32` (the f32s compared bit for bit).
+/// `reconstruct_f32` (the f32s compared bit for bit); and each sample's anomaly score
+/// (`anomaly_score_u8`, `anomaly_score_f32`) and its flag under the model's threshold
+/// ([`flag_byte`]).
 ///
 /// # Errors
 /// QEMU cannot run, times out, or the firmware ends with a failure status or writes an output
@@ -113,14 +165,15 @@ pub fn run_samples(
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("samples.bin"), samples.file())?;
 
-    // The host reference runs while QEMU does: per sample, the code and the reconstruction's
-    // bytes as the firmware writes them.
+    // The host reference runs while QEMU does: per sample, the code, the reconstruction's bytes
+    // as the firmware writes them, and the score.
+    type Expected = (Vec<i8>, Vec<u8>, Vec<u32>);
     let (expected, run) = std::thread::scope(|s| {
-        let host = s.spawn(|| -> Result<(Vec<i8>, Vec<u8>), autoencoder_core::ModelError> {
+        let host = s.spawn(|| -> Result<Expected, autoencoder_core::ModelError> {
             Ok(match samples {
                 Samples::Pixels(pixels) => {
                     let outputs = reference::run_model(model.clone(), pixels)?;
-                    (outputs.codes, outputs.images)
+                    (outputs.codes, outputs.images, outputs.scores)
                 }
                 Samples::Floats(values) => {
                     let outputs = reference::run_floats(model.clone(), values)?;
@@ -129,7 +182,7 @@ pub fn run_samples(
                         bytes.extend(decoded.iter().map(|&q| q as u8));
                         bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
                     }
-                    (outputs.codes, bytes)
+                    (outputs.codes, bytes, outputs.scores)
                 }
             })
         });
@@ -141,7 +194,7 @@ pub fn run_samples(
         );
         (host.join().expect("the host reference does not panic"), run)
     });
-    let (expected_codes, expected_outputs) =
+    let (expected_codes, expected_outputs, expected_scores) =
         expected.map_err(|e| anyhow::anyhow!("{name}: the host rejects the model or a sample: {e}"))?;
     let run = run?;
     if !run.status.success() {
@@ -149,7 +202,7 @@ pub fn run_samples(
     }
     let out = std::fs::read(dir.path().join("out.bin")).context("reading the firmware's output")?;
     let output_len = if pixels { n } else { 5 * n };
-    let record = code_len + output_len + 8;
+    let record = record_len(model);
     if out.len() != count * record {
         bail!(
             "{name}: the firmware wrote {} bytes, {count} samples of {record} bytes were expected:\n{}",
@@ -161,23 +214,45 @@ pub fn run_samples(
     let mut report = Report {
         model: name.clone(),
         samples: count,
-        outputs: count * (code_len + if pixels { n } else { 2 * n }),
+        outputs: count * (code_len + if pixels { n } else { 2 * n } + 2),
         mismatches: 0,
         details: String::new(),
+        scores: Vec::with_capacity(count),
+        flags: Vec::with_capacity(count),
         encode_ticks: Vec::with_capacity(count),
         reconstruct_ticks: Vec::with_capacity(count),
+        score_ticks: Vec::with_capacity(count),
         qemu_wall: run.wall,
     };
     let expected_codes = expected_codes.chunks_exact(code_len.max(1));
     let expected_outputs = expected_outputs.chunks_exact(output_len);
-    for (index, ((record, code), output)) in out
+    let word = |bytes: &[u8]| u32::from_le_bytes(bytes.try_into().expect("4 bytes"));
+    for (index, (((record, code), output), &want_score)) in out
         .chunks_exact(record)
         .zip(expected_codes)
         .zip(expected_outputs)
+        .zip(&expected_scores)
         .enumerate()
     {
         let (got_code, rest) = record.split_at(code_len);
-        let (got_output, ticks) = rest.split_at(output_len);
+        let (got_output, rest) = rest.split_at(output_len);
+        let (got_score, rest) = rest.split_at(4);
+        let (got_flag, ticks) = (rest[0], &rest[1..]);
+        let got_score = word(got_score);
+        if got_score != want_score {
+            report.mismatch(format_args!(
+                "{name}: sample {index}, anomaly score: firmware {got_score}, host {want_score}"
+            ));
+        }
+        let want_flag = flag_byte(model, want_score);
+        if got_flag != want_flag {
+            report.mismatch(format_args!(
+                "{name}: sample {index}, flag (threshold {:?}): firmware {got_flag:#04x}, host {want_flag:#04x}",
+                model.threshold()
+            ));
+        }
+        report.scores.push(got_score);
+        report.flags.push(flag_of(got_flag));
         for (position, (&got, &want)) in got_code.iter().zip(code).enumerate() {
             if got as i8 != want {
                 report.mismatch(format_args!(
@@ -229,14 +304,41 @@ pub fn run_samples(
                 }
             }
         }
-        report
-            .encode_ticks
-            .push(u32::from_le_bytes(ticks[..4].try_into().expect("4 bytes")));
-        report
-            .reconstruct_ticks
-            .push(u32::from_le_bytes(ticks[4..].try_into().expect("4 bytes")));
+        report.encode_ticks.push(word(&ticks[..4]));
+        report.reconstruct_ticks.push(word(&ticks[4..8]));
+        report.score_ticks.push(word(&ticks[8..]));
     }
     Ok(report)
+}
+
+/// Builds the QEMU firmware with the model file at `path`, streams `samples` through it and
+/// compares every code, reconstruction, score and flag with the host's ([`run_samples`]); the
+/// QEMU run's time limit grows with the samples and the model's multiply-accumulates
+/// ([`crate::time_limit`]). The whole check of one model file on any samples, e.g. every test
+/// window of a sensor model:
+///
+/// ```no_run
+/// # fn demo(windows: &[f32]) -> anyhow::Result<()> {
+/// use host_tests::check::{self, Samples};
+/// let path = host_tests::repo_root().join("models/vibration-anomaly.aeq");
+/// let report = check::model_file(&path, Samples::Floats(windows))?;
+/// assert_eq!(report.mismatches, 0, "{}", report.details);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// The model file cannot be read or loaded, the firmware does not build, and the errors of
+/// [`run_samples`].
+pub fn model_file(path: &Path, samples: Samples<'_>) -> Result<Report> {
+    let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let model = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let elf = crate::firmware::build(path, crate::firmware::Board::Qemu)?;
+    let options = Options {
+        icount_shift: None,
+        timeout: crate::time_limit(samples.len() / model.input_len().max(1), crate::sample_macs(&model)),
+    };
+    run_samples(path, &model, &elf, samples, options)
 }
 
 impl Report {
@@ -247,21 +349,40 @@ impl Report {
         self.mismatches += 1;
     }
 
-    /// One line: model, samples, outputs, mismatches, QEMU time.
+    /// One line: model, samples, outputs, mismatches, the scores' range, the flags, QEMU time.
     pub fn summary(&self) -> String {
+        let (anomalies, normal) = self.flag_counts();
+        let flags = if anomalies + normal > 0 {
+            format!("{anomalies} flagged, {normal} not")
+        } else {
+            "no threshold".to_string()
+        };
         format!(
-            "{}: {} samples, {} outputs, {} mismatches (QEMU {:.1} s)",
+            "{}: {} samples, {} outputs, {} mismatches; scores {} to {}, {flags} (QEMU {:.1} s)",
             self.model,
             self.samples,
             self.outputs,
             self.mismatches,
+            self.scores.iter().min().unwrap_or(&0),
+            self.scores.iter().max().unwrap_or(&0),
             self.qemu_wall.as_secs_f64()
         )
     }
 
-    /// Mean SysTick ticks of an encode and of a reconstruction.
-    pub fn mean_ticks(&self) -> (f64, f64) {
+    /// Mean SysTick ticks of an encode, of a reconstruction and of a score.
+    pub fn mean_ticks(&self) -> (f64, f64, f64) {
         let mean = |t: &[u32]| t.iter().map(|&t| f64::from(t)).sum::<f64>() / t.len().max(1) as f64;
-        (mean(&self.encode_ticks), mean(&self.reconstruct_ticks))
+        (
+            mean(&self.encode_ticks),
+            mean(&self.reconstruct_ticks),
+            mean(&self.score_ticks),
+        )
+    }
+
+    /// Samples flagged as anomalies, and samples under the threshold (both 0 for a model
+    /// without a threshold).
+    pub fn flag_counts(&self) -> (usize, usize) {
+        let count = |want| self.flags.iter().filter(|&&f| f == Some(want)).count();
+        (count(true), count(false))
     }
 }

@@ -78,6 +78,20 @@ pub fn denoise_macs(model: &Model<'_>) -> u64 {
     macs(model, 0, model.layers().len())
 }
 
+/// Multiply-accumulates the firmware runs per streamed sample: an encode, a reconstruction
+/// (for pixels a denoise; for f32 values a decode, counted as a denoise) and the anomaly score
+/// (a denoise).
+pub fn sample_macs(model: &Model<'_>) -> u64 {
+    encode_macs(model) + 2 * denoise_macs(model)
+}
+
+/// A time limit for a QEMU run of `samples` samples of `macs` multiply-accumulates each (see
+/// [`sample_macs`]): 100 million instructions a second at 5 instructions per multiply-accumulate
+/// (QEMU runs 5 to 10 times faster than that here), plus a minute.
+pub fn time_limit(samples: usize, macs: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(60) + std::time::Duration::from_secs_f64(samples as f64 * macs as f64 * 5.0 / 1e8)
+}
+
 /// Every MNIST test image is checked for models whose denoise takes at most this many
 /// multiply-accumulates (all fully connected variants); bigger models (`conv`, `deep30`) are
 /// checked on the first [`FEW_IMAGES`], to keep the test suite within minutes.

@@ -2,7 +2,7 @@
 
 use autoencoder_core::{Model, ModelError, Runner, PIXELS};
 
-/// Codes and denoised images of a run of u8 images, one after the other.
+/// Codes, denoised images and anomaly scores of a run of u8 images, one after the other.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outputs {
     /// The model's code width.
@@ -11,9 +11,12 @@ pub struct Outputs {
     pub codes: Vec<i8>,
     /// `denoise` of every image: N bytes each.
     pub images: Vec<u8>,
+    /// `anomaly_score_u8` of every image.
+    pub scores: Vec<u32>,
 }
 
-/// Encodes and denoises every MNIST image with the model in `blob` (`encode_u8` and `denoise`),
+/// Encodes, denoises and scores every MNIST image with the model in `blob` (`encode_u8`,
+/// `denoise`, `anomaly_score_u8`),
 /// as [`Autoencoder`](autoencoder_core::Autoencoder) does (it is [`Runner`] with the widths in
 /// its type).
 ///
@@ -37,12 +40,14 @@ pub fn run_model(model: Model<'_>, images: &[u8]) -> Result<Outputs, ModelError>
         code_len,
         codes: vec![0; count * code_len],
         images: vec![0; count * n],
+        scores: Vec::with_capacity(count),
     };
     let codes = outputs.codes.chunks_exact_mut(code_len.max(1));
     let denoised = outputs.images.chunks_exact_mut(n);
     for ((image, code), out) in images.chunks_exact(n).zip(codes).zip(denoised) {
         runner.encode_u8_into(image, code)?;
         runner.denoise_into(image, out)?;
+        outputs.scores.push(runner.anomaly_score_u8(image)?);
     }
     Ok(outputs)
 }
@@ -58,10 +63,13 @@ pub struct FloatOutputs {
     pub decoded: Vec<i8>,
     /// `reconstruct_f32` of every sample: the output in raw units, N values each.
     pub values: Vec<f32>,
+    /// `anomaly_score_f32` of every sample.
+    pub scores: Vec<u32>,
 }
 
-/// Encodes every raw float sample (`encode_f32`), decodes its code (`decode`) and reconstructs
-/// it in raw units (`reconstruct_f32`, which encodes again, then decodes and dequantizes).
+/// Encodes every raw float sample (`encode_f32`), decodes its code (`decode`), reconstructs it
+/// in raw units (`reconstruct_f32`, which encodes again, then decodes and dequantizes) and
+/// scores it (`anomaly_score_f32`).
 ///
 /// # Errors
 /// The runner's error: [`ModelError::NotANumber`] for a NaN in a sample.
@@ -75,6 +83,7 @@ pub fn run_floats(model: Model<'_>, samples: &[f32]) -> Result<FloatOutputs, Mod
         codes: vec![0; count * code_len],
         decoded: vec![0; count * n],
         values: vec![0.0; count * n],
+        scores: Vec::with_capacity(count),
     };
     let codes = outputs.codes.chunks_exact_mut(code_len.max(1));
     let decoded = outputs.decoded.chunks_exact_mut(n);
@@ -83,6 +92,7 @@ pub fn run_floats(model: Model<'_>, samples: &[f32]) -> Result<FloatOutputs, Mod
         runner.encode_f32_into(sample, code)?;
         runner.decode_into(code, decoded)?;
         runner.reconstruct_f32_into(sample, values)?;
+        outputs.scores.push(runner.anomaly_score_f32(sample)?);
     }
     Ok(outputs)
 }

@@ -6,8 +6,9 @@
 //! multiply-accumulates per denoise, `conv` and `deep30`; `AE_QEMU_IMAGES=all` checks all), in
 //! one QEMU run per model. A model that takes float input is checked on raw f32 samples: random
 //! values over its raw range and every edge of its quantization (`firmware/float_samples.rs`).
+//! Every run compares each sample's code, reconstruction, anomaly score and flag with the host's.
 
-use autoencoder_core::model::InputScaling;
+use autoencoder_core::model::{encoded_len_bound, write, InputScaling, Threshold};
 use autoencoder_core::{Model, ModelError, Runner, PIXELS};
 use host_tests::check::Samples;
 use host_tests::firmware::{self, Board};
@@ -37,22 +38,19 @@ fn require_qemu() {
     );
 }
 
-/// A time limit for a QEMU run of `images` images of a model of `macs` multiply-accumulates per
-/// encode and denoise: 100 million instructions a second at 5 instructions per MAC (QEMU runs
-/// 5 to 10 times faster than that here), plus a minute.
-fn limit(images: usize, macs: u64) -> Duration {
-    Duration::from_secs(60) + Duration::from_secs_f64(images as f64 * macs as f64 * 5.0 / 1e8)
+/// A synthetic model file under target/ ([`model_file_under_target`]).
+fn synthetic_model(shape: Shape) -> PathBuf {
+    model_file_under_target(shape.name(), &synthetic::model(shape, 1))
 }
 
-/// A synthetic model file under target/, written only when its bytes change (the firmware's
-/// build script reruns when the file's modification time changes).
-fn synthetic_model(shape: Shape) -> PathBuf {
+/// The model file `target/firmware/synthetic/NAME.aeq` holding `blob`, written only when its
+/// bytes change (the firmware's build script reruns when the file's modification time changes).
+fn model_file_under_target(name: &str, blob: &[u8]) -> PathBuf {
     let dir = firmware::firmware_target_dir().join("synthetic");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{}.aeq", shape.name()));
-    let blob = synthetic::model(shape, 1);
-    if std::fs::read(&path).ok().as_deref() != Some(&blob[..]) {
-        std::fs::write(&path, &blob).unwrap();
+    let path = dir.join(format!("{name}.aeq"));
+    if std::fs::read(&path).ok().as_deref() != Some(blob) {
+        std::fs::write(&path, blob).unwrap();
     }
     path
 }
@@ -69,10 +67,9 @@ fn fc_firmware() -> (PathBuf, PathBuf) {
 fn check_model(model: &Path, elf: &Path, images: &[[u8; PIXELS]]) -> check::Report {
     let blob = std::fs::read(model).unwrap();
     let parsed = Model::from_bytes(&blob).unwrap();
-    let macs = host_tests::encode_macs(&parsed) + host_tests::denoise_macs(&parsed);
     let options = Options {
         icount_shift: None,
-        timeout: limit(images.len(), macs),
+        timeout: host_tests::time_limit(images.len(), host_tests::sample_macs(&parsed)),
     };
     let report = check::run(model, &parsed, elf, images, options).unwrap_or_else(|e| panic!("{e:#}"));
     println!("{}", report.summary());
@@ -115,10 +112,9 @@ fn shipped_models_match_the_host_bit_for_bit() {
                     let blob = std::fs::read(&model)?;
                     let parsed = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
                     let count = host_tests::images_to_check(&parsed);
-                    let macs = host_tests::encode_macs(&parsed) + host_tests::denoise_macs(&parsed);
                     let options = Options {
                         icount_shift: None,
-                        timeout: limit(count, macs),
+                        timeout: host_tests::time_limit(count, host_tests::sample_macs(&parsed)),
                     };
                     // A model that takes float input: as many random samples, and every edge.
                     let floats;
@@ -182,7 +178,8 @@ const SENSOR_RANDOM_SAMPLES: usize = 4_000;
 /// A model that is no MNIST model (64 readings, `Standard` scaling with a mean and a deviation
 /// per reading, input zero point 17, a fused LeakyReLU layer, a linear output) built into the
 /// firmware, which then takes raw f32 values and quantizes them on the device: every code, every
-/// int8 output and every f32 output (dequantized and unscaled on the device) is the host core's,
+/// int8 output, every f32 output (dequantized and unscaled on the device) and every anomaly score
+/// (`anomaly_score_f32`; the model holds no threshold, so no sample is flagged) is the host core's,
 /// bit for bit, on random readings over the whole raw range and on every edge of the
 /// quantization in every reading (exact ties and their f32 neighbours, the ends of the int8
 /// range, ±0, subnormals, ±∞, ±f32::MAX, values far out of range, the saturation of the cast to
@@ -279,6 +276,7 @@ fn float_input_of_a_non_mnist_model_matches_the_host_bit_for_bit() {
         check::run_samples(&path, &model, &elf, Samples::Floats(&values), options).unwrap_or_else(|e| panic!("{e:#}"));
     println!("{} ({edges} of edge values)", report.summary());
     assert_eq!(report.samples, SENSOR_RANDOM_SAMPLES + edges);
+    assert!(report.flags.iter().all(Option::is_none), "flags without a threshold");
     assert_eq!(
         report.mismatches,
         0,
@@ -310,6 +308,84 @@ fn float_input_of_a_non_mnist_model_matches_the_host_bit_for_bit() {
     let run = qemu::run(&mnist_elf, &args, dir.path(), options).unwrap();
     assert_eq!(run.status.code(), Some(3), "{}", run.output());
     assert!(run.output().contains("error: model sensor.aeq: "), "{}", run.output());
+}
+
+/// Random readings streamed through the firmware of the sensor model with a threshold.
+const THRESHOLD_RANDOM_SAMPLES: usize = 1_000;
+
+/// A model that holds an anomaly threshold: the sensor model with its threshold set to the
+/// median of the host's scores of the samples (so that about half are above it), written again
+/// and built into the firmware, which flags each sample: every score and every flag under QEMU is
+/// the host's, the flags are the firmware's scores against the threshold, both verdicts occur,
+/// and the self-test names the threshold.
+#[test]
+fn a_model_with_a_threshold_flags_samples_as_the_host_does() {
+    require_qemu();
+    let blob = std::fs::read(synthetic_model(Shape::Sensor)).unwrap();
+    let model = Model::from_bytes(&blob).unwrap();
+    let edges = float_samples::edge_sample_count(&model);
+    let values = [
+        float_samples::random_samples(&model, THRESHOLD_RANDOM_SAMPLES, 5),
+        float_samples::edge_samples(&model, 0..edges),
+    ]
+    .concat()
+    .concat();
+
+    let mut scratch = vec![0i8; model.scratch_len()];
+    let mut runner = Runner::new(model.clone(), &mut scratch).unwrap();
+    let mut scores: Vec<u32> = values
+        .chunks_exact(model.input_len())
+        .map(|sample| runner.anomaly_score_f32(sample).unwrap())
+        .collect();
+    scores.sort_unstable();
+    let threshold = scores[scores.len() / 2];
+    let mut body = model.to_owned_body().unwrap();
+    assert_eq!(body.anomaly.threshold, None);
+    body.anomaly.threshold = Some(Threshold {
+        score: threshold,
+        false_positive_rate: 0.5,
+    });
+    let mut file = vec![0u8; encoded_len_bound(&body)];
+    let len = write(model.kind(), &body, &mut file).unwrap();
+    file.truncate(len);
+    assert_eq!(Model::from_bytes(&file).unwrap().threshold(), Some(threshold));
+    let path = model_file_under_target("synthetic-sensor-threshold", &file);
+
+    let report = check::model_file(&path, Samples::Floats(&values)).unwrap_or_else(|e| panic!("{e:#}"));
+    println!("{} (threshold {threshold})", report.summary());
+    assert_eq!(report.samples, THRESHOLD_RANDOM_SAMPLES + edges);
+    assert_eq!(
+        report.mismatches,
+        0,
+        "{}\nfirst mismatches:\n{}",
+        report.summary(),
+        report.details
+    );
+    for (index, (&score, &flag)) in report.scores.iter().zip(&report.flags).enumerate() {
+        assert_eq!(flag, Some(score > threshold), "sample {index}: score {score}");
+    }
+    let (anomalies, normal) = report.flag_counts();
+    assert_eq!(anomalies + normal, report.samples);
+    assert!(
+        anomalies >= report.samples / 4 && normal >= report.samples / 4,
+        "{anomalies} flagged, {normal} not"
+    );
+
+    // The self-test of the same firmware (built once above) names the threshold.
+    let elf = firmware::build(&path, Board::Qemu).unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        icount_shift: None,
+        timeout: Duration::from_secs(60),
+    };
+    let run = qemu::run(&elf, &[], dir.path(), options).unwrap();
+    let output = run.output();
+    assert!(run.status.success(), "{output}");
+    assert!(
+        output.contains(&format!("anomaly threshold: a score above {threshold}"))
+            && output.contains("all 3 samples match the host bit for bit"),
+        "{output}"
+    );
 }
 
 /// The float path (`quantize_u8`'s float branch, `encode_f32`, `dequantize_f32`) is in the
@@ -393,12 +469,14 @@ fn a_corrupted_model_is_reported_with_the_core_error() {
     let run = qemu::run(&elf, &args, dir.path(), options).unwrap();
     assert!(run.status.success(), "{}", run.output());
     let built_in = std::fs::read(dir.path().join("built-in.bin")).unwrap();
-    assert_eq!(from_file.len(), 4 * (64 + PIXELS + 8));
+    let record = check::record_len(&Model::from_bytes(&blob).unwrap());
+    assert_eq!(record, 64 + PIXELS + check::SCORE_BYTES + check::TICKS_BYTES);
+    assert_eq!(from_file.len(), 4 * record);
     // The records end with the timings, which differ from run to run without -icount.
     let outputs = |records: &[u8]| -> Vec<u8> {
         records
-            .chunks(64 + PIXELS + 8)
-            .flat_map(|r| r[..64 + PIXELS].to_vec())
+            .chunks(record)
+            .flat_map(|r| r[..record - check::TICKS_BYTES].to_vec())
             .collect()
     };
     assert!(

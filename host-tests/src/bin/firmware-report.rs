@@ -1,6 +1,6 @@
 //! The firmware report: for every model file, the firmware's flash and static RAM on both boards
-//! (from the ELF) and its instructions per encode and denoise under QEMU, printed as a markdown
-//! table.
+//! (from the ELF) and its instructions per encode, denoise and anomaly score under QEMU, printed
+//! as a markdown table.
 //!
 //! ```text
 //! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [MODEL.aeq...]]
@@ -10,7 +10,9 @@
 //! `-icount shift=6,sleep=off` (instructions = SysTick ticks × 40 / 64), averaged over the first
 //! N MNIST test images (default 100); for a model that takes float input, over N random samples
 //! of its raw range, and the second step is the decode of the code with its dequantization
-//! rather than a denoise (encode and decode).
+//! rather than a denoise (encode and decode). A score runs the whole model on the sample again
+//! (encode and decode) and compares the reconstruction with the input codes
+//! (`anomaly_score`, `anomaly_score_f32`); its multiply-accumulates are a denoise's.
 
 use anyhow::{bail, Context, Result};
 use autoencoder_core::Model;
@@ -49,9 +51,12 @@ fn main() -> Result<()> {
 
     println!(
         "| model | bytes | scratch | flash, QEMU | static RAM, QEMU | flash, nRF52840 | static RAM, nRF52840 \
-         | encode MACs | encode instructions | per MAC | denoise MACs | denoise instructions | per MAC |"
+         | encode MACs | encode instructions | per MAC | denoise MACs | denoise instructions | per MAC \
+         | score instructions | per MAC |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for path in &models {
         let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let model = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -89,9 +94,10 @@ fn main() -> Result<()> {
         if report.mismatches > 0 {
             bail!("{}\n{}", report.summary(), report.details);
         }
-        let (encode_ticks, denoise_ticks) = report.mean_ticks();
+        let (encode_ticks, denoise_ticks, score_ticks) = report.mean_ticks();
         let encode = qemu::instructions(encode_ticks, SHIFT);
         let denoise = qemu::instructions(denoise_ticks, SHIFT);
+        let score = qemu::instructions(score_ticks, SHIFT);
         let encode_macs = host_tests::encode_macs(&model);
         let denoise_macs = host_tests::denoise_macs(&model);
 
@@ -102,7 +108,7 @@ fn main() -> Result<()> {
             None => ("does not fit".into(), "—".into()),
         };
         println!(
-            "| `{name}` | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} | {:.2} | {} | {} | {:.2} |",
+            "| `{name}` | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {:.2} |",
             group(size),
             group(scratch),
             flash(&qemu_sizes),
@@ -113,6 +119,8 @@ fn main() -> Result<()> {
             group(denoise_macs),
             group(denoise.round() as u64),
             denoise / denoise_macs as f64,
+            group(score.round() as u64),
+            score / denoise_macs as f64,
         );
     }
     Ok(())
