@@ -11,7 +11,7 @@
 //!    `r[i] = clamp(z_in + mbqm(y[i] - z_out, M, shift), -128, 127)`, where `(M, shift)` is
 //!    [`quantize_multiplier`](crate::quantize_multiplier)`(s_out / s_in)` (the quotient formed
 //!    in f64), fixed at export and stored in the model file, and `mbqm` is
-//!    [`multiply_by_quantized_multiplier`](crate::multiply_by_quantized_multiplier).
+//!    [`multiply_by_quantized_multiplier`].
 //! 2. `d[i] = x[i] - r[i]`, an integer in [-255, 255].
 //! 3. The score is `Σ d[i]²` as a u32, each addition saturating at `u32::MAX` (reached only
 //!    beyond 66,051 input values: `66,051 · 255² < 2³²`).

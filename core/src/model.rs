@@ -116,7 +116,7 @@ pub struct Weights<'a, S: Storage<'a> = Borrowed> {
     /// Per output channel, the i32 bias in units of `input scale * weight scale` (4 bytes each).
     pub bias: S::I32,
     /// Per output channel, the Q0.31 requantization multiplier, i32 (4 bytes each), from
-    /// [`quantize_multiplier`](crate::quantize_multiplier).
+    /// [`quantize_multiplier`].
     pub multipliers: S::I32,
     /// Per output channel, the requantization shift, i8 (1 byte each), in [-31, 30].
     pub shifts: S::I8,
@@ -704,7 +704,7 @@ pub struct ModelBody<'a, S: Storage<'a> = Borrowed> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// The Q0.31 multiplier of `output scale / input scale`, formed in f64 by
-    /// [`quantize_multiplier`](crate::quantize_multiplier): in [0, `i32::MAX`].
+    /// [`quantize_multiplier`], in [0, `i32::MAX`].
     pub score_multiplier: i32,
     /// Its shift, in [-31, 30].
     pub score_shift: i8,
@@ -714,7 +714,7 @@ pub struct Anomaly {
 
 impl Anomaly {
     /// The score's requantization from `output` into `input` (without a threshold):
-    /// [`quantize_multiplier`](crate::quantize_multiplier) of `output.scale / input.scale`, both
+    /// [`quantize_multiplier`] of `output.scale / input.scale`, both
     /// widened to f64 and divided there.
     ///
     /// # Errors

@@ -35,8 +35,8 @@
 //! the core rejects, 101 a panic, 134 a hard fault.
 
 use crate::{
-    flag_name, matches_host, measure, test_sample, Ae, Clock, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL,
-    MODEL_NAME, OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
+    flag_name, matches_host, measure, test_sample, Ae, Clock, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME,
+    OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
 };
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use core::ffi::CStr;
