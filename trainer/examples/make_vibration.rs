@@ -8,10 +8,12 @@
 //!
 //! Writes into `--out`:
 //! - `vibration.npz`: `x_train` (train × window f32, healthy), `y_train` (i64, all 0),
-//!   `x_test` (test × window f32), `y_test` (i64: 0 healthy, 1 bearing tone, 2 clipping,
+//!   `x_test` (test × window f32), `y_test` (i64 anomaly labels: 0 healthy, 1 faulty, as
+//!   `trainer score` reads them), `fault_test` (i64: 0 healthy, 1 bearing tone, 2 impacts,
 //!   3 dropout);
 //! - `vibration_train.csv`, `vibration_test.csv`: the same splits as tables, header
-//!   `s0,...,s{window-1},label`, one window per line (read them with the label column `label`).
+//!   `s0,...,s{window-1},label`, one window per line, the label the anomaly label (read them
+//!   with the label column `label`).
 //!
 //! Flags (defaults in brackets):
 //! - `--out DIR` [data/vibration]: where to write;
@@ -22,7 +24,9 @@
 //! - `--fault-fraction F` [0.3]: fraction of the test windows that are faulty, spread evenly
 //!   over the three faults;
 //! - `--noise S` [0.25]: standard deviation of the sensor noise (a shaft tone's amplitude is
-//!   about 1); each fault's energy is 30-100 % of the noise's, `S² · L`;
+//!   about 1);
+//! - `--fault-min A`, `--fault-max B` [1, 3]: each fault's energy is drawn from A to B times the
+//!   noise's, `S² · L`;
 //! - `--seed N` [1]: seed of everything random.
 
 use clap::Parser;
@@ -53,6 +57,12 @@ struct Args {
     /// Standard deviation of the sensor noise.
     #[arg(long, default_value_t = VibrationConfig::default().noise)]
     noise: f64,
+    /// The least energy of a fault, in units of the noise's energy over a window.
+    #[arg(long, default_value_t = VibrationConfig::default().fault_energy[0])]
+    fault_min: f64,
+    /// The most energy of a fault, in units of the noise's energy over a window.
+    #[arg(long, default_value_t = VibrationConfig::default().fault_energy[1])]
+    fault_max: f64,
     /// Seed of everything random.
     #[arg(long, default_value_t = VibrationConfig::default().seed)]
     seed: u64,
@@ -67,6 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test: args.test,
         fault_fraction: args.fault_fraction,
         noise: args.noise,
+        fault_energy: [args.fault_min, args.fault_max],
         seed: args.seed,
     };
     config.check()?;
@@ -76,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let count = |label: i64| data.y_test.iter().filter(|&&y| y == label).count();
     println!(
-        "{} training windows (healthy), {} test windows: {} healthy, {} bearing tone, {} clipping, {} dropout; {} samples each",
+        "{} training windows (healthy), {} test windows: {} healthy, {} bearing tone, {} impacts, {} dropout; {} samples each",
         data.train_len(),
         data.test_len(),
         count(HEALTHY),

@@ -1,6 +1,7 @@
 //! `trainer export`, `eval` and `inspect`: a trained run becomes one int8 model file, which is
 //! then measured and described.
 
+use crate::anomaly::threshold::{self, ThresholdFit};
 use crate::checkpoint;
 use crate::data::{Dataset, Samples};
 use crate::int8;
@@ -37,6 +38,23 @@ pub struct ExportReport {
     pub int8_test_mse: f64,
     /// Whether the run had finished all its phases.
     pub finished: bool,
+    /// The anomaly threshold stored in the model, when one was asked for.
+    pub threshold: Option<ThresholdFit>,
+}
+
+/// How to export.
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// Training samples used to calibrate the activation ranges.
+    pub calibration: usize,
+    /// Store an anomaly threshold that flags this fraction of normal samples
+    /// ([`crate::anomaly::threshold`]).
+    pub threshold_fpr: Option<f64>,
+    /// The run directory, recorded in the model's provenance so that `trainer score` finds the
+    /// float model again.
+    pub run_dir: Option<PathBuf>,
+    /// Threads for scoring the threshold's samples (at least 1).
+    pub threads: usize,
 }
 
 /// The golden-vector file that goes with a model file: `x.aeq` → `x.golden.json`.
@@ -59,7 +77,8 @@ pub fn load_run(run_dir: &Path) -> Result<State> {
 /// Exports a trained run (see [`load_run`]) to `out` (and its golden vectors beside it),
 /// quantizing with `calibration` training samples of `data` (raw, as read). The model file records
 /// the input shape, the run's scaling and the provenance (trainer, commit, data hashes).
-pub fn export(state: &State, out: &Path, data: &Dataset, calibration: usize) -> Result<ExportReport> {
+pub fn export(state: &State, out: &Path, data: &Dataset, options: &ExportOptions) -> Result<ExportReport> {
+    let calibration = options.calibration;
     let variant = state.config.variant.clone();
     let record = state.config.data.as_ref().unwrap_or(&data.record);
     let width = data.train.features();
@@ -72,17 +91,28 @@ pub fn export(state: &State, out: &Path, data: &Dataset, calibration: usize) -> 
     }
     let calibration = calibration.clamp(1, data.train.len());
     let raw_calibration = &data.train.values()[..calibration * width];
-    let source = Provenance::of(state.config.data.as_ref()).to_json();
+    let mut provenance = Provenance::of(state.config.data.as_ref());
+    provenance.run = options.run_dir.as_ref().map(|d| d.display().to_string());
+    let source = provenance.to_json();
     let mut scaled_calibration = raw_calibration.to_vec();
     for row in scaled_calibration.chunks_exact_mut(width) {
         record.scaling.apply_row(row);
     }
     let input = InputSpec::for_data(data.train.shape(), &record.scaling, &scaled_calibration, source);
     let float_test_mse = quantize::float_mse(&state.model, &input.scaled(data.test.values()));
-    let quantized = quantize::quantize(&state.model, &variant, &input, raw_calibration, float_test_mse)
+    let mut quantized = quantize::quantize(&state.model, &variant, &input, raw_calibration, float_test_mse)
         .with_context(|| format!("quantizing {variant}"))?;
-    let bytes = quantized.to_bytes()?;
-    let model = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("the exported model does not load: {e}"))?;
+    let mut bytes = quantized.to_bytes()?;
+    let threshold = match options.threshold_fpr {
+        None => None,
+        Some(fpr) => {
+            let fit = threshold::fit(&loaded(&bytes)?, data, fpr, options.threads.max(1))?;
+            quantized.anomaly.threshold = Some(fit.stored());
+            bytes = quantized.to_bytes()?;
+            Some(fit)
+        }
+    };
+    let model = loaded(&bytes)?;
     let int8_test_mse = quantize::int8_mse(&model, &input, data.test.values());
     let file = out
         .file_name()
@@ -111,7 +141,13 @@ pub fn export(state: &State, out: &Path, data: &Dataset, calibration: usize) -> 
         float_test_mse,
         int8_test_mse,
         finished: state.finished,
+        threshold,
     })
+}
+
+/// The exported bytes as a model, or why they do not load.
+fn loaded(bytes: &[u8]) -> Result<Model<'_>> {
+    Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("the exported model does not load: {e}"))
 }
 
 /// The golden vectors come from the integer reference; the core must agree with them before
@@ -253,6 +289,21 @@ pub fn describe(q: &Quantized, file_bytes: usize, scratch: usize) -> String {
         q.code_after - 1,
         q.code_len()
     );
+    let a = &q.anomaly;
+    let _ = match a.threshold {
+        Some(t) => writeln!(
+            s,
+            "anomaly: threshold {} (a score above it is flagged; fitted to flag {} of normal samples), \
+             score requantization multiplier {} shift {}",
+            t.score, t.false_positive_rate, a.score_multiplier, a.score_shift
+        ),
+        None => writeln!(
+            s,
+            "anomaly: no threshold (export with --threshold-fpr to store one), score requantization \
+             multiplier {} shift {}",
+            a.score_multiplier, a.score_shift
+        ),
+    };
     for (i, layer) in q.layers.iter().enumerate() {
         let _ = writeln!(s, "layer {i}: {}{}", layer.type_name(), layer_summary(layer));
         let Some(w) = layer.weighted() else { continue };

@@ -6,7 +6,9 @@
 //! This file only parses arguments; each command is one call into [`trainer::commands`].
 
 use clap::{Parser, Subcommand};
-use trainer::commands::{self, bench, convert, encode, eval, export, inspect, reconstruct, spec, train, upgrade};
+use trainer::commands::{
+    self, bench, convert, encode, eval, export, inspect, reconstruct, score, spec, train, upgrade,
+};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +53,11 @@ enum Command {
     /// Run a model file over a data file with the core, as the device does, and write the
     /// reconstructions as .npy: (samples, ...input shape), in raw units (or int8 with --int8).
     Reconstruct(reconstruct::ReconstructArgs),
+    /// Score a data file's samples for anomalies with a model file, as the device does, and
+    /// print one JSON line: samples; with labels (1 = anomaly), AUROC, average precision and
+    /// precision, recall and false positive rate at the stored threshold; with the run, the
+    /// float model's too.
+    Score(score::ScoreArgs),
 }
 
 fn main() {
@@ -70,6 +77,7 @@ fn main() {
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Encode(args)) => encode::run(args),
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
+        Some(Command::Score(args)) => score::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

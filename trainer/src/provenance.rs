@@ -37,6 +37,9 @@ pub struct Provenance {
     /// The CSV label column the data was read with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_column: Option<String>,
+    /// The run directory a model file was exported from (model files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Provenance {
@@ -48,6 +51,7 @@ impl Provenance {
             data,
             holdout_seed: None,
             label_column: None,
+            run: None,
         }
     }
 

@@ -7,8 +7,10 @@
 //! at a threshold. [`scores`] computes the scores: the int8 model's through the core, exactly
 //! as the device does, and the float model's per-sample MSE.
 
+pub mod evaluate;
 pub mod metrics;
 pub mod scores;
+pub mod threshold;
 
 pub use metrics::{auroc, average_precision, confusion, roc_curve, threshold_at_fpr, Confusion};
 pub use scores::{float_scores, int8_scores};

@@ -25,6 +25,15 @@ pub struct ExportArgs {
     /// Training images used to calibrate the activation ranges.
     #[arg(long, default_value_t = crate::quantize::CALIBRATION_IMAGES)]
     pub calibration: usize,
+    /// Store in the model the integer anomaly threshold that flags this fraction of normal
+    /// samples (the run's held-out validation samples, or its training samples when it validated
+    /// on a test set), e.g. 0.01. Without it no threshold is stored, except for the `anomaly`
+    /// recipe's runs, which get 0.01.
+    #[arg(long, value_name = "P")]
+    pub threshold_fpr: Option<f64>,
+    /// Threads for scoring the threshold's samples.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
     #[command(flatten)]
     pub data: DataArgs,
 }
@@ -71,7 +80,17 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| Path::new("models").join(format!("{}.{}", state.config.variant, crate::export::EXTENSION)));
-    let r = crate::export::export(&state, &out, &data, args.calibration)?;
+    let threshold_fpr = args
+        .threshold_fpr
+        .or((state.config.variant == crate::anomaly::threshold::ANOMALY_RECIPE)
+            .then_some(crate::anomaly::threshold::DEFAULT_FPR));
+    let options = crate::export::ExportOptions {
+        calibration: args.calibration,
+        threshold_fpr,
+        run_dir: Some(run_dir.clone()),
+        threads: usize::from(args.threads),
+    };
+    let r = crate::export::export(&state, &out, &data, &options)?;
     if !r.finished {
         eprintln!("warning: the run in {} has not finished training", run_dir.display());
     }
@@ -84,5 +103,16 @@ pub fn run(args: ExportArgs) -> Result<()> {
         r.int8_test_mse / r.float_test_mse,
         r.golden.display()
     );
+    if let Some(t) = &r.threshold {
+        println!(
+            "anomaly threshold {} (score > {} is flagged): flags {:.2}% of {} {} (asked for {}%)",
+            t.score,
+            t.score,
+            100.0 * t.flagged,
+            t.samples,
+            t.fit_on.describe(),
+            100.0 * t.target_fpr
+        );
+    }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod export;
 pub mod inspect;
 pub mod list;
 pub mod reconstruct;
+pub mod score;
 pub mod spec;
 pub mod train;
 pub mod upgrade;

@@ -14,17 +14,22 @@
 //! broadband Gaussian noise `n` of standard deviation `σ` (`--noise`).
 //!
 //! A faulty test window is a healthy one changed by one fault whose energy — the sum of squares
-//! of the change over the window — is a random 30-100 % of the noise's expected energy `σ²·L`
-//! (a dropout comes in whole samples: its energy is the most that fits under that target, or,
-//! rarely, a little over it when even the shortest stretch exceeds it). The faults hide in the
-//! noise as far as energy goes and differ from it only in form; the signal's energy is about
-//! ten times the noise's at the default noise level.
+//! of the change over the window — is a random 1 to 3 times the noise's expected energy `σ²·L`
+//! (`fault_energy`; a dropout comes in whole samples: its energy is the most that fits under
+//! that target, or, rarely, a little over it when even the shortest stretch exceeds it). The
+//! faults are comparable to the noise in energy and differ from it in form; the signal's energy
+//! is about ten times the noise's at the default noise level.
+//!
+//! Reconstruction error, the anomaly score, sees a fault that adds something the healthy signal
+//! never has; a fault that takes noise away (a dropout's flatline) is the hardest for it. A
+//! clipping fault (the sensor saturating) takes away more than it adds and scores *below*
+//! healthy windows, which is why the example has impacts instead.
 //!
 //! | label | fault | the change |
 //! |---|---|---|
 //! | 0 | none (healthy) | |
 //! | 1 | bearing tone | a tone at the machine's bearing frequency (a multiple of `f`, 160-270 Hz), amplitude-modulated at `f` |
-//! | 2 | clipping | the sensor saturates: values beyond ±c are held at ±c |
+//! | 2 | impacts | something loose strikes once per shaft turn: each strike rings at a structural resonance (30-40 % of the sample rate) and dies away in about 3 ms |
 //! | 3 | dropout | the sensor sticks: a stretch of at least 4 samples holds its first value (flatline, no noise) |
 
 use ndarray::{Array1, Array2};
@@ -40,12 +45,12 @@ use std::path::{Path, PathBuf};
 pub const HEALTHY: i64 = 0;
 /// Label of a window with a bearing tone.
 pub const BEARING: i64 = 1;
-/// Label of a clipped window.
-pub const CLIPPING: i64 = 2;
+/// Label of a window with impacts.
+pub const IMPACTS: i64 = 2;
 /// Label of a window with a dropout.
 pub const DROPOUT: i64 = 3;
 /// The faults' labels, in order.
-pub const FAULTS: [i64; 3] = [BEARING, CLIPPING, DROPOUT];
+pub const FAULTS: [i64; 3] = [BEARING, IMPACTS, DROPOUT];
 
 /// One machine: its shaft speed, its harmonics, its bearing.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,6 +117,9 @@ pub struct VibrationConfig {
     pub fault_fraction: f64,
     /// Standard deviation of the sensor noise, in units of a typical shaft amplitude (0.25).
     pub noise: f64,
+    /// The range each fault's energy is drawn from, uniformly, in units of the noise's expected
+    /// energy over a window, `noise² · window` ([1.0, 3.0]).
+    pub fault_energy: [f64; 2],
     /// Seed of everything random (1).
     pub seed: u64,
 }
@@ -125,6 +133,7 @@ impl Default for VibrationConfig {
             test: 1000,
             fault_fraction: 0.3,
             noise: 0.25,
+            fault_energy: [1.0, 3.0],
             seed: 1,
         }
     }
@@ -159,6 +168,10 @@ impl VibrationConfig {
         }
         if !(0.0..=1.0).contains(&self.fault_fraction) {
             return Err(format!("a fault fraction of {} is not in [0, 1]", self.fault_fraction));
+        }
+        let [lo, hi] = self.fault_energy;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo < hi) {
+            return Err(format!("a fault energy range of [{lo}, {hi}] is not 0 < low < high"));
         }
         if !self.noise.is_finite() || self.noise <= 0.0 {
             return Err(format!("a noise level of {} is not positive", self.noise));
@@ -210,11 +223,12 @@ pub fn generate(config: &VibrationConfig) -> Vibration {
     for &label in &y_test {
         let window = healthy(config, &mut rng);
         x_test_healthy.extend(window.values.iter().map(|&v| v as f32));
-        let target = rng.random_range(0.3..1.0) * config.noise * config.noise * l as f64;
+        let [lo, hi] = config.fault_energy;
+        let target = rng.random_range(lo..hi) * config.noise * config.noise * l as f64;
         let mut x = window.values.clone();
         match label {
             BEARING => bearing(&mut x, &window, config.rate, target, &mut rng),
-            CLIPPING => clip(&mut x, target),
+            IMPACTS => impacts(&mut x, &window, config.rate, target, &mut rng),
             DROPOUT => dropout(&mut x, target, &mut rng),
             _ => {}
         }
@@ -299,21 +313,28 @@ fn bearing(x: &mut [f64], window: &Window, rate: f64, target: f64, rng: &mut Cha
     }
 }
 
-/// Saturates at the level `c` whose clipped-off energy is `target`.
-fn clip(x: &mut [f64], target: f64) {
-    let removed = |c: f64| -> f64 { x.iter().map(|v| (v.abs() - c).max(0.0).powi(2)).sum() };
-    let (mut lo, mut hi) = (0.0, x.iter().fold(0.0f64, |m, v| m.max(v.abs())));
-    // removed(c) falls from the whole energy at 0 to nothing at the peak.
-    for _ in 0..60 {
-        let mid = 0.5 * (lo + hi);
-        if removed(mid) > target {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    for v in x.iter_mut() {
-        *v = v.clamp(-hi, hi);
+/// Adds impacts of energy `target`: something loose strikes once per shaft turn, each strike
+/// ringing at a structural resonance (30-40 % of the sample rate, so below the Nyquist
+/// frequency whatever the rate) and dying away with a 3 ms time constant.
+fn impacts(x: &mut [f64], window: &Window, rate: f64, target: f64, rng: &mut ChaCha8Rng) {
+    let resonance_hz = rate * rng.random_range(0.3..0.4);
+    let period = 1.0 / window.shaft_hz;
+    let first = rng.random_range(0.0..period);
+    let ring: Vec<f64> = (0..x.len())
+        .map(|k| {
+            let t = k as f64 / rate;
+            if t < first {
+                return 0.0;
+            }
+            // Time since the latest strike.
+            let since = (t - first) % period;
+            (-since / 0.003).exp() * (TAU * resonance_hz * since).sin()
+        })
+        .collect();
+    let energy: f64 = ring.iter().map(|v| v * v).sum();
+    let scale = if energy > 0.0 { (target / energy).sqrt() } else { 0.0 };
+    for (v, r) in x.iter_mut().zip(&ring) {
+        *v += scale * r;
     }
 }
 
@@ -361,7 +382,14 @@ impl Vibration {
         self.y_test.len()
     }
 
-    /// Writes `x_train`, `y_train`, `x_test`, `y_test` (f32 windows `(n, L)`, i64 labels) as an
+    /// The test windows' anomaly labels, as the files hold them: 0 healthy, 1 faulty (whatever
+    /// the fault; [`Vibration::y_test`] names it).
+    pub fn anomaly_test(&self) -> Vec<i64> {
+        self.y_test.iter().map(|&y| i64::from(y != HEALTHY)).collect()
+    }
+
+    /// Writes `x_train`, `y_train`, `x_test`, `y_test` (f32 windows `(n, L)`, i64 anomaly labels:
+    /// 0 healthy, 1 faulty) and `fault_test` (i64, the fault: [`Vibration::y_test`]) as an
     /// uncompressed `.npz`, as numpy's `np.savez` does.
     pub fn write_npz(&self, path: &Path) -> std::io::Result<()> {
         let l = self.window;
@@ -373,17 +401,21 @@ impl Vibration {
             .map_err(std::io::Error::other)?;
         npz.add_array("x_test", &x(&self.x_test, self.test_len())?)
             .map_err(std::io::Error::other)?;
-        npz.add_array("y_test", &Array1::from(self.y_test.clone()))
+        npz.add_array("y_test", &Array1::from(self.anomaly_test()))
+            .map_err(std::io::Error::other)?;
+        npz.add_array("fault_test", &Array1::from(self.y_test.clone()))
             .map_err(std::io::Error::other)?;
         npz.finish().map_err(std::io::Error::other)?;
         Ok(())
     }
 
     /// Writes one split as CSV: a header `s0,...,s{L-1},label`, then one window per line, values
-    /// in Rust's shortest f32 text (they read back bit for bit).
+    /// in Rust's shortest f32 text (they read back bit for bit), the label the anomaly label (0
+    /// healthy, 1 faulty).
     pub fn write_csv(&self, path: &Path, test: bool) -> std::io::Result<()> {
+        let anomaly = self.anomaly_test();
         let (x, y) = if test {
-            (&self.x_test, &self.y_test)
+            (&self.x_test, &anomaly)
         } else {
             (&self.x_train, &self.y_train)
         };
