@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+use trainer::data::vibration::{self, VibrationConfig};
 
 /// The MNIST test images, read once.
 fn test_images() -> &'static [[u8; PIXELS]] {
@@ -385,6 +386,41 @@ fn a_model_with_a_threshold_flags_samples_as_the_host_does() {
         output.contains(&format!("anomaly threshold: a score above {threshold}"))
             && output.contains("all 3 samples match the host bit for bit"),
         "{output}"
+    );
+}
+
+/// The shipped anomaly model on every test window of the example vibration data
+/// (`trainer::data::vibration` with the defaults of `trainer/examples/make_vibration.rs`): every
+/// code, output, score and flag under QEMU is the host's, and what its threshold flags is mostly
+/// the faulty windows.
+#[test]
+fn vibration_anomaly_scores_match_the_host_on_every_test_sample() {
+    require_qemu();
+    let path = repo_root().join("models/vibration-anomaly.aeq");
+    let data = vibration::generate(&VibrationConfig::default());
+    let report = check::model_file(&path, Samples::Floats(&data.x_test)).unwrap_or_else(|e| panic!("{e:#}"));
+    println!("{}", report.summary());
+    assert_eq!(report.samples, data.test_len());
+    assert_eq!(
+        report.mismatches,
+        0,
+        "{}\nfirst mismatches:\n{}",
+        report.summary(),
+        report.details
+    );
+    let flagged: Vec<i64> = report
+        .flags
+        .iter()
+        .zip(&data.y_test)
+        .filter(|(flag, _)| **flag == Some(true))
+        .map(|(_, &fault)| fault)
+        .collect();
+    let faulty = flagged.iter().filter(|&&fault| fault != vibration::HEALTHY).count();
+    let (_, normal) = report.flag_counts();
+    assert!(
+        normal > 0 && faulty > 0 && faulty * 10 >= flagged.len() * 9,
+        "{} flagged, {faulty} of them faulty; {normal} not flagged",
+        flagged.len()
     );
 }
 
