@@ -6,7 +6,9 @@
 //! This file only parses arguments; each command is one call into [`trainer::commands`].
 
 use clap::{Parser, Subcommand};
-use trainer::commands::{self, bench, convert, encode, eval, export, inspect, reconstruct, spec, train, upgrade};
+use trainer::commands::{
+    self, bench, convert, encode, eval, export, inspect, oneclass, reconstruct, spec, train, upgrade,
+};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +53,10 @@ enum Command {
     /// Run a model file over a data file with the core, as the device does, and write the
     /// reconstructions as .npy: (samples, ...input shape), in raw units (or int8 with --int8).
     Reconstruct(reconstruct::ReconstructArgs),
+    /// The one-class MNIST study: the anomaly recipe trained on each digit alone, the test set
+    /// scored by its int8 and float models and PCA; AUROC per digit into
+    /// runs/oneclass/summary.md.
+    Oneclass(oneclass::OneClassArgs),
 }
 
 fn main() {
@@ -70,6 +76,7 @@ fn main() {
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Encode(args)) => encode::run(args),
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
+        Some(Command::Oneclass(args)) => oneclass::run(args).map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
