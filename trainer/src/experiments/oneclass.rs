@@ -447,6 +447,11 @@ pub fn cpu_features() -> String {
     }
 }
 
+/// `x` to four decimals with its sign, a difference that rounds to zero as `+0.0000`.
+fn signed(x: f64) -> String {
+    format!("{:+.4}", (x * 1e4).round() / 1e4 + 0.0)
+}
+
 /// The summary as Markdown: a table per digit, the means, the targets.
 pub fn markdown(s: &Summary) -> String {
     let k = s.pca_components;
@@ -472,7 +477,7 @@ pub fn markdown(s: &Summary) -> String {
     for r in &s.digits {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.6} | {:.4} | {:.4} | {:.4} | {:+.4} |",
+            "| {} | {} | {} | {:.6} | {:.4} | {:.4} | {:.4} | {} |",
             r.digit,
             r.train_samples,
             r.epochs,
@@ -480,16 +485,16 @@ pub fn markdown(s: &Summary) -> String {
             r.auroc_int8,
             r.auroc_float,
             r.auroc_pca,
-            r.int8_minus_float()
+            signed(r.int8_minus_float())
         );
     }
     let _ = writeln!(
         md,
-        "| **mean** | | | | **{:.4}** | **{:.4}** | **{:.4}** | {:+.4} |\n",
+        "| **mean** | | | | **{:.4}** | **{:.4}** | **{:.4}** | {} |\n",
         s.mean.int8,
         s.mean.float,
         s.mean.pca,
-        s.mean.int8 - s.mean.float
+        signed(s.mean.int8 - s.mean.float)
     );
     let met = |ok: bool| if ok { "met" } else { "**not met**" };
     let _ = writeln!(md, "Targets:\n");
@@ -542,4 +547,16 @@ pub fn markdown(s: &Summary) -> String {
         s.cpu
     );
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_keep_their_sign_and_a_rounded_zero_is_positive() {
+        assert_eq!(signed(-0.00004), "+0.0000");
+        assert_eq!(signed(-0.00051), "-0.0005");
+        assert_eq!(signed(0.0012), "+0.0012");
+    }
 }
