@@ -7,7 +7,7 @@
 
 use clap::{Parser, Subcommand};
 use trainer::commands::{
-    self, bench, convert, encode, eval, export, inspect, reconstruct, score, spec, train, upgrade,
+    self, bench, convert, encode, eval, export, inspect, oneclass, reconstruct, score, spec, train, upgrade,
 };
 
 #[derive(Parser)]
@@ -58,6 +58,10 @@ enum Command {
     /// precision, recall and false positive rate at the stored threshold; with the run, the
     /// float model's too.
     Score(score::ScoreArgs),
+    /// The one-class MNIST study: the anomaly recipe trained on each digit alone, the test set
+    /// scored by its int8 and float models and PCA; AUROC per digit into
+    /// runs/oneclass/summary.md.
+    Oneclass(oneclass::OneClassArgs),
 }
 
 fn main() {
@@ -78,6 +82,7 @@ fn main() {
         Some(Command::Encode(args)) => encode::run(args),
         Some(Command::Reconstruct(args)) => reconstruct::run(args),
         Some(Command::Score(args)) => score::run(args),
+        Some(Command::Oneclass(args)) => oneclass::run(args).map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -31,7 +31,8 @@ pub struct Provenance {
     pub commit: String,
     /// The data files, training first.
     pub data: Vec<DataFile>,
-    /// The seed the validation samples were held out with, when the data had no test set.
+    /// The seed the validation samples were held out with, when the data had no test set (or
+    /// the run trained one-class, on normal samples with some held out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout_seed: Option<u64>,
     /// The CSV label column the data was read with.
@@ -74,7 +75,9 @@ impl Provenance {
         }));
         if let Some(r) = record {
             p.holdout_seed = match r.validation {
-                crate::data::Validation::HeldOut { seed } => Some(seed),
+                crate::data::Validation::HeldOut { seed } | crate::data::Validation::OneClass { seed, .. } => {
+                    Some(seed)
+                }
                 crate::data::Validation::TestSet => None,
             };
             p.label_column = r.label_column.clone();

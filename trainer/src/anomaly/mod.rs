@@ -5,10 +5,12 @@
 //! anomaly. [`metrics`] holds the threshold-free measures (AUROC, average precision, the ROC
 //! curve), the threshold picked from normal scores at a false positive rate, and the counts
 //! at a threshold. [`scores`] computes the scores: the int8 model's through the core, exactly
-//! as the device does, and the float model's per-sample MSE.
+//! as the device does, and the float model's per-sample MSE. [`recipe`] is the built-in
+//! `anomaly` recipe, whose spec follows from the data.
 
 pub mod evaluate;
 pub mod metrics;
+pub mod recipe;
 pub mod scores;
 pub mod threshold;
 

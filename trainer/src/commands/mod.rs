@@ -13,13 +13,14 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod list;
+pub mod oneclass;
 pub mod reconstruct;
 pub mod score;
 pub mod spec;
 pub mod train;
 pub mod upgrade;
 
-use crate::data::{DataRecord, DataRequest, Dataset, ScalingKind, Validation};
+use crate::data::{DataRecord, DataRequest, Dataset, OneClassSplit, ScalingKind, Validation};
 use crate::mnist::Mnist;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -78,21 +79,36 @@ pub fn load_data(args: &DataArgs) -> Result<Mnist> {
     Mnist::load(&dir).with_context(|| format!("loading MNIST from {}", dir.display()))
 }
 
-/// The data `args` name, any format, with the validation holdout seeded by `seed`; warnings
-/// (constant features) go to stderr.
-pub fn load_dataset(args: &DataArgs, seed: u64) -> Result<Dataset> {
-    let request = DataRequest {
+/// What `args` ask to read, the holdout seeded by `seed`.
+fn request(args: &DataArgs, seed: u64) -> DataRequest {
+    DataRequest {
         data: data_path(args),
         test_data: args.test_data.clone(),
         scaling: args.scaling,
         label_column: args.label_column.clone(),
         seed,
-    };
-    let data = Dataset::load(&request)?;
+    }
+}
+
+/// The data `args` name, any format, with the validation holdout seeded by `seed`; warnings
+/// (constant features) go to stderr.
+pub fn load_dataset(args: &DataArgs, seed: u64) -> Result<Dataset> {
+    let data = Dataset::load(&request(args, seed))?;
     for w in &data.warnings {
         eprintln!("warning: {w}");
     }
     Ok(data)
+}
+
+/// The data `args` name for one-class training ([`Dataset::load_one_class`]): the normal
+/// training samples (label 0, or all when unlabelled), a sixth of them held out with `seed`;
+/// warnings go to stderr.
+pub fn load_one_class(args: &DataArgs, seed: u64) -> Result<(Dataset, OneClassSplit)> {
+    let (data, split) = Dataset::load_one_class(&request(args, seed), 0)?;
+    for w in &data.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok((data, split))
 }
 
 /// The data a run recorded, read again (without `--data`), or the data `args` name.
@@ -110,6 +126,10 @@ pub fn describe(data: &Dataset) -> String {
         Validation::TestSet => format!("{} test samples", data.test.len()),
         Validation::HeldOut { seed } => format!(
             "{} training samples held out for validation (a sixth, seed {seed}; no test set)",
+            data.test.len()
+        ),
+        Validation::OneClass { seed, normal } => format!(
+            "{} normal training samples (label {normal}) held out for validation (a sixth, seed {seed}; the test set is not used for validation)",
             data.test.len()
         ),
     };

@@ -3,7 +3,9 @@
 //! the PCA baseline and the semi-supervised study are done once and then reported from their
 //! `metrics.json`.
 
-use super::{default_threads, describe, load_data, load_dataset, recorded_or_given, DataArgs};
+use super::{default_threads, describe, load_data, load_dataset, load_one_class, recorded_or_given, DataArgs};
+use crate::anomaly::recipe;
+use crate::data::{Dataset, ScalingKind};
 use crate::experiments::pca_baseline::{self, PcaScore};
 use crate::experiments::recipe_run::{self, RunError};
 use crate::experiments::semisup_study;
@@ -102,11 +104,12 @@ impl TrainArgs {
 pub fn run(args: TrainArgs) -> Result<Option<Metrics>> {
     if let Some(path) = &args.spec {
         let spec = Spec::read(path)?;
-        return train_spec(&spec, &args);
+        return train_spec(&spec, &args, None);
     }
     let variant = args.variant.as_deref().unwrap_or_default();
     match Experiment::find(variant).map_err(anyhow::Error::msg)? {
-        Experiment::Recipe(recipe) => train_spec(&recipe.spec(), &args),
+        Experiment::Recipe(recipe) => train_spec(&recipe.spec(), &args, None),
+        Experiment::Anomaly => train_anomaly(&args),
         experiment => {
             let out = args.out_dir(variant);
             if args.force {
@@ -236,12 +239,7 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
         ));
         return Ok(Start::Resume(Box::new(state)));
     }
-    if ckpt.exists() && !args.force {
-        bail!(
-            "{} already holds a run; pass --resume to continue it, --force to discard it and start over, or --out DIR",
-            out.display()
-        );
-    }
+    refuse_existing(out, args)?;
     let mut config = spec.config(args.threads.unwrap_or_else(default_threads));
     if let Some(seed) = args.seed {
         config.seed = seed;
@@ -275,8 +273,45 @@ pub fn input_shape(spec: &Spec, data_shape: &[usize]) -> Result<Vec<usize>> {
     Ok(data_shape.to_vec())
 }
 
-/// An autoencoder's run into its directory, as [`start`] decides.
-fn train_spec(spec: &Spec, args: &TrainArgs) -> Result<Option<Metrics>> {
+/// The `anomaly` recipe's run: its spec follows from the data (input width, training samples,
+/// scaling), so a new run reads the data first; a run to continue makes it from its own
+/// configuration.
+fn train_anomaly(args: &TrainArgs) -> Result<Option<Metrics>> {
+    let out = args.out_dir(recipe::NAME);
+    let ckpt = out.join(CHECKPOINT);
+    if args.resume {
+        // A checkpoint that does not load is reported by `start`; any spec of the recipe will do.
+        let (width, scaling) =
+            crate::checkpoint::load::<State>(&ckpt).map_or((recipe::MIN_INPUT, ScalingKind::Unit), |s| {
+                let scaling = s.config.data.as_ref().map_or(ScalingKind::Unit, |d| d.scaling.kind);
+                (s.config.input_shape.iter().product(), scaling)
+            });
+        let spec = recipe::spec(width, 1, scaling)?;
+        return train_spec(&spec, args, None);
+    }
+    refuse_existing(&out, args)?;
+    let seed = args.seed.unwrap_or(0);
+    let (data, split) = load_one_class(&args.data, seed)?;
+    Progress::auto().say(&format!("{}: {split}", recipe::NAME));
+    let trained = args.train_limit.map_or(data.train.len(), |n| n.min(data.train.len()));
+    let spec = recipe::spec(data.train.features(), trained, data.record.scaling.kind)?;
+    train_spec(&spec, args, Some(data))
+}
+
+/// Refuses to start a new run over the run in `out` unless `--force` is given.
+fn refuse_existing(out: &Path, args: &TrainArgs) -> Result<()> {
+    if out.join(CHECKPOINT).exists() && !args.force {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, --force to discard it and start over, or --out DIR",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// An autoencoder's run into its directory, as [`start`] decides; a new run trains on `data`
+/// when given (read already), else on the data `args` name.
+fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Option<Metrics>> {
     let out = args.out_dir(&spec.name);
     let ckpt = out.join(CHECKPOINT);
     let mut progress = Progress::auto();
@@ -293,7 +328,15 @@ fn train_spec(spec: &Spec, args: &TrainArgs) -> Result<Option<Metrics>> {
         }
         Start::New(config) => {
             let mut config = *config;
-            let data = load_dataset(&args.data, config.seed)?;
+            let data = match data {
+                Some(data) => data,
+                None if spec.training.one_class => {
+                    let (data, split) = load_one_class(&args.data, config.seed)?;
+                    progress.say(&format!("{}: {split}", spec.name));
+                    data
+                }
+                None => load_dataset(&args.data, config.seed)?,
+            };
             config.input_shape = input_shape(spec, data.train.shape())?;
             (State::new(config)?, data)
         }
@@ -419,10 +462,11 @@ mod tests {
             panic!("found")
         };
         assert!(e.starts_with("unknown variant 'nosuch'; known: fc, "), "{e}");
-        assert!(e.ends_with(", pca, semisup"), "{e}");
+        assert!(e.ends_with(", denoise-mask, anomaly, pca, semisup"), "{e}");
+        assert!(matches!(Experiment::find("anomaly"), Ok(Experiment::Anomaly)));
         let names: Vec<_> = Experiment::all().map(|e| e.name()).collect();
-        assert_eq!(names.len(), crate::recipe::RECIPES.len() + 2);
-        assert_eq!(names[names.len() - 2..], ["pca", "semisup"]);
+        assert_eq!(names.len(), crate::recipe::RECIPES.len() + 3);
+        assert_eq!(names[names.len() - 3..], ["anomaly", "pca", "semisup"]);
     }
 
     #[test]

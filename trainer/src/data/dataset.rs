@@ -33,6 +33,16 @@ pub enum Validation {
         /// The seed.
         seed: u64,
     },
+    /// One-class training (anomaly detection, [`Dataset::load_one_class`]): the training
+    /// samples labelled `normal` (all of them when unlabelled), a sixth of them held out with
+    /// this seed, whether or not the data has a test set. A test set holds the anomalies: it is
+    /// read and recorded, never used for validation.
+    OneClass {
+        /// The seed.
+        seed: u64,
+        /// The normal samples' label: 0 for `trainer train`, the digit in the one-class study.
+        normal: i64,
+    },
 }
 
 /// What a run records of its data.
@@ -75,26 +85,27 @@ impl Dataset {
     /// Reads `request`: the training data, the test data (its own split, `--test-data`, or a
     /// seeded sixth held out), and the scaling fitted on the training samples.
     pub fn load(request: &DataRequest) -> Result<Dataset, DataError> {
-        let options = LoadOptions {
-            label_column: request.label_column.clone(),
-        };
-        let loaded = load(&request.data, &options)?;
-        let (test, test_files) = match &request.test_data {
-            Some(path) => {
-                let other = load(path, &options)?;
-                let test = other.test.unwrap_or(other.train);
-                super::check_compatible(&loaded.train, &test)?;
-                (Some(test), other.files)
-            }
-            None => (loaded.test, Vec::new()),
-        };
-        let (train, test, validation) = match test {
-            Some(test) => (loaded.train, test, Validation::TestSet),
+        let read = Read::from(request)?;
+        match read.test {
+            Some(test) => Dataset::assemble(request, read.train, test, Validation::TestSet, read.files),
             None => {
-                let (train, test) = holdout(&loaded.train, request.seed)?;
-                (train, test, Validation::HeldOut { seed: request.seed })
+                let (train, test) = holdout(&read.train, request.seed)?;
+                let validation = Validation::HeldOut { seed: request.seed };
+                Dataset::assemble(request, train, test, validation, read.files)
             }
-        };
+        }
+    }
+
+    /// The dataset of training samples `train` and validation samples `test`, read from
+    /// `files` (those of the training data, those of the test data) as `request` asks: the
+    /// scaling fitted on `train`, and the record.
+    pub fn assemble(
+        request: &DataRequest,
+        train: Samples,
+        test: Samples,
+        validation: Validation,
+        files: (Vec<SourceFile>, Vec<SourceFile>),
+    ) -> Result<Dataset, DataError> {
         let kind = request
             .scaling
             .unwrap_or_else(|| ScalingKind::default_for(train.element()));
@@ -103,8 +114,8 @@ impl Dataset {
             data: request.data.clone(),
             test_data: request.test_data.clone(),
             label_column: request.label_column.clone(),
-            train_files: loaded.files,
-            test_files,
+            train_files: files.0,
+            test_files: files.1,
             validation,
             shape: train.shape().to_vec(),
             element: train.element(),
@@ -127,11 +138,14 @@ impl Dataset {
             scaling: Some(record.scaling.kind),
             label_column: record.label_column.clone(),
             seed: match record.validation {
-                Validation::HeldOut { seed } => seed,
+                Validation::HeldOut { seed } | Validation::OneClass { seed, .. } => seed,
                 Validation::TestSet => 0,
             },
         };
-        let mut data = Dataset::load(&request)?;
+        let mut data = match record.validation {
+            Validation::OneClass { normal, .. } => Dataset::load_one_class(&request, normal)?.0,
+            Validation::TestSet | Validation::HeldOut { .. } => Dataset::load(&request)?,
+        };
         for (was, now) in record
             .train_files
             .iter()
@@ -187,6 +201,42 @@ impl Dataset {
         self.record.scaling.apply(&mut train)?;
         self.record.scaling.apply(&mut test)?;
         Ok((train, test))
+    }
+}
+
+/// What a request's files hold: the training samples, the test samples when there are any
+/// (the training data's own split, or `--test-data`), and the files read (training, test).
+pub(super) struct Read {
+    /// The training samples.
+    pub train: Samples,
+    /// The test samples.
+    pub test: Option<Samples>,
+    /// The files read for the training and for the test samples.
+    pub files: (Vec<SourceFile>, Vec<SourceFile>),
+}
+
+impl Read {
+    /// Reads `request`'s files (`--data`, and `--test-data` in place of the data's own test
+    /// split), checking that the test samples have the training samples' shape.
+    pub fn from(request: &DataRequest) -> Result<Read, DataError> {
+        let options = LoadOptions {
+            label_column: request.label_column.clone(),
+        };
+        let loaded = load(&request.data, &options)?;
+        let (test, test_files) = match &request.test_data {
+            Some(path) => {
+                let other = load(path, &options)?;
+                let test = other.test.unwrap_or(other.train);
+                super::check_compatible(&loaded.train, &test)?;
+                (Some(test), other.files)
+            }
+            None => (loaded.test, Vec::new()),
+        };
+        Ok(Read {
+            train: loaded.train,
+            test,
+            files: (loaded.files, test_files),
+        })
     }
 }
 

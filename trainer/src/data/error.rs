@@ -299,4 +299,16 @@ pub enum DataError {
         /// Samples there.
         n: usize,
     },
+    /// One-class training on labelled samples none of which has the normal label.
+    #[error("{at}: none of the {n} training samples is labelled {normal}; one-class training (the anomaly recipe) trains on the samples labelled {normal}, the normal ones (labels found: {found})")]
+    NoNormalSamples {
+        /// The samples' origin.
+        at: Origin,
+        /// Samples there.
+        n: usize,
+        /// The normal samples' label.
+        normal: i64,
+        /// The distinct labels found, ascending, the first few.
+        found: String,
+    },
 }

@@ -4,7 +4,8 @@
 //! them), and records every file read with its SHA-256 ([`SourceFile`]).
 //!
 //! Then, for a run: [`holdout`] sets a seeded sixth of the training samples aside for
-//! validation when there is no test set; [`Scaling::fit`] fits the input scaling on the
+//! validation when there is no test set ([`one_class_split`] sets a sixth of the normal ones
+//! aside, test set or not, for one-class training); [`Scaling::fit`] fits the input scaling on the
 //! training samples ([`ScalingKind::default_for`] the element type unless one is asked for);
 //! [`Scaling::apply`] scales each split with exactly the f32 arithmetic the microcontroller
 //! uses. Every error ([`DataError`]) names the file, the place in it and what is wrong; no
@@ -38,6 +39,7 @@ mod holdout;
 mod idx_dir;
 mod npy;
 mod npz;
+mod one_class;
 mod samples;
 mod scaling;
 mod source;
@@ -48,6 +50,7 @@ use std::path::Path;
 pub use dataset::{DataRecord, DataRequest, Dataset, Validation};
 pub use error::{DataError, Origin};
 pub use holdout::{holdout, holdout_indices};
+pub use one_class::{one_class_split, OneClassSplit};
 pub use samples::{check_compatible, Element, Samples};
 pub use scaling::{ConstantFeature, Scaling, ScalingKind};
 pub use source::{sha256_hex, SourceFile};

@@ -1,13 +1,17 @@
 //! The experiments `trainer train <name>` runs, above the training loop: every recipe's
-//! autoencoder ([`recipe_run`]: train, draw, write the metrics), the PCA baseline
-//! ([`pca_baseline`]) and the semi-supervised study ([`semisup_study`]). [`Experiment`] names
-//! them all, typed.
+//! autoencoder ([`recipe_run`]: train, draw, write the metrics), the anomaly recipe (whose spec
+//! follows from the data, [`crate::anomaly::recipe`]), the PCA baseline ([`pca_baseline`]) and
+//! the semi-supervised study ([`semisup_study`]). [`Experiment`] names them all, typed. The
+//! one-class MNIST study ([`oneclass`], `trainer oneclass`) trains the anomaly recipe once per
+//! digit.
 
+pub mod oneclass;
 pub mod pca_baseline;
 pub mod recipe_run;
 pub mod run_figures;
 pub mod semisup_study;
 
+use crate::anomaly::recipe as anomaly;
 use crate::recipe::{self, Recipe, RECIPES};
 
 /// One experiment, by kind.
@@ -15,6 +19,8 @@ use crate::recipe::{self, Recipe, RECIPES};
 pub enum Experiment {
     /// An autoencoder recipe of [`RECIPES`].
     Recipe(&'static Recipe),
+    /// The one-class `anomaly` recipe, its spec made for the data.
+    Anomaly,
     /// The PCA baseline.
     Pca,
     /// The semi-supervised study on the `fc` encoder.
@@ -22,22 +28,24 @@ pub enum Experiment {
 }
 
 impl Experiment {
-    /// Every experiment: the recipes in order, then the PCA baseline and the study.
+    /// Every experiment: the recipes in order, then the anomaly recipe, the PCA baseline and
+    /// the study.
     pub fn all() -> impl Iterator<Item = Experiment> {
         RECIPES
             .iter()
             .map(Experiment::Recipe)
-            .chain([Experiment::Pca, Experiment::Semisup])
+            .chain([Experiment::Anomaly, Experiment::Pca, Experiment::Semisup])
     }
 
     /// The experiment called `name`.
     pub fn find(name: &str) -> Result<Experiment, String> {
         match name {
+            anomaly::NAME => Ok(Experiment::Anomaly),
             "pca" => Ok(Experiment::Pca),
             "semisup" => Ok(Experiment::Semisup),
             _ => recipe::find(name)
                 .map(Experiment::Recipe)
-                .map_err(|e| format!("{e}, pca, semisup")),
+                .map_err(|e| format!("{e}, {}, pca, semisup", anomaly::NAME)),
         }
     }
 
@@ -45,6 +53,7 @@ impl Experiment {
     pub fn name(&self) -> &'static str {
         match self {
             Experiment::Recipe(r) => r.name,
+            Experiment::Anomaly => anomaly::NAME,
             Experiment::Pca => "pca",
             Experiment::Semisup => "semisup",
         }
@@ -54,6 +63,7 @@ impl Experiment {
     pub fn about(&self) -> String {
         match self {
             Experiment::Recipe(r) => r.about(),
+            Experiment::Anomaly => anomaly::about(),
             Experiment::Pca => "PCA with 2, 30 and 64 components: the baseline".into(),
             Experiment::Semisup => {
                 "64-10 softmax classifier on the fc encoder with 100, 1,000 and 60,000 labels: frozen, fine-tuned, from scratch"

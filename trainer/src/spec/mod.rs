@@ -187,6 +187,11 @@ pub struct TrainingSpec {
     /// Corruption of the inputs (denoising); the target stays clean.
     #[serde(default)]
     pub noise: Option<NoiseSpec>,
+    /// One-class training (anomaly detection): train on the normal samples only (those labelled
+    /// 0 when the training samples carry labels, else all) and validate on a seeded sixth of
+    /// them held out, never on a test set, which holds the anomalies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_class: bool,
 }
 
 /// What fine-tuning does to a tied decoder.

@@ -54,6 +54,9 @@ impl Trainer {
                 Some(Validation::HeldOut { seed }) => {
                     format!("a sixth of the training samples, held out with seed {seed} (no test set)")
                 }
+                Some(Validation::OneClass { seed, normal }) => format!(
+                    "a sixth of the normal training samples (label {normal}, or all when unlabelled), held out with seed {seed}; the test set is not used for validation"
+                ),
                 _ => "the test set".into(),
             },
             scaling: st
@@ -104,7 +107,7 @@ pub struct Metrics {
     /// Matrix-product backend.
     pub backend: String,
     /// What the validation samples (`test_samples`, `test_mse`) are: the test set, or a seeded
-    /// sixth of the training samples held out.
+    /// sixth of the training samples held out (of the normal ones, for one-class training).
     #[serde(default)]
     pub validation: String,
     /// The input scaling (`unit`, `minmax`, `standard`, `none`).
