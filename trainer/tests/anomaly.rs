@@ -146,7 +146,7 @@ fn anomaly_trains_on_normal_samples_and_validates_on_a_holdout_of_them() {
         "--scaling",
         "minmax",
     ]);
-    assert!(printed.contains("code c = clamp(round(N/16), 2, 16) = 2"), "{printed}");
+    assert!(printed.contains("code c = clamp(round(N/8), 2, 16) = 2"), "{printed}");
     let spec = dir.path().join("anomaly.toml");
     std::fs::write(&spec, &printed).unwrap();
     let from_spec = dir.path().join("from-spec");
@@ -171,7 +171,7 @@ fn anomaly_is_listed_its_rule_printed_and_bad_input_refused() {
     assert!(list.lines().any(|l| l.starts_with("anomaly ")), "{list}");
     let rule = run(&["spec", "anomaly"]);
     assert!(
-        rule.contains("hidden h = clamp(next power of two >= N/4, 16, 128)"),
+        rule.contains("hidden h = clamp(next power of two >= N/2, 32, 128)"),
         "{rule}"
     );
     assert!(rule.contains("epochs = clamp(ceil(8000 x 128 / n), 20, 500)"), "{rule}");

@@ -5,10 +5,10 @@
 //! below, so that it trains without tuning on 8 to 1,000 features and a few hundred to tens of
 //! thousands of samples.
 //!
-//! - Hidden width `h = clamp(next power of two ≥ N/4, 16, 128)`, two hidden layers on each
+//! - Hidden width `h = clamp(next power of two ≥ N/2, 32, 128)`, two hidden layers on each
 //!   side, LeakyReLU (slope 0.01), as MLPerf Tiny's anomaly detection model
 //!   (640-128-128-128-128-8-...) but narrower for narrow inputs.
-//! - Code width `c = clamp(round(N/16), 2, 16)`, linear: a bottleneck well below the input
+//! - Code width `c = clamp(round(N/8), 2, 16)`, linear: a bottleneck well below the input
 //!   (the tutorial's 64-unit code is wider than many sensor inputs and would learn the identity).
 //! - Output: sigmoid for data scaled to [0, 1] (`unit`, `minmax`), linear otherwise.
 //! - Untied, one phase; batches of [`BATCH`]; Adam 1e-3 with the plateau scheduler on the
@@ -28,7 +28,7 @@ pub const NAME: &str = "anomaly";
 /// narrower than the input.
 pub const MIN_INPUT: usize = 4;
 /// The narrowest hidden layer.
-pub const HIDDEN_MIN: usize = 16;
+pub const HIDDEN_MIN: usize = 32;
 /// The widest hidden layer (MLPerf Tiny's anomaly detection model's).
 pub const HIDDEN_MAX: usize = 128;
 /// The narrowest code.
@@ -49,13 +49,13 @@ pub const ALPHA: f32 = 0.01;
 /// The hidden width for `input` features: the next power of two at or above `input / 4`,
 /// clamped to [[`HIDDEN_MIN`], [`HIDDEN_MAX`]].
 pub fn hidden_width(input: usize) -> usize {
-    input.div_ceil(4).next_power_of_two().clamp(HIDDEN_MIN, HIDDEN_MAX)
+    input.div_ceil(2).next_power_of_two().clamp(HIDDEN_MIN, HIDDEN_MAX)
 }
 
-/// The code width for `input` features: `input / 16` rounded to nearest (halves up), clamped
+/// The code width for `input` features: `input / 8` rounded to nearest (halves up), clamped
 /// to [[`CODE_MIN`], [`CODE_MAX`]].
 pub fn code_width(input: usize) -> usize {
-    ((input + 8) / 16).clamp(CODE_MIN, CODE_MAX)
+    ((input + 4) / 8).clamp(CODE_MIN, CODE_MAX)
 }
 
 /// The epoch cap for `train_samples` training samples: enough epochs of [`BATCH`]-sample
@@ -85,7 +85,7 @@ pub enum RecipeError {
 /// `trainer list`'s line.
 pub fn about() -> String {
     format!(
-        "one-class dense autoencoder for anomaly detection: N-h-h-c-h-h-N, h = clamp(pow2 >= N/4, {HIDDEN_MIN}, {HIDDEN_MAX}), c = clamp(N/16, {CODE_MIN}, {CODE_MAX}); trains on normal (label 0) samples, validates on a sixth of them"
+        "one-class dense autoencoder for anomaly detection: N-h-h-c-h-h-N, h = clamp(pow2 >= N/2, {HIDDEN_MIN}, {HIDDEN_MAX}), c = clamp(N/8, {CODE_MIN}, {CODE_MAX}); trains on normal (label 0) samples, validates on a sixth of them"
     )
 }
 
@@ -139,7 +139,7 @@ pub fn spec_file(input: usize, train_samples: Option<usize>, scaling: ScalingKin
     };
     Ok(format!(
         "# The anomaly recipe for N = {input} features, {} scaling:\n\
-         # hidden h = clamp(pow2 >= N/4, {HIDDEN_MIN}, {HIDDEN_MAX}) = {h}, code c = clamp(round(N/16), {CODE_MIN}, {CODE_MAX}) = {c};\n\
+         # hidden h = clamp(pow2 >= N/2, {HIDDEN_MIN}, {HIDDEN_MAX}) = {h}, code c = clamp(round(N/8), {CODE_MIN}, {CODE_MAX}) = {c};\n\
          # {epochs}.\n\
          # One-class: trains on the samples labelled 0 (all when unlabelled), validates on a sixth of them.\n{}",
         scaling.name(),
@@ -152,7 +152,7 @@ pub fn rule() -> String {
     format!(
         "# The anomaly recipe: a one-class dense autoencoder whose spec follows from the data.\n\
          # For N features per sample and n training samples (after the validation holdout):\n\
-         #   hidden h = clamp(next power of two >= N/4, {HIDDEN_MIN}, {HIDDEN_MAX}); code c = clamp(round(N/16), {CODE_MIN}, {CODE_MAX}); N >= {MIN_INPUT}\n\
+         #   hidden h = clamp(next power of two >= N/2, {HIDDEN_MIN}, {HIDDEN_MAX}); code c = clamp(round(N/8), {CODE_MIN}, {CODE_MAX}); N >= {MIN_INPUT}\n\
          #   N-h-h-c-h-h-N, LeakyReLU (slope {ALPHA}) hidden, linear code,\n\
          #   sigmoid output for unit/minmax scaling, linear for standard/none\n\
          #   untied, one phase, batch {BATCH}, Adam 1e-3, plateau scheduler (factor 0.1, patience 10)\n\
@@ -171,15 +171,15 @@ mod tests {
     fn widths_follow_the_input_width() {
         // (N, h, c): the documented table, and the edges of each clamp.
         let table = [
-            (4, 16, 2),
-            (8, 16, 2),
-            (16, 16, 2),
-            (40, 16, 3),
-            (64, 16, 4),
-            (100, 32, 6),
-            (128, 32, 8),
-            (129, 64, 8),
-            (256, 64, 16),
+            (4, 32, 2),
+            (8, 32, 2),
+            (16, 32, 2),
+            (40, 32, 5),
+            (64, 32, 8),
+            (100, 64, 13),
+            (128, 64, 16),
+            (129, 128, 16),
+            (256, 128, 16),
             (257, 128, 16),
             (640, 128, 16),
             (784, 128, 16),
@@ -190,10 +190,10 @@ mod tests {
             assert_eq!((hidden_width(n), code_width(n)), (h, c), "N = {n}");
             assert!(code_width(n) < n, "N = {n}: the code must be a bottleneck");
         }
-        // round(N/16): 24/16 = 1.5 rounds up, 23/16 down.
+        // round(N/8): 20/8 = 2.5 rounds up, 19/8 down; 36/8 = 4.5 up, 35/8 down.
         assert_eq!(
-            (code_width(23), code_width(24), code_width(40), code_width(39)),
-            (2, 2, 3, 2)
+            (code_width(19), code_width(20), code_width(35), code_width(36)),
+            (2, 3, 4, 5)
         );
     }
 
@@ -220,7 +220,7 @@ mod tests {
     fn the_spec_is_a_one_class_bottleneck_with_the_scalings_output() {
         let s = spec(64, 1_000, ScalingKind::MinMax).unwrap();
         let dense: Vec<_> = s.encoder.layers.iter().map(|l| l.dense.unwrap()).collect();
-        assert_eq!(dense, [16, 16, 4]);
+        assert_eq!(dense, [32, 32, 8]);
         assert!(s.training.one_class && !s.decoder.tied && !s.training.greedy);
         assert_eq!(s.encoder.code_activation, Some(Activation::Linear));
         assert_eq!(s.decoder.output_activation, Some(Activation::Sigmoid));

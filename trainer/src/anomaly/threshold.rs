@@ -5,7 +5,10 @@
 //! data (a seeded sixth, [`Validation::HeldOut`]: the model never trained on them, so their
 //! scores are what unseen normal data scores); otherwise, when the run validated on a test set
 //! (which may hold the anomalies and is never used for a decision), the training samples. Of
-//! either set, samples labelled other than 0 are left out: a label of 1 marks an anomaly.
+//! either set, samples labelled other than 0 are left out: a label of 1 marks an anomaly. A
+//! one-class run ([`Validation::OneClass`]: the `anomaly` recipe, the one-class study) trained
+//! and validated on the samples of its normal label alone, so its held-out samples are all
+//! normal.
 
 use super::metrics::threshold_at_fpr;
 use super::scores::int8_scores;
@@ -15,10 +18,7 @@ use autoencoder_core::model::Threshold;
 use autoencoder_core::Model;
 use serde::Serialize;
 
-/// The built-in recipe whose runs export with a threshold by default.
-pub const ANOMALY_RECIPE: &str = "anomaly";
-
-/// The default `--threshold-fpr` of the `anomaly` recipe's runs.
+/// The default `--threshold-fpr` of the `anomaly` recipe's runs ([`super::recipe::NAME`]).
 pub const DEFAULT_FPR: f64 = 0.01;
 
 /// Which samples a threshold was fitted on.
@@ -83,11 +83,12 @@ pub enum ThresholdError {
 /// The normal samples a threshold of `data` is fitted on, and which they are (see the module
 /// docs).
 pub fn normal_samples(data: &Dataset) -> (Samples, FitOn) {
-    let (samples, on) = match data.record.validation {
-        Validation::HeldOut { .. } => (&data.test, FitOn::HeldOut),
-        Validation::TestSet => (&data.train, FitOn::Training),
-    };
-    (normals(samples), on)
+    match data.record.validation {
+        Validation::HeldOut { .. } => (normals(&data.test), FitOn::HeldOut),
+        // Held out of the samples of the normal label alone: all normal, whatever their label.
+        Validation::OneClass { .. } => (data.test.clone(), FitOn::HeldOut),
+        Validation::TestSet => (normals(&data.train), FitOn::Training),
+    }
 }
 
 /// The samples labelled 0, or all of them when there are no labels.

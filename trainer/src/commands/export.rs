@@ -82,8 +82,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         .unwrap_or_else(|| Path::new("models").join(format!("{}.{}", state.config.variant, crate::export::EXTENSION)));
     let threshold_fpr = args
         .threshold_fpr
-        .or((state.config.variant == crate::anomaly::threshold::ANOMALY_RECIPE)
-            .then_some(crate::anomaly::threshold::DEFAULT_FPR));
+        .or((state.config.variant == crate::anomaly::recipe::NAME).then_some(crate::anomaly::threshold::DEFAULT_FPR));
     let options = crate::export::ExportOptions {
         calibration: args.calibration,
         threshold_fpr,

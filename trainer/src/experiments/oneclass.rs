@@ -271,7 +271,12 @@ fn study_digit(
     trainer.write_metrics(dir, &metrics)?;
 
     let model_path = dir.join(format!("{}.{}", spec.name, crate::export::EXTENSION));
-    let export = crate::export::export(&trainer.state, &model_path, trainer.data(), settings.calibration)?;
+    let options = crate::export::ExportOptions {
+        calibration: settings.calibration,
+        threads: 1,
+        ..crate::export::ExportOptions::default()
+    };
+    let export = crate::export::export(&trainer.state, &model_path, trainer.data(), &options)?;
     let bytes = crate::export::read_model_file(&model_path)?;
     let core = crate::export::load(&model_path, &bytes)?;
 
