@@ -118,13 +118,14 @@ pub(super) fn build(
             .map_err(|_| QuantizeError::Unsupported(format!("more than {} layers", layers.capacity())))?;
     }
     let code_after = code_after.unwrap_or(layers.len());
-    let last = layers.len();
-    let score_error = move |source| QuantizeError::Arithmetic {
-        layer: last,
+    // The score's requantization: from the last layer's output quantization into the input's.
+    let output = layers.iter().rev().find_map(QLayer::output_quant).unwrap_or(spec.quant);
+    let anomaly = Anomaly::derive(spec.quant, output).map_err(|source| QuantizeError::Arithmetic {
+        layer: layers.len(),
         what: "anomaly score requantization",
         source,
-    };
-    let mut body = ModelBody {
+    })?;
+    let body = ModelBody {
         name: name.to_string(),
         source: spec.source.clone(),
         float_test_mse: float_test_mse as f32,
@@ -133,10 +134,8 @@ pub(super) fn build(
         input: spec.quant,
         code_after: narrow(code_after)?,
         layers,
-        // Replaced just below, once the output's quantization is known.
-        anomaly: Anomaly::derive(spec.quant, spec.quant).map_err(score_error)?,
+        anomaly,
     };
-    body.anomaly = Anomaly::of(&body).map_err(score_error)?;
     Ok(Quantized::new(body))
 }
 
