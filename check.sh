@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check of the project, locally and in CI: formatting, lints, the whole test suite (with
-# the firmware under QEMU: needs qemu-system-arm), the no_std core and the firmware built for
-# Cortex-M, the docs, and the optional OpenBLAS backend when the system library is installed.
+# the firmware under QEMU: needs qemu-system-arm; the C API's programs: gcc-arm-none-eabi), the
+# no_std core, the C library and the firmware built for Cortex-M, the docs, and the optional
+# OpenBLAS backend when the system library is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -54,6 +55,12 @@ cargo test --workspace --locked
 step "no_std core for Cortex-M4F and Cortex-M0"
 cargo build -p autoencoder-core --locked --target thumbv7em-none-eabihf
 cargo build -p autoencoder-core --locked --target thumbv6m-none-eabi
+
+step "C API: libautoencoder.a for Cortex-M4F and Cortex-M0"
+# The tests build it for the host and Cortex-M4F, check the header against cbindgen's and run
+# the C programs (host-tests/tests/c_api.rs; gcc and Debian's gcc-arm-none-eabi).
+cargo build -p core-c --locked --profile embedded --target thumbv7em-none-eabihf
+cargo build -p core-c --locked --profile embedded --target thumbv6m-none-eabi
 
 step "firmware for Cortex-M4F: fmt, clippy, QEMU and nRF52840-DK release builds"
 # The firmware is its own workspace (firmware/.cargo/config.toml sets its target), so cargo runs

@@ -9,6 +9,7 @@
 //! The tests are in `tests/firmware.rs`; they need `qemu-system-arm` (Debian:
 //! `apt-get install qemu-system-arm`).
 
+pub mod c_api;
 pub mod check;
 pub mod elf;
 pub mod firmware;
