@@ -166,8 +166,9 @@ typedef int32_t ae_input_scaling;
 // Alignment: that of `uintptr_t`, as declared; a pointer to storage that is not aligned gets
 // `AE_MISALIGNED`.
 //
-// Threads: a run writes the scratch, so one `ae_model` is used by one thread (or interrupt) at
-// a time. Models loaded with different scratch buffers run concurrently, also from one blob.
+// Threads: a run writes the scratch, so one `ae_model` runs in one thread (or interrupt) at a
+// time; `ae_model_get_info` and `ae_model_is_anomalous` only read it and may share it. Models
+// loaded with different scratch buffers run concurrently, also from one blob.
 typedef struct {
   size_t opaque[AE_MODEL_WORDS];
 } ae_model;

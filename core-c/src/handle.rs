@@ -25,8 +25,9 @@ pub const AE_MODEL_WORDS: usize = 680;
 /// Alignment: that of `uintptr_t`, as declared; a pointer to storage that is not aligned gets
 /// `AE_MISALIGNED`.
 ///
-/// Threads: a run writes the scratch, so one `ae_model` is used by one thread (or interrupt) at
-/// a time. Models loaded with different scratch buffers run concurrently, also from one blob.
+/// Threads: a run writes the scratch, so one `ae_model` runs in one thread (or interrupt) at a
+/// time; `ae_model_get_info` and `ae_model_is_anomalous` only read it and may share it. Models
+/// loaded with different scratch buffers run concurrently, also from one blob.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 pub struct ae_model {
@@ -93,7 +94,25 @@ const _: () = assert!(
 );
 const _: () = assert!(align_of::<Loaded>() <= align_of::<ae_model>());
 
-/// The loaded model at `model`, or why there is none.
+/// The storage at `model` if it holds a loaded model, or why it does not.
+///
+/// # Safety
+/// `model` is null or points to an `ae_model` the caller owns.
+unsafe fn slot(model: *const ae_model) -> Result<*mut Loaded, ae_status> {
+    Buffer::new_const(model, 1)?;
+    let slot = model.cast::<Loaded>().cast_mut();
+    // SAFETY: non-null and aligned (Buffer::new_const), an `ae_model` by the caller's contract,
+    // whose storage is large and aligned enough for `Loaded` (the assertions above); the tag
+    // is read as a plain word.
+    let tag = unsafe { core::ptr::addr_of!((*slot).tag).read() };
+    if tag == TAG {
+        Ok(slot)
+    } else {
+        Err(ae_status::AE_NOT_LOADED)
+    }
+}
+
+/// The loaded model at `model`, to run (which writes its scratch), and its scratch's addresses.
 ///
 /// # Safety
 /// `model` is null or points to an `ae_model` the caller owns, not used by anything else during
@@ -101,17 +120,22 @@ const _: () = assert!(align_of::<Loaded>() <= align_of::<ae_model>());
 pub(crate) unsafe fn loaded<'a>(
     model: *mut ae_model,
 ) -> Result<(&'a mut Runner<'static, 'static>, Range<usize>), ae_status> {
-    Buffer::new(model, 1)?;
-    // SAFETY: non-null and aligned (Buffer::new), an `ae_model` by the caller's contract, whose
-    // storage is large and aligned enough for `Loaded` (the assertions above). The tag is read
-    // as plain bytes; the runner only once the tag says a load wrote it.
-    let slot = unsafe { &mut *model.cast::<Loaded>() };
-    if slot.tag != TAG {
-        return Err(ae_status::AE_NOT_LOADED);
-    }
-    // SAFETY: the tag is written after the runner, by a successful load only.
-    let runner = unsafe { slot.runner.assume_init_mut() };
-    Ok((runner, slot.scratch.clone()))
+    // SAFETY: the caller's contract.
+    let slot = unsafe { slot(model) }?;
+    // SAFETY: the tag is written after the runner and the scratch, by a successful load only;
+    // the caller's contract makes this the only reference for the call.
+    unsafe { Ok(((*slot).runner.assume_init_mut(), (*slot).scratch.clone())) }
+}
+
+/// The loaded model at `model`, read only: calls that only read may share a model.
+///
+/// # Safety
+/// `model` is null or points to an `ae_model` the caller owns, not run during the call.
+unsafe fn loaded_ref<'a>(model: *const ae_model) -> Result<&'a Runner<'static, 'static>, ae_status> {
+    // SAFETY: the caller's contract.
+    let slot = unsafe { slot(model) }?;
+    // SAFETY: as in `loaded`, shared.
+    unsafe { Ok((*slot).runner.assume_init_ref()) }
 }
 
 /// Checks a model blob and binds it to a scratch buffer, in `model`'s storage.
@@ -193,7 +217,7 @@ pub unsafe extern "C" fn ae_model_check(blob: *const u8, blob_len: usize, info: 
 pub unsafe extern "C" fn ae_model_get_info(model: *const ae_model, info: *mut ae_model_info) -> ae_status {
     let status = (|| {
         // SAFETY: the caller's contract; only read.
-        let (runner, _) = unsafe { loaded(model.cast_mut()) }?;
+        let runner = unsafe { loaded_ref(model) }?;
         let info = Buffer::new(info, 1)?;
         // SAFETY: non-null, aligned, writable by the caller's contract.
         unsafe { info.slice_mut() }.fill(describe(runner.model()));
@@ -212,7 +236,7 @@ pub unsafe extern "C" fn ae_model_get_info(model: *const ae_model, info: *mut ae
 pub unsafe extern "C" fn ae_model_is_anomalous(model: *const ae_model, score: u32, anomalous: *mut bool) -> ae_status {
     let status = (|| {
         // SAFETY: the caller's contract; only read.
-        let (runner, _) = unsafe { loaded(model.cast_mut()) }?;
+        let runner = unsafe { loaded_ref(model) }?;
         let out = Buffer::new(anomalous, 1)?;
         let verdict = runner.model().is_anomalous(score)?;
         // SAFETY: non-null, aligned, writable by the caller's contract.
