@@ -14,6 +14,9 @@ pub struct BenchResult {
     pub variant: String,
     /// Matrix-product backend.
     pub backend: String,
+    /// The SIMD level of the trainer's own kernels ([`crate::simd`]), with the cap when
+    /// `TRAINER_SIMD` set one.
+    pub simd: String,
     /// Threads.
     pub threads: usize,
     /// Batch size.
@@ -60,6 +63,7 @@ pub fn run(variant: &str, epochs: usize, threads: usize, data: Mnist) -> anyhow:
     Ok(BenchResult {
         variant: variant.to_string(),
         backend: crate::matmul::backend_name().to_string(),
+        simd: crate::simd::describe(),
         threads,
         batch_size: trainer.state.config.batch_size,
         train_samples: n,

@@ -41,6 +41,7 @@ pub mod quantize;
 pub mod recipe;
 pub mod safetensors_export;
 pub mod semisup;
+pub mod simd;
 pub mod spec;
 pub mod summary;
 pub mod tflite;

@@ -65,7 +65,12 @@ enum Command {
 }
 
 fn main() {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(e) = trainer::simd::check_env() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    let result = match cli.command {
         None => commands::all::run(),
         Some(Command::Train(args)) => train::run(args).map(|_| ()),
         Some(Command::List) => {

@@ -87,7 +87,10 @@ impl Workspace {
     /// scaled f32 values as they are ([`InputValue`]).
     pub fn load<T: InputValue>(&mut self, samples: impl Iterator<Item = impl AsRef<[T]>>) {
         let mut rows = 0;
-        for (mut dst, src) in self.x.rows_mut().into_iter().zip(samples) {
+        let width = self.x.ncols();
+        // Slices, not ndarray rows: the copy (or conversion) of a row vectorises.
+        let x = self.x.as_slice_mut().expect("the input buffer is a standard array");
+        for (dst, src) in x.chunks_exact_mut(width.max(1)).zip(samples) {
             for (d, &p) in dst.iter_mut().zip(src.as_ref()) {
                 *d = p.input();
             }

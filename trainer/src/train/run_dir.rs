@@ -50,6 +50,7 @@ impl Trainer {
             zero_code_fraction: report.zero_code_fraction,
             near_zero_code_fraction: report.near_zero_code_fraction,
             backend: crate::matmul::backend_name().to_string(),
+            simd: crate::simd::active().name().to_string(),
             validation: match st.config.data.as_ref().map(|d| d.validation) {
                 Some(Validation::HeldOut { seed }) => {
                     format!("a sixth of the training samples, held out with seed {seed} (no test set)")
@@ -106,6 +107,10 @@ pub struct Metrics {
     pub near_zero_code_fraction: f64,
     /// Matrix-product backend.
     pub backend: String,
+    /// The SIMD level of the trainer's own kernels (`scalar`, `avx2`, `avx512`; see
+    /// [`crate::simd`]). Empty in files written before it was recorded.
+    #[serde(default)]
+    pub simd: String,
     /// What the validation samples (`test_samples`, `test_mse`) are: the test set, or a seeded
     /// sixth of the training samples held out (of the normal ones, for one-class training).
     #[serde(default)]

@@ -132,7 +132,8 @@ impl Trainer {
         let loss = self.gradients(batch, epoch, position);
         let trainable: Vec<bool> = self.state.model.params.iter().map(|p| !p.frozen).collect();
         let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
-        self.state.adam.step(&mut params, &self.workers[0].grads, &trainable);
+        let (adam, grads) = (&mut self.state.adam, &self.workers[0].grads);
+        self.pool.install(|| adam.step(&mut params, grads, &trainable));
         loss
     }
 

@@ -124,8 +124,8 @@ pub(super) enum Level {
     Baseline,
 }
 
-/// The best variant this CPU runs (a test may ask for a lesser one). Only x86-64 has more
-/// than one.
+/// The best variant this CPU runs under `TRAINER_SIMD` ([`crate::simd::active`]; a test may
+/// ask for a lesser one). Only x86-64 has more than one.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) fn level() -> Level {
     let best = best_level();
@@ -144,16 +144,11 @@ pub(super) fn level() -> Level {
 
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn best_level() -> Level {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Level::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return Level::Avx2;
-        }
+    match crate::simd::active() {
+        crate::simd::Level::Avx512 => Level::Avx512,
+        crate::simd::Level::Avx2 => Level::Avx2,
+        crate::simd::Level::Scalar => Level::Baseline,
     }
-    Level::Baseline
 }
 
 /// Defines `$name(d, args…)`: checks the buffers with `$check`, then runs
