@@ -9,7 +9,7 @@
 //!   multiplied).
 
 use super::pack::{pack, regions, unpack, Dims, CB};
-use super::simd::{dispatch, Simd, LANES};
+use super::simd::{dispatch, Simd, LANES, NARROW_ROWS};
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 /// [`super::forward`] by direct convolution, any kernel size.
@@ -158,26 +158,36 @@ unsafe fn forward_generic<S: Simd>(d: &Dims, wf: &[f32], bias: &[f32], xb: &[f32
     let (wf, bias, xb, yb) = (wf.as_ptr(), bias.as_ptr(), xb.as_ptr(), yb.as_mut_ptr());
     for o0 in (0..d.o8).step_by(CB) {
         for i in 0..d.oh {
+            if !S::WIDE {
+                // NARROW_ROWS channels of one pixel at a time (see Simd::WIDE).
+                for o1 in (o0..o0 + CB).step_by(NARROW_ROWS) {
+                    for j in 0..d.ow {
+                        // SAFETY: as below, for channels o1..o1 + NARROW_ROWS ≤ o0 + CB.
+                        unsafe { forward_tile::<S, NARROW_ROWS, 1>(d, wf.add(o1), bias.add(o1), xb, yb, o1, i, j) };
+                    }
+                }
+                continue;
+            }
             let mut j0 = 0;
             // SAFETY (all three): o0 + CB ≤ o8, i < OH and j0 + B ≤ OW, so every read is
             // inside xb's C planes and wf, every write inside yb's o8 planes.
             while j0 + 3 <= d.ow {
-                unsafe { forward_tile::<S, 3>(d, wf.add(o0), bias.add(o0), xb, yb, o0, i, j0) };
+                unsafe { forward_tile::<S, CB, 3>(d, wf.add(o0), bias.add(o0), xb, yb, o0, i, j0) };
                 j0 += 3;
             }
             match d.ow - j0 {
-                2 => unsafe { forward_tile::<S, 2>(d, wf.add(o0), bias.add(o0), xb, yb, o0, i, j0) },
-                1 => unsafe { forward_tile::<S, 1>(d, wf.add(o0), bias.add(o0), xb, yb, o0, i, j0) },
+                2 => unsafe { forward_tile::<S, CB, 2>(d, wf.add(o0), bias.add(o0), xb, yb, o0, i, j0) },
+                1 => unsafe { forward_tile::<S, CB, 1>(d, wf.add(o0), bias.add(o0), xb, yb, o0, i, j0) },
                 _ => {}
             }
         }
     }
 }
 
-/// Output channels `o0..o0 + CB` at pixels `(i, j0..j0 + B)`.
+/// Output channels `o0..o0 + R` at pixels `(i, j0..j0 + B)`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn forward_tile<S: Simd, const B: usize>(
+unsafe fn forward_tile<S: Simd, const R: usize, const B: usize>(
     d: &Dims,
     wf: *const f32,
     bias: *const f32,
@@ -189,7 +199,7 @@ unsafe fn forward_tile<S: Simd, const B: usize>(
 ) {
     // SAFETY: see forward_generic; indices stay within the shapes in its comment.
     unsafe {
-        let mut acc = [[S::zero(); B]; CB];
+        let mut acc = [[S::zero(); B]; R];
         for (o, row) in acc.iter_mut().enumerate() {
             *row = [S::splat(*bias.add(o)); B];
         }
@@ -230,27 +240,55 @@ unsafe fn weight_grad_generic<S: Simd>(d: &Dims, xb: &[f32], dyb: &[f32], dwp: &
     for o0 in (0..d.o8).step_by(CB) {
         for c in 0..d.c {
             for p in 0..d.k {
-                let mut q0 = 0;
-                // SAFETY (all three): o0 + CB ≤ o8, c < C, p < k, q0 + QB ≤ k: reads stay in
-                // xb's C planes (i + p < H, j + q < W) and dyb's o8 planes, writes in dwp.
-                while q0 + 3 <= d.k {
-                    unsafe { weight_grad_tile::<S, 3>(d, xb, dyb, dwp, o0, c, p, q0) };
-                    q0 += 3;
-                }
-                match d.k - q0 {
-                    2 => unsafe { weight_grad_tile::<S, 2>(d, xb, dyb, dwp, o0, c, p, q0) },
-                    1 => unsafe { weight_grad_tile::<S, 1>(d, xb, dyb, dwp, o0, c, p, q0) },
-                    _ => {}
+                // Channels of accumulators held at once: all CB, or two (see Simd::WIDE).
+                let rows = if S::WIDE { CB } else { 2 };
+                for o1 in (o0..o0 + CB).step_by(rows) {
+                    let mut q0 = 0;
+                    // SAFETY (all three): o1 + rows ≤ o8, c < C, p < k, q0 + QB ≤ k: reads stay
+                    // in xb's C planes (i + p < H, j + q < W) and dyb's o8 planes, writes in dwp.
+                    while q0 + 3 <= d.k {
+                        unsafe { weight_grad_rows::<S, 3>(S::WIDE, d, xb, dyb, dwp, o1, c, p, q0) };
+                        q0 += 3;
+                    }
+                    match d.k - q0 {
+                        2 => unsafe { weight_grad_rows::<S, 2>(S::WIDE, d, xb, dyb, dwp, o1, c, p, q0) },
+                        1 => unsafe { weight_grad_rows::<S, 1>(S::WIDE, d, xb, dyb, dwp, o1, c, p, q0) },
+                        _ => {}
+                    }
                 }
             }
         }
     }
 }
 
-/// `dW[o0..o0 + CB, c, p, q0..q0 + QB]`, per lane, summed over every output pixel.
+/// [`weight_grad_tile`] for `CB` channels from `o0` when `wide`, else 2.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn weight_grad_tile<S: Simd, const QB: usize>(
+unsafe fn weight_grad_rows<S: Simd, const QB: usize>(
+    wide: bool,
+    d: &Dims,
+    xb: *const f32,
+    dyb: *const f32,
+    dwp: *mut f32,
+    o0: usize,
+    c: usize,
+    p: usize,
+    q0: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if wide {
+            weight_grad_tile::<S, CB, QB>(d, xb, dyb, dwp, o0, c, p, q0)
+        } else {
+            weight_grad_tile::<S, 2, QB>(d, xb, dyb, dwp, o0, c, p, q0)
+        }
+    }
+}
+
+/// `dW[o0..o0 + R, c, p, q0..q0 + QB]`, per lane, summed over every output pixel.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn weight_grad_tile<S: Simd, const R: usize, const QB: usize>(
     d: &Dims,
     xb: *const f32,
     dyb: *const f32,
@@ -265,7 +303,7 @@ unsafe fn weight_grad_tile<S: Simd, const QB: usize>(
         let plane = d.oh * d.ow;
         let o_stride = d.c * d.k * d.k * LANES;
         let base = dwp.add((((o0 * d.c + c) * d.k + p) * d.k + q0) * LANES);
-        let mut acc = [[S::zero(); QB]; CB];
+        let mut acc = [[S::zero(); QB]; R];
         for (o, row) in acc.iter_mut().enumerate() {
             for (q, a) in row.iter_mut().enumerate() {
                 *a = S::load(base.add(o * o_stride + q * LANES));

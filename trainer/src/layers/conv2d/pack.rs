@@ -128,10 +128,12 @@ fn pack_rows(rows: &[&[f32]], dst: &mut [f32]) {
     let f = dst.len() / LANES;
     assert!(rows.len() <= LANES && rows.iter().all(|r| r.len() >= f));
     #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx512 {
+    match level() {
         // SAFETY: avx512f was detected; lengths checked above.
-        unsafe { transpose::pack_avx512(rows, dst) };
-        return;
+        Level::Avx512 => return unsafe { transpose::pack_avx512(rows, dst) },
+        // SAFETY: avx2 was detected; lengths checked above.
+        Level::Avx2 => return unsafe { transpose::pack_avx2(rows, dst) },
+        Level::Baseline => {}
     }
     for (i, px) in dst.chunks_exact_mut(LANES).enumerate() {
         for (l, v) in px.iter_mut().enumerate() {
@@ -146,10 +148,12 @@ fn unpack_rows(src: &[f32], rows: &mut [&mut [f32]]) {
     let f = rows.first().map_or(0, |r| r.len());
     assert!(rows.len() <= LANES && rows.iter().all(|r| r.len() == f) && src.len() >= f * LANES);
     #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx512 {
+    match level() {
         // SAFETY: avx512f was detected; lengths checked above.
-        unsafe { transpose::unpack_avx512(src, rows) };
-        return;
+        Level::Avx512 => return unsafe { transpose::unpack_avx512(src, rows) },
+        // SAFETY: avx2 was detected; lengths checked above.
+        Level::Avx2 => return unsafe { transpose::unpack_avx2(src, rows) },
+        Level::Baseline => {}
     }
     for (l, row) in rows.iter_mut().enumerate() {
         for (i, v) in row.iter_mut().enumerate() {
@@ -158,7 +162,8 @@ fn unpack_rows(src: &[f32], rows: &mut [&mut [f32]]) {
     }
 }
 
-/// 16 × 16 transposes in AVX-512 registers for [`pack_rows`] and [`unpack_rows`].
+/// 16 × 16 transposes in AVX-512 registers, and 8 × 8 ones in AVX2 registers, for
+/// [`pack_rows`] and [`unpack_rows`].
 #[cfg(target_arch = "x86_64")]
 mod transpose {
     use super::LANES;
@@ -260,6 +265,133 @@ mod transpose {
         for (l, row) in rows.iter_mut().enumerate() {
             for (i, v) in row.iter_mut().enumerate().skip(full) {
                 *v = src[i * LANES + l];
+            }
+        }
+    }
+
+    /// Transposes the 8 × 8 matrix whose rows are `r` (AVX2).
+    #[inline(always)]
+    unsafe fn transpose8(r: &mut [__m256; 8]) {
+        // SAFETY: register shuffles only; the callers enable avx2.
+        unsafe {
+            let mut t = [_mm256_setzero_ps(); 8];
+            for i in 0..4 {
+                t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            let mut u = [_mm256_setzero_ps(); 8];
+            for g in 0..2 {
+                let (a0, a1, b0, b1) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+                u[4 * g] = _mm256_shuffle_ps::<0x44>(a0, b0);
+                u[4 * g + 1] = _mm256_shuffle_ps::<0xEE>(a0, b0);
+                u[4 * g + 2] = _mm256_shuffle_ps::<0x44>(a1, b1);
+                u[4 * g + 3] = _mm256_shuffle_ps::<0xEE>(a1, b1);
+            }
+            for m in 0..4 {
+                r[m] = _mm256_permute2f128_ps::<0x20>(u[m], u[4 + m]);
+                r[4 + m] = _mm256_permute2f128_ps::<0x31>(u[m], u[4 + m]);
+            }
+        }
+    }
+
+    /// [`super::pack_rows`] with AVX2: each 8-float chunk of 16 rows as two 8 × 8 transposes.
+    ///
+    /// # Safety
+    /// avx2 is available; every row holds at least `dst.len() / LANES` floats and there are at
+    /// most LANES rows.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn pack_avx2(rows: &[&[f32]], dst: &mut [f32]) {
+        let f = dst.len() / LANES;
+        let full = f / 8 * 8;
+        for f0 in (0..full).step_by(8) {
+            for half in 0..2 {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (v, row) in r.iter_mut().zip(rows.iter().skip(8 * half)) {
+                    // SAFETY: f0 + 8 ≤ f ≤ row.len().
+                    *v = unsafe { _mm256_loadu_ps(row.as_ptr().add(f0)) };
+                }
+                // SAFETY: avx2 is enabled here.
+                unsafe { transpose8(&mut r) };
+                for (i, v) in r.iter().enumerate() {
+                    // SAFETY: (f0 + i)·LANES + 8·half + 8 ≤ f·LANES ≤ dst.len().
+                    unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add((f0 + i) * LANES + 8 * half), *v) };
+                }
+            }
+        }
+        for (i, px) in dst.chunks_exact_mut(LANES).enumerate().skip(full) {
+            for (l, v) in px.iter_mut().enumerate() {
+                *v = rows.get(l).map_or(0.0, |r| r[i]);
+            }
+        }
+    }
+
+    /// [`super::unpack_rows`] with AVX2.
+    ///
+    /// # Safety
+    /// avx2 is available; at most LANES rows, all of one length `F`, and
+    /// `src.len() ≥ F·LANES`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn unpack_avx2(src: &[f32], rows: &mut [&mut [f32]]) {
+        let f = rows.first().map_or(0, |r| r.len());
+        let full = f / 8 * 8;
+        for f0 in (0..full).step_by(8) {
+            for half in 0..2 {
+                if rows.len() <= 8 * half {
+                    break;
+                }
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (i, v) in r.iter_mut().enumerate() {
+                    // SAFETY: (f0 + i)·LANES + 8·half + 8 ≤ f·LANES ≤ src.len().
+                    *v = unsafe { _mm256_loadu_ps(src.as_ptr().add((f0 + i) * LANES + 8 * half)) };
+                }
+                // SAFETY: avx2 is enabled here.
+                unsafe { transpose8(&mut r) };
+                for (row, v) in rows.iter_mut().skip(8 * half).zip(&r) {
+                    // SAFETY: f0 + 8 ≤ f = row.len().
+                    unsafe { _mm256_storeu_ps(row.as_mut_ptr().add(f0), *v) };
+                }
+            }
+        }
+        for (l, row) in rows.iter_mut().enumerate() {
+            for (i, v) in row.iter_mut().enumerate().skip(full) {
+                *v = src[i * LANES + l];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::simd::Level;
+    use super::super::tests::hooks;
+    use super::*;
+
+    #[test]
+    fn every_level_packs_and_unpacks_as_the_definition() {
+        // Row lengths around the 8- and 16-float chunks of the transposes, partial batches.
+        for f in [1, 7, 8, 9, 16, 23, 40] {
+            for rows in [1, 5, 8, 9, 16] {
+                let src: Vec<Vec<f32>> = (0..rows)
+                    .map(|r| (0..f).map(|i| (r * 1000 + i) as f32).collect())
+                    .collect();
+                let refs: Vec<&[f32]> = src.iter().map(Vec::as_slice).collect();
+                let mut want = vec![0f32; f * LANES];
+                for (i, px) in want.chunks_exact_mut(LANES).enumerate() {
+                    for (l, v) in px.iter_mut().enumerate() {
+                        *v = src.get(l).map_or(0.0, |r| r[i]);
+                    }
+                }
+                for level in [Level::Avx512, Level::Avx2, Level::Baseline] {
+                    hooks::with(Some(level), false, || {
+                        let mut packed = vec![f32::NAN; f * LANES];
+                        pack_rows(&refs, &mut packed);
+                        assert_eq!(packed, want, "pack, {level:?}, F {f}, {rows} rows");
+                        let mut back = vec![vec![f32::NAN; f]; rows];
+                        let mut slices: Vec<&mut [f32]> = back.iter_mut().map(Vec::as_mut_slice).collect();
+                        unpack_rows(&packed, &mut slices);
+                        assert_eq!(back, src, "unpack, {level:?}, F {f}, {rows} rows");
+                    });
+                }
             }
         }
     }

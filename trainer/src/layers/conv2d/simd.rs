@@ -11,6 +11,11 @@ pub(super) const LANES: usize = 16;
 
 /// The few vector operations the kernels need, on [`LANES`] floats.
 pub(super) trait Simd: Copy {
+    /// Whether one vector is one register of a file of 32 (AVX-512): the kernels then hold
+    /// [`CB`](super::pack::CB) channels × 3 pixels of accumulators in registers. Otherwise
+    /// (AVX2's 16 registers of half a vector each) they hold fewer, [`NARROW_ROWS`] channels
+    /// of one pixel, so that nothing spills.
+    const WIDE: bool;
     /// # Safety
     /// `p` is valid for reading `LANES` floats.
     unsafe fn load(p: *const f32) -> Self;
@@ -34,7 +39,12 @@ pub(super) trait Simd: Copy {
 #[derive(Clone, Copy)]
 pub(super) struct Portable(pub(super) [f32; LANES]);
 
+/// Channels of accumulators a kernel holds in registers where vectors are not [`Simd::WIDE`]:
+/// 4 channels × 1 pixel is 8 AVX2 registers of the 16, beside the loaded pixel and the weight.
+pub(super) const NARROW_ROWS: usize = 4;
+
 impl Simd for Portable {
+    const WIDE: bool = false;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller guarantees LANES readable floats at p.
@@ -75,6 +85,7 @@ pub(super) struct Avx512(std::arch::x86_64::__m512);
 
 #[cfg(target_arch = "x86_64")]
 impl Simd for Avx512 {
+    const WIDE: bool = true;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: LANES readable floats at p (caller); avx512f is enabled (type invariant).

@@ -9,7 +9,7 @@
 
 use super::direct::reduce_bias_grad;
 use super::pack::{pack, regions, unpack, Dims, CB};
-use super::simd::{dispatch, Simd, LANES};
+use super::simd::{dispatch, Simd, LANES, NARROW_ROWS};
 use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 // Each kernel row is a 1-D correlation of width 6; F(3, 6) computes 3 adjacent outputs of it
@@ -419,29 +419,45 @@ unsafe fn wino_forward_products_generic<S: Simd>(d: &Dims, uf: &[f32], vb: &[f32
         let (u, v) = unsafe { (uf.add(xi * d.c * WR * d.o8), vb.add(xi * d.c * d.h * t * LANES)) };
         for o0 in (0..d.o8).step_by(CB) {
             let m = unsafe { mb.add((xi * d.o8 + o0) * n * LANES) };
+            if !S::WIDE {
+                // NARROW_ROWS channels of one tile at a time (see Simd::WIDE).
+                for r0 in (0..CB).step_by(NARROW_ROWS) {
+                    let (u, m) = unsafe { (u.add(o0 + r0), m.add(r0 * n * LANES)) };
+                    for j in 0..n {
+                        unsafe { wino_forward_tile::<S, NARROW_ROWS, 1>(d, u, v, m, j) };
+                    }
+                }
+                continue;
+            }
             let mut j = 0;
             while j + 3 <= n {
-                unsafe { wino_forward_tile::<S, 3>(d, u.add(o0), v, m, j) };
+                unsafe { wino_forward_tile::<S, CB, 3>(d, u.add(o0), v, m, j) };
                 j += 3;
             }
             match n - j {
-                2 => unsafe { wino_forward_tile::<S, 2>(d, u.add(o0), v, m, j) },
-                1 => unsafe { wino_forward_tile::<S, 1>(d, u.add(o0), v, m, j) },
+                2 => unsafe { wino_forward_tile::<S, CB, 2>(d, u.add(o0), v, m, j) },
+                1 => unsafe { wino_forward_tile::<S, CB, 1>(d, u.add(o0), v, m, j) },
                 _ => {}
             }
         }
     }
 }
 
-/// For one point ξ: `M[o0 + o][j + b] = Σ_{c, p} U[c][p][o0 + o]·V[c][p·T + j + b]`, where
-/// `j` runs over (output row, tile) pairs.
+/// For one point ξ: `M[o][j + b] = Σ_{c, p} U[c][p][o]·V[c][p·T + j + b]` for the `R` output
+/// channels `o` from `u` and `m`, where `j` runs over (output row, tile) pairs.
 #[inline(always)]
-unsafe fn wino_forward_tile<S: Simd, const B: usize>(d: &Dims, u: *const f32, v: *const f32, m: *mut f32, j: usize) {
+unsafe fn wino_forward_tile<S: Simd, const R: usize, const B: usize>(
+    d: &Dims,
+    u: *const f32,
+    v: *const f32,
+    m: *mut f32,
+    j: usize,
+) {
     let t = tiles(d);
     let n = d.oh * t;
     // SAFETY: see wino_forward_products_generic.
     unsafe {
-        let mut acc = [[S::zero(); B]; CB];
+        let mut acc = [[S::zero(); B]; R];
         for c in 0..d.c {
             for p in 0..WR {
                 let vp = v.add((c * d.h * t + p * t + j) * LANES);
@@ -572,32 +588,58 @@ unsafe fn wino_weight_grad_generic<S: Simd>(d: &Dims, vb: &[f32], dmb: &[f32], d
                 for c in 0..d.c {
                     let v = vb.add((xi * d.c + c) * d.h * t * LANES);
                     for p0 in (0..WR).step_by(3) {
-                        let mut acc = [[S::zero(); 3]; CB];
-                        let at = |o: usize, pp: usize| ((((o0 + o) * d.c + c) * WR + p0 + pp) * WA + xi) * LANES;
-                        for (o, row) in acc.iter_mut().enumerate() {
-                            for (pp, a) in row.iter_mut().enumerate() {
-                                *a = S::load(dup.add(at(o, pp)));
-                            }
-                        }
-                        for j in 0..n {
-                            let mut xs = [S::zero(); 3];
-                            for (pp, x) in xs.iter_mut().enumerate() {
-                                *x = S::load(v.add(((p0 + pp) * t + j) * LANES));
-                            }
-                            for (o, row) in acc.iter_mut().enumerate() {
-                                let gv = S::load(g.add((o * n + j) * LANES));
-                                for (a, &x) in row.iter_mut().zip(&xs) {
-                                    *a = a.mul_add(gv, x);
-                                }
-                            }
-                        }
-                        for (o, row) in acc.iter().enumerate() {
-                            for (pp, a) in row.iter().enumerate() {
-                                a.store(dup.add(at(o, pp)));
+                        if S::WIDE {
+                            wino_weight_grad_tile::<S, CB>(d, v, g, dup, (o0, 0, c, p0, xi));
+                        } else {
+                            // Two channels of accumulators at a time (see Simd::WIDE).
+                            for o1 in (0..CB).step_by(2) {
+                                wino_weight_grad_tile::<S, 2>(d, v, g, dup, (o0, o1, c, p0, xi));
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `dU[o0 + o1 + o][c][p0 + pp][ξ] += Σ_j dM[ξ][o1 + o][j]·V[ξ][c][(p0 + pp)·T + j]` for `R`
+/// channels `o` and 3 kernel rows `pp`, per lane; `g` points at dM of channel `o0`.
+#[inline(always)]
+unsafe fn wino_weight_grad_tile<S: Simd, const R: usize>(
+    d: &Dims,
+    v: *const f32,
+    g: *const f32,
+    dup: *mut f32,
+    (o0, o1, c, p0, xi): (usize, usize, usize, usize, usize),
+) {
+    let t = tiles(d);
+    let n = d.oh * t;
+    // SAFETY: see wino_weight_grad_generic.
+    unsafe {
+        let g = g.add(o1 * n * LANES);
+        let mut acc = [[S::zero(); 3]; R];
+        let at = |o: usize, pp: usize| ((((o0 + o1 + o) * d.c + c) * WR + p0 + pp) * WA + xi) * LANES;
+        for (o, row) in acc.iter_mut().enumerate() {
+            for (pp, a) in row.iter_mut().enumerate() {
+                *a = S::load(dup.add(at(o, pp)));
+            }
+        }
+        for j in 0..n {
+            let mut xs = [S::zero(); 3];
+            for (pp, x) in xs.iter_mut().enumerate() {
+                *x = S::load(v.add(((p0 + pp) * t + j) * LANES));
+            }
+            for (o, row) in acc.iter_mut().enumerate() {
+                let gv = S::load(g.add((o * n + j) * LANES));
+                for (a, &x) in row.iter_mut().zip(&xs) {
+                    *a = a.mul_add(gv, x);
+                }
+            }
+        }
+        for (o, row) in acc.iter().enumerate() {
+            for (pp, a) in row.iter().enumerate() {
+                a.store(dup.add(at(o, pp)));
             }
         }
     }
@@ -637,15 +679,25 @@ unsafe fn wino_input_grad_generic<S: Simd>(d: &Dims, ux: &[f32], dmb: &[f32], dv
                         dvr.add(xi * CB * t * LANES),
                     )
                 };
-                let mut t0 = 0;
-                while t0 + 3 <= t {
-                    unsafe { wino_input_grad_tile::<S, 3>(d, u, g, out, r, (p_lo, p_hi), t0) };
-                    t0 += 3;
-                }
-                match t - t0 {
-                    2 => unsafe { wino_input_grad_tile::<S, 2>(d, u, g, out, r, (p_lo, p_hi), t0) },
-                    1 => unsafe { wino_input_grad_tile::<S, 1>(d, u, g, out, r, (p_lo, p_hi), t0) },
-                    _ => {}
+                if !S::WIDE {
+                    // NARROW_ROWS channels of one tile at a time (see Simd::WIDE).
+                    for r0 in (0..CB).step_by(NARROW_ROWS) {
+                        let (u, out) = unsafe { (u.add(r0), out.add(r0 * t * LANES)) };
+                        for t0 in 0..t {
+                            unsafe { wino_input_grad_tile::<S, NARROW_ROWS, 1>(d, u, g, out, r, (p_lo, p_hi), t0) };
+                        }
+                    }
+                } else {
+                    let mut t0 = 0;
+                    while t0 + 3 <= t {
+                        unsafe { wino_input_grad_tile::<S, CB, 3>(d, u, g, out, r, (p_lo, p_hi), t0) };
+                        t0 += 3;
+                    }
+                    match t - t0 {
+                        2 => unsafe { wino_input_grad_tile::<S, CB, 2>(d, u, g, out, r, (p_lo, p_hi), t0) },
+                        1 => unsafe { wino_input_grad_tile::<S, CB, 1>(d, u, g, out, r, (p_lo, p_hi), t0) },
+                        _ => {}
+                    }
                 }
             }
             // dx = B·dV, tile by tile from the left: a tile's first 3 columns are final once
@@ -678,9 +730,10 @@ unsafe fn wino_input_grad_generic<S: Simd>(d: &Dims, ux: &[f32], dmb: &[f32], dv
     }
 }
 
-/// For one point ξ and input row r: `dV[c][t0 + b] = Σ_o Σ_{p ∈ ps} U[o][p][c0 + c]·dM[o][r − p][t0 + b]`.
+/// For one point ξ and input row r: `dV[c][t0 + b] = Σ_o Σ_{p ∈ ps} U[o][p][c]·dM[o][r − p][t0 + b]`
+/// for the `R` input channels `c` from `u` and `out`.
 #[inline(always)]
-unsafe fn wino_input_grad_tile<S: Simd, const B: usize>(
+unsafe fn wino_input_grad_tile<S: Simd, const R: usize, const B: usize>(
     d: &Dims,
     u: *const f32,
     g: *const f32,
@@ -692,7 +745,7 @@ unsafe fn wino_input_grad_tile<S: Simd, const B: usize>(
     let t = tiles(d);
     // SAFETY: see wino_input_grad_generic.
     unsafe {
-        let mut acc = [[S::zero(); B]; CB];
+        let mut acc = [[S::zero(); B]; R];
         for o in 0..d.o {
             for p in ps.0..ps.1 {
                 let gp = g.add(((o * d.oh + r - p) * t + t0) * LANES);
