@@ -111,6 +111,24 @@ pub fn describe() -> String {
     }
 }
 
+/// Runs `f` inside a function compiled for AVX2 and FMA when the active level has them, so that
+/// `f`'s loops, inlined there, are vectorised for AVX2 (8 floats a vector instead of SSE2's 4).
+/// No operation is reordered or fused (Rust never contracts `a * b + c` into an FMA), so the
+/// results are the same bits at every level.
+#[inline(always)]
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if active() >= Level::Avx2 {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2 and FMA (the active level is at least AVX2).
+        return unsafe { avx2(f) };
+    }
+    f()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
