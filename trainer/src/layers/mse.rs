@@ -18,7 +18,7 @@ pub fn forward_backward(y: ArrayView2<f32>, t: ArrayView2<f32>, mut dy: ArrayVie
     {
         let row = match (y.as_slice(), t.as_slice(), dy.as_slice_mut()) {
             // Contiguous rows (as in training): vectorised at the CPU's SIMD level.
-            (Some(y), Some(t), Some(dy)) => crate::simd::vectorized(move || row_forward_backward(y, t, dy, g)),
+            (Some(y), Some(t), Some(dy)) => row_at_simd_level(y, t, dy, g),
             _ => {
                 let mut row = 0f32;
                 Zip::from(dy).and(y).and(t).for_each(|dy, &y, &t| {
@@ -50,6 +50,20 @@ fn row_forward_backward(y: &[f32], t: &[f32], dy: &mut [f32], g: f32) -> f32 {
         }
     }
     partial.iter().sum()
+}
+
+/// [`row_forward_backward`], compiled for AVX2 where the CPU runs it ([`crate::simd::active`]).
+fn row_at_simd_level(y: &[f32], t: &[f32], dy: &mut [f32], g: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::active() >= crate::simd::Level::Avx2 {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(y: &[f32], t: &[f32], dy: &mut [f32], g: f32) -> f32 {
+            row_forward_backward(y, t, dy, g)
+        }
+        // SAFETY: the CPU has AVX2 and FMA (the active level is at least AVX2).
+        return unsafe { avx2(y, t, dy, g) };
+    }
+    row_forward_backward(y, t, dy, g)
 }
 
 /// Partial sums of a row's squared error.
