@@ -42,12 +42,20 @@ fn row_forward_backward(y: &[f32], t: &[f32], dy: &mut [f32], g: f32) -> f32 {
     let mut partial = [0f32; PARTIAL];
     let n = y.len().min(t.len()).min(dy.len());
     let (y, t, dy) = (&y[..n], &t[..n], &mut dy[..n]);
-    for ((y, t), dy) in y.chunks(PARTIAL).zip(t.chunks(PARTIAL)).zip(dy.chunks_mut(PARTIAL)) {
-        for (k, ((&y, &t), dy)) in y.iter().zip(t).zip(dy.iter_mut()).enumerate() {
-            let e = y - t;
+    let (y_chunks, t_chunks) = (y.chunks_exact(PARTIAL), t.chunks_exact(PARTIAL));
+    let (y_tail, t_tail) = (y_chunks.remainder(), t_chunks.remainder());
+    let mut dy_chunks = dy.chunks_exact_mut(PARTIAL);
+    for ((y, t), dy) in y_chunks.zip(t_chunks).zip(&mut dy_chunks) {
+        for k in 0..PARTIAL {
+            let e = y[k] - t[k];
             partial[k] += e * e;
-            *dy = g * e;
+            dy[k] = g * e;
         }
+    }
+    for (k, ((&y, &t), dy)) in y_tail.iter().zip(t_tail).zip(dy_chunks.into_remainder()).enumerate() {
+        let e = y - t;
+        partial[k] += e * e;
+        *dy = g * e;
     }
     partial.iter().sum()
 }
