@@ -14,10 +14,10 @@
 //! models, u8 pixels in and out (`denoise`).
 
 use crate::anomaly_score_s8::partial_score;
-use crate::fully_connected_s8::row_sums;
+use crate::fully_connected_s8::row_sum_chunks;
 use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK};
 use crate::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
-use crate::requantize::{requantize_to_s8, PerChannelQuant};
+use crate::requantize::{requantize_to_s8_validated, PerChannelQuant};
 use crate::table_s8::{apply, Table, TABLE_LEN};
 use crate::{conv2d_leaky_s8, conv2d_s8, max_pool_s8, top_k_s8, Error, FcParams};
 #[cfg(doc)]
@@ -822,23 +822,44 @@ fn fully_connected<'m>(
         expect("shifts", n_out, p.shifts.len())?;
     }
     let output_zero_point = params.output.zero_point;
-    let positive = params.multipliers.chunks_exact(4).zip(params.shifts);
-    let negative = negative.multipliers.chunks_exact(4).zip(negative.shifts);
-    let mut channels = output
-        .iter_mut()
-        .zip(params.bias.chunks_exact(4))
-        .zip(positive.zip(negative));
-    let mut requantize = |sum: i32| {
-        if let Some(((y, bias), ((mp, &sp), (mn, &sn)))) = channels.next() {
-            let acc = le_i32(bias).wrapping_add(sum);
+    // Per channel: the bias, both sides' multipliers (4 bytes each) and shifts (1 byte).
+    let words = |bytes: &'m [u8]| bytes.as_chunks::<4>().0;
+    let (bias, positive_multipliers, negative_multipliers) = (
+        words(params.bias),
+        words(params.multipliers),
+        words(negative.multipliers),
+    );
+    let (positive_shifts, negative_shifts) = (params.shifts, negative.shifts);
+    let mut done = 0;
+    let mut requantize = |sums: &[i32]| {
+        let range = done..done + sums.len();
+        done = range.end;
+        // The channels of these sums as local slices, so that their loop keeps its pointers in
+        // registers.
+        let (Some(y), Some(b), Some(mp), Some(sp), Some(mn), Some(sn)) = (
+            output.get_mut(range.clone()),
+            bias.get(range.clone()),
+            positive_multipliers.get(range.clone()),
+            positive_shifts.get(range.clone()),
+            negative_multipliers.get(range.clone()),
+            negative_shifts.get(range),
+        ) else {
+            return;
+        };
+        let channels = y.iter_mut().zip(b).zip(mp.iter().zip(sp)).zip(mn.iter().zip(sn));
+        for (&sum, (((y, bias), (mp, &sp)), (mn, &sn))) in sums.iter().zip(channels) {
+            let acc = i32::from_le_bytes(*bias).wrapping_add(sum);
             let (m, s) = if acc >= 0 { (mp, sp) } else { (mn, sn) };
-            *y = requantize_to_s8(acc, le_i32(m), i32::from(s as i8), output_zero_point, -128, 127);
+            *y = requantize_to_s8_validated(acc, i32::from_le_bytes(*m), i32::from(s as i8), output_zero_point);
         }
     };
     if n_in == 0 {
-        (0..n_out).for_each(|_| requantize(0));
+        // No inputs: each output is its requantized bias.
+        (0..n_out)
+            .step_by(CHANNEL_CHUNK)
+            .for_each(|_| requantize(&[0; CHANNEL_CHUNK]));
     } else {
-        row_sums(weights, input, input_zero_point, &mut requantize);
+        row_sum_chunks(weights, input, input_zero_point, &mut requantize);
     }
     Ok(())
 }

@@ -27,86 +27,102 @@
 //! and the row blocks are tested on the host too; the firmware tests run the instructions
 //! themselves under QEMU.
 
-use crate::fully_connected_s8::{dot, row_sums_direct, CENTERED_MAX};
+use crate::fully_connected_s8::{dot, row_sums_direct, CENTERED_MAX, SUM_CHUNK};
+use core::mem::MaybeUninit;
 
 /// The word after the last pair of packed inputs: two halves of -32768, which no centered input
 /// `x - zero_point` in [-255, 255] can be. [`dot4`]'s loop stops at it.
 pub(crate) const SENTINEL: u32 = 0x8000_8000;
 
 /// Calls `f` with `sum_i w[r][i] * (x[i] - zero_point)` (wrapping i32) for every row `r` of
-/// `weights` (`[rows][input.len()]`), in order. `input` is not empty.
-pub(crate) fn row_sums(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(i32)) {
+/// `weights` (`[rows][input.len()]`), in order, [`SUM_CHUNK`] rows at a time (fewer in the last
+/// call). `input` is not empty.
+pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(&[i32])) {
     let n_in = input.len();
     let groups = n_in / 4;
-    // The packed inputs, the sentinel, and the word after it that the last `LDRD` also reads.
-    let mut buffer = [0u32; CENTERED_MAX / 2 + 2];
-    let Some(packed) = buffer.get_mut(..2 * groups + 2) else {
-        row_sums_direct(weights, input, zero_point, f);
+    // Room for the packed inputs, the sentinel, and the word after it that the last `LDRD` also
+    // reads; left uninitialised (no 2 KiB of zeros per call): `pack` writes what is read.
+    let mut buffer = [MaybeUninit::<u32>::uninit(); CENTERED_MAX / 2 + 2];
+    let Some(room) = buffer.get_mut(..2 * groups + 2) else {
+        let mut sums = [0i32; 1];
+        row_sums_direct(weights, input, zero_point, &mut |sum| {
+            sums = [sum];
+            f(&sums);
+        });
         return;
     };
-    pack(input, zero_point, packed);
-    let packed = &*packed;
+    let packed = pack(input, zero_point, room);
     let body = 4 * groups;
     let tail = input.get(body..).unwrap_or(&[]);
-    // The sum over a row's last `n_in % 4` inputs, added to its packed sum.
-    let finish = |row: &[i8], sum: i32| sum.wrapping_add(dot(row.get(body..n_in).unwrap_or(&[]), tail, zero_point));
 
-    let mut blocks = weights.chunks_exact(4 * n_in);
-    for block in &mut blocks {
-        let (first, second) = block.split_at(2 * n_in);
-        let sums = dot4(packed, first, second, n_in);
-        for (row, sum) in block.chunks_exact(n_in).zip(sums) {
-            f(finish(row, sum));
+    let mut sums = [0i32; SUM_CHUNK];
+    for chunk in weights.chunks(SUM_CHUNK * n_in) {
+        let rows = chunk.len() / n_in;
+        for (b, block) in chunk.chunks(4 * n_in).enumerate() {
+            let out = sums.get_mut(4 * b..).unwrap_or(&mut []);
+            block_sums(packed, block, n_in, out);
         }
+        if !tail.is_empty() {
+            // Each row's last `n_in % 4` weights, summed directly.
+            for (sum, row) in sums.iter_mut().zip(chunk.chunks_exact(n_in)) {
+                *sum = sum.wrapping_add(dot(row.get(body..).unwrap_or(&[]), tail, zero_point));
+            }
+        }
+        f(sums.get(..rows).unwrap_or(&[]));
     }
-    // One to three rows left: the four-row loop with rows repeated, as (first, first + stride,
-    // second, second + stride). Which of its sums belong to rows 0, 1, 2 of the rest:
-    let rest = blocks.remainder();
-    let [r0, r1, r2] = [
-        rest,
-        rest.get(n_in..).unwrap_or(&[]),
-        rest.get(2 * n_in..).unwrap_or(&[]),
-    ];
-    match rest.len() / n_in {
-        1 => {
-            let [s0, ..] = dot4(packed, rest, rest, 0);
-            f(finish(r0, s0));
-        }
-        2 => {
-            let [s0, s1, ..] = dot4(packed, rest, rest, n_in);
-            f(finish(r0, s0));
-            f(finish(r1, s1));
-        }
-        3 => {
-            // (row 0, row 1, row 1, row 2).
-            let [s0, s1, _, s2] = dot4(packed, rest, r1, n_in);
-            f(finish(r0, s0));
-            f(finish(r1, s1));
-            f(finish(r2, s2));
-        }
-        _ => {}
+}
+
+/// The packed sums of the one to four rows of `block` (`n_in` weights each) into `out`. A block
+/// of fewer than four rows goes through the four-row loop with rows repeated: rows
+/// (first, first + stride, second, second + stride) are then (0, 0, 0, 0), (0, 1, 0, 1) or
+/// (0, 1, 1, 2).
+#[inline(always)]
+fn block_sums(packed: &[u32], block: &[i8], n_in: usize, out: &mut [i32]) {
+    let (second, stride) = match block.len() / n_in {
+        1 => (block, 0),
+        2 => (block, n_in),
+        3 => (block.get(n_in..).unwrap_or(&[]), n_in),
+        _ => (block.get(2 * n_in..).unwrap_or(&[]), n_in),
+    };
+    let [s0, s1, s2, s3] = dot4(packed, block, second, stride);
+    let sums = if block.len() / n_in == 3 {
+        [s0, s1, s3, s3]
+    } else {
+        [s0, s1, s2, s3]
+    };
+    for (o, s) in out.iter_mut().zip(sums) {
+        *o = s;
     }
 }
 
 /// Writes the centered inputs of the `input.len() / 4` whole groups of four into
-/// `packed[..2 * groups]` (see the module's documentation), then [`SENTINEL`] and a zero word.
-/// `packed` is `2 * groups + 2` words long.
-pub(crate) fn pack(input: &[i8], zero_point: i32, packed: &mut [u32]) {
+/// `room[..2 * groups]` (see the module's documentation), then [`SENTINEL`] and a zero word;
+/// returns them, `2 * groups + 2` words (fewer groups if `room` is shorter).
+pub(crate) fn pack<'r>(input: &[i8], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> &'r [u32] {
     // -zero_point in both halves (wrapping: a validated zero point is within int8).
     let offset = (zero_point.wrapping_neg() as u32 & 0xffff) * 0x0001_0001;
-    let groups = input.len() / 4;
-    let (pairs, end) = packed.split_at_mut((2 * groups).min(packed.len()));
+    let groups = (input.len() / 4).min(room.len().saturating_sub(2) / 2);
+    let (pairs, end) = room.split_at_mut(2 * groups);
+    let mut written = 0;
     for (pair, x) in pairs.chunks_exact_mut(2).zip(input.chunks_exact(4)) {
         if let ([even, odd], [a, b, c, d]) = (pair, x) {
             let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
             // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
-            *even = sxtab16(offset, word);
-            *odd = sxtab16(offset, word.rotate_right(8));
+            even.write(sxtab16(offset, word));
+            odd.write(sxtab16(offset, word.rotate_right(8)));
+            written += 2;
         }
     }
-    for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
-        *word = value;
+    if written == pairs.len() {
+        for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
+            word.write(value);
+            written += 1;
+        }
     }
+    // SAFETY: the loops above wrote `room[0]`, `room[1]`, ... in order, `written` of them, and
+    // `written <= room.len()`: the first `written` words are initialised u32s, borrowed from
+    // `room` for as long as it is.
+    unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u32>(), written) }
 }
 
 /// `SXTAB16 d, a, x`: bytes 0 and 2 of `x`, sign-extended, added to the low and high halves of
@@ -267,12 +283,12 @@ mod tests {
     #[test]
     fn packing_puts_inputs_in_the_order_sxtb16_splits_weights() {
         let input = [1i8, -2, 3, -128, 127, 0, -1, 5, 9];
-        let mut packed = [0u32; 6];
-        pack(&input, -128, &mut packed);
+        let mut room = [MaybeUninit::uninit(); 6];
+        let packed = pack(&input, -128, &mut room);
         // x + 128: [129, 126, 131, 0, 255, 128, 127, 133]; the ninth input is a tail.
         let pair = |lo: u32, hi: u32| lo | (hi << 16);
         assert_eq!(
-            packed,
+            *packed,
             [
                 pair(129, 131),
                 pair(126, 0),
@@ -282,10 +298,15 @@ mod tests {
                 0
             ]
         );
-        let mut packed = [0u32; 4];
-        pack(&[-128, 127, 0, 0], 127, &mut packed);
+        let mut room = [MaybeUninit::uninit(); 4];
         // x - 127: [-255, 0, -127, -127] as 16-bit halves.
-        assert_eq!(packed, [0xff81_ff01, 0xff81_0000, SENTINEL, 0]);
+        assert_eq!(
+            *pack(&[-128, 127, 0, 0], 127, &mut room),
+            [0xff81_ff01, 0xff81_0000, SENTINEL, 0]
+        );
+        // Room for one group of two: the first group, framed.
+        let mut room = [MaybeUninit::uninit(); 4];
+        assert_eq!(pack(&input, -128, &mut room).len(), 4);
     }
 
     #[test]
@@ -310,7 +331,7 @@ mod tests {
                 .map(|_| value(&mut rng, if zero_point > 0 { -128 } else { 127 }))
                 .collect();
             let mut sums = Vec::new();
-            row_sums(&weights, &input, zero_point, &mut |s| sums.push(s));
+            row_sum_chunks(&weights, &input, zero_point, &mut |s| sums.extend_from_slice(s));
             assert_eq!(
                 sums,
                 naive(&weights, &input, zero_point),
@@ -322,8 +343,8 @@ mod tests {
     #[test]
     fn a_short_row_slice_takes_the_plain_sums_without_reading_past_it() {
         let input: Vec<i8> = (0..12).map(|i| i as i8 - 6).collect();
-        let mut packed = [0u32; 8];
-        pack(&input, 3, &mut packed);
+        let mut room = [MaybeUninit::uninit(); 8];
+        let packed = pack(&input, 3, &mut room);
         let weights: Vec<i8> = (0..24).map(|i| 50 - 4 * i as i8).collect();
         // Two rows of 12 as (first, first + 12, second, second + 12): second + 12 is beyond.
         let want = naive(&weights, &input, 3);

@@ -6,7 +6,9 @@
 //! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [--kernels K] [MODEL.aeq...]]
 //! ```
 //!
-//! Without model files it reports every `models/*.aeq`. Each model is reported for both of the
+//! Without model files it reports every `models/*.aeq` and the synthetic model of MLPerf Tiny's
+//! anomaly-detection shape (`synthetic-mlperf-anomaly`, random weights); a synthetic shape's name
+//! in place of a file reports its model. Each model is reported for both of the
 //! core's paths, one row each: `DSP` (the default firmware: the Cortex-M4's DSP instructions in
 //! the fully connected layers) and `portable` (the firmware's `portable` feature); `--kernels
 //! dsp` or `--kernels portable` reports one. Instructions are counted with
@@ -23,6 +25,7 @@ use host_tests::check::{self, Samples};
 use host_tests::elf::{self, Sizes};
 use host_tests::firmware::{self, Board, Kernels};
 use host_tests::qemu::{self, Options};
+use host_tests::synthetic::{self, Shape};
 use host_tests::{float_samples, mnist};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,11 +54,12 @@ fn main() -> Result<()> {
                 };
             }
             _ if arg.starts_with('-') => bail!("{usage}"),
-            _ => models.push(PathBuf::from(arg)),
+            _ => models.push(model_path(&arg)?),
         }
     }
     if models.is_empty() {
         models = host_tests::shipped_models()?;
+        models.push(model_path(Shape::MlperfAnomaly.name())?);
     }
     if models.is_empty() {
         bail!("no model files given and none in models/");
@@ -140,6 +144,24 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The model file `arg`, or for the name of a synthetic shape (`synthetic-mlperf-anomaly`,
+/// `fc`, ...) that is no file, its model (seed 1) written to `target/firmware/synthetic/`.
+fn model_path(arg: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(arg);
+    let Some(shape) = Shape::from_name(arg).filter(|_| !path.exists()) else {
+        return Ok(path);
+    };
+    let dir = firmware::firmware_target_dir().join("synthetic");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.aeq", shape.name()));
+    let blob = synthetic::model(shape, 1);
+    // Written only when the bytes change: the firmware's build reruns on a new modification time.
+    if std::fs::read(&path).ok().as_deref() != Some(&blob[..]) {
+        std::fs::write(&path, &blob)?;
+    }
+    Ok(path)
 }
 
 /// `1234567` as `1,234,567`.
