@@ -492,8 +492,8 @@ const EDGE_WIDTHS: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 30, 33, 64, 67,
 const EDGE_ZERO_POINTS: [i32; 5] = [-128, 127, -1, 0, 37];
 
 /// A random stack of fully connected layers, from `seed`, to hold the fully connected kernels
-/// to the host at their edges: widths from [`EDGE_WIDTHS`] (the input too, whose `N` values are
-/// raw f32 with no scaling), two to four layers, each plain, plain with a LeakyReLU table, or
+/// to the host at their edges: widths from [`EDGE_WIDTHS`] (the input's, whose `N` values are
+/// raw f32 with no scaling, is width `seed mod 16`), two to four layers, each plain, plain with a LeakyReLU table, or
 /// with a fused LeakyReLU (slope 0, 0.1 or 0.5); input and output zero points from
 /// [`EDGE_ZERO_POINTS`]; in about half of the layers, weights of -128 (one whole row and one
 /// weight in eight) and channels whose requantization has the extreme shifts -31 and 30 or a
@@ -510,7 +510,9 @@ pub fn random_dense(seed: u64) -> Vec<u8> {
             break w;
         }
     };
-    let n = narrow(&mut rng);
+    // The input (and output) width goes through the list with the seed: any 16 seeds in a row
+    // give every width to a first layer's inputs.
+    let n = EDGE_WIDTHS[(seed % EDGE_WIDTHS.len() as u64) as usize];
     let depth = 2 + pick(&mut rng, 3);
     let mut widths = vec![n];
     widths.extend((1..depth).map(|_| narrow(&mut rng)));
