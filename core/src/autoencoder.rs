@@ -831,7 +831,8 @@ fn fully_connected<'m>(
     );
     let (positive_shifts, negative_shifts) = (params.shifts, negative.shifts);
     let mut done = 0;
-    let mut requantize = |sums: &[i32]| {
+    // `move`: the zero point and the slices by value, in registers in the loop below.
+    let mut requantize = move |sums: &[i32]| {
         let range = done..done + sums.len();
         done = range.end;
         // The channels of these sums as local slices, so that their loop keeps its pointers in

@@ -39,11 +39,14 @@ pub(crate) const SENTINEL: u32 = 0x8000_8000;
 /// call). `input` is not empty.
 pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(&[i32])) {
     let n_in = input.len();
-    let groups = n_in / 4;
     // Room for the packed inputs, the sentinel, and the word after it that the last `LDRD` also
     // reads; left uninitialised (no 2 KiB of zeros per call): `pack` writes what is read.
     let mut buffer = [MaybeUninit::<u32>::uninit(); CENTERED_MAX / 2 + 2];
-    let Some(room) = buffer.get_mut(..2 * groups + 2) else {
+    let packed = buffer
+        .get_mut(..2 * (n_in / 4) + 2)
+        .and_then(|room| pack(input, zero_point, room));
+    let Some(packed) = packed else {
+        // Wider than the buffer: the portable loops.
         let mut sums = [0i32; 1];
         row_sums_direct(weights, input, zero_point, &mut |sum| {
             sums = [sum];
@@ -51,16 +54,32 @@ pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &
         });
         return;
     };
-    let packed = pack(input, zero_point, room);
-    let body = 4 * groups;
+    let body = 4 * packed.groups;
     let tail = input.get(body..).unwrap_or(&[]);
 
     let mut sums = [0i32; SUM_CHUNK];
     for chunk in weights.chunks(SUM_CHUNK * n_in) {
-        let rows = chunk.len() / n_in;
-        for (b, block) in chunk.chunks(4 * n_in).enumerate() {
-            let out = sums.get_mut(4 * b..).unwrap_or(&mut []);
-            block_sums(packed, block, n_in, out);
+        let mut blocks = chunk.chunks_exact(4 * n_in);
+        let full = blocks.len();
+        for (block, out) in (&mut blocks).zip(sums.chunks_exact_mut(4)) {
+            let second = block.get(2 * n_in..).unwrap_or(&[]);
+            out.copy_from_slice(&dot4(&packed, block, second, n_in));
+        }
+        // One to three rows left: the four-row loop with rows repeated, rows (first,
+        // first + stride, second, second + stride) then being (0, 0, 0, 0), (0, 1, 0, 1) or
+        // (0, 1, 1, 2).
+        let rest = blocks.remainder();
+        let (second, stride) = match rest.len() / n_in {
+            1 => (rest, 0),
+            2 => (rest, n_in),
+            _ => (rest.get(n_in..).unwrap_or(&[]), n_in),
+        };
+        if !rest.is_empty() {
+            let [s0, s1, s2, s3] = dot4(&packed, rest, second, stride);
+            let three = [s0, s1, if rest.len() / n_in == 3 { s3 } else { s2 }];
+            for (o, s) in sums.iter_mut().skip(4 * full).zip(three) {
+                *o = s;
+            }
         }
         if !tail.is_empty() {
             // Each row's last `n_in % 4` weights, summed directly.
@@ -68,61 +87,47 @@ pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &
                 *sum = sum.wrapping_add(dot(row.get(body..).unwrap_or(&[]), tail, zero_point));
             }
         }
-        f(sums.get(..rows).unwrap_or(&[]));
+        f(sums.get(..chunk.len() / n_in).unwrap_or(&[]));
     }
 }
 
-/// The packed sums of the one to four rows of `block` (`n_in` weights each) into `out`. A block
-/// of fewer than four rows goes through the four-row loop with rows repeated: rows
-/// (first, first + stride, second, second + stride) are then (0, 0, 0, 0), (0, 1, 0, 1) or
-/// (0, 1, 1, 2).
-#[inline(always)]
-fn block_sums(packed: &[u32], block: &[i8], n_in: usize, out: &mut [i32]) {
-    let (second, stride) = match block.len() / n_in {
-        1 => (block, 0),
-        2 => (block, n_in),
-        3 => (block.get(n_in..).unwrap_or(&[]), n_in),
-        _ => (block.get(2 * n_in..).unwrap_or(&[]), n_in),
-    };
-    let [s0, s1, s2, s3] = dot4(packed, block, second, stride);
-    let sums = if block.len() / n_in == 3 {
-        [s0, s1, s3, s3]
-    } else {
-        [s0, s1, s2, s3]
-    };
-    for (o, s) in out.iter_mut().zip(sums) {
-        *o = s;
-    }
+/// Packed inputs as [`dot4`] reads them: `2 * groups` words of centered pairs, then
+/// [`SENTINEL`] and one more word. Only [`pack`] makes one, which is what lets [`dot4`] trust
+/// the framing.
+pub(crate) struct Packed<'a> {
+    words: &'a [u32],
+    groups: usize,
 }
 
 /// Writes the centered inputs of the `input.len() / 4` whole groups of four into
 /// `room[..2 * groups]` (see the module's documentation), then [`SENTINEL`] and a zero word;
-/// returns them, `2 * groups + 2` words (fewer groups if `room` is shorter).
-pub(crate) fn pack<'r>(input: &[i8], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> &'r [u32] {
+/// returns them. `None` when `room` is not `2 * groups + 2` words long.
+pub(crate) fn pack<'r>(input: &[i8], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> Option<Packed<'r>> {
     // -zero_point in both halves (wrapping: a validated zero point is within int8).
     let offset = (zero_point.wrapping_neg() as u32 & 0xffff) * 0x0001_0001;
-    let groups = (input.len() / 4).min(room.len().saturating_sub(2) / 2);
+    let groups = input.len() / 4;
+    if room.len() != 2 * groups + 2 {
+        return None;
+    }
     let (pairs, end) = room.split_at_mut(2 * groups);
-    let mut written = 0;
     for (pair, x) in pairs.chunks_exact_mut(2).zip(input.chunks_exact(4)) {
         if let ([even, odd], [a, b, c, d]) = (pair, x) {
             let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
             // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
             even.write(sxtab16(offset, word));
             odd.write(sxtab16(offset, word.rotate_right(8)));
-            written += 2;
         }
     }
-    if written == pairs.len() {
-        for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
-            word.write(value);
-            written += 1;
-        }
+    for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
+        word.write(value);
     }
-    // SAFETY: the loops above wrote `room[0]`, `room[1]`, ... in order, `written` of them, and
-    // `written <= room.len()`: the first `written` words are initialised u32s, borrowed from
-    // `room` for as long as it is.
-    unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u32>(), written) }
+    // SAFETY: `room` is `2 * groups + 2` words (checked above). The first loop wrote words
+    // `2k` and `2k + 1` for each of the `groups` chunks of `pairs` (`input` has `groups` whole
+    // chunks of four, so the zip stops at neither too early, and the pattern always matches), the
+    // second the last two: all of them are initialised u32s, borrowed from `room` as long as it
+    // is.
+    let words = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u32>(), room.len()) };
+    Some(Packed { words, groups })
 }
 
 /// `SXTAB16 d, a, x`: bytes 0 and 2 of `x`, sign-extended, added to the low and high halves of
@@ -152,25 +157,22 @@ fn sxtab16(a: u32, x: u32) -> u32 {
     half(a, x) | (half(a >> 16, x >> 16) << 16)
 }
 
-/// The sums of four rows over the packed inputs (up to [`SENTINEL`]): the rows start at
-/// `first`, `first[stride..]`, `second` and `second[stride..]`, each with at least
-/// `4 * groups` weights.
+/// The sums of four rows over the packed inputs: the rows start at `first`,
+/// `first[stride..]`, `second` and `second[stride..]`, each with at least `4 * groups` weights.
 ///
 /// The loop in `SMLAD`s. Should a slice be too short for the groups (the callers make sure it
 /// is not), the same sums come from [`dot4_plain`] instead of reading beyond it.
 #[cfg(arm_dsp)]
-fn dot4(packed: &[u32], first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
-    let groups = packed.len().saturating_sub(2) / 2;
-    let reach = stride.saturating_add(4 * groups);
-    let framed = packed.get(2 * groups) == Some(&SENTINEL) && packed.len() == 2 * groups + 2;
-    if !framed || first.len() < reach || second.len() < reach {
+#[inline(always)]
+fn dot4(packed: &Packed<'_>, first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
+    let reach = stride.saturating_add(4 * packed.groups);
+    if first.len() < reach || second.len() < reach {
         return dot4_plain(packed, first, second, stride);
     }
     let [mut s0, mut s1, mut s2, mut s3] = [0i32; 4];
     // SAFETY: the loop reads two words of `packed` per group, from its start up to the first
-    // SENTINEL and the word after it: at most `packed.len()` words, as the SENTINEL is at
-    // `2 * groups` and the slice is `2 * groups + 2` long (checked above; a SENTINEL earlier
-    // only ends the loop sooner). It reads 4 bytes per group from each of the rows at `first`,
+    // SENTINEL and the word after it: at most its `2 * groups + 2` words, as [`pack`] put the
+    // SENTINEL at `2 * groups` (a SENTINEL earlier would only end the loop sooner). It reads 4 bytes per group from each of the rows at `first`,
     // `first + stride`, `second` and `second + stride`: at most `4 * groups + stride` bytes from
     // the start of either slice, which both hold (checked above). `LDRD` needs a word-aligned
     // address: `packed` is a `[u32]`. `LDR` of the weights may be unaligned, which Armv7-M allows
@@ -208,7 +210,7 @@ fn dot4(packed: &[u32], first: &[i8], second: &[i8], stride: usize) -> [i32; 4] 
             "cmp {x02}, #0x80008000",
             "bne 2b",
             "3:",
-            xp = inout(reg) packed.as_ptr() => _,
+            xp = inout(reg) packed.words.as_ptr() => _,
             p0 = inout(reg) first.as_ptr() => _,
             p2 = inout(reg) second.as_ptr() => _,
             n = in(reg) stride,
@@ -228,13 +230,13 @@ fn dot4(packed: &[u32], first: &[i8], second: &[i8], stride: usize) -> [i32; 4] 
 
 /// [`dot4`] without the instructions: what the host's tests run.
 #[cfg(not(arm_dsp))]
-fn dot4(packed: &[u32], first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
+fn dot4(packed: &Packed<'_>, first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
     dot4_plain(packed, first, second, stride)
 }
 
 /// [`dot4`] in plain Rust: for each row, `SMLAD` of the packed pairs with the weights split as
 /// `SXTB16` splits them, up to the [`SENTINEL`].
-fn dot4_plain(packed: &[u32], first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
+fn dot4_plain(packed: &Packed<'_>, first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
     let rows = [
         first,
         first.get(stride..).unwrap_or(&[]),
@@ -244,7 +246,7 @@ fn dot4_plain(packed: &[u32], first: &[i8], second: &[i8], stride: usize) -> [i3
     let half = |word: u32, high: bool| i32::from((if high { word >> 16 } else { word }) as u16 as i16);
     rows.map(|row| {
         let mut sum = 0i32;
-        for (pair, w) in packed.chunks_exact(2).zip(row.chunks_exact(4)) {
+        for (pair, w) in packed.words.chunks_exact(2).zip(row.chunks_exact(4)) {
             let ([even, odd], [w0, w1, w2, w3]) = (pair, w) else {
                 break;
             };
@@ -284,11 +286,12 @@ mod tests {
     fn packing_puts_inputs_in_the_order_sxtb16_splits_weights() {
         let input = [1i8, -2, 3, -128, 127, 0, -1, 5, 9];
         let mut room = [MaybeUninit::uninit(); 6];
-        let packed = pack(&input, -128, &mut room);
+        let packed = pack(&input, -128, &mut room).unwrap();
+        assert_eq!(packed.groups, 2);
         // x + 128: [129, 126, 131, 0, 255, 128, 127, 133]; the ninth input is a tail.
         let pair = |lo: u32, hi: u32| lo | (hi << 16);
         assert_eq!(
-            *packed,
+            *packed.words,
             [
                 pair(129, 131),
                 pair(126, 0),
@@ -301,12 +304,12 @@ mod tests {
         let mut room = [MaybeUninit::uninit(); 4];
         // x - 127: [-255, 0, -127, -127] as 16-bit halves.
         assert_eq!(
-            *pack(&[-128, 127, 0, 0], 127, &mut room),
+            *pack(&[-128, 127, 0, 0], 127, &mut room).unwrap().words,
             [0xff81_ff01, 0xff81_0000, SENTINEL, 0]
         );
-        // Room for one group of two: the first group, framed.
+        // Room for one group of two: no packing.
         let mut room = [MaybeUninit::uninit(); 4];
-        assert_eq!(pack(&input, -128, &mut room).len(), 4);
+        assert!(pack(&input, -128, &mut room).is_none());
     }
 
     #[test]
@@ -344,7 +347,7 @@ mod tests {
     fn a_short_row_slice_takes_the_plain_sums_without_reading_past_it() {
         let input: Vec<i8> = (0..12).map(|i| i as i8 - 6).collect();
         let mut room = [MaybeUninit::uninit(); 8];
-        let packed = pack(&input, 3, &mut room);
+        let packed = pack(&input, 3, &mut room).unwrap();
         let weights: Vec<i8> = (0..24).map(|i| 50 - 4 * i as i8).collect();
         // Two rows of 12 as (first, first + 12, second, second + 12): second + 12 is beyond.
         let want = naive(&weights, &input, 3);

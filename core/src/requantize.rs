@@ -347,7 +347,8 @@ pub(crate) fn requantize_to_s8_validated(acc: i32, multiplier: i32, shift: i32, 
     let scaled = if right == 0 {
         high
     } else {
-        let z = high.wrapping_add(high >> 31) >> (right - 1).min(31);
+        // (Wrapping shifts: no check that `right - 1 < 32`, which a valid shift keeps.)
+        let z = high.wrapping_add(high >> 31).wrapping_shr(right - 1);
         (z >> 1) + (z & 1)
     };
     scaled
