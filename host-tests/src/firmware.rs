@@ -2,7 +2,8 @@
 //!
 //! Builds go to `target/firmware/` (apart from the host workspace's own outputs) and run one at
 //! a time; each model's ELF is copied to `target/firmware/elf/` so that the next build does not
-//! overwrite it while QEMU runs it. Within one process a model file is built once per board.
+//! overwrite it while QEMU runs it. Within one process a model file is built once per board and
+//! kernels (the default DSP path, or the `portable` feature).
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -51,8 +52,11 @@ impl Kernels {
     }
 }
 
-/// ELFs built by this process, by model file, board and kernels.
-static BUILT: Mutex<Option<HashMap<(PathBuf, Board, Kernels), PathBuf>>> = Mutex::new(None);
+/// What a firmware is built for: a model file, a board, the kernels.
+type Build = (PathBuf, Board, Kernels);
+
+/// ELFs built by this process.
+static BUILT: Mutex<Option<HashMap<Build, PathBuf>>> = Mutex::new(None);
 
 /// The firmware's target directory.
 pub fn firmware_target_dir() -> PathBuf {

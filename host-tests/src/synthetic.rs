@@ -486,10 +486,10 @@ fn write_model<'a>(name: &'a str, kind: ModelKind, input: Input<'a>, code_after:
 /// Widths that reach every edge of the fully connected kernels: 1-wide, fewer than 4, not a
 /// multiple of 4 (odd and even), multiples of 4, and more than 1024 (wider than the DSP path's
 /// packed inputs).
-const EDGE_WIDTHS: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 30, 33, 64, 67, 130, 1030];
+pub const EDGE_WIDTHS: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 30, 33, 64, 67, 130, 1030];
 
 /// Zero points: both ends of int8 and a few between.
-const EDGE_ZERO_POINTS: [i32; 5] = [-128, 127, -1, 0, 37];
+pub const EDGE_ZERO_POINTS: [i32; 5] = [-128, 127, -1, 0, 37];
 
 /// A random stack of fully connected layers, from `seed`, to hold the fully connected kernels
 /// to the host at their edges: widths from [`EDGE_WIDTHS`] (the input's, whose `N` values are
