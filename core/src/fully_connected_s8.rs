@@ -147,9 +147,10 @@ pub(crate) const CENTERED_MAX: usize = 1024;
 /// Two loop shapes compute the same sums (wrapping addition is associative, so the order cannot
 /// change a bit), each where the compiler does best with it:
 /// - on 32-bit Arm (Cortex-M), [`row_sums_centered`]: the centered inputs formed once per call,
-///   two to a word, four rows per pass: 2.98 instructions per multiply-accumulate for `fc`'s
-///   encoder on a Cortex-M4, everything included (3.20 with i16 inputs and two rows, 3.76
-///   with the other shape);
+///   two to a word, four rows per pass: 2.88 instructions per multiply-accumulate for `fc`'s
+///   encoder on a Cortex-M4 with the `portable` feature, everything included (2.98 before the
+///   model runner ran a layer in one pass; then 3.20 with i16 inputs and two rows, 3.76 with
+///   the other shape);
 /// - elsewhere, [`row_sums_direct`]: four rows per pass with the zero point inside the loop,
 ///   which the host's vectorizer handles well (2.4 times the other shape's throughput on x86-64).
 ///

@@ -16,9 +16,10 @@
 //!    `LDR` of four weights, eight `SXTB16` (each word as is and rotated by 8 bits) and eight
 //!    `SMLAD` (two 16 x 16-bit products added to an accumulator): 21 instructions for 16
 //!    multiply-accumulates, 23 with the loop's compare and branch. CMSIS-NN's loop does 8 in 15.
-//! 3. The last `n_in % 4` inputs of each row are summed directly, as are the weights of the
-//!    `rows % 4` last rows through the same four-row loop with rows repeated (their extra sums
-//!    are dropped).
+//! 3. The last `n_in % 4` inputs of each row are summed directly; the last one to three rows go
+//!    through the same four-row loop with rows repeated (their extra sums are dropped).
+//! 4. The sums go to the caller [`SUM_CHUNK`] rows at a time, so that its loop over the outputs
+//!    (the requantization) runs apart from this one, with registers of its own.
 //!
 //! Inputs wider than [`CENTERED_MAX`] (in no shipped model) take the portable loops.
 //!
