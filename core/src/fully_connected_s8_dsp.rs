@@ -111,22 +111,26 @@ pub(crate) fn pack<'r>(input: &[i8], zero_point: i32, room: &'r mut [MaybeUninit
         return None;
     }
     let (pairs, end) = room.split_at_mut(2 * groups);
+    let mut written = 0;
     for (pair, x) in pairs.chunks_exact_mut(2).zip(input.chunks_exact(4)) {
         if let ([even, odd], [a, b, c, d]) = (pair, x) {
             let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
             // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
             even.write(sxtab16(offset, word));
             odd.write(sxtab16(offset, word.rotate_right(8)));
+            written += 2;
         }
     }
     for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
         word.write(value);
+        written += 1;
     }
-    // SAFETY: `room` is `2 * groups + 2` words (checked above). The first loop wrote words
-    // `2k` and `2k + 1` for each of the `groups` chunks of `pairs` (`input` has `groups` whole
-    // chunks of four, so the zip stops at neither too early, and the pattern always matches), the
-    // second the last two: all of them are initialised u32s, borrowed from `room` as long as it
-    // is.
+    if written != room.len() {
+        return None;
+    }
+    // SAFETY: the loops above wrote each word of `pairs` (two per chunk, in order) and then of
+    // `end`, which together are `room`, and counted them: all `room.len()` words are initialised
+    // u32s, borrowed from `room` for as long as it is.
     let words = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u32>(), room.len()) };
     Some(Packed { words, groups })
 }
