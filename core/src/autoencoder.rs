@@ -14,13 +14,14 @@
 //! models, u8 pixels in and out (`denoise`).
 
 use crate::anomaly_score_s8::partial_score;
+use crate::fully_connected_s8::row_sum_chunks;
 use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK};
 use crate::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
-use crate::requantize::PerChannelQuant;
+use crate::requantize::{requantize_to_s8_validated, PerChannelQuant};
 use crate::table_s8::{apply, Table, TABLE_LEN};
-use crate::{
-    conv2d_leaky_s8, conv2d_s8, fully_connected_leaky_s8, fully_connected_s8, max_pool_s8, top_k_s8, Error, FcParams,
-};
+use crate::{conv2d_leaky_s8, conv2d_s8, max_pool_s8, top_k_s8, Error, FcParams};
+#[cfg(doc)]
+use crate::{fully_connected_leaky_s8, fully_connected_s8};
 
 /// A model ready to run, with its scratch memory, its input length `N` and its code width `K`.
 ///
@@ -788,47 +789,78 @@ fn convolution(
     })
 }
 
-/// A fully connected layer of any width, `CHANNEL_CHUNK` outputs per kernel call so that the
-/// per-channel parameters can be decoded from their byte arrays onto the stack; with a fused
-/// LeakyReLU when `negative` holds its negative-side multipliers and shifts.
-fn fully_connected(
-    params: &Weights<'_>,
-    negative: Option<&Weights<'_>>,
+/// A fully connected layer of any width in one pass, with a fused LeakyReLU when `negative`
+/// holds its negative-side multipliers and shifts: [`fully_connected_s8()`] and
+/// [`fully_connected_leaky_s8()`] on the model's arrays as they lie in the file, each output's
+/// bias, multiplier and shift read as its sum comes (no per-chunk copies), the inputs centered
+/// (or packed, on the DSP path) once per layer.
+fn fully_connected<'m>(
+    params: &Weights<'m>,
+    negative: Option<&Weights<'m>>,
     input_zero_point: i32,
     input: &[i8],
     output: &mut [i8],
 ) -> Result<(), Error> {
     let weights: &[i8] = bytemuck::cast_slice(params.weights);
-    let fc = FcParams::new(input_zero_point, params.output.zero_point);
-    let n_in = input.len();
-    let mut bias = [0i32; CHANNEL_CHUNK];
-    let mut multipliers = [0i32; CHANNEL_CHUNK];
-    let mut shifts = [0i32; CHANNEL_CHUNK];
-    for (chunk, out) in output.chunks_mut(CHANNEL_CHUNK).enumerate() {
-        let start = chunk * CHANNEL_CHUNK;
-        let n = out.len();
-        let (bias, quant) = decode_channels(params, start, n, &mut bias, &mut multipliers, &mut shifts)?;
-        let rows =
-            weights
-                .get(start * n_in..(start + n) * n_in)
-                .ok_or(short("weights", (start + n) * n_in, weights.len()))?;
-        match negative {
-            None => fully_connected_s8(&fc, &quant, rows, bias, input, out)?,
-            Some(negative) => {
-                let mut negative_bias = [0i32; CHANNEL_CHUNK];
-                let mut negative_multipliers = [0i32; CHANNEL_CHUNK];
-                let mut negative_shifts = [0i32; CHANNEL_CHUNK];
-                let (_, negative) = decode_channels(
-                    negative,
-                    start,
-                    n,
-                    &mut negative_bias,
-                    &mut negative_multipliers,
-                    &mut negative_shifts,
-                )?;
-                fully_connected_leaky_s8(&fc, &quant, &negative, rows, bias, input, out)?;
-            }
+    let (n_in, n_out) = (input.len(), output.len());
+    // The loader checked the lengths, zero points, multipliers and shifts (`check_weights`);
+    // the lengths are checked again here, the rest needs no check: the requantization is
+    // defined, and never panics, for any value.
+    let expect = |operand, expected: usize, actual: usize| {
+        if expected == actual {
+            Ok(())
+        } else {
+            Err(short(operand, expected, actual))
         }
+    };
+    expect("weights", n_out.saturating_mul(n_in), weights.len())?;
+    // A plain layer is a fused one whose two sides are the same.
+    let negative = negative.unwrap_or(params);
+    for p in [params, negative] {
+        expect("bias", 4 * n_out, p.bias.len())?;
+        expect("multipliers", 4 * n_out, p.multipliers.len())?;
+        expect("shifts", n_out, p.shifts.len())?;
+    }
+    let output_zero_point = params.output.zero_point;
+    // Per channel: the bias, both sides' multipliers (4 bytes each) and shifts (1 byte).
+    let words = |bytes: &'m [u8]| bytes.as_chunks::<4>().0;
+    let (bias, positive_multipliers, negative_multipliers) = (
+        words(params.bias),
+        words(params.multipliers),
+        words(negative.multipliers),
+    );
+    let (positive_shifts, negative_shifts) = (params.shifts, negative.shifts);
+    let mut done = 0;
+    // `move`: the zero point and the slices by value, in registers in the loop below.
+    let mut requantize = move |sums: &[i32]| {
+        let range = done..done + sums.len();
+        done = range.end;
+        // The channels of these sums as local slices, so that their loop keeps its pointers in
+        // registers.
+        let (Some(y), Some(b), Some(mp), Some(sp), Some(mn), Some(sn)) = (
+            output.get_mut(range.clone()),
+            bias.get(range.clone()),
+            positive_multipliers.get(range.clone()),
+            positive_shifts.get(range.clone()),
+            negative_multipliers.get(range.clone()),
+            negative_shifts.get(range),
+        ) else {
+            return;
+        };
+        let channels = y.iter_mut().zip(b).zip(mp.iter().zip(sp)).zip(mn.iter().zip(sn));
+        for (&sum, (((y, bias), (mp, &sp)), (mn, &sn))) in sums.iter().zip(channels) {
+            let acc = i32::from_le_bytes(*bias).wrapping_add(sum);
+            let (m, s) = if acc >= 0 { (mp, sp) } else { (mn, sn) };
+            *y = requantize_to_s8_validated(acc, i32::from_le_bytes(*m), i32::from(s as i8), output_zero_point);
+        }
+    };
+    if n_in == 0 {
+        // No inputs: each output is its requantized bias.
+        (0..n_out)
+            .step_by(CHANNEL_CHUNK)
+            .for_each(|_| requantize(&[0; CHANNEL_CHUNK]));
+    } else {
+        row_sum_chunks(weights, input, input_zero_point, &mut requantize);
     }
     Ok(())
 }

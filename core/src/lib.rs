@@ -9,7 +9,8 @@
 //! tolerance 0.
 //!
 //! Design constraints:
-//! - `#![no_std]`, no allocator, no `unsafe`: it builds for `thumbv6m-none-eabi` (Cortex-M0)
+//! - `#![no_std]`, no allocator, no `unsafe` outside the inline assembly of the Cortex-M4's
+//!   DSP path (`docs/dsp.md`): it builds for `thumbv6m-none-eabi` (Cortex-M0)
 //!   and `thumbv7em-none-eabihf` (Cortex-M4F/M7) with nothing but `core`.
 //! - No floating point on the int8 inference path. The host-side float functions,
 //!   [`requantize::quantize_multiplier`] (with [`requantize::round_half_away_from_zero`]), run at
@@ -61,7 +62,9 @@
 
 #![no_std]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` only in the DSP path's inline assembly (`fully_connected_s8_dsp`), each block with
+// its `// SAFETY:` argument.
+#![deny(unsafe_code)]
 // Panic-free by construction: no indexing, unwrap or explicit panics outside tests.
 #![cfg_attr(
     not(test),
@@ -91,6 +94,9 @@ pub mod conv2d_s8;
 mod error;
 pub mod fully_connected_leaky_s8;
 pub mod fully_connected_s8;
+#[cfg(any(arm_dsp, test))]
+#[allow(unsafe_code)]
+mod fully_connected_s8_dsp;
 pub mod max_pool_s8;
 pub mod model;
 pub mod quantize_f32;

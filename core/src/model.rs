@@ -55,8 +55,9 @@ pub const MAX_INPUT_DIMS: usize = 3;
 pub const PIXELS: usize = 784;
 
 /// The most output channels a convolution may have: the runner decodes a convolution's
-/// per-channel parameters onto the stack, this many at a time (fully connected layers of any
-/// width run in chunks of this size).
+/// per-channel parameters onto the stack, this many at a time (a fully connected layer of any
+/// width runs in one pass, its outputs requantized this many at a time, each channel's
+/// parameters read from the model's bytes).
 pub const CHANNEL_CHUNK: usize = 64;
 
 /// What kind of network a model file holds (header byte 6).

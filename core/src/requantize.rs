@@ -320,6 +320,42 @@ pub(crate) fn requantize_to_s8(
     value.max(activation_min).min(activation_max) as i8
 }
 
+/// [`requantize_to_s8`] over the whole int8 range for a validated channel (`multiplier` in
+/// [0, `i32::MAX`], `shift` in [[`MIN_SHIFT`], [`MAX_SHIFT`]], as the model loader checks them),
+/// with TFLM's two roundings written as shifts: the model runner's fully connected layers, where
+/// it runs once per output.
+///
+/// - First rounding: gemmlowp's nudge and truncating division are, for every product, the
+///   floor of `(x * multiplier + 2^30) / 2^31` (ties toward +∞), one 64-bit multiply-add and a
+///   shift. A multiplier of at least 0 rules out the one saturating case (both operands
+///   `i32::MIN`).
+/// - Second rounding, by `right` bits with ties away from zero: for `h >= 0` it is rounding half
+///   up, `(z >> 1) + (z & 1)` with `z = h >> (right - 1)` (the floor of `h / 2^(right - 1)`,
+///   rounded up by its last bit), which cannot overflow; for `h < 0`, rounding half up of
+///   `h - 1` moves exact ties down and leaves every other value where it was. `h` is never
+///   `i32::MIN` (`|h| <= 2^31 - 1` as `multiplier < 2^31`), so `h - 1` does not wrap.
+///
+/// Tests hold it to [`multiply_by_quantized_multiplier`] on every shift and on the extreme
+/// accumulators and multipliers. Outside the valid ranges it never panics, with results of no
+/// meaning.
+#[inline]
+pub(crate) fn requantize_to_s8_validated(acc: i32, multiplier: i32, shift: i32, output_zero_point: i32) -> i8 {
+    let left = shift.max(0) as u32;
+    let right = shift.wrapping_neg().max(0) as u32;
+    let x = acc.wrapping_shl(left);
+    let high = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+    let scaled = if right == 0 {
+        high
+    } else {
+        // (Wrapping shifts: no check that `right - 1 < 32`, which a valid shift keeps.)
+        let z = high.wrapping_add(high >> 31).wrapping_shr(right - 1);
+        (z >> 1) + (z & 1)
+    };
+    scaled
+        .wrapping_add(output_zero_point)
+        .clamp(i8::MIN.into(), i8::MAX.into()) as i8
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -832,5 +868,66 @@ pub(crate) mod tests {
                 Err(Error::ShiftOutOfRange { channel: 0, shift: -32 }),
             ),
         ]);
+    }
+
+    #[test]
+    fn the_validated_form_is_tflms_requantization() {
+        let mut rng = SplitMix64::new(0x2ea1);
+        let accumulators = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            i32::MAX,
+            i32::MIN,
+            i32::MAX - 1,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+            (1 << 30) + 1,
+            -(1 << 30) - 1,
+        ];
+        let multipliers = [0, 1, 1 << 30, (1 << 30) + 1, i32::MAX, i32::MAX - 1, 1_518_500_250];
+        let mut checked = 0u64;
+        for shift in MIN_SHIFT..=MAX_SHIFT {
+            for &zero_point in &[-128, 0, 127] {
+                let mut check = |acc: i32, multiplier: i32| {
+                    let want = requantize_to_s8(acc, multiplier, shift, zero_point, -128, 127);
+                    let got = requantize_to_s8_validated(acc, multiplier, shift, zero_point);
+                    assert_eq!(
+                        got, want,
+                        "acc {acc}, multiplier {multiplier}, shift {shift}, zp {zero_point}"
+                    );
+                    checked += 1;
+                };
+                for &acc in &accumulators {
+                    for &multiplier in &multipliers {
+                        check(acc, multiplier);
+                    }
+                }
+                // Small accumulators times 0.5: every kind of tie of both roundings.
+                for acc in -2048..2048 {
+                    check(acc, 1 << 30);
+                }
+                for _ in 0..3000 {
+                    // Accumulators of every magnitude, and exact ties of the second rounding.
+                    let acc = match rng.below(3) {
+                        0 => rng.next_u64() as i32,
+                        1 => (rng.next_u64() as i32) >> rng.below(32),
+                        _ => ((rng.next_u64() as i32) >> rng.below(32)) | 1 << (rng.below(31)),
+                    };
+                    let multiplier = if rng.below(4) == 0 {
+                        rng.below(1 << 31) as i32
+                    } else {
+                        (1 << 30) + rng.below(1 << 30) as i32
+                    };
+                    check(acc, multiplier);
+                }
+            }
+        }
+        std::println!("{checked} requantizations, 0 mismatches");
     }
 }

@@ -331,9 +331,18 @@ pub fn run_samples(
 /// The model file cannot be read or loaded, the firmware does not build, and the errors of
 /// [`run_samples`].
 pub fn model_file(path: &Path, samples: Samples<'_>) -> Result<Report> {
+    model_file_with(path, samples, crate::firmware::Kernels::Dsp)
+}
+
+/// [`model_file`] with the firmware built with the chosen kernels (the default DSP path, or
+/// the portable one).
+///
+/// # Errors
+/// As [`model_file`].
+pub fn model_file_with(path: &Path, samples: Samples<'_>, kernels: crate::firmware::Kernels) -> Result<Report> {
     let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let model = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let elf = crate::firmware::build(path, crate::firmware::Board::Qemu)?;
+    let elf = crate::firmware::build_with(path, crate::firmware::Board::Qemu, kernels)?;
     let options = Options {
         icount_shift: None,
         timeout: crate::time_limit(samples.len() / model.input_len().max(1), crate::sample_macs(&model)),

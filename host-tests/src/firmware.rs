@@ -2,7 +2,8 @@
 //!
 //! Builds go to `target/firmware/` (apart from the host workspace's own outputs) and run one at
 //! a time; each model's ELF is copied to `target/firmware/elf/` so that the next build does not
-//! overwrite it while QEMU runs it. Within one process a model file is built once per board.
+//! overwrite it while QEMU runs it. Within one process a model file is built once per board and
+//! kernels (the default DSP path, or the `portable` feature).
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -29,8 +30,33 @@ impl Board {
     }
 }
 
-/// ELFs built by this process, by model file and board.
-static BUILT: Mutex<Option<HashMap<(PathBuf, Board), PathBuf>>> = Mutex::new(None);
+/// Which kernels the core runs in the firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernels {
+    /// The default build: the fully connected layers' DSP path of the Cortex-M4.
+    Dsp,
+    /// The firmware's `portable` feature: the core's portable kernels, as on a Cortex-M0.
+    Portable,
+}
+
+impl Kernels {
+    /// Both, the default first.
+    pub const BOTH: [Kernels; 2] = [Kernels::Dsp, Kernels::Portable];
+
+    /// What the report calls them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Dsp => "DSP",
+            Kernels::Portable => "portable",
+        }
+    }
+}
+
+/// What a firmware is built for: a model file, a board, the kernels.
+type Build = (PathBuf, Board, Kernels);
+
+/// ELFs built by this process.
+static BUILT: Mutex<Option<HashMap<Build, PathBuf>>> = Mutex::new(None);
 
 /// The firmware's target directory.
 pub fn firmware_target_dir() -> PathBuf {
@@ -43,11 +69,20 @@ pub fn firmware_target_dir() -> PathBuf {
 /// When cargo fails (its output is in the error): a model the build script rejects, a board
 /// whose flash cannot hold the model, a compile error.
 pub fn build(model: &Path, board: Board) -> Result<PathBuf> {
+    build_with(model, board, Kernels::Dsp)
+}
+
+/// [`build`] with the chosen kernels: `Kernels::Portable` adds the firmware's `portable`
+/// feature.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBuf> {
     let model = std::path::absolute(model).with_context(|| format!("{}", model.display()))?;
     // One build at a time: they share the target directory and `AE_MODEL` changes between them.
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
     let built = built.get_or_insert_with(HashMap::new);
-    if let Some(elf) = built.get(&(model.clone(), board)) {
+    if let Some(elf) = built.get(&(model.clone(), board, kernels)) {
         return Ok(elf.clone());
     }
     let root = crate::repo_root();
@@ -68,13 +103,21 @@ pub fn build(model: &Path, board: Board) -> Result<PathBuf> {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    let mut features = Vec::new();
     if board == Board::Nrf52840 {
-        command.args(["--no-default-features", "--features", "board-nrf52840"]);
+        command.arg("--no-default-features");
+        features.push("board-nrf52840");
+    }
+    if kernels == Kernels::Portable {
+        features.push("portable");
+    }
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
     }
     let output = command.output().context("running cargo to build the firmware")?;
     if !output.status.success() {
         bail!(
-            "building the firmware for {} ({board:?}) failed:\n{}",
+            "building the firmware for {} ({board:?}, {kernels:?}) failed:\n{}",
             model.display(),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -94,7 +137,15 @@ pub fn build(model: &Path, board: Board) -> Result<PathBuf> {
         });
     let dir = target.join("elf");
     std::fs::create_dir_all(&dir)?;
-    let copy = dir.join(format!("{stem}-{:08x}-{}.elf", path_hash as u32, board.suffix()));
+    let kernels_suffix = match kernels {
+        Kernels::Dsp => "",
+        Kernels::Portable => "-portable",
+    };
+    let copy = dir.join(format!(
+        "{stem}-{:08x}-{}{kernels_suffix}.elf",
+        path_hash as u32,
+        board.suffix()
+    ));
     std::fs::copy(&elf, &copy).with_context(|| format!("copying {} to {}", elf.display(), copy.display()))?;
     drop(lock);
     // The firmware embeds the model file verbatim: check that this is the build of this model.
@@ -113,6 +164,6 @@ pub fn build(model: &Path, board: Board) -> Result<PathBuf> {
             model.display()
         );
     }
-    built.insert((model, board), copy.clone());
+    built.insert((model, board, kernels), copy.clone());
     Ok(copy)
 }

@@ -28,11 +28,23 @@ pub enum Shape {
     /// standard deviation per feature) and an input zero point of 17; 64-32 with a fused
     /// LeakyReLU, 32-16 and a LeakyReLU table to the code, 16-32 fused, 32-64 linear.
     Sensor,
+    /// MLPerf Tiny's anomaly-detection autoencoder (its dense shape, not its weights):
+    /// 640-128-128-128-128-8-128-128-128-128-640, every layer but the last with a fused ReLU (a
+    /// fused LeakyReLU of slope 0), 264,192 multiply-accumulates per inference. It takes 640
+    /// values as u8 (`Unit` scaling, input shape `[640]`).
+    MlperfAnomaly,
 }
 
 impl Shape {
     /// Every shape.
-    pub const ALL: [Shape; 5] = [Shape::Fc, Shape::TopK, Shape::Deep, Shape::Conv, Shape::Sensor];
+    pub const ALL: [Shape; 6] = [
+        Shape::Fc,
+        Shape::TopK,
+        Shape::Deep,
+        Shape::Conv,
+        Shape::Sensor,
+        Shape::MlperfAnomaly,
+    ];
 
     /// The shapes that take MNIST's 784 pixels as u8 (`Unit` scaling, scale 1/255, zero point
     /// -128).
@@ -46,6 +58,7 @@ impl Shape {
             Shape::Deep => "synthetic-deep",
             Shape::Conv => "synthetic-conv",
             Shape::Sensor => "synthetic-sensor",
+            Shape::MlperfAnomaly => "synthetic-mlperf-anomaly",
         }
     }
 
@@ -181,10 +194,33 @@ enum Owned {
     FcLeaky {
         inputs: u32,
         outputs: u32,
+        slope: f32,
         params: Params,
         negative_multipliers: Vec<u8>,
         negative_shifts: Vec<u8>,
     },
+}
+
+/// A fully connected layer with a fused LeakyReLU of `slope` (0: a ReLU): the negative side's
+/// requantization is the positive side's times the slope (up to the multipliers' rounding), as
+/// `fused_negative_scale` makes it.
+fn fused(inputs: usize, outputs: usize, slope: f32, params: Params) -> Owned {
+    let (mut negative_multipliers, mut negative_shifts) = (Vec::new(), Vec::new());
+    for (m, &s) in params.multipliers.chunks_exact(4).zip(&params.shifts) {
+        let positive =
+            f64::from(i32::from_le_bytes(m.try_into().expect("4 bytes"))) * 2f64.powi(i32::from(s as i8) - 31);
+        let (multiplier, shift) = quantize_multiplier(positive * f64::from(slope)).expect("a valid scale");
+        negative_multipliers.extend(multiplier.to_le_bytes());
+        negative_shifts.push(shift as i8 as u8);
+    }
+    Owned::FcLeaky {
+        inputs: inputs as u32,
+        outputs: outputs as u32,
+        slope,
+        params,
+        negative_multipliers,
+        negative_shifts,
+    }
 }
 
 /// MNIST's input shape, 28 x 28, as the model file stores it (u32 little-endian).
@@ -199,6 +235,9 @@ pub const SENSOR_INPUT: Quant = Quant {
     scale: 0.031_4,
     zero_point: 17,
 };
+
+/// The widths of [`Shape::MlperfAnomaly`], input to output.
+pub const MLPERF_ANOMALY_WIDTHS: [usize; 11] = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640];
 
 /// The negative slope of [`Shape::Sensor`]'s fused LeakyReLU layers.
 const SENSOR_SLOPE: f32 = 0.1;
@@ -226,27 +265,9 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         });
         quant
     };
-    // A fused LeakyReLU: the negative side's requantization is the positive side's times the
-    // slope (up to the multipliers' rounding), as `fused_negative_scale` makes it.
     let fc_leaky = |layers: &mut Vec<Owned>, rng: &mut Rng, inputs: usize, outputs: usize, spread: f64| {
         let params = Params::new(rng, outputs, inputs, spread);
-        let (mut negative_multipliers, mut negative_shifts) = (Vec::new(), Vec::new());
-        for (m, &s) in params.multipliers.chunks_exact(4).zip(&params.shifts) {
-            let positive =
-                f64::from(i32::from_le_bytes(m.try_into().expect("4 bytes"))) * 2f64.powi(i32::from(s as i8) - 31);
-            let (multiplier, shift) = quantize_multiplier(positive * f64::from(SENSOR_SLOPE)).expect("a valid scale");
-            negative_multipliers.extend(multiplier.to_le_bytes());
-            negative_shifts.push(shift as i8 as u8);
-        }
-        let quant = params.output;
-        layers.push(Owned::FcLeaky {
-            inputs: inputs as u32,
-            outputs: outputs as u32,
-            params,
-            negative_multipliers,
-            negative_shifts,
-        });
-        quant
+        layers.push(fused(inputs, outputs, SENSOR_SLOPE, params));
     };
     let pixel_zero_point = -128;
     let code_after = match shape {
@@ -316,6 +337,22 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
             fc(&mut layers, &mut rng, 32, SENSOR_FEATURES, hidden_spread(32));
             3
         }
+        Shape::MlperfAnomaly => {
+            // Random u8 values: 147 steps above the zero point (root mean square).
+            let input_spread = (MLPERF_ANOMALY_WIDTHS[0] as f64).sqrt() * 73.0 * 147.0;
+            let last = MLPERF_ANOMALY_WIDTHS.len() - 2;
+            for (i, pair) in MLPERF_ANOMALY_WIDTHS.windows(2).enumerate() {
+                let (inputs, outputs) = (pair[0], pair[1]);
+                let spread = if i == 0 { input_spread } else { hidden_spread(inputs) };
+                if i == last {
+                    fc(&mut layers, &mut rng, inputs, outputs, spread);
+                } else {
+                    let params = Params::new(&mut rng, outputs, inputs, spread);
+                    layers.push(fused(inputs, outputs, 0.0, params));
+                }
+            }
+            5
+        }
     };
 
     // Each reading's mean in [-100, 300] and standard deviation in [0.05, 50] (log-uniform).
@@ -327,6 +364,7 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         }
     }
     let sensor_shape = (SENSOR_FEATURES as u32).to_le_bytes();
+    let mlperf_shape = (MLPERF_ANOMALY_WIDTHS[0] as u32).to_le_bytes();
     let (input_shape, input_scaling, input) = match shape {
         Shape::Sensor => (
             &sensor_shape[..],
@@ -335,6 +373,14 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
                 divisor: &divisor[..],
             },
             SENSOR_INPUT,
+        ),
+        Shape::MlperfAnomaly => (
+            &mlperf_shape[..],
+            InputScaling::Unit,
+            Quant {
+                scale: 1.0 / 255.0,
+                zero_point: -128,
+            },
         ),
         _ => (
             &MNIST_SHAPE[..],
@@ -345,18 +391,44 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
             },
         ),
     };
+    let kind = match shape {
+        Shape::Conv => ModelKind::Convolutional,
+        _ => ModelKind::FullyConnected,
+    };
+    write_model(
+        shape.name(),
+        kind,
+        Input {
+            shape: input_shape,
+            scaling: input_scaling,
+            quant: input,
+        },
+        code_after,
+        &layers,
+    )
+}
+
+/// A model's input: its shape (u32 little-endian), scaling and quantization.
+struct Input<'a> {
+    shape: &'a [u8],
+    scaling: InputScaling<'a>,
+    quant: Quant,
+}
+
+/// The model file of `layers` (the code after layer `code_after`).
+fn write_model<'a>(name: &'a str, kind: ModelKind, input: Input<'a>, code_after: u16, layers: &'a [Owned]) -> Vec<u8> {
     let mut body = ModelBody {
-        name: shape.name(),
+        name,
         source: "",
         float_test_mse: f32::NAN,
-        input_shape,
-        input_scaling,
-        input,
+        input_shape: input.shape,
+        input_scaling: input.scaling,
+        input: input.quant,
         code_after,
         layers: heapless::Vec::new(),
-        anomaly: Anomaly::derive(input, input).expect("a valid input quantization"),
+        anomaly: Anomaly::derive(input.quant, input.quant).expect("a valid input quantization"),
     };
-    for layer in &layers {
+    for layer in layers {
         let layer = match layer {
             Owned::Fc {
                 inputs,
@@ -389,13 +461,14 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
             Owned::FcLeaky {
                 inputs,
                 outputs,
+                slope,
                 params,
                 negative_multipliers,
                 negative_shifts,
             } => Layer::FullyConnectedLeakyRelu {
                 inputs: *inputs,
                 outputs: *outputs,
-                slope: SENSOR_SLOPE,
+                slope: *slope,
                 params: params.weights(),
                 negative_multipliers,
                 negative_shifts,
@@ -404,12 +477,103 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
         body.layers.push(layer).expect("at most MAX_LAYERS layers");
     }
     body.anomaly = Anomaly::of(&body).expect("a valid output quantization");
-    let kind = match shape {
-        Shape::Conv => ModelKind::Convolutional,
-        _ => ModelKind::FullyConnected,
-    };
     let mut out = vec![0u8; encoded_len_bound(&body)];
     let len = write(kind, &body, &mut out).expect("a synthetic model is valid");
     out.truncate(len);
     out
+}
+
+/// Widths that reach every edge of the fully connected kernels: 1-wide, fewer than 4, not a
+/// multiple of 4 (odd and even), multiples of 4, and more than 1024 (wider than the DSP path's
+/// packed inputs).
+pub const EDGE_WIDTHS: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 30, 33, 64, 67, 130, 1030];
+
+/// Zero points: both ends of int8 and a few between.
+pub const EDGE_ZERO_POINTS: [i32; 5] = [-128, 127, -1, 0, 37];
+
+/// A random stack of fully connected layers, from `seed`, to hold the fully connected kernels
+/// to the host at their edges: widths from [`EDGE_WIDTHS`] (the input's, whose `N` values are
+/// raw f32 with no scaling, is width `seed mod 16`), two to four layers, each plain, plain with a LeakyReLU table, or
+/// with a fused LeakyReLU (slope 0, 0.1 or 0.5); input and output zero points from
+/// [`EDGE_ZERO_POINTS`]; in about half of the layers, weights of -128 (one whole row and one
+/// weight in eight) and channels whose requantization has the extreme shifts -31 and 30 or a
+/// zero multiplier.
+pub fn random_dense(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed ^ 0xd5b0_0de5);
+    let pick = |rng: &mut Rng, n: usize| rng.below(n as u64) as usize;
+    let edge_width = |rng: &mut Rng| EDGE_WIDTHS[pick(rng, EDGE_WIDTHS.len())];
+    let edge_zero_point = |rng: &mut Rng| EDGE_ZERO_POINTS[pick(rng, EDGE_ZERO_POINTS.len())];
+    // The widest only now and then: its QEMU time.
+    let narrow = |rng: &mut Rng| loop {
+        let w = edge_width(rng);
+        if w < 1000 || rng.below(4) == 0 {
+            break w;
+        }
+    };
+    // The input (and output) width goes through the list with the seed: any 16 seeds in a row
+    // give every width to a first layer's inputs.
+    let n = EDGE_WIDTHS[(seed % EDGE_WIDTHS.len() as u64) as usize];
+    let depth = 2 + pick(&mut rng, 3);
+    let mut widths = vec![n];
+    widths.extend((1..depth).map(|_| narrow(&mut rng)));
+    widths.push(n);
+    let input = Quant {
+        scale: 0.05,
+        zero_point: edge_zero_point(&mut rng),
+    };
+    let mut layers = Vec::new();
+    let mut code_after = 0;
+    for (i, pair) in widths.windows(2).enumerate() {
+        let (inputs, outputs) = (pair[0], pair[1]);
+        let extreme = rng.below(2) == 0;
+        let mut params = Params::new(&mut rng, outputs, inputs, (inputs as f64).sqrt() * 73.0 * 128.0);
+        params.output.zero_point = edge_zero_point(&mut rng);
+        if extreme {
+            for (j, w) in params.weights.iter_mut().enumerate() {
+                if j < inputs || rng.below(8) == 0 {
+                    *w = -128i8 as u8;
+                }
+            }
+            for c in 0..outputs {
+                let (multiplier, shift) = match rng.below(4) {
+                    0 => ((1 << 30) + rng.below(1 << 30) as i32, -31),
+                    1 => ((1 << 30) + rng.below(1 << 30) as i32, 30),
+                    2 => (0, 0),
+                    _ => continue,
+                };
+                params.multipliers[4 * c..4 * c + 4].copy_from_slice(&multiplier.to_le_bytes());
+                params.shifts[c] = shift as i8 as u8;
+            }
+        }
+        match rng.below(3) {
+            0 => layers.push(Owned::Fc {
+                inputs: inputs as u32,
+                outputs: outputs as u32,
+                params,
+            }),
+            1 => {
+                let q = params.output;
+                layers.push(Owned::Fc {
+                    inputs: inputs as u32,
+                    outputs: outputs as u32,
+                    params,
+                });
+                layers.push(Owned::Table(TableParams::leaky(q, edge_zero_point(&mut rng))));
+            }
+            _ => {
+                let slope = [0.0, 0.1, 0.5][pick(&mut rng, 3)];
+                layers.push(fused(inputs, outputs, slope, params));
+            }
+        }
+        if i + 1 == depth / 2 {
+            code_after = layers.len() as u16;
+        }
+    }
+    let shape = (n as u32).to_le_bytes();
+    let input = Input {
+        shape: &shape,
+        scaling: InputScaling::None,
+        quant: input,
+    };
+    write_model("synthetic-dense", ModelKind::FullyConnected, input, code_after, &layers)
 }

@@ -3,10 +3,15 @@
 //! as a markdown table.
 //!
 //! ```text
-//! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [MODEL.aeq...]]
+//! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [--kernels K] [MODEL.aeq...]]
 //! ```
 //!
-//! Without model files it reports every `models/*.aeq`. Instructions are counted with
+//! Without model files it reports every `models/*.aeq` and the synthetic model of MLPerf Tiny's
+//! anomaly-detection shape (`synthetic-mlperf-anomaly`, random weights); a synthetic shape's name
+//! in place of a file reports its model. Each model is reported for both of the
+//! core's paths, one row each: `DSP` (the default firmware: the Cortex-M4's DSP instructions in
+//! the fully connected layers) and `portable` (the firmware's `portable` feature); `--kernels
+//! dsp` or `--kernels portable` reports one. Instructions are counted with
 //! `-icount shift=6,sleep=off` (instructions = SysTick ticks × 40 / 64), averaged over the first
 //! N MNIST test images (default 100); for a model that takes float input, over N random samples
 //! of its raw range, and the second step is the decode of the code with its dequantization
@@ -18,8 +23,9 @@ use anyhow::{bail, Context, Result};
 use autoencoder_core::Model;
 use host_tests::check::{self, Samples};
 use host_tests::elf::{self, Sizes};
-use host_tests::firmware::{self, Board};
+use host_tests::firmware::{self, Board, Kernels};
 use host_tests::qemu::{self, Options};
+use host_tests::synthetic::{self, Shape};
 use host_tests::{float_samples, mnist};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,18 +37,29 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let mut count = 100;
     let mut models = Vec::new();
+    let mut kernels = Kernels::BOTH.to_vec();
+    let usage = "usage: firmware-report [--images N] [--kernels dsp|portable|both] [MODEL.aeq...]";
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--images" => {
                 let n = args.next().context("--images needs a count")?;
                 count = n.parse().with_context(|| format!("--images {n}"))?;
             }
-            _ if arg.starts_with('-') => bail!("usage: firmware-report [--images N] [MODEL.aeq...]"),
-            _ => models.push(PathBuf::from(arg)),
+            "--kernels" => {
+                kernels = match args.next().as_deref() {
+                    Some("dsp") => vec![Kernels::Dsp],
+                    Some("portable") => vec![Kernels::Portable],
+                    Some("both") => Kernels::BOTH.to_vec(),
+                    _ => bail!("{usage}"),
+                };
+            }
+            _ if arg.starts_with('-') => bail!("{usage}"),
+            _ => models.push(model_path(&arg)?),
         }
     }
     if models.is_empty() {
         models = host_tests::shipped_models()?;
+        models.push(model_path(Shape::MlperfAnomaly.name())?);
     }
     if models.is_empty() {
         bail!("no model files given and none in models/");
@@ -50,12 +67,12 @@ fn main() -> Result<()> {
     let images = mnist::test_images(count.clamp(1, mnist::TEST_IMAGES))?;
 
     println!(
-        "| model | bytes | scratch | flash, QEMU | static RAM, QEMU | flash, nRF52840 | static RAM, nRF52840 \
+        "| model | kernels | bytes | scratch | flash, QEMU | static RAM, QEMU | flash, nRF52840 | static RAM, nRF52840 \
          | encode MACs | encode instructions | per MAC | denoise MACs | denoise instructions | per MAC \
          | score instructions | per MAC |"
     );
     println!(
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for path in &models {
         let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
@@ -64,51 +81,53 @@ fn main() -> Result<()> {
         let scratch = model.scratch_len() as u64;
         let size = blob.len() as u64;
 
-        let elf = firmware::build(path, Board::Qemu)?;
-        let qemu_sizes = elf::sizes(&elf)?;
-        // A model too big for the nRF52840's flash fails to link: reported as not fitting.
-        let board_sizes = firmware::build(path, Board::Nrf52840)
-            .and_then(|elf| elf::sizes(&elf))
-            .ok();
+        for &kernels in &kernels {
+            let elf = firmware::build_with(path, Board::Qemu, kernels)?;
+            let qemu_sizes = elf::sizes(&elf)?;
+            // A model too big for the nRF52840's flash fails to link: reported as not fitting.
+            let board_sizes = firmware::build_with(path, Board::Nrf52840, kernels)
+                .and_then(|elf| elf::sizes(&elf))
+                .ok();
 
-        let options = Options {
-            icount_shift: Some(SHIFT),
-            timeout: Duration::from_secs(600),
-        };
-        // MNIST images for an MNIST model; random pixels for a model of pixels of another size;
-        // random raw values for a model that takes float input.
-        let (floats, pixels);
-        let samples = if !check::takes_pixels(&model) {
-            floats = float_samples::random_samples(&model, count, 1).concat();
-            Samples::Floats(&floats)
-        } else if model.input_len() == autoencoder_core::PIXELS {
-            Samples::Pixels(images.as_flattened())
-        } else {
-            let mut rng = autoencoder_core::testutil::SplitMix64::new(1);
-            pixels = (0..count * model.input_len())
-                .map(|_| rng.next_u64() as u8)
-                .collect::<Vec<_>>();
-            Samples::Pixels(&pixels)
-        };
-        let report = check::run_samples(path, &model, &elf, samples, options)?;
-        if report.mismatches > 0 {
-            bail!("{}\n{}", report.summary(), report.details);
-        }
-        let (encode_ticks, denoise_ticks, score_ticks) = report.mean_ticks();
-        let encode = qemu::instructions(encode_ticks, SHIFT);
-        let denoise = qemu::instructions(denoise_ticks, SHIFT);
-        let score = qemu::instructions(score_ticks, SHIFT);
-        let encode_macs = host_tests::encode_macs(&model);
-        let denoise_macs = host_tests::denoise_macs(&model);
+            let options = Options {
+                icount_shift: Some(SHIFT),
+                timeout: Duration::from_secs(600),
+            };
+            // MNIST images for an MNIST model; random pixels for a model of pixels of another size;
+            // random raw values for a model that takes float input.
+            let (floats, pixels);
+            let samples = if !check::takes_pixels(&model) {
+                floats = float_samples::random_samples(&model, count, 1).concat();
+                Samples::Floats(&floats)
+            } else if model.input_len() == autoencoder_core::PIXELS {
+                Samples::Pixels(images.as_flattened())
+            } else {
+                let mut rng = autoencoder_core::testutil::SplitMix64::new(1);
+                pixels = (0..count * model.input_len())
+                    .map(|_| rng.next_u64() as u8)
+                    .collect::<Vec<_>>();
+                Samples::Pixels(&pixels)
+            };
+            let report = check::run_samples(path, &model, &elf, samples, options)?;
+            if report.mismatches > 0 {
+                bail!("{}\n{}", report.summary(), report.details);
+            }
+            let (encode_ticks, denoise_ticks, score_ticks) = report.mean_ticks();
+            let encode = qemu::instructions(encode_ticks, SHIFT);
+            let denoise = qemu::instructions(denoise_ticks, SHIFT);
+            let score = qemu::instructions(score_ticks, SHIFT);
+            let encode_macs = host_tests::encode_macs(&model);
+            let denoise_macs = host_tests::denoise_macs(&model);
 
-        let flash = |s: &Sizes| format!("{} (+{})", group(s.flash), group(s.flash.saturating_sub(size)));
-        let ram = |s: &Sizes| format!("{} (+{})", group(s.ram), group(s.ram.saturating_sub(scratch)));
-        let (board_flash, board_ram) = match &board_sizes {
-            Some(s) => (flash(s), ram(s)),
-            None => ("does not fit".into(), "—".into()),
-        };
-        println!(
-            "| `{name}` | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {:.2} |",
+            let flash = |s: &Sizes| format!("{} (+{})", group(s.flash), group(s.flash.saturating_sub(size)));
+            let ram = |s: &Sizes| format!("{} (+{})", group(s.ram), group(s.ram.saturating_sub(scratch)));
+            let (board_flash, board_ram) = match &board_sizes {
+                Some(s) => (flash(s), ram(s)),
+                None => ("does not fit".into(), "—".into()),
+            };
+            println!(
+            "| `{name}` | {} | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {:.2} |",
+            kernels.name(),
             group(size),
             group(scratch),
             flash(&qemu_sizes),
@@ -122,8 +141,27 @@ fn main() -> Result<()> {
             group(score.round() as u64),
             score / denoise_macs as f64,
         );
+        }
     }
     Ok(())
+}
+
+/// The model file `arg`, or for the name of a synthetic shape (`synthetic-mlperf-anomaly`,
+/// `fc`, ...) that is no file, its model (seed 1) written to `target/firmware/synthetic/`.
+fn model_path(arg: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(arg);
+    let Some(shape) = Shape::from_name(arg).filter(|_| !path.exists()) else {
+        return Ok(path);
+    };
+    let dir = firmware::firmware_target_dir().join("synthetic");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.aeq", shape.name()));
+    let blob = synthetic::model(shape, 1);
+    // Written only when the bytes change: the firmware's build reruns on a new modification time.
+    if std::fs::read(&path).ok().as_deref() != Some(&blob[..]) {
+        std::fs::write(&path, &blob)?;
+    }
+    Ok(path)
 }
 
 /// `1234567` as `1,234,567`.

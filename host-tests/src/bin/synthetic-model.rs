@@ -1,5 +1,5 @@
 //! Writes a valid model file with random parameters, for trying the firmware without a trained
-//! model: `cargo run -p host-tests --bin synthetic-model -- <fc|topk|deep|conv|sensor> OUT [SEED]`.
+//! model: `cargo run -p host-tests --bin synthetic-model -- <fc|topk|deep|conv|sensor|mlperf-anomaly> OUT [SEED]`.
 
 use anyhow::{bail, Context, Result};
 use host_tests::synthetic::{self, Shape};
@@ -9,7 +9,7 @@ fn main() -> Result<()> {
     let (shape, out, seed) = match args.as_slice() {
         [shape, out] => (shape, out, "0"),
         [shape, out, seed] => (shape, out, seed.as_str()),
-        _ => bail!("usage: synthetic-model <fc|topk|deep|conv|sensor> OUT [SEED]"),
+        _ => bail!("usage: synthetic-model <fc|topk|deep|conv|sensor|mlperf-anomaly> OUT [SEED]"),
     };
     let shape = Shape::from_name(shape).with_context(|| format!("unknown shape {shape}"))?;
     let seed: u64 = seed.parse().with_context(|| format!("seed {seed}"))?;

@@ -1,0 +1,366 @@
+//! The fully connected layers' sums with the Cortex-M4's DSP instructions (`cfg(arm_dsp)`: a
+//! `thumbv7em` target without the `portable` feature, see build.rs).
+//!
+//! The same sums as the portable [`row_sums`](crate::fully_connected_s8), bit for bit:
+//! `sum_i w[r][i] * (x[i] - zero_point)` in wrapping i32 for every row `r` of the weights. Each
+//! product is exact (at most 128 * 255 in magnitude) and wrapping addition is associative, so the
+//! order of the additions cannot change a bit of a sum.
+//!
+//! How the work is laid out:
+//! 1. [`pack`]: once per call, the centered inputs `x - zero_point` (in [-255, 255]) as 16-bit
+//!    halves, in the order in which `SXTB16` splits a word of four weights: inputs `4k` and
+//!    `4k + 2` in word `2k`, inputs `4k + 1` and `4k + 3` in word `2k + 1`. Two `SXTAB16`
+//!    per four inputs sign-extend them and add `-zero_point` to both halves at once. A sentinel
+//!    word, which no pair of centered inputs can equal, ends them.
+//! 2. [`dot4`]: four rows per pass, four inputs per step: one `LDRD` of two packed words, four
+//!    `LDR` of four weights, eight `SXTB16` (each word as is and rotated by 8 bits) and eight
+//!    `SMLAD` (two 16 x 16-bit products added to an accumulator): 21 instructions for 16
+//!    multiply-accumulates, 23 with the loop's compare and branch. CMSIS-NN's loop does 8 in 15.
+//! 3. The last `n_in % 4` inputs of each row are summed directly; the last one to three rows go
+//!    through the same four-row loop with rows repeated (their extra sums are dropped).
+//! 4. The sums go to the caller [`SUM_CHUNK`] rows at a time, so that its loop over the outputs
+//!    (the requantization) runs apart from this one, with registers of its own.
+//!
+//! Inputs wider than [`CENTERED_MAX`] (in no shipped model) take the portable loops.
+//!
+//! Under `cargo test` on the host the module is built with plain-Rust models of the three
+//! instructions ([`sxtab16`] and [`dot4`] without `cfg(arm_dsp)`), so that the packing, the tails
+//! and the row blocks are tested on the host too; the firmware tests run the instructions
+//! themselves under QEMU.
+
+use crate::fully_connected_s8::{dot, row_sums_direct, CENTERED_MAX, SUM_CHUNK};
+use core::mem::MaybeUninit;
+
+/// The word after the last pair of packed inputs: two halves of -32768, which no centered input
+/// `x - zero_point` in [-255, 255] can be. [`dot4`]'s loop stops at it.
+pub(crate) const SENTINEL: u32 = 0x8000_8000;
+
+/// Calls `f` with `sum_i w[r][i] * (x[i] - zero_point)` (wrapping i32) for every row `r` of
+/// `weights` (`[rows][input.len()]`), in order, [`SUM_CHUNK`] rows at a time (fewer in the last
+/// call). `input` is not empty.
+pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(&[i32])) {
+    let n_in = input.len();
+    // Room for the packed inputs, the sentinel, and the word after it that the last `LDRD` also
+    // reads; left uninitialised (no 2 KiB of zeros per call): `pack` writes what is read.
+    let mut buffer = [MaybeUninit::<u32>::uninit(); CENTERED_MAX / 2 + 2];
+    let packed = buffer
+        .get_mut(..2 * (n_in / 4) + 2)
+        .and_then(|room| pack(input, zero_point, room));
+    let Some(packed) = packed else {
+        // Wider than the buffer: the portable loops.
+        let mut sums = [0i32; 1];
+        row_sums_direct(weights, input, zero_point, &mut |sum| {
+            sums = [sum];
+            f(&sums);
+        });
+        return;
+    };
+    let body = 4 * packed.groups;
+    let tail = input.get(body..).unwrap_or(&[]);
+
+    let mut sums = [0i32; SUM_CHUNK];
+    for chunk in weights.chunks(SUM_CHUNK * n_in) {
+        let mut blocks = chunk.chunks_exact(4 * n_in);
+        let full = blocks.len();
+        for (block, out) in (&mut blocks).zip(sums.chunks_exact_mut(4)) {
+            let second = block.get(2 * n_in..).unwrap_or(&[]);
+            out.copy_from_slice(&dot4(&packed, block, second, n_in));
+        }
+        // One to three rows left: the four-row loop with rows repeated, rows (first,
+        // first + stride, second, second + stride) then being (0, 0, 0, 0), (0, 1, 0, 1) or
+        // (0, 1, 1, 2).
+        let rest = blocks.remainder();
+        let (second, stride) = match rest.len() / n_in {
+            1 => (rest, 0),
+            2 => (rest, n_in),
+            _ => (rest.get(n_in..).unwrap_or(&[]), n_in),
+        };
+        if !rest.is_empty() {
+            let [s0, s1, s2, s3] = dot4(&packed, rest, second, stride);
+            let three = [s0, s1, if rest.len() / n_in == 3 { s3 } else { s2 }];
+            for (o, s) in sums.iter_mut().skip(4 * full).zip(three) {
+                *o = s;
+            }
+        }
+        if !tail.is_empty() {
+            // Each row's last `n_in % 4` weights, summed directly.
+            for (sum, row) in sums.iter_mut().zip(chunk.chunks_exact(n_in)) {
+                *sum = sum.wrapping_add(dot(row.get(body..).unwrap_or(&[]), tail, zero_point));
+            }
+        }
+        f(sums.get(..chunk.len() / n_in).unwrap_or(&[]));
+    }
+}
+
+/// Packed inputs as [`dot4`] reads them: `2 * groups` words of centered pairs, then
+/// [`SENTINEL`] and one more word. Only [`pack`] makes one, which is what lets [`dot4`] trust
+/// the framing.
+pub(crate) struct Packed<'a> {
+    words: &'a [u32],
+    groups: usize,
+}
+
+/// Writes the centered inputs of the `input.len() / 4` whole groups of four into
+/// `room[..2 * groups]` (see the module's documentation), then [`SENTINEL`] and a zero word;
+/// returns them. `None` when `room` is not `2 * groups + 2` words long.
+pub(crate) fn pack<'r>(input: &[i8], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> Option<Packed<'r>> {
+    // -zero_point in both halves (wrapping: a validated zero point is within int8).
+    let offset = (zero_point.wrapping_neg() as u32 & 0xffff) * 0x0001_0001;
+    let groups = input.len() / 4;
+    if room.len() != 2 * groups + 2 {
+        return None;
+    }
+    let (pairs, end) = room.split_at_mut(2 * groups);
+    let mut written = 0;
+    for (pair, x) in pairs.chunks_exact_mut(2).zip(input.chunks_exact(4)) {
+        if let ([even, odd], [a, b, c, d]) = (pair, x) {
+            let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
+            // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
+            even.write(sxtab16(offset, word));
+            odd.write(sxtab16(offset, word.rotate_right(8)));
+            written += 2;
+        }
+    }
+    for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
+        word.write(value);
+        written += 1;
+    }
+    if written != room.len() {
+        return None;
+    }
+    // SAFETY: the loops above wrote each word of `pairs` (two per chunk, in order) and then of
+    // `end`, which together are `room`, and counted them: all `room.len()` words are initialised
+    // u32s, borrowed from `room` for as long as it is.
+    let words = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u32>(), room.len()) };
+    Some(Packed { words, groups })
+}
+
+/// `SXTAB16 d, a, x`: bytes 0 and 2 of `x`, sign-extended, added to the low and high halves of
+/// `a`, each half wrapping on its own.
+#[cfg(arm_dsp)]
+#[inline(always)]
+fn sxtab16(a: u32, x: u32) -> u32 {
+    let d: u32;
+    // SAFETY: one instruction on registers only: it reads and writes no memory, uses no stack
+    // and leaves the flags alone. Armv7E-M (every thumbv7em target) has it.
+    unsafe {
+        core::arch::asm!(
+            "sxtab16 {d}, {a}, {x}",
+            d = lateout(reg) d,
+            a = in(reg) a,
+            x = in(reg) x,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    d
+}
+
+/// [`sxtab16`] written out: the model of the instruction that the host's tests run.
+#[cfg(not(arm_dsp))]
+fn sxtab16(a: u32, x: u32) -> u32 {
+    let half = |a: u32, x: u32| u32::from((a as u16).wrapping_add(i16::from(x as u8 as i8) as u16));
+    half(a, x) | (half(a >> 16, x >> 16) << 16)
+}
+
+/// The sums of four rows over the packed inputs: the rows start at `first`,
+/// `first[stride..]`, `second` and `second[stride..]`, each with at least `4 * groups` weights.
+///
+/// The loop in `SMLAD`s. Should a slice be too short for the groups (the callers make sure it
+/// is not), the same sums come from [`dot4_plain`] instead of reading beyond it.
+#[cfg(arm_dsp)]
+#[inline(always)]
+fn dot4(packed: &Packed<'_>, first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
+    let reach = stride.saturating_add(4 * packed.groups);
+    if first.len() < reach || second.len() < reach {
+        return dot4_plain(packed, first, second, stride);
+    }
+    let [mut s0, mut s1, mut s2, mut s3] = [0i32; 4];
+    // SAFETY: the loop reads two words of `packed` per group, from its start up to the first
+    // SENTINEL and the word after it: at most its `2 * groups + 2` words, as [`pack`] put the
+    // SENTINEL at `2 * groups` (a SENTINEL earlier would only end the loop sooner). It reads 4 bytes per group from each of the rows at `first`,
+    // `first + stride`, `second` and `second + stride`: at most `4 * groups + stride` bytes from
+    // the start of either slice, which both hold (checked above). `LDRD` needs a word-aligned
+    // address: `packed` is a `[u32]`. `LDR` of the weights may be unaligned, which Armv7-M allows
+    // (the reset value of CCR.UNALIGN_TRP, which the firmware keeps). Only the named registers
+    // and the flags change; no memory is written and no stack used.
+    unsafe {
+        core::arch::asm!(
+            "ldrd {x02}, {x13}, [{xp}], #8",
+            "cmp {x02}, #0x80008000",
+            "beq 3f",
+            "2:",
+            // Row 1 (at first + stride), then row 0, whose load steps `first` on.
+            "ldr {w}, [{p0}, {n}]",
+            "sxtb16 {t}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {s1}, {t}, {x02}, {s1}",
+            "smlad {s1}, {w}, {x13}, {s1}",
+            "ldr {w}, [{p0}], #4",
+            "sxtb16 {t}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {s0}, {t}, {x02}, {s0}",
+            "smlad {s0}, {w}, {x13}, {s0}",
+            // Rows 3 and 2.
+            "ldr {w}, [{p2}, {n}]",
+            "sxtb16 {t}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {s3}, {t}, {x02}, {s3}",
+            "smlad {s3}, {w}, {x13}, {s3}",
+            "ldr {w}, [{p2}], #4",
+            "sxtb16 {t}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {s2}, {t}, {x02}, {s2}",
+            "smlad {s2}, {w}, {x13}, {s2}",
+            "ldrd {x02}, {x13}, [{xp}], #8",
+            "cmp {x02}, #0x80008000",
+            "bne 2b",
+            "3:",
+            xp = inout(reg) packed.words.as_ptr() => _,
+            p0 = inout(reg) first.as_ptr() => _,
+            p2 = inout(reg) second.as_ptr() => _,
+            n = in(reg) stride,
+            s0 = inout(reg) s0,
+            s1 = inout(reg) s1,
+            s2 = inout(reg) s2,
+            s3 = inout(reg) s3,
+            x02 = out(reg) _,
+            x13 = out(reg) _,
+            w = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    [s0, s1, s2, s3]
+}
+
+/// [`dot4`] without the instructions: what the host's tests run.
+#[cfg(not(arm_dsp))]
+fn dot4(packed: &Packed<'_>, first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
+    dot4_plain(packed, first, second, stride)
+}
+
+/// [`dot4`] in plain Rust: for each row, `SMLAD` of the packed pairs with the weights split as
+/// `SXTB16` splits them, up to the [`SENTINEL`].
+fn dot4_plain(packed: &Packed<'_>, first: &[i8], second: &[i8], stride: usize) -> [i32; 4] {
+    let rows = [
+        first,
+        first.get(stride..).unwrap_or(&[]),
+        second,
+        second.get(stride..).unwrap_or(&[]),
+    ];
+    let half = |word: u32, high: bool| i32::from((if high { word >> 16 } else { word }) as u16 as i16);
+    rows.map(|row| {
+        let mut sum = 0i32;
+        for (pair, w) in packed.words.chunks_exact(2).zip(row.chunks_exact(4)) {
+            let ([even, odd], [w0, w1, w2, w3]) = (pair, w) else {
+                break;
+            };
+            if *even == SENTINEL {
+                break;
+            }
+            for (x, w) in [(*even, [w0, w2]), (*odd, [w1, w3])] {
+                let products = i32::from(*w[0]) * half(x, false) + i32::from(*w[1]) * half(x, true);
+                sum = sum.wrapping_add(products);
+            }
+        }
+        sum
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::SplitMix64;
+    use std::vec::Vec;
+
+    /// The sums in i64 by index, wrapped to i32 at the end.
+    fn naive(weights: &[i8], input: &[i8], zero_point: i32) -> Vec<i32> {
+        let n_in = input.len();
+        weights
+            .chunks_exact(n_in)
+            .map(|row| {
+                let sum: i64 = (0..n_in)
+                    .map(|i| i64::from(row[i]) * (i64::from(input[i]) - i64::from(zero_point)))
+                    .sum();
+                sum as i32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packing_puts_inputs_in_the_order_sxtb16_splits_weights() {
+        let input = [1i8, -2, 3, -128, 127, 0, -1, 5, 9];
+        let mut room = [MaybeUninit::uninit(); 6];
+        let packed = pack(&input, -128, &mut room).unwrap();
+        assert_eq!(packed.groups, 2);
+        // x + 128: [129, 126, 131, 0, 255, 128, 127, 133]; the ninth input is a tail.
+        let pair = |lo: u32, hi: u32| lo | (hi << 16);
+        assert_eq!(
+            *packed.words,
+            [
+                pair(129, 131),
+                pair(126, 0),
+                pair(255, 127),
+                pair(128, 133),
+                SENTINEL,
+                0
+            ]
+        );
+        let mut room = [MaybeUninit::uninit(); 4];
+        // x - 127: [-255, 0, -127, -127] as 16-bit halves.
+        assert_eq!(
+            *pack(&[-128, 127, 0, 0], 127, &mut room).unwrap().words,
+            [0xff81_ff01, 0xff81_0000, SENTINEL, 0]
+        );
+        // Room for one group of two: no packing.
+        let mut room = [MaybeUninit::uninit(); 4];
+        assert!(pack(&input, -128, &mut room).is_none());
+    }
+
+    #[test]
+    fn row_sums_match_the_naive_sums_on_random_shapes_and_extremes() {
+        let mut rng = SplitMix64::new(0xd5b0);
+        for case in 0..600 {
+            let n_in = match case % 6 {
+                0 => 1 + rng.below(4) as usize,
+                5 => 1000 + rng.below(40) as usize,
+                _ => 1 + rng.below(80) as usize,
+            };
+            let rows = rng.below(14) as usize;
+            let zero_point = match case % 3 {
+                0 => -128,
+                1 => 127,
+                _ => rng.range_i32(-128, 127),
+            };
+            let extreme = case % 4 == 0;
+            let value = |rng: &mut SplitMix64, v: i8| if extreme { v } else { rng.range_i32(-128, 127) as i8 };
+            let weights: Vec<i8> = (0..rows * n_in).map(|_| value(&mut rng, -128)).collect();
+            let input: Vec<i8> = (0..n_in)
+                .map(|_| value(&mut rng, if zero_point > 0 { -128 } else { 127 }))
+                .collect();
+            let mut sums = Vec::new();
+            row_sum_chunks(&weights, &input, zero_point, &mut |s| sums.extend_from_slice(s));
+            assert_eq!(
+                sums,
+                naive(&weights, &input, zero_point),
+                "case {case}: {rows} rows of {n_in}, zero point {zero_point}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_row_slice_takes_the_plain_sums_without_reading_past_it() {
+        let input: Vec<i8> = (0..12).map(|i| i as i8 - 6).collect();
+        let mut room = [MaybeUninit::uninit(); 8];
+        let packed = pack(&input, 3, &mut room).unwrap();
+        let weights: Vec<i8> = (0..24).map(|i| 50 - 4 * i as i8).collect();
+        // Two rows of 12 as (first, first + 12, second, second + 12): second + 12 is beyond.
+        let want = naive(&weights, &input, 3);
+        let [s0, s1, s2, _] = dot4(&packed, &weights, &weights[12..], 12);
+        assert_eq!([s0, s1, s2], [want[0], want[1], want[1]]);
+        assert_eq!(
+            dot4_plain(&packed, &weights, &weights, 12),
+            [want[0], want[1], want[0], want[1]]
+        );
+    }
+}
