@@ -52,8 +52,9 @@ fi
 step "tests"
 cargo test --workspace --locked
 
-step "no_std core for Cortex-M4F and Cortex-M0"
+step "no_std core for Cortex-M4F (DSP and portable kernels) and Cortex-M0"
 cargo build -p autoencoder-core --locked --target thumbv7em-none-eabihf
+cargo build -p autoencoder-core --locked --target thumbv7em-none-eabihf --features portable
 cargo build -p autoencoder-core --locked --target thumbv6m-none-eabi
 
 step "C API: libautoencoder.a for Cortex-M4F and Cortex-M0"
@@ -75,6 +76,7 @@ fi
     cargo fmt -- --check
     cargo clippy --release --locked -- -D warnings
     cargo clippy --release --locked --no-default-features --features board-nrf52840 -- -D warnings
+    cargo clippy --release --locked --features portable -- -D warnings
     cargo build --release --locked
     cargo build --release --locked --no-default-features --features board-nrf52840
 )
