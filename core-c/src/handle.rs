@@ -82,7 +82,8 @@ struct Loaded {
     /// [`TAG`] once a load succeeded, anything else before.
     tag: usize,
     runner: MaybeUninit<Runner<'static, 'static>>,
-    scratch: Range<usize>,
+    /// The addresses no output may overlap: the scratch, the blob, this storage.
+    taken: [Range<usize>; 3],
 }
 
 /// The tag of a loaded model ("AEQ8").
@@ -112,19 +113,20 @@ unsafe fn slot(model: *const ae_model) -> Result<*mut Loaded, ae_status> {
     }
 }
 
-/// The loaded model at `model`, to run (which writes its scratch), and its scratch's addresses.
+/// The loaded model at `model`, to run (which writes its scratch), and the addresses of its
+/// scratch, its blob and its storage.
 ///
 /// # Safety
 /// `model` is null or points to an `ae_model` the caller owns, not used by anything else during
 /// the call.
 pub(crate) unsafe fn loaded<'a>(
     model: *mut ae_model,
-) -> Result<(&'a mut Runner<'static, 'static>, Range<usize>), ae_status> {
+) -> Result<(&'a mut Runner<'static, 'static>, [Range<usize>; 3]), ae_status> {
     // SAFETY: the caller's contract.
     let slot = unsafe { slot(model) }?;
     // SAFETY: the tag is written after the runner and the scratch, by a successful load only;
     // the caller's contract makes this the only reference for the call.
-    unsafe { Ok(((*slot).runner.assume_init_mut(), (*slot).scratch.clone())) }
+    unsafe { Ok(((*slot).runner.assume_init_mut(), (*slot).taken.clone())) }
 }
 
 /// The loaded model at `model`, read only: calls that only read may share a model.
@@ -181,7 +183,7 @@ pub unsafe extern "C" fn ae_model_load(
         // SAFETY: as above; the fields are written in place, the tag last.
         unsafe {
             core::ptr::addr_of_mut!((*loaded).runner).write(MaybeUninit::new(runner));
-            core::ptr::addr_of_mut!((*loaded).scratch).write(scratch.span());
+            core::ptr::addr_of_mut!((*loaded).taken).write([scratch.span(), blob.span(), storage.span()]);
             core::ptr::addr_of_mut!((*loaded).tag).write(TAG);
         }
         Ok(())

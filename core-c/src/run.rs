@@ -55,15 +55,21 @@ unsafe fn call<I, O>(
         let input = Buffer::new_const(input, input_len)?;
         let output = Buffer::new(output, output_len)?;
         // SAFETY: the caller's contract for `model`.
-        let (runner, scratch) = unsafe { loaded(model) }?;
+        let (runner, [scratch, blob, storage]) = unsafe { loaded(model) }?;
         from.check(runner, input.len())?;
         to.check(runner, output.len())?;
         let (input_span, output_span) = (input.span(), output.span());
-        if overlap(&input_span, &output_span) || overlap(&input_span, &scratch) || overlap(&output_span, &scratch) {
+        // The output is written: it may overlap nothing else the call reads or writes. The
+        // input is read: it may share bytes with the blob, never with the scratch.
+        let output_overlaps = [&input_span, &scratch, &blob, &storage]
+            .iter()
+            .any(|other| overlap(&output_span, other));
+        if output_overlaps || overlap(&input_span, &scratch) || overlap(&input_span, &storage) {
             return Err(ae_status::AE_BUFFERS_OVERLAP);
         }
-        // SAFETY: non-null, aligned, of the model's lengths, disjoint from each other and from
-        // the scratch; readable and writable for the call by the caller's contract.
+        // SAFETY: non-null, aligned, of the model's lengths, the output disjoint from every
+        // other buffer the call uses and the input from those written; readable and writable
+        // for the call by the caller's contract.
         let (input, output) = unsafe { (input.slice(), output.slice_mut()) };
         body(runner, input, output).map_err(ae_status::from)
     })();

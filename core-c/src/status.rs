@@ -16,7 +16,8 @@ pub enum ae_status {
     AE_OK = 0,
     /// A pointer argument is NULL.
     AE_NULL_POINTER = 1,
-    /// Two buffers of one call overlap (an input with an output, or either with the scratch).
+    /// Two buffers of one call overlap: an output with the input, the scratch, the model blob or
+    /// the `ae_model` itself, or an input with the scratch.
     AE_BUFFERS_OVERLAP = 2,
     /// The `ae_model` was never loaded, or its last load failed.
     AE_NOT_LOADED = 3,

@@ -220,9 +220,16 @@ fn bad_pointers_and_lengths_get_their_status_and_write_nothing() {
             ae_reconstruct(m, same.as_ptr(), n, same.as_mut_ptr(), n),
             AE_BUFFERS_OVERLAP
         );
-        // The output over the model's own scratch.
+        // The output over the model's own scratch, its blob, its storage.
         let scratch = fc._scratch.as_mut_ptr();
         assert_eq!(ae_encode(m, input.as_ptr(), n, scratch, k), AE_BUFFERS_OVERLAP);
+        let blob = fc.blob.as_mut_ptr().cast::<i8>();
+        assert_eq!(ae_decode(m, code.as_ptr(), k, blob.add(100), n), AE_BUFFERS_OVERLAP);
+        assert_eq!(ae_encode(m, input.as_ptr(), n, m.cast::<i8>(), k), AE_BUFFERS_OVERLAP);
+        // An input may share the blob's bytes (both are only read), not the scratch's.
+        assert_eq!(ae_encode(m, blob.add(100), n, code.as_mut_ptr(), k), AE_OK);
+        assert_eq!(ae_encode(m, scratch, n, code.as_mut_ptr(), k), AE_BUFFERS_OVERLAP);
+        code.fill(7);
         let mut score = 0u32;
         assert_eq!(
             ae_anomaly_score(m, input.as_ptr(), n, std::ptr::null_mut()),
