@@ -23,11 +23,7 @@ pub fn c_target_dir() -> PathBuf {
 /// `command`, run in `dir` with the environment of a fresh cargo (the one running the tests sets
 /// variables meant for the host workspace); its output in the error when it fails.
 fn run(mut command: Command, what: &str) -> Result<()> {
-    command
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    crate::without_outer_cargo_env(&mut command);
     let output = command
         .output()
         .with_context(|| format!("{what}: cannot start {command:?}"))?;
@@ -51,22 +47,6 @@ fn locked<T>(build: impl FnOnce() -> Result<T>) -> Result<T> {
     build()
 }
 
-/// A file name for `model`'s outputs: its stem and a hash of its full path (models of one name
-/// in different directories must not share one).
-fn output_name(model: &Path) -> String {
-    let stem = model
-        .file_stem()
-        .map_or_else(|| "model".into(), |s| s.to_string_lossy());
-    let hash = model
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    format!("{stem}-{:08x}", hash as u32)
-}
-
 /// Builds the C example firmware for the model file `model` with its Makefile (which builds
 /// `libautoencoder.a` for thumbv7em-none-eabihf first); returns its ELF. The Makefile's sizes
 /// come from the model: its input length, code width and scratch, and whether it takes raw f32
@@ -79,7 +59,7 @@ pub fn build_example(model: &Path) -> Result<PathBuf> {
     let blob = std::fs::read(&model).with_context(|| format!("{}", model.display()))?;
     let parsed = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
     let dir = c_target_dir();
-    let elf = dir.join("elf").join(format!("{}.elf", output_name(&model)));
+    let elf = dir.join("elf").join(format!("{}.elf", crate::artifact_name(&model)));
     locked(|| {
         let mut make = Command::new("make");
         make.arg("--quiet")
@@ -131,7 +111,7 @@ pub fn build_host_library() -> Result<PathBuf> {
 pub fn build_host_program(sources: &[PathBuf]) -> Result<PathBuf> {
     let library = build_host_library()?;
     let first = sources.first().context("no C source")?;
-    let exe = c_target_dir().join("host").join(output_name(first));
+    let exe = c_target_dir().join("host").join(crate::artifact_name(first));
     std::fs::create_dir_all(exe.parent().expect("a directory"))?;
     let mut gcc = Command::new("gcc");
     gcc.args(["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic"])

@@ -13,7 +13,8 @@ use anyhow::{bail, Context, Result};
 use autoencoder_core::quantize_f32::is_unit_pixels;
 use autoencoder_core::{Model, PIXELS};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Mismatches printed in full before the rest are only counted.
@@ -394,4 +395,77 @@ impl Report {
         let count = |want| self.flags.iter().filter(|&&f| f == Some(want)).count();
         (count(true), count(false))
     }
+}
+
+/// Builds each of `models` with `build`, one after the other (builds share a target directory),
+/// and checks every one already built, two QEMU runs at a time: the first `count(model)` of
+/// `images` for a model of pixels; for a model of float input as many random samples of its raw
+/// range and every edge sample ([`crate::float_samples`]). One result per model, in the order
+/// they finished.
+pub fn run_models(
+    models: Vec<PathBuf>,
+    images: &[[u8; PIXELS]],
+    count: impl Fn(&Model<'_>) -> usize + Sync,
+    mut build: impl FnMut(&Path) -> Result<PathBuf> + Send,
+) -> Vec<(PathBuf, Result<Report>)> {
+    let (built_tx, built_rx) = mpsc::channel();
+    let built_rx = Mutex::new(built_rx);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for model in models {
+                let elf = build(&model);
+                built_tx
+                    .send((model, elf))
+                    .expect("the checking threads outlive the builds");
+            }
+        });
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let next = built_rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok((model, elf)) = next else { break };
+                let result = elf.and_then(|elf| check_built(&model, &elf, images, &count));
+                results
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((model, result));
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One model of [`run_models`], already built into `elf`.
+fn check_built(
+    model: &Path,
+    elf: &Path,
+    images: &[[u8; PIXELS]],
+    count: &impl Fn(&Model<'_>) -> usize,
+) -> Result<Report> {
+    let blob = std::fs::read(model)?;
+    let parsed = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+    let count = count(&parsed);
+    let options = Options {
+        icount_shift: None,
+        timeout: crate::time_limit(count, crate::sample_macs(&parsed)),
+    };
+    let floats;
+    let samples = if takes_pixels(&parsed) {
+        Samples::Pixels(
+            images
+                .get(..count)
+                .context("fewer test images than asked for")?
+                .as_flattened(),
+        )
+    } else {
+        let edges = crate::float_samples::edge_sample_count(&parsed);
+        floats = [
+            crate::float_samples::random_samples(&parsed, count, 1),
+            crate::float_samples::edge_samples(&parsed, 0..edges),
+        ]
+        .concat()
+        .concat();
+        Samples::Floats(&floats)
+    };
+    run_samples(model, &parsed, elf, samples, options)
 }

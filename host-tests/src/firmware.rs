@@ -97,12 +97,9 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
         .current_dir(root.join("firmware"))
         .args(["build", "--release", "--locked", "--quiet", "--target-dir"])
         .arg(&target)
-        .env("AE_MODEL", &model)
-        // Set by cargo for the process running the tests; the firmware has its own.
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        .env("AE_MODEL", &model);
+    // The firmware has its own target directory and target.
+    crate::without_outer_cargo_env(&mut command);
     let mut features = Vec::new();
     if board == Board::Nrf52840 {
         command.arg("--no-default-features");
@@ -123,18 +120,6 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
         );
     }
     let elf = target.join("thumbv7em-none-eabihf/release/firmware");
-    // Named after the model file and a hash of its full path: models of the same name in
-    // different directories (a test's temporary `fc.aeq` and `models/fc.aeq`) must not share it.
-    let stem = model
-        .file_stem()
-        .map_or_else(|| "model".into(), |s| s.to_string_lossy());
-    let path_hash = model
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
     let dir = target.join("elf");
     std::fs::create_dir_all(&dir)?;
     let kernels_suffix = match kernels {
@@ -142,8 +127,8 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
         Kernels::Portable => "-portable",
     };
     let copy = dir.join(format!(
-        "{stem}-{:08x}-{}{kernels_suffix}.elf",
-        path_hash as u32,
+        "{}-{}{kernels_suffix}.elf",
+        crate::artifact_name(&model),
         board.suffix()
     ));
     std::fs::copy(&elf, &copy).with_context(|| format!("copying {} to {}", elf.display(), copy.display()))?;

@@ -42,6 +42,31 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// `command` (a cargo run, or a make that runs cargo) without the variables cargo sets for the
+/// process running the tests, which are meant for the host workspace's build, not the nested one.
+pub fn without_outer_cargo_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+}
+
+/// A file name for what is built from the file at `path`: its stem and a hash of its full path,
+/// so that files of one name in different directories (a test's temporary `fc.aeq` and
+/// `models/fc.aeq`) do not share it.
+pub fn artifact_name(path: &Path) -> String {
+    let stem = path.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy());
+    let hash = path
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{stem}-{:08x}", hash as u32)
+}
+
 /// The shipped model files, `models/*.aeq`, sorted by name (none if `models/` does not exist).
 pub fn shipped_models() -> anyhow::Result<Vec<PathBuf>> {
     let dir = repo_root().join("models");

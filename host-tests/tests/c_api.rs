@@ -10,13 +10,12 @@
 
 use autoencoder_core::{Model, Runner, PIXELS};
 use host_tests::c_api;
-use host_tests::check::{self, Samples};
+use host_tests::check;
 use host_tests::firmware::{self, Board};
 use host_tests::qemu::{self, Options};
-use host_tests::{float_samples, mnist, repo_root};
+use host_tests::{mnist, repo_root};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Images checked per model: a tenth of what the Rust firmware's test checks, by default.
@@ -50,65 +49,23 @@ fn the_c_example_matches_the_host_on_every_shipped_model() {
     let models = host_tests::shipped_models().unwrap();
     assert!(!models.is_empty(), "the shipped models are in models/");
     let images = mnist::test_images(mnist::TEST_IMAGES).unwrap();
-    // Builds one after the other; two QEMU runs at a time check the models already built.
-    let (built_tx, built_rx) = mpsc::channel();
-    let built_rx = Mutex::new(built_rx);
-    let failures = Mutex::new(Vec::new());
-    let outputs = Mutex::new(0usize);
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            for model in models {
-                let elf = c_api::build_example(&model);
-                built_tx.send((model, elf)).unwrap();
-            }
-        });
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let next = built_rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok((model, elf)) = next else { break };
-                let result = elf.and_then(|elf| {
-                    let blob = std::fs::read(&model)?;
-                    let parsed = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-                    let count = images_for(&parsed);
-                    let options = Options {
-                        icount_shift: None,
-                        timeout: host_tests::time_limit(count, host_tests::sample_macs(&parsed)),
-                    };
-                    let floats;
-                    let samples = if check::takes_pixels(&parsed) {
-                        Samples::Pixels(images[..count].as_flattened())
-                    } else {
-                        let edges = float_samples::edge_sample_count(&parsed);
-                        floats = [
-                            float_samples::random_samples(&parsed, count.max(100), 1),
-                            float_samples::edge_samples(&parsed, 0..edges),
-                        ]
-                        .concat()
-                        .concat();
-                        Samples::Floats(&floats)
-                    };
-                    check::run_samples(&model, &parsed, &elf, samples, options)
-                });
-                let failure = match result {
-                    Ok(report) => {
-                        println!("C example: {}", report.summary());
-                        *outputs.lock().unwrap_or_else(PoisonError::into_inner) += report.outputs;
-                        (report.mismatches > 0).then(|| format!("{}\n{}", report.summary(), report.details))
-                    }
-                    Err(e) => Some(format!("{}: {e:#}", model.display())),
-                };
-                if let Some(failure) = failure {
-                    failures.lock().unwrap_or_else(PoisonError::into_inner).push(failure);
+    let results = check::run_models(models, &images, images_for, c_api::build_example);
+    let mut outputs = 0;
+    let mut failures = Vec::new();
+    for (model, result) in results {
+        match result {
+            Ok(report) => {
+                println!("C example: {}", report.summary());
+                outputs += report.outputs;
+                if report.mismatches > 0 {
+                    failures.push(format!("{}\n{}", report.summary(), report.details));
                 }
-            });
+            }
+            Err(e) => failures.push(format!("{}: {e:#}", model.display())),
         }
-    });
-    let failures = failures.into_inner().unwrap();
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    println!(
-        "C example: {} outputs, all as on the host",
-        outputs.into_inner().unwrap()
-    );
+    println!("C example: {outputs} outputs, all as on the host");
 }
 
 /// The C example's flash and static RAM beside the Rust firmware's for QEMU, for `fc`: at most

@@ -17,7 +17,7 @@ use host_tests::synthetic::{self, Shape};
 use host_tests::{check, float_samples, mnist, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::Duration;
 use trainer::data::vibration::{self, VibrationConfig};
 
@@ -92,61 +92,19 @@ fn shipped_models_match_the_host_bit_for_bit() {
         println!("no model files in models/: nothing to check");
         return;
     }
-    let images = test_images();
-    // Builds run one after the other (they share a target directory); two QEMU runs at a time
-    // check the models already built.
-    let (built_tx, built_rx) = mpsc::channel();
-    let built_rx = Mutex::new(built_rx);
-    let failures = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            for model in models {
-                let elf = firmware::build(&model, Board::Qemu);
-                built_tx.send((model, elf)).unwrap();
-            }
-        });
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let next = built_rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok((model, elf)) = next else { break };
-                let result = elf.and_then(|elf| {
-                    let blob = std::fs::read(&model)?;
-                    let parsed = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-                    let count = host_tests::images_to_check(&parsed);
-                    let options = Options {
-                        icount_shift: None,
-                        timeout: host_tests::time_limit(count, host_tests::sample_macs(&parsed)),
-                    };
-                    // A model that takes float input: as many random samples, and every edge.
-                    let floats;
-                    let samples = if check::takes_pixels(&parsed) {
-                        Samples::Pixels(images[..count].as_flattened())
-                    } else {
-                        let edges = float_samples::edge_sample_count(&parsed);
-                        floats = [
-                            float_samples::random_samples(&parsed, count, 1),
-                            float_samples::edge_samples(&parsed, 0..edges),
-                        ]
-                        .concat()
-                        .concat();
-                        Samples::Floats(&floats)
-                    };
-                    check::run_samples(&model, &parsed, &elf, samples, options)
-                });
-                let failure = match result {
-                    Ok(report) => {
-                        println!("{}", report.summary());
-                        (report.mismatches > 0).then(|| format!("{}\n{}", report.summary(), report.details))
-                    }
-                    Err(e) => Some(format!("{}: {e:#}", model.display())),
-                };
-                if let Some(failure) = failure {
-                    failures.lock().unwrap_or_else(PoisonError::into_inner).push(failure);
-                }
-            });
-        }
+    let results = check::run_models(models, test_images(), host_tests::images_to_check, |model| {
+        firmware::build(model, Board::Qemu)
     });
-    let failures = failures.into_inner().unwrap();
+    let failures: Vec<String> = results
+        .into_iter()
+        .filter_map(|(model, result)| match result {
+            Ok(report) => {
+                println!("{}", report.summary());
+                (report.mismatches > 0).then(|| format!("{}\n{}", report.summary(), report.details))
+            }
+            Err(e) => Some(format!("{}: {e:#}", model.display())),
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
