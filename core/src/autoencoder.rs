@@ -651,7 +651,7 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
         } => {
             let outputs = crate::model::to_usize(outputs);
             let output = dst.get_mut(..outputs).ok_or(short("output", outputs, 0))?;
-            fully_connected(params, None, zero_point, input, output)?;
+            fully_connected(params, None, zero_point, &[input], output)?;
             Ok(Step {
                 len: outputs,
                 zero_point: params.output.zero_point,
@@ -672,7 +672,7 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
                 shifts: negative_shifts,
                 ..*params
             };
-            fully_connected(params, Some(&negative), zero_point, input, output)?;
+            fully_connected(params, Some(&negative), zero_point, &[input], output)?;
             Ok(Step {
                 len: outputs,
                 zero_point: params.output.zero_point,
@@ -748,16 +748,36 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
 }
 
 /// A convolution (with a fused LeakyReLU when `negative` holds its negative side) into `dst`.
-fn convolution(
+fn convolution<'m>(
     geometry: &crate::Conv2dGeometry,
-    params: &Weights<'_>,
-    negative: Option<&Weights<'_>>,
+    params: &Weights<'m>,
+    negative: Option<&Weights<'m>>,
     zero_point: i32,
     input: &[i8],
     dst: &mut [i8],
 ) -> Result<Step, Error> {
     let out_len = geometry.output_len()?;
     let output = dst.get_mut(..out_len).ok_or(short("output", out_len, 0))?;
+    let step = Step {
+        len: out_len,
+        zero_point: params.output.zero_point,
+        swapped: true,
+    };
+    // On a Cortex-M4 or M7: each output pixel is a fully connected layer of the filters over
+    // the pixel's window (im2col), with that layer's `SMLAD` loop and requantization.
+    #[cfg(arm_dsp)]
+    {
+        geometry.validate()?;
+        if input.len() != geometry.input_len()? {
+            return Err(short("input", geometry.input_len()?, input.len()));
+        }
+        let windows = crate::conv2d_s8_dsp::for_each_window(geometry, input, output, &mut |window, pixel| {
+            fully_connected(params, negative, zero_point, window, pixel)
+        })?;
+        if windows {
+            return Ok(step);
+        }
+    }
     let channels = geometry.out_channels;
     let mut bias = [0i32; CHANNEL_CHUNK];
     let mut multipliers = [0i32; CHANNEL_CHUNK];
@@ -782,11 +802,7 @@ fn convolution(
             conv2d_leaky_s8(geometry, &fc, &quant, &negative, filters, bias, input, output)?;
         }
     }
-    Ok(Step {
-        len: out_len,
-        zero_point: params.output.zero_point,
-        swapped: true,
-    })
+    Ok(step)
 }
 
 /// A fully connected layer of any width in one pass, with a fused LeakyReLU when `negative`
@@ -794,15 +810,18 @@ fn convolution(
 /// [`fully_connected_leaky_s8()`] on the model's arrays as they lie in the file, each output's
 /// bias, multiplier and shift read as its sum comes (no per-chunk copies), the inputs centered
 /// (or packed, on the DSP path) once per layer.
+///
+/// The inputs are the values of `pieces` one after the other: one piece for a fully connected
+/// layer; on the DSP path, a convolution's window row by row (see [`convolution`]).
 fn fully_connected<'m>(
     params: &Weights<'m>,
     negative: Option<&Weights<'m>>,
     input_zero_point: i32,
-    input: &[i8],
+    pieces: &[&[i8]],
     output: &mut [i8],
 ) -> Result<(), Error> {
     let weights: &[i8] = bytemuck::cast_slice(params.weights);
-    let (n_in, n_out) = (input.len(), output.len());
+    let (n_in, n_out) = (pieces.iter().map(|piece| piece.len()).sum::<usize>(), output.len());
     // The loader checked the lengths, zero points, multipliers and shifts (`check_weights`);
     // the lengths are checked again here, the rest needs no check: the requantization is
     // defined, and never panics, for any value.
@@ -859,8 +878,16 @@ fn fully_connected<'m>(
         (0..n_out)
             .step_by(CHANNEL_CHUNK)
             .for_each(|_| requantize(&[0; CHANNEL_CHUNK]));
-    } else {
+    } else if let [input] = pieces {
         row_sum_chunks(weights, input, input_zero_point, &mut requantize);
+    } else {
+        #[cfg(arm_dsp)]
+        if crate::fully_connected_s8_dsp::row_sum_chunks_of_pieces(weights, pieces, input_zero_point, &mut requantize) {
+            return Ok(());
+        }
+        return Err(Error::InvalidGeometry {
+            reason: "inputs in pieces the kernels cannot sum",
+        });
     }
     Ok(())
 }

@@ -216,6 +216,10 @@ pub fn conv2d_s8(
 /// [`conv2d_s8`] and the fused [`conv2d_leaky_s8`](crate::conv2d_leaky_s8()), as one copy of
 /// the loop (the requantization is called through a reference, once per output); callers have
 /// validated every length against `geometry`.
+///
+/// The loop below is the portable path, and the reference for the DSP path of a Cortex-M4 or M7
+/// (`cfg(arm_dsp)`, [`conv2d_s8_dsp`](crate::conv2d_s8_dsp)), which computes the same
+/// accumulators and runs instead for windows of at most 1,024 values.
 pub(crate) fn for_each_accumulator(
     geometry: &Conv2dGeometry,
     input_zero_point: i32,
@@ -225,6 +229,20 @@ pub(crate) fn for_each_accumulator(
     output: &mut [i8],
     requantize: &dyn Fn(i32, usize) -> i8,
 ) -> Result<(), Error> {
+    // On a Cortex-M4 or M7: the same sums with `SMLAD`, through one im2col column per pixel.
+    #[cfg(arm_dsp)]
+    if crate::conv2d_s8_dsp::for_each_accumulator(
+        geometry,
+        input_zero_point,
+        filters,
+        bias,
+        input,
+        output,
+        requantize,
+        crate::fully_connected_s8_dsp::row_sum_chunks_of_pieces,
+    )? {
+        return Ok(());
+    }
     // Every dimension is at least 1 and every product below divides a size validated by the
     // caller, so none of these is 0 (`chunks_exact` needs that) and none overflows.
     let Conv2dGeometry {

@@ -39,24 +39,42 @@ pub(crate) const SENTINEL: u32 = 0x8000_8000;
 /// `weights` (`[rows][input.len()]`), in order, [`SUM_CHUNK`] rows at a time (fewer in the last
 /// call). `input` is not empty.
 pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(&[i32])) {
-    let n_in = input.len();
-    // Room for the packed inputs, the sentinel, and the word after it that the last `LDRD` also
-    // reads; left uninitialised (no 2 KiB of zeros per call): `pack` writes what is read.
-    let mut buffer = [MaybeUninit::<u32>::uninit(); CENTERED_MAX / 2 + 2];
-    let packed = buffer
-        .get_mut(..2 * (n_in / 4) + 2)
-        .and_then(|room| pack(input, zero_point, room));
-    let Some(packed) = packed else {
-        // Wider than the buffer: the portable loops.
+    if !row_sum_chunks_of_pieces(weights, &[input], zero_point, f) {
+        // Wider than the packed inputs' buffer: the portable loops.
         let mut sums = [0i32; 1];
         row_sums_direct(weights, input, zero_point, &mut |sum| {
             sums = [sum];
             f(&sums);
         });
-        return;
+    }
+}
+
+/// [`row_sum_chunks`] over the inputs `x` held in `pieces`, one after the other (a
+/// convolution's window, row by row): every piece but the last must hold whole groups of four
+/// inputs. Returns `false`, having called nothing, when they do not, or when the inputs are
+/// more than [`CENTERED_MAX`] or none.
+pub(crate) fn row_sum_chunks_of_pieces(
+    weights: &[i8],
+    pieces: &[&[i8]],
+    zero_point: i32,
+    f: &mut dyn FnMut(&[i32]),
+) -> bool {
+    let n_in: usize = pieces.iter().map(|piece| piece.len()).sum();
+    // Room for the packed inputs, the sentinel, and the word after it that the last `LDRD` also
+    // reads; left uninitialised (no 2 KiB of zeros per call): `pack` writes what is read.
+    let mut buffer = [MaybeUninit::<u32>::uninit(); CENTERED_MAX / 2 + 2];
+    let packed = buffer
+        .get_mut(..2 * (n_in / 4) + 2)
+        .and_then(|room| pack(pieces, zero_point, room));
+    let (Some(packed), Some(last)) = (packed, pieces.last()) else {
+        return false;
     };
+    if n_in == 0 {
+        return false;
+    }
     let body = 4 * packed.groups;
-    let tail = input.get(body..).unwrap_or(&[]);
+    // The last `n_in % 4` inputs: the end of the last piece, since the others hold whole groups.
+    let tail = last.get(last.len() - n_in % 4..).unwrap_or(&[]);
 
     let mut sums = [0i32; SUM_CHUNK];
     for chunk in weights.chunks(SUM_CHUNK * n_in) {
@@ -90,6 +108,7 @@ pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &
         }
         f(sums.get(..chunk.len() / n_in).unwrap_or(&[]));
     }
+    true
 }
 
 /// Packed inputs as [`dot4`] reads them: `2 * groups` words of centered pairs, then
@@ -100,25 +119,33 @@ pub(crate) struct Packed<'a> {
     groups: usize,
 }
 
-/// Writes the centered inputs of the `input.len() / 4` whole groups of four into
-/// `room[..2 * groups]` (see the module's documentation), then [`SENTINEL`] and a zero word;
-/// returns them. `None` when `room` is not `2 * groups + 2` words long.
-pub(crate) fn pack<'r>(input: &[i8], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> Option<Packed<'r>> {
+/// Writes the centered inputs of the `n / 4` whole groups of four of the `n` inputs in
+/// `pieces` (one after the other) into `room[..2 * groups]` (see the module's documentation),
+/// then [`SENTINEL`] and a zero word; returns them. `None` when `room` is not `2 * groups + 2`
+/// words long, or when a piece before the last does not hold whole groups of four.
+pub(crate) fn pack<'r>(pieces: &[&[i8]], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> Option<Packed<'r>> {
     // -zero_point in both halves (wrapping: a validated zero point is within int8).
     let offset = (zero_point.wrapping_neg() as u32 & 0xffff) * 0x0001_0001;
-    let groups = input.len() / 4;
-    if room.len() != 2 * groups + 2 {
+    let n: usize = pieces.iter().map(|piece| piece.len()).sum();
+    let groups = n / 4;
+    let whole = |piece: &&[i8]| piece.len().is_multiple_of(4);
+    if room.len() != 2 * groups + 2 || !pieces.iter().rev().skip(1).all(whole) {
         return None;
     }
     let (pairs, end) = room.split_at_mut(2 * groups);
+    let mut slots = pairs.chunks_exact_mut(2);
     let mut written = 0;
-    for (pair, x) in pairs.chunks_exact_mut(2).zip(input.chunks_exact(4)) {
-        if let ([even, odd], [a, b, c, d]) = (pair, x) {
-            let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
-            // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
-            even.write(sxtab16(offset, word));
-            odd.write(sxtab16(offset, word.rotate_right(8)));
-            written += 2;
+    for piece in pieces {
+        // The piece first: `zip` takes from its first iterator before the second, and no slot
+        // may be taken for a group that is not there.
+        for (x, pair) in piece.chunks_exact(4).zip(&mut slots) {
+            if let ([even, odd], [a, b, c, d]) = (pair, x) {
+                let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
+                // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
+                even.write(sxtab16(offset, word));
+                odd.write(sxtab16(offset, word.rotate_right(8)));
+                written += 2;
+            }
         }
     }
     for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
@@ -291,7 +318,7 @@ mod tests {
     fn packing_puts_inputs_in_the_order_sxtb16_splits_weights() {
         let input = [1i8, -2, 3, -128, 127, 0, -1, 5, 9];
         let mut room = [MaybeUninit::uninit(); 6];
-        let packed = pack(&input, -128, &mut room).unwrap();
+        let packed = pack(&[&input], -128, &mut room).unwrap();
         assert_eq!(packed.groups, 2);
         // x + 128: [129, 126, 131, 0, 255, 128, 127, 133]; the ninth input is a tail.
         let pair = |lo: u32, hi: u32| lo | (hi << 16);
@@ -309,12 +336,12 @@ mod tests {
         let mut room = [MaybeUninit::uninit(); 4];
         // x - 127: [-255, 0, -127, -127] as 16-bit halves.
         assert_eq!(
-            *pack(&[-128, 127, 0, 0], 127, &mut room).unwrap().words,
+            *pack(&[&[-128, 127, 0, 0]], 127, &mut room).unwrap().words,
             [0xff81_ff01, 0xff81_0000, SENTINEL, 0]
         );
         // Room for one group of two: no packing.
         let mut room = [MaybeUninit::uninit(); 4];
-        assert!(pack(&input, -128, &mut room).is_none());
+        assert!(pack(&[&input], -128, &mut room).is_none());
     }
 
     #[test]
@@ -348,11 +375,50 @@ mod tests {
         }
     }
 
+    /// Inputs in pieces (a convolution's window rows) give the sums of the same inputs in one
+    /// slice; pieces that split a group of four before the last are refused, untouched.
+    #[test]
+    fn inputs_in_pieces_sum_as_one_slice() {
+        let mut rng = SplitMix64::new(0x9ec3);
+        for case in 0..300 {
+            let mut piece_lens: Vec<usize> = (0..1 + rng.below(7)).map(|_| 4 * rng.below(13) as usize).collect();
+            piece_lens.push(rng.below(30) as usize);
+            let n_in: usize = piece_lens.iter().sum();
+            if n_in == 0 {
+                continue;
+            }
+            let rows = 1 + rng.below(13) as usize;
+            let zero_point = [-128, 127, rng.range_i32(-128, 127)][case % 3];
+            let weights: Vec<i8> = (0..rows * n_in).map(|_| rng.next_u64() as i8).collect();
+            let input: Vec<i8> = (0..n_in).map(|_| rng.next_u64() as i8).collect();
+            let mut pieces = Vec::new();
+            let mut rest = &input[..];
+            for &len in &piece_lens {
+                let (piece, after) = rest.split_at(len);
+                pieces.push(piece);
+                rest = after;
+            }
+            let mut sums = Vec::new();
+            assert!(row_sum_chunks_of_pieces(&weights, &pieces, zero_point, &mut |s| sums.extend_from_slice(s)));
+            assert_eq!(
+                sums,
+                naive(&weights, &input, zero_point),
+                "case {case}: pieces {piece_lens:?}"
+            );
+        }
+        let input = [1i8; 12];
+        let mut calls = 0;
+        let split = [&input[..6], &input[6..]];
+        assert!(!row_sum_chunks_of_pieces(&[1; 24], &split, 0, &mut |_| calls += 1));
+        assert!(!row_sum_chunks_of_pieces(&[1; 4], &[&[]], 0, &mut |_| calls += 1));
+        assert_eq!(calls, 0);
+    }
+
     #[test]
     fn a_short_row_slice_takes_the_plain_sums_without_reading_past_it() {
         let input: Vec<i8> = (0..12).map(|i| i as i8 - 6).collect();
         let mut room = [MaybeUninit::uninit(); 8];
-        let packed = pack(&input, 3, &mut room).unwrap();
+        let packed = pack(&[&input], 3, &mut room).unwrap();
         let weights: Vec<i8> = (0..24).map(|i| 50 - 4 * i as i8).collect();
         // Two rows of 12 as (first, first + 12, second, second + 12): second + 12 is beyond.
         let want = naive(&weights, &input, 3);

@@ -91,6 +91,8 @@ pub mod anomaly_score_s8;
 mod autoencoder;
 pub mod conv2d_leaky_s8;
 pub mod conv2d_s8;
+#[cfg(any(arm_dsp, test))]
+mod conv2d_s8_dsp;
 mod error;
 pub mod fully_connected_leaky_s8;
 pub mod fully_connected_s8;

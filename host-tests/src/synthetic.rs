@@ -11,7 +11,12 @@ use autoencoder_core::model::{
     encoded_len_bound, write, Activation, Anomaly, InputScaling, Layer, ModelBody, ModelKind, Quant, Weights,
 };
 use autoencoder_core::table_s8::{leaky_relu_table, logistic_table};
-use autoencoder_core::{quantize_multiplier, PIXELS};
+use autoencoder_core::{quantize_multiplier, Conv2dGeometry, PIXELS};
+
+/// A dimension of a synthetic layer as the model file holds it.
+fn narrow(n: usize) -> u16 {
+    u16::try_from(n).expect("a synthetic layer's dimensions fit u16")
+}
 
 /// The shapes [`model`] can build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,9 +184,16 @@ enum Owned {
         params: Params,
     },
     Conv {
-        side: u16,
-        in_channels: u16,
+        geometry: Conv2dGeometry,
         params: Params,
+    },
+    /// A convolution with a fused LeakyReLU, its negative side as in [`Owned::FcLeaky`].
+    ConvLeaky {
+        geometry: Conv2dGeometry,
+        slope: f32,
+        params: Params,
+        negative_multipliers: Vec<u8>,
+        negative_shifts: Vec<u8>,
     },
     Pool {
         side: u16,
@@ -205,6 +217,19 @@ enum Owned {
 /// requantization is the positive side's times the slope (up to the multipliers' rounding), as
 /// `fused_negative_scale` makes it.
 fn fused(inputs: usize, outputs: usize, slope: f32, params: Params) -> Owned {
+    let (negative_multipliers, negative_shifts) = negative_side(&params, slope);
+    Owned::FcLeaky {
+        inputs: inputs as u32,
+        outputs: outputs as u32,
+        slope,
+        params,
+        negative_multipliers,
+        negative_shifts,
+    }
+}
+
+/// The negative side's multipliers and shifts of a fused LeakyReLU of `slope` over `params`.
+fn negative_side(params: &Params, slope: f32) -> (Vec<u8>, Vec<u8>) {
     let (mut negative_multipliers, mut negative_shifts) = (Vec::new(), Vec::new());
     for (m, &s) in params.multipliers.chunks_exact(4).zip(&params.shifts) {
         let positive =
@@ -213,13 +238,17 @@ fn fused(inputs: usize, outputs: usize, slope: f32, params: Params) -> Owned {
         negative_multipliers.extend(multiplier.to_le_bytes());
         negative_shifts.push(shift as i8 as u8);
     }
-    Owned::FcLeaky {
-        inputs: inputs as u32,
-        outputs: outputs as u32,
-        slope,
-        params,
-        negative_multipliers,
-        negative_shifts,
+    (negative_multipliers, negative_shifts)
+}
+
+/// A square convolution of `CONV_CHANNELS` filters of side `KERNEL`, as the `conv` variant's.
+fn square(side: u16, in_channels: u16) -> Conv2dGeometry {
+    Conv2dGeometry {
+        height: usize::from(side),
+        width: usize::from(side),
+        in_channels: usize::from(in_channels),
+        out_channels: usize::from(CONV_CHANNELS),
+        kernel: usize::from(KERNEL),
     }
 }
 
@@ -310,8 +339,7 @@ pub fn model(shape: Shape, seed: u64) -> Vec<u8> {
                 let params = Params::new(&mut rng, usize::from(CONV_CHANNELS), fan_in, spread);
                 let q = params.output;
                 layers.push(Owned::Conv {
-                    side,
-                    in_channels,
+                    geometry: square(side, in_channels),
                     params,
                 });
                 layers.push(Owned::Table(TableParams::leaky(q, -100)));
@@ -439,17 +467,30 @@ fn write_model<'a>(name: &'a str, kind: ModelKind, input: Input<'a>, code_after:
                 outputs: *outputs,
                 params: params.weights(),
             },
-            Owned::Conv {
-                side,
-                in_channels,
-                params,
-            } => Layer::Conv2d {
-                height: *side,
-                width: *side,
-                in_channels: *in_channels,
-                out_channels: CONV_CHANNELS,
-                kernel: KERNEL,
+            Owned::Conv { geometry, params } => Layer::Conv2d {
+                height: narrow(geometry.height),
+                width: narrow(geometry.width),
+                in_channels: narrow(geometry.in_channels),
+                out_channels: narrow(geometry.out_channels),
+                kernel: narrow(geometry.kernel),
                 params: params.weights(),
+            },
+            Owned::ConvLeaky {
+                geometry,
+                slope,
+                params,
+                negative_multipliers,
+                negative_shifts,
+            } => Layer::Conv2dLeakyRelu {
+                height: narrow(geometry.height),
+                width: narrow(geometry.width),
+                in_channels: narrow(geometry.in_channels),
+                out_channels: narrow(geometry.out_channels),
+                kernel: narrow(geometry.kernel),
+                slope: *slope,
+                params: params.weights(),
+                negative_multipliers,
+                negative_shifts,
             },
             Owned::Pool { side, channels } => Layer::MaxPool2d {
                 height: *side,
@@ -529,21 +570,7 @@ pub fn random_dense(seed: u64) -> Vec<u8> {
         let mut params = Params::new(&mut rng, outputs, inputs, (inputs as f64).sqrt() * 73.0 * 128.0);
         params.output.zero_point = edge_zero_point(&mut rng);
         if extreme {
-            for (j, w) in params.weights.iter_mut().enumerate() {
-                if j < inputs || rng.below(8) == 0 {
-                    *w = -128i8 as u8;
-                }
-            }
-            for c in 0..outputs {
-                let (multiplier, shift) = match rng.below(4) {
-                    0 => ((1 << 30) + rng.below(1 << 30) as i32, -31),
-                    1 => ((1 << 30) + rng.below(1 << 30) as i32, 30),
-                    2 => (0, 0),
-                    _ => continue,
-                };
-                params.multipliers[4 * c..4 * c + 4].copy_from_slice(&multiplier.to_le_bytes());
-                params.shifts[c] = shift as i8 as u8;
-            }
+            make_extreme(&mut rng, &mut params, inputs);
         }
         match rng.below(3) {
             0 => layers.push(Owned::Fc {
@@ -576,4 +603,132 @@ pub fn random_dense(seed: u64) -> Vec<u8> {
         quant: input,
     };
     write_model("synthetic-dense", ModelKind::FullyConnected, input, code_after, &layers)
+}
+
+/// Puts the kernels' extremes into `params` (rows of `fan_in` weights): the whole first row and
+/// one weight in eight of -128, and channels whose requantization has the shift -31 or 30 or a
+/// zero multiplier.
+fn make_extreme(rng: &mut Rng, params: &mut Params, fan_in: usize) {
+    for (j, w) in params.weights.iter_mut().enumerate() {
+        if j < fan_in || rng.below(8) == 0 {
+            *w = -128i8 as u8;
+        }
+    }
+    for c in 0..params.shifts.len() {
+        let (multiplier, shift) = match rng.below(4) {
+            0 => ((1 << 30) + rng.below(1 << 30) as i32, -31),
+            1 => ((1 << 30) + rng.below(1 << 30) as i32, 30),
+            2 => (0, 0),
+            _ => continue,
+        };
+        params.multipliers[4 * c..4 * c + 4].copy_from_slice(&multiplier.to_le_bytes());
+        params.shifts[c] = shift as i8 as u8;
+    }
+}
+
+/// Input channels of [`random_conv`]'s first convolution: one, fewer than 4, not a multiple of
+/// 4, multiples of 4, and 32 (with a 6 x 6 kernel, a window of 1,152 values: wider than the DSP
+/// path's packed inputs).
+pub const CONV_EDGE_CHANNELS: [usize; 7] = [1, 2, 3, 4, 5, 8, 32];
+
+/// A random convolutional model, from `seed`, to hold the convolutions to the host at their
+/// edges: a first convolution of [`CONV_EDGE_CHANNELS`]`[seed mod 7]` input channels, a kernel
+/// of 1 to 6 (6 for 32 channels), 1 to 9 filters (a last pass of one to three filters), input
+/// sides of the kernel to the kernel + 5 (so window rows of whole groups of four values and
+/// not); sometimes a second convolution; each plain, plain with a LeakyReLU table, or with a
+/// fused LeakyReLU (slope 0, 0.1 or 0.5); then a fully connected layer back to the input's
+/// values (raw f32, no scaling). Zero points from [`EDGE_ZERO_POINTS`]; in about half of the
+/// convolutions, weights of -128 and the extreme shifts, as [`random_dense`].
+pub fn random_conv(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed ^ 0xc0_2d5e);
+    let pick = |rng: &mut Rng, n: usize| rng.below(n as u64) as usize;
+    let edge_zero_point = |rng: &mut Rng| EDGE_ZERO_POINTS[pick(rng, EDGE_ZERO_POINTS.len())];
+    let in_channels = CONV_EDGE_CHANNELS[(seed % CONV_EDGE_CHANNELS.len() as u64) as usize];
+    let kernel = if in_channels > 8 { 6 } else { 1 + pick(&mut rng, 6) };
+    let (height, width) = if in_channels > 8 {
+        (6, 6)
+    } else {
+        (kernel + pick(&mut rng, 6), kernel + pick(&mut rng, 6))
+    };
+    let n = height * width * in_channels;
+    let input = Quant {
+        scale: 0.05,
+        zero_point: edge_zero_point(&mut rng),
+    };
+    let mut layers = Vec::new();
+    let mut geometry = Conv2dGeometry {
+        height,
+        width,
+        in_channels,
+        out_channels: 1 + pick(&mut rng, 9),
+        kernel,
+    };
+    let convolutions = if geometry.output_height().unwrap() > 1 && rng.below(2) == 0 {
+        2
+    } else {
+        1
+    };
+    for i in 0..convolutions {
+        if i > 0 {
+            let (h, w) = (geometry.output_height().unwrap(), geometry.output_width().unwrap());
+            geometry = Conv2dGeometry {
+                height: h,
+                width: w,
+                in_channels: geometry.out_channels,
+                out_channels: 1 + pick(&mut rng, 9),
+                kernel: 1 + pick(&mut rng, h.min(w)),
+            };
+        }
+        let fan_in = geometry.kernel * geometry.kernel * geometry.in_channels;
+        let spread = (fan_in as f64).sqrt() * 73.0 * 128.0;
+        let mut params = Params::new(&mut rng, geometry.out_channels, fan_in, spread);
+        params.output.zero_point = edge_zero_point(&mut rng);
+        if rng.below(2) == 0 {
+            make_extreme(&mut rng, &mut params, fan_in);
+        }
+        match rng.below(3) {
+            0 => layers.push(Owned::Conv { geometry, params }),
+            1 => {
+                let q = params.output;
+                layers.push(Owned::Conv { geometry, params });
+                layers.push(Owned::Table(TableParams::leaky(q, edge_zero_point(&mut rng))));
+            }
+            _ => {
+                let slope = [0.0, 0.1, 0.5][pick(&mut rng, 3)];
+                let (negative_multipliers, negative_shifts) = negative_side(&params, slope);
+                layers.push(Owned::ConvLeaky {
+                    geometry,
+                    slope,
+                    params,
+                    negative_multipliers,
+                    negative_shifts,
+                });
+            }
+        }
+    }
+    let code_after = layers.len() as u16;
+    let codes = geometry.output_len().unwrap();
+    let mut params = Params::new(&mut rng, n, codes, (codes as f64).sqrt() * 73.0 * 90.0);
+    params.output.zero_point = edge_zero_point(&mut rng);
+    layers.push(Owned::Fc {
+        inputs: codes as u32,
+        outputs: n as u32,
+        params,
+    });
+    let shape: Vec<u8> = [height, width, in_channels]
+        .iter()
+        .flat_map(|&d| (d as u32).to_le_bytes())
+        .collect();
+    let input = Input {
+        shape: &shape,
+        scaling: InputScaling::None,
+        quant: input,
+    };
+    write_model(
+        "synthetic-conv-edges",
+        ModelKind::Convolutional,
+        input,
+        code_after,
+        &layers,
+    )
 }
