@@ -15,13 +15,19 @@
 
 use crate::anomaly_score_s8::partial_score;
 use crate::fully_connected_s8::row_sum_chunks;
-use crate::model::{conv_geometry, le_i32, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK};
+#[cfg(not(arm_dsp))]
+use crate::model::le_i32;
+use crate::model::{conv_geometry, pool_geometry, Layer, Model, ModelError, Weights, CHANNEL_CHUNK};
 use crate::quantize_f32::{dequantize_f32, quantize_f32, quantize_u8};
-use crate::requantize::{requantize_to_s8_validated, PerChannelQuant};
+use crate::requantize::requantize_to_s8_validated;
+#[cfg(not(arm_dsp))]
+use crate::requantize::PerChannelQuant;
 use crate::table_s8::{apply, Table, TABLE_LEN};
-use crate::{conv2d_leaky_s8, conv2d_s8, max_pool_s8, top_k_s8, Error, FcParams};
+#[cfg(not(arm_dsp))]
+use crate::{conv2d_leaky_s8, conv2d_s8, FcParams};
 #[cfg(doc)]
 use crate::{fully_connected_leaky_s8, fully_connected_s8};
+use crate::{max_pool_s8, top_k_s8, Error};
 
 /// A model ready to run, with its scratch memory, its input length `N` and its code width `K`.
 ///
@@ -651,7 +657,9 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
         } => {
             let outputs = crate::model::to_usize(outputs);
             let output = dst.get_mut(..outputs).ok_or(short("output", outputs, 0))?;
-            fully_connected(params, None, zero_point, &[input], output)?;
+            fully_connected(params, None, input.len(), output, &mut |weights, f| {
+                row_sum_chunks(weights, input, zero_point, f);
+            })?;
             Ok(Step {
                 len: outputs,
                 zero_point: params.output.zero_point,
@@ -672,7 +680,9 @@ fn run_layer(layer: &Layer<'_>, len: usize, zero_point: i32, src: &mut [i8], dst
                 shifts: negative_shifts,
                 ..*params
             };
-            fully_connected(params, Some(&negative), zero_point, &[input], output)?;
+            fully_connected(params, Some(&negative), input.len(), output, &mut |weights, f| {
+                row_sum_chunks(weights, input, zero_point, f);
+            })?;
             Ok(Step {
                 len: outputs,
                 zero_point: params.output.zero_point,
@@ -771,13 +781,30 @@ fn convolution<'m>(
         if input.len() != geometry.input_len()? {
             return Err(short("input", geometry.input_len()?, input.len()));
         }
-        let windows = crate::conv2d_s8_dsp::for_each_window(geometry, input, output, &mut |window, pixel| {
-            fully_connected(params, negative, zero_point, window, pixel)
+        crate::conv2d_s8_dsp::for_each_window(geometry, input, output, &mut |window, pixel| {
+            fully_connected(params, negative, window.total(), pixel, &mut |weights, f| {
+                crate::fully_connected_s8_dsp::row_sum_chunks(weights, window, zero_point, f);
+            })
         })?;
-        if windows {
-            return Ok(step);
-        }
+        Ok(step)
     }
+    #[cfg(not(arm_dsp))]
+    {
+        convolution_portable(geometry, params, negative, zero_point, input, output)?;
+        Ok(step)
+    }
+}
+
+/// [`convolution`] with the portable kernels [`conv2d_s8()`] and [`conv2d_leaky_s8()`].
+#[cfg(not(arm_dsp))]
+fn convolution_portable(
+    geometry: &crate::Conv2dGeometry,
+    params: &Weights<'_>,
+    negative: Option<&Weights<'_>>,
+    zero_point: i32,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), Error> {
     let channels = geometry.out_channels;
     let mut bias = [0i32; CHANNEL_CHUNK];
     let mut multipliers = [0i32; CHANNEL_CHUNK];
@@ -802,8 +829,11 @@ fn convolution<'m>(
             conv2d_leaky_s8(geometry, &fc, &quant, &negative, filters, bias, input, output)?;
         }
     }
-    Ok(step)
+    Ok(())
 }
+
+/// What hands a layer's row sums to the requantization: see [`fully_connected`].
+type RowSums<'a> = dyn FnMut(&[i8], &mut dyn FnMut(&[i32])) + 'a;
 
 /// A fully connected layer of any width in one pass, with a fused LeakyReLU when `negative`
 /// holds its negative-side multipliers and shifts: [`fully_connected_s8()`] and
@@ -811,17 +841,18 @@ fn convolution<'m>(
 /// bias, multiplier and shift read as its sum comes (no per-chunk copies), the inputs centered
 /// (or packed, on the DSP path) once per layer.
 ///
-/// The inputs are the values of `pieces` one after the other: one piece for a fully connected
-/// layer; on the DSP path, a convolution's window row by row (see [`convolution`]).
+/// `sums(weights, f)` hands `f` the row sums of the weights over the layer's `n_in` inputs (see
+/// [`row_sum_chunks`]): over a fully connected layer's input, or on the DSP path over a
+/// convolution's window (see [`convolution`]).
 fn fully_connected<'m>(
     params: &Weights<'m>,
     negative: Option<&Weights<'m>>,
-    input_zero_point: i32,
-    pieces: &[&[i8]],
+    n_in: usize,
     output: &mut [i8],
+    sums: &mut RowSums<'_>,
 ) -> Result<(), Error> {
     let weights: &[i8] = bytemuck::cast_slice(params.weights);
-    let (n_in, n_out) = (pieces.iter().map(|piece| piece.len()).sum::<usize>(), output.len());
+    let n_out = output.len();
     // The loader checked the lengths, zero points, multipliers and shifts (`check_weights`);
     // the lengths are checked again here, the rest needs no check: the requantization is
     // defined, and never panics, for any value.
@@ -878,22 +909,15 @@ fn fully_connected<'m>(
         (0..n_out)
             .step_by(CHANNEL_CHUNK)
             .for_each(|_| requantize(&[0; CHANNEL_CHUNK]));
-    } else if let [input] = pieces {
-        row_sum_chunks(weights, input, input_zero_point, &mut requantize);
     } else {
-        #[cfg(arm_dsp)]
-        if crate::fully_connected_s8_dsp::row_sum_chunks_of_pieces(weights, pieces, input_zero_point, &mut requantize) {
-            return Ok(());
-        }
-        return Err(Error::InvalidGeometry {
-            reason: "inputs in pieces the kernels cannot sum",
-        });
+        sums(weights, &mut requantize);
     }
     Ok(())
 }
 
 /// Decodes the bias, multipliers and shifts of channels `start..start + n` (n at most
 /// `CHANNEL_CHUNK`) into the given arrays.
+#[cfg(not(arm_dsp))]
 fn decode_channels<'b>(
     params: &Weights<'_>,
     start: usize,

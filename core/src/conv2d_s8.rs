@@ -9,6 +9,7 @@
 //! activation_min, activation_max)`.
 
 use crate::error::expect_len;
+#[cfg(any(not(arm_dsp), test))]
 use crate::fully_connected_s8::{dot, dot4};
 use crate::requantize::{requantize_to_s8, PerChannelQuant};
 use crate::{Error, FcParams};
@@ -217,9 +218,8 @@ pub fn conv2d_s8(
 /// the loop (the requantization is called through a reference, once per output); callers have
 /// validated every length against `geometry`.
 ///
-/// The loop below is the portable path, and the reference for the DSP path of a Cortex-M4 or M7
-/// (`cfg(arm_dsp)`, [`conv2d_s8_dsp`](crate::conv2d_s8_dsp)), which computes the same
-/// accumulators and runs instead for windows of at most 1,024 values.
+/// On a Cortex-M4 or M7 (`cfg(arm_dsp)`) the DSP path ([`conv2d_s8_dsp`](crate::conv2d_s8_dsp))
+/// computes them; elsewhere [`for_each_accumulator_portable`], its reference.
 pub(crate) fn for_each_accumulator(
     geometry: &Conv2dGeometry,
     input_zero_point: i32,
@@ -229,9 +229,8 @@ pub(crate) fn for_each_accumulator(
     output: &mut [i8],
     requantize: &dyn Fn(i32, usize) -> i8,
 ) -> Result<(), Error> {
-    // On a Cortex-M4 or M7: the same sums with `SMLAD`, through one im2col column per pixel.
     #[cfg(arm_dsp)]
-    if crate::conv2d_s8_dsp::for_each_accumulator(
+    return crate::conv2d_s8_dsp::for_each_accumulator(
         geometry,
         input_zero_point,
         filters,
@@ -239,10 +238,22 @@ pub(crate) fn for_each_accumulator(
         input,
         output,
         requantize,
-        crate::fully_connected_s8_dsp::row_sum_chunks_of_pieces,
-    )? {
-        return Ok(());
-    }
+    );
+    #[cfg(not(arm_dsp))]
+    for_each_accumulator_portable(geometry, input_zero_point, filters, bias, input, output, requantize)
+}
+
+/// [`for_each_accumulator`]'s portable loop, the reference for the DSP path.
+#[cfg(any(not(arm_dsp), test))]
+pub(crate) fn for_each_accumulator_portable(
+    geometry: &Conv2dGeometry,
+    input_zero_point: i32,
+    filters: &[i8],
+    bias: &[i32],
+    input: &[i8],
+    output: &mut [i8],
+    requantize: &dyn Fn(i32, usize) -> i8,
+) -> Result<(), Error> {
     // Every dimension is at least 1 and every product below divides a size validated by the
     // caller, so none of these is 0 (`chunks_exact` needs that) and none overflows.
     let Conv2dGeometry {
@@ -301,11 +312,13 @@ pub(crate) fn for_each_accumulator(
 }
 
 /// Row `p` (of `len` elements) of one filter.
+#[cfg(any(not(arm_dsp), test))]
 fn filter_row(filter: &[i8], p: usize, len: usize) -> &[i8] {
     filter.get(p * len..(p + 1) * len).unwrap_or(&[])
 }
 
 /// Output channels computed together.
+#[cfg(any(not(arm_dsp), test))]
 const MAX_CHANNELS_AT_ONCE: usize = 4;
 
 #[cfg(test)]

@@ -18,28 +18,15 @@
 
 use crate::conv2d_s8::Conv2dGeometry;
 use crate::fully_connected_s8::CENTERED_MAX;
+use crate::fully_connected_s8_dsp::{row_sum_chunks, Rows};
 use crate::Error;
 
-/// What [`for_each_window`] calls for each output pixel: its window, in pieces, and its
-/// outputs.
-pub(crate) type PixelFn<'a> = dyn FnMut(&[&[i8]], &mut [i8]) -> Result<(), Error> + 'a;
+/// What [`for_each_window`] calls for each output pixel: its window and its outputs.
+pub(crate) type PixelFn<'a> = dyn FnMut(Rows<'_>, &mut [i8]) -> Result<(), Error> + 'a;
 
-/// The row sums of a fully connected layer over inputs in pieces, handed over in chunks, as
-/// [`row_sum_chunks_of_pieces`](crate::fully_connected_s8_dsp) computes them: `f` receives
-/// `sum_i w[r][i] * (x[i] - zero_point)` for the rows of `weights` in order; `false` when the
-/// pieces cannot be packed.
-pub(crate) type RowSumChunks = fn(weights: &[i8], pieces: &[&[i8]], zero_point: i32, f: &mut dyn FnMut(&[i32])) -> bool;
-
-/// The error for pieces [`for_each_window`] should never hand over.
-const UNPACKABLE: Error = Error::InvalidGeometry {
-    reason: "a window the DSP path cannot pack",
-};
-
-/// The convolution's loop through im2col columns: for every output pixel and channel `o`,
-/// `requantize(bias[o] + sum w * (x - zero_point), o)`, the sums from `row_sums`. Returns
-/// `false`, having written nothing, when a window holds more than [`CENTERED_MAX`] values; the
-/// caller then runs the portable loop. Callers have validated every length against `geometry`.
-#[allow(clippy::too_many_arguments)]
+/// The convolution's loop through windows: for every output pixel and channel `o`,
+/// `requantize(bias[o] + sum w * (x - zero_point), o)`, the sums from the fully connected
+/// layers' DSP path. Callers have validated every length against `geometry`.
 pub(crate) fn for_each_accumulator(
     geometry: &Conv2dGeometry,
     input_zero_point: i32,
@@ -48,42 +35,33 @@ pub(crate) fn for_each_accumulator(
     input: &[i8],
     output: &mut [i8],
     requantize: &dyn Fn(i32, usize) -> i8,
-    row_sums: RowSumChunks,
-) -> Result<bool, Error> {
+) -> Result<(), Error> {
     for_each_window(geometry, input, output, &mut |window, pixel| {
         let mut channels = pixel.iter_mut().zip(bias).enumerate();
-        let packed = row_sums(filters, window, input_zero_point, &mut |sums| {
+        row_sum_chunks(filters, window, input_zero_point, &mut |sums| {
             for (&sum, (o, (y, &b))) in sums.iter().zip(&mut channels) {
                 *y = requantize(b.wrapping_add(sum), o);
             }
         });
-        if packed {
-            Ok(())
-        } else {
-            Err(UNPACKABLE)
-        }
+        Ok(())
     })
 }
 
-/// Window rows handed over as pieces, at most.
-const MAX_PIECES: usize = 16;
-
 /// Calls `f(window, pixel)` for every output pixel, in order: `window` its inputs
 /// `x[i + p][j + q][c]` in `(p, q, c)` order (`k * k * C` values, the layout of one filter),
-/// `pixel` its `out_channels` outputs. Returns `false`, having called nothing, when a window
-/// holds more than [`CENTERED_MAX`] values; stops at `f`'s first error. `input` and `output`
-/// have the geometry's lengths (validated by the caller).
+/// `pixel` its `out_channels` outputs; stops at `f`'s first error. `input` and `output` have the
+/// geometry's lengths (validated by the caller).
 ///
-/// The window's `k` rows are each contiguous in the input. When each holds whole groups of four
-/// values (`k * C` a multiple of 4, as in `conv`'s last three layers) they go as `k` pieces,
-/// straight from the input, packed once by the sums; otherwise they are first copied into one
-/// column, which is one piece (the packing needs whole groups in every piece but the last).
+/// The window's `k` rows are each contiguous in the input: they go as they are, `k` rows one
+/// input row apart, when each holds whole groups of four values (`k * C` a multiple of 4, as in
+/// `conv`'s last three layers) or when the window holds more than [`CENTERED_MAX`] values (the
+/// sums are then plain); otherwise they are first copied into one column, which the sums pack.
 pub(crate) fn for_each_window(
     geometry: &Conv2dGeometry,
     input: &[i8],
     output: &mut [i8],
     f: &mut PixelFn<'_>,
-) -> Result<bool, Error> {
+) -> Result<(), Error> {
     let Conv2dGeometry {
         width,
         in_channels,
@@ -96,43 +74,39 @@ pub(crate) fn for_each_window(
     let window_row_len = kernel * in_channels; // one window row: [k][C]
     let input_row_len = width * in_channels; // one input row: [W][C]
     let output_row_len = geometry.output_width()? * out_channels; // one output row: [OW][O]
-    if kernel * window_row_len > CENTERED_MAX {
-        return Ok(false);
-    }
-    let in_pieces = window_row_len.is_multiple_of(4) && kernel <= MAX_PIECES;
     let mut room = [0i8; CENTERED_MAX];
-    let mut pieces: [&[i8]; MAX_PIECES] = [&[]; MAX_PIECES];
+    let column = room
+        .get_mut(..kernel * window_row_len)
+        .filter(|_| !window_row_len.is_multiple_of(4));
+    let mut column = column.filter(|_| kernel > 1);
     for (i, output_row) in output.chunks_exact_mut(output_row_len).enumerate() {
-        let window_rows = input.chunks_exact(input_row_len).skip(i).take(kernel);
         for (j, pixel) in output_row.chunks_exact_mut(out_channels).enumerate() {
-            let start = j * in_channels;
-            let rows = window_rows
-                .clone()
-                .map(|row| row.get(start..start + window_row_len).unwrap_or(&[]));
-            if in_pieces {
-                for (piece, row) in pieces.iter_mut().zip(rows) {
-                    *piece = row;
-                }
-                f(pieces.get(..kernel).unwrap_or(&[]), pixel)?;
-            } else {
-                let column = room.get_mut(..kernel * window_row_len).unwrap_or(&mut []);
-                for (to, from) in column.chunks_exact_mut(window_row_len).zip(rows) {
-                    for (t, x) in to.iter_mut().zip(from) {
-                        *t = *x;
+            let window = Rows {
+                values: input.get(i * input_row_len + j * in_channels..).unwrap_or(&[]),
+                len: window_row_len,
+                stride: input_row_len,
+                count: kernel,
+            };
+            match column.as_deref_mut() {
+                Some(column) => {
+                    for (to, from) in column.chunks_exact_mut(window_row_len).zip(window.iter()) {
+                        for (t, x) in to.iter_mut().zip(from) {
+                            *t = *x;
+                        }
                     }
+                    f(Rows::one(column), pixel)?;
                 }
-                f(&[column], pixel)?;
+                None => f(window, pixel)?,
             }
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv2d_s8::for_each_accumulator as portable;
-    use crate::fully_connected_s8_dsp::row_sum_chunks_of_pieces as dsp_row_sums;
+    use crate::conv2d_s8::for_each_accumulator_portable as portable;
     use crate::testutil::SplitMix64;
     use std::vec;
     use std::vec::Vec;
@@ -145,9 +119,9 @@ mod tests {
 
     /// Every accumulator of the im2col loop, with the DSP path's sums modelled in plain Rust,
     /// is the portable loop's, on random shapes: one channel and many, window rows of whole
-    /// groups of four (in pieces) and not (one column), 1 to 9 filters (a last pass of one to
-    /// three), 1x1 and whole-image kernels, a kernel of more rows than go as pieces, weights of
-    /// -128, zero points at both ends of int8, huge biases (wrapping).
+    /// groups of four (straight from the input) and not (one column), 1 to 9 filters (a last pass of one to
+    /// three), 1x1, whole-image and 20x20 kernels, a window of more values than are packed,
+    /// weights of -128, zero points at both ends of int8, huge biases (wrapping).
     #[test]
     fn im2col_sums_are_the_portable_loops() {
         let mut rng = SplitMix64::new(0xc011);
@@ -160,8 +134,18 @@ mod tests {
                 out_channels: 1 + rng.below(9) as usize,
                 kernel,
             };
+            if case % 50 == 13 {
+                // A window of more values than are packed: plain sums.
+                g = Conv2dGeometry {
+                    height: 6,
+                    width: 7,
+                    in_channels: 29,
+                    out_channels: 3,
+                    kernel: 6,
+                };
+            }
             if case % 50 == 7 {
-                // Rows of whole groups, more of them than go as pieces.
+                // Rows of whole groups of four, one value wide.
                 g = Conv2dGeometry {
                     height: 20,
                     width: 21,
@@ -191,28 +175,9 @@ mod tests {
             let mut expected = vec![0i8; n];
             portable(&g, zero_point, &filters, &bias, &input, &mut expected, &mix).unwrap();
             let mut got = vec![0i8; n];
-            let done = for_each_accumulator(&g, zero_point, &filters, &bias, &input, &mut got, &mix, dsp_row_sums);
-            assert_eq!(done, Ok(true), "case {case}: {g:?}");
+            let done = for_each_accumulator(&g, zero_point, &filters, &bias, &input, &mut got, &mix);
+            assert_eq!(done, Ok(()), "case {case}: {g:?}");
             assert_eq!(got, expected, "case {case}: {g:?}, zero point {zero_point}");
         }
-    }
-
-    /// A window wider than the column's room is left to the portable loop, untouched.
-    #[test]
-    fn a_window_over_the_room_is_left_to_the_portable_loop() {
-        let g = Conv2dGeometry {
-            height: 6,
-            width: 6,
-            in_channels: 29,
-            out_channels: 2,
-            kernel: 6,
-        };
-        assert!(g.kernel * g.kernel * g.in_channels > CENTERED_MAX);
-        let filters = vec![1i8; g.filter_len().unwrap()];
-        let input = vec![1i8; g.input_len().unwrap()];
-        let mut output = vec![7i8; g.output_len().unwrap()];
-        let done = for_each_accumulator(&g, 0, &filters, &[0, 0], &input, &mut output, &mix, dsp_row_sums);
-        assert_eq!(done, Ok(false));
-        assert_eq!(output, [7, 7]);
     }
 }

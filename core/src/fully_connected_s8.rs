@@ -178,7 +178,12 @@ pub(crate) const SUM_CHUNK: usize = 64;
 /// weights, with its own registers. `input` is not empty.
 pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(&[i32])) {
     #[cfg(arm_dsp)]
-    crate::fully_connected_s8_dsp::row_sum_chunks(weights, input, zero_point, f);
+    crate::fully_connected_s8_dsp::row_sum_chunks(
+        weights,
+        crate::fully_connected_s8_dsp::Rows::one(input),
+        zero_point,
+        f,
+    );
     #[cfg(not(arm_dsp))]
     {
         let mut sums = [0i32; SUM_CHUNK];

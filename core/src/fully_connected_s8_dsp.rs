@@ -28,53 +28,89 @@
 //! and the row blocks are tested on the host too; the firmware tests run the instructions
 //! themselves under QEMU.
 
-use crate::fully_connected_s8::{dot, row_sums_direct, CENTERED_MAX, SUM_CHUNK};
+use crate::fully_connected_s8::{dot, CENTERED_MAX, SUM_CHUNK};
 use core::mem::MaybeUninit;
 
 /// The word after the last pair of packed inputs: two halves of -32768, which no centered input
 /// `x - zero_point` in [-255, 255] can be. [`dot4`]'s loop stops at it.
 pub(crate) const SENTINEL: u32 = 0x8000_8000;
 
-/// Calls `f` with `sum_i w[r][i] * (x[i] - zero_point)` (wrapping i32) for every row `r` of
-/// `weights` (`[rows][input.len()]`), in order, [`SUM_CHUNK`] rows at a time (fewer in the last
-/// call). `input` is not empty.
-pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &mut dyn FnMut(&[i32])) {
-    if !row_sum_chunks_of_pieces(weights, &[input], zero_point, f) {
-        // Wider than the packed inputs' buffer: the portable loops.
-        let mut sums = [0i32; 1];
-        row_sums_direct(weights, input, zero_point, &mut |sum| {
-            sums = [sum];
-            f(&sums);
-        });
+/// The inputs of one layer's row sums: `count` rows of `len` values, each `stride` values after
+/// the one before in `values` (a convolution's window in its input: `k` rows of `k * C`
+/// values, one input row apart); a fully connected layer's inputs are one row
+/// ([`Rows::one`]). The inputs are the rows' values one after the other.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rows<'a> {
+    /// The first row's values from its start, and (at least) every later row's.
+    pub values: &'a [i8],
+    /// Values per row.
+    pub len: usize,
+    /// Distance from one row's start to the next one's.
+    pub stride: usize,
+    /// Rows.
+    pub count: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// All of `input`, as one row.
+    pub(crate) fn one(input: &'a [i8]) -> Rows<'a> {
+        Rows {
+            values: input,
+            len: input.len(),
+            stride: input.len(),
+            count: 1,
+        }
+    }
+
+    /// How many inputs the rows hold.
+    pub(crate) fn total(&self) -> usize {
+        self.len.saturating_mul(self.count)
+    }
+
+    /// Row `p`'s values (empty if `values` is too short for it).
+    fn row(&self, p: usize) -> &'a [i8] {
+        let start = p.saturating_mul(self.stride);
+        self.values.get(start..start.saturating_add(self.len)).unwrap_or(&[])
+    }
+
+    /// The rows, in order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'a [i8]> {
+        (0..self.count).map(move |p| self.row(p))
     }
 }
 
-/// [`row_sum_chunks`] over the inputs `x` held in `pieces`, one after the other (a
-/// convolution's window, row by row): every piece but the last must hold whole groups of four
-/// inputs. Returns `false`, having called nothing, when they do not, or when the inputs are
-/// more than [`CENTERED_MAX`] or none.
-pub(crate) fn row_sum_chunks_of_pieces(
-    weights: &[i8],
-    pieces: &[&[i8]],
-    zero_point: i32,
-    f: &mut dyn FnMut(&[i32]),
-) -> bool {
-    let n_in: usize = pieces.iter().map(|piece| piece.len()).sum();
+/// Calls `f` with `sum_i w[r][i] * (x[i] - zero_point)` (wrapping i32) for every row `r` of
+/// `weights` (`[rows][n]`, `n = inputs.total()`), in order, [`SUM_CHUNK`] rows at a time
+/// (fewer in the last call). No inputs: no call.
+///
+/// Inputs are packed and summed with `SMLAD` when there are at most [`CENTERED_MAX`] of them
+/// and each row but the last holds whole groups of four; otherwise (in no shipped model) each
+/// row's sum is the plain [`dot`] of each input row, one sum per call.
+pub(crate) fn row_sum_chunks(weights: &[i8], inputs: Rows<'_>, zero_point: i32, f: &mut dyn FnMut(&[i32])) {
+    let n_in = inputs.total();
+    if n_in == 0 {
+        return;
+    }
     // Room for the packed inputs, the sentinel, and the word after it that the last `LDRD` also
     // reads; left uninitialised (no 2 KiB of zeros per call): `pack` writes what is read.
     let mut buffer = [MaybeUninit::<u32>::uninit(); CENTERED_MAX / 2 + 2];
     let packed = buffer
         .get_mut(..2 * (n_in / 4) + 2)
-        .and_then(|room| pack(pieces, zero_point, room));
-    let (Some(packed), Some(last)) = (packed, pieces.last()) else {
-        return false;
+        .and_then(|room| pack(inputs, zero_point, room));
+    let Some(packed) = packed else {
+        for weights in weights.chunks_exact(n_in) {
+            let mut sum = 0i32;
+            for (w, x) in weights.chunks_exact(inputs.len).zip(inputs.iter()) {
+                sum = sum.wrapping_add(dot(w, x, zero_point));
+            }
+            f(&[sum]);
+        }
+        return;
     };
-    if n_in == 0 {
-        return false;
-    }
     let body = 4 * packed.groups;
-    // The last `n_in % 4` inputs: the end of the last piece, since the others hold whole groups.
-    let tail = last.get(last.len() - n_in % 4..).unwrap_or(&[]);
+    let last = inputs.row(inputs.count.saturating_sub(1));
+    // The last `n_in % 4` inputs: the end of the last row, since the others hold whole groups.
+    let tail = last.get(last.len().saturating_sub(n_in % 4)..).unwrap_or(&[]);
 
     let mut sums = [0i32; SUM_CHUNK];
     for chunk in weights.chunks(SUM_CHUNK * n_in) {
@@ -108,7 +144,6 @@ pub(crate) fn row_sum_chunks_of_pieces(
         }
         f(sums.get(..chunk.len() / n_in).unwrap_or(&[]));
     }
-    true
 }
 
 /// Packed inputs as [`dot4`] reads them: `2 * groups` words of centered pairs, then
@@ -120,25 +155,23 @@ pub(crate) struct Packed<'a> {
 }
 
 /// Writes the centered inputs of the `n / 4` whole groups of four of the `n` inputs in
-/// `pieces` (one after the other) into `room[..2 * groups]` (see the module's documentation),
-/// then [`SENTINEL`] and a zero word; returns them. `None` when `room` is not `2 * groups + 2`
-/// words long, or when a piece before the last does not hold whole groups of four.
-pub(crate) fn pack<'r>(pieces: &[&[i8]], zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> Option<Packed<'r>> {
+/// `inputs` into `room[..2 * groups]` (see the module's documentation), then [`SENTINEL`] and a
+/// zero word; returns them. `None` when `room` is not `2 * groups + 2` words long, or when the
+/// rows before the last do not hold whole groups of four.
+pub(crate) fn pack<'r>(inputs: Rows<'_>, zero_point: i32, room: &'r mut [MaybeUninit<u32>]) -> Option<Packed<'r>> {
     // -zero_point in both halves (wrapping: a validated zero point is within int8).
     let offset = (zero_point.wrapping_neg() as u32 & 0xffff) * 0x0001_0001;
-    let n: usize = pieces.iter().map(|piece| piece.len()).sum();
-    let groups = n / 4;
-    let whole = |piece: &&[i8]| piece.len().is_multiple_of(4);
-    if room.len() != 2 * groups + 2 || !pieces.iter().rev().skip(1).all(whole) {
+    let groups = inputs.total() / 4;
+    if room.len() != 2 * groups + 2 || (inputs.count > 1 && !inputs.len.is_multiple_of(4)) {
         return None;
     }
     let (pairs, end) = room.split_at_mut(2 * groups);
     let mut slots = pairs.chunks_exact_mut(2);
     let mut written = 0;
-    for piece in pieces {
-        // The piece first: `zip` takes from its first iterator before the second, and no slot
+    for row in inputs.iter() {
+        // The row first: `zip` takes from its first iterator before the second, and no slot
         // may be taken for a group that is not there.
-        for (x, pair) in piece.chunks_exact(4).zip(&mut slots) {
+        for (x, pair) in row.chunks_exact(4).zip(&mut slots) {
             if let ([even, odd], [a, b, c, d]) = (pair, x) {
                 let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
                 // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
@@ -318,7 +351,7 @@ mod tests {
     fn packing_puts_inputs_in_the_order_sxtb16_splits_weights() {
         let input = [1i8, -2, 3, -128, 127, 0, -1, 5, 9];
         let mut room = [MaybeUninit::uninit(); 6];
-        let packed = pack(&[&input], -128, &mut room).unwrap();
+        let packed = pack(Rows::one(&input), -128, &mut room).unwrap();
         assert_eq!(packed.groups, 2);
         // x + 128: [129, 126, 131, 0, 255, 128, 127, 133]; the ninth input is a tail.
         let pair = |lo: u32, hi: u32| lo | (hi << 16);
@@ -336,12 +369,12 @@ mod tests {
         let mut room = [MaybeUninit::uninit(); 4];
         // x - 127: [-255, 0, -127, -127] as 16-bit halves.
         assert_eq!(
-            *pack(&[&[-128, 127, 0, 0]], 127, &mut room).unwrap().words,
+            *pack(Rows::one(&[-128, 127, 0, 0]), 127, &mut room).unwrap().words,
             [0xff81_ff01, 0xff81_0000, SENTINEL, 0]
         );
         // Room for one group of two: no packing.
         let mut room = [MaybeUninit::uninit(); 4];
-        assert!(pack(&[&input], -128, &mut room).is_none());
+        assert!(pack(Rows::one(&input), -128, &mut room).is_none());
     }
 
     #[test]
@@ -366,7 +399,9 @@ mod tests {
                 .map(|_| value(&mut rng, if zero_point > 0 { -128 } else { 127 }))
                 .collect();
             let mut sums = Vec::new();
-            row_sum_chunks(&weights, &input, zero_point, &mut |s| sums.extend_from_slice(s));
+            row_sum_chunks(&weights, Rows::one(&input), zero_point, &mut |s| {
+                sums.extend_from_slice(s)
+            });
             assert_eq!(
                 sums,
                 naive(&weights, &input, zero_point),
@@ -375,50 +410,48 @@ mod tests {
         }
     }
 
-    /// Inputs in pieces (a convolution's window rows) give the sums of the same inputs in one
-    /// slice; pieces that split a group of four before the last are refused, untouched.
+    /// Inputs in strided rows (a convolution's window) give the sums of the same inputs in one
+    /// slice: packed when each row holds whole groups of four, summed plainly when not or when
+    /// there are more than `CENTERED_MAX`.
     #[test]
-    fn inputs_in_pieces_sum_as_one_slice() {
+    fn inputs_in_rows_sum_as_one_slice() {
         let mut rng = SplitMix64::new(0x9ec3);
-        for case in 0..300 {
-            let mut piece_lens: Vec<usize> = (0..1 + rng.below(7)).map(|_| 4 * rng.below(13) as usize).collect();
-            piece_lens.push(rng.below(30) as usize);
-            let n_in: usize = piece_lens.iter().sum();
-            if n_in == 0 {
-                continue;
-            }
+        for case in 0..400 {
+            let count = 1 + rng.below(8) as usize;
+            let len = match case % 4 {
+                0 => 1 + rng.below(30) as usize,
+                1 => 1040 / count + rng.below(40) as usize,
+                _ => 4 * (1 + rng.below(13) as usize),
+            };
+            let stride = len + rng.below(9) as usize;
             let rows = 1 + rng.below(13) as usize;
             let zero_point = [-128, 127, rng.range_i32(-128, 127)][case % 3];
+            let n_in = len * count;
             let weights: Vec<i8> = (0..rows * n_in).map(|_| rng.next_u64() as i8).collect();
-            let input: Vec<i8> = (0..n_in).map(|_| rng.next_u64() as i8).collect();
-            let mut pieces = Vec::new();
-            let mut rest = &input[..];
-            for &len in &piece_lens {
-                let (piece, after) = rest.split_at(len);
-                pieces.push(piece);
-                rest = after;
-            }
+            let values: Vec<i8> = (0..stride * (count - 1) + len).map(|_| rng.next_u64() as i8).collect();
+            let inputs = Rows {
+                values: &values,
+                len,
+                stride,
+                count,
+            };
+            let flat: Vec<i8> = inputs.iter().flatten().copied().collect();
+            assert_eq!(flat.len(), n_in);
             let mut sums = Vec::new();
-            assert!(row_sum_chunks_of_pieces(&weights, &pieces, zero_point, &mut |s| sums.extend_from_slice(s)));
+            row_sum_chunks(&weights, inputs, zero_point, &mut |s| sums.extend_from_slice(s));
             assert_eq!(
                 sums,
-                naive(&weights, &input, zero_point),
-                "case {case}: pieces {piece_lens:?}"
+                naive(&weights, &flat, zero_point),
+                "case {case}: {count} rows of {len}, stride {stride}"
             );
         }
-        let input = [1i8; 12];
-        let mut calls = 0;
-        let split = [&input[..6], &input[6..]];
-        assert!(!row_sum_chunks_of_pieces(&[1; 24], &split, 0, &mut |_| calls += 1));
-        assert!(!row_sum_chunks_of_pieces(&[1; 4], &[&[]], 0, &mut |_| calls += 1));
-        assert_eq!(calls, 0);
     }
 
     #[test]
     fn a_short_row_slice_takes_the_plain_sums_without_reading_past_it() {
         let input: Vec<i8> = (0..12).map(|i| i as i8 - 6).collect();
         let mut room = [MaybeUninit::uninit(); 8];
-        let packed = pack(&[&input], 3, &mut room).unwrap();
+        let packed = pack(Rows::one(&input), 3, &mut room).unwrap();
         let weights: Vec<i8> = (0..24).map(|i| 50 - 4 * i as i8).collect();
         // Two rows of 12 as (first, first + 12, second, second + 12): second + 12 is beyond.
         let want = naive(&weights, &input, 3);
