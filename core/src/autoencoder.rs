@@ -781,9 +781,10 @@ fn convolution<'m>(
         if input.len() != geometry.input_len()? {
             return Err(short("input", geometry.input_len()?, input.len()));
         }
+        let mut sums = [0; crate::fully_connected_s8::SUM_CHUNK];
         crate::conv2d_s8_dsp::for_each_window(geometry, input, output, &mut |window, pixel| {
             fully_connected(params, negative, window.total(), pixel, &mut |weights, f| {
-                crate::fully_connected_s8_dsp::row_sum_chunks(weights, window, zero_point, f);
+                crate::fully_connected_s8_dsp::row_sum_chunks(weights, window, zero_point, &mut sums, f);
             })
         })?;
         Ok(step)

@@ -218,7 +218,7 @@ pub fn conv2d_s8(
 /// the loop (the requantization is called through a reference, once per output); callers have
 /// validated every length against `geometry`.
 ///
-/// On a Cortex-M4 or M7 (`cfg(arm_dsp)`) the DSP path ([`conv2d_s8_dsp`](crate::conv2d_s8_dsp))
+/// On a Cortex-M4 or M7 (`cfg(arm_dsp)`) the DSP path (`conv2d_s8_dsp`)
 /// computes them; elsewhere [`for_each_accumulator_portable`], its reference.
 pub(crate) fn for_each_accumulator(
     geometry: &Conv2dGeometry,

@@ -17,7 +17,7 @@
 //! requantizations for 2,304 multiply-accumulates.
 
 use crate::conv2d_s8::Conv2dGeometry;
-use crate::fully_connected_s8::CENTERED_MAX;
+use crate::fully_connected_s8::{CENTERED_MAX, SUM_CHUNK};
 use crate::fully_connected_s8_dsp::{row_sum_chunks, Rows};
 use crate::Error;
 
@@ -36,9 +36,10 @@ pub(crate) fn for_each_accumulator(
     output: &mut [i8],
     requantize: &dyn Fn(i32, usize) -> i8,
 ) -> Result<(), Error> {
+    let mut sums = [0; SUM_CHUNK];
     for_each_window(geometry, input, output, &mut |window, pixel| {
         let mut channels = pixel.iter_mut().zip(bias).enumerate();
-        row_sum_chunks(filters, window, input_zero_point, &mut |sums| {
+        row_sum_chunks(filters, window, input_zero_point, &mut sums, &mut |sums| {
             for (&sum, (o, (y, &b))) in sums.iter().zip(&mut channels) {
                 *y = requantize(b.wrapping_add(sum), o);
             }

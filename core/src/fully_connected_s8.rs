@@ -182,6 +182,7 @@ pub(crate) fn row_sum_chunks(weights: &[i8], input: &[i8], zero_point: i32, f: &
         weights,
         crate::fully_connected_s8_dsp::Rows::one(input),
         zero_point,
+        &mut [0; SUM_CHUNK],
         f,
     );
     #[cfg(not(arm_dsp))]

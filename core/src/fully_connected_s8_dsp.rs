@@ -10,8 +10,10 @@
 //! 1. [`pack`]: once per call, the centered inputs `x - zero_point` (in [-255, 255]) as 16-bit
 //!    halves, in the order in which `SXTB16` splits a word of four weights: inputs `4k` and
 //!    `4k + 2` in word `2k`, inputs `4k + 1` and `4k + 3` in word `2k + 1`. Two `SXTAB16`
-//!    per four inputs sign-extend them and add `-zero_point` to both halves at once. A sentinel
-//!    word, which no pair of centered inputs can equal, ends them.
+//!    per four inputs sign-extend them and add `-zero_point` to both halves at once
+//!    ([`pack_row`]: 6 instructions per four inputs). A sentinel word, which no pair of
+//!    centered inputs can equal, ends them. The inputs may lie in several rows ([`Rows`], a
+//!    convolution's window), each but the last of whole groups of four.
 //! 2. [`dot4`]: four rows per pass, four inputs per step: one `LDRD` of two packed words, four
 //!    `LDR` of four weights, eight `SXTB16` (each word as is and rotated by 8 bits) and eight
 //!    `SMLAD` (two 16 x 16-bit products added to an accumulator): 21 instructions for 16
@@ -21,10 +23,11 @@
 //! 4. The sums go to the caller [`SUM_CHUNK`] rows at a time, so that its loop over the outputs
 //!    (the requantization) runs apart from this one, with registers of its own.
 //!
-//! Inputs wider than [`CENTERED_MAX`] (in no shipped model) take the portable loops.
+//! More inputs than [`CENTERED_MAX`] (in no shipped model) are summed plainly, row by row.
 //!
 //! Under `cargo test` on the host the module is built with plain-Rust models of the three
-//! instructions ([`sxtab16`] and [`dot4`] without `cfg(arm_dsp)`), so that the packing, the tails
+//! instructions ([`pack_row`] with [`sxtab16`], and [`dot4`], without `cfg(arm_dsp)`), so that
+//! the packing, the tails
 //! and the row blocks are tested on the host too; the firmware tests run the instructions
 //! themselves under QEMU.
 
@@ -86,7 +89,16 @@ impl<'a> Rows<'a> {
 /// Inputs are packed and summed with `SMLAD` when there are at most [`CENTERED_MAX`] of them
 /// and each row but the last holds whole groups of four; otherwise (in no shipped model) each
 /// row's sum is the plain [`dot`] of each input row, one sum per call.
-pub(crate) fn row_sum_chunks(weights: &[i8], inputs: Rows<'_>, zero_point: i32, f: &mut dyn FnMut(&[i32])) {
+///
+/// `sums` holds the sums handed to `f` (its previous values are not read): a caller that calls
+/// this for every pixel of a convolution clears it once, not once per pixel.
+pub(crate) fn row_sum_chunks(
+    weights: &[i8],
+    inputs: Rows<'_>,
+    zero_point: i32,
+    sums: &mut [i32; SUM_CHUNK],
+    f: &mut dyn FnMut(&[i32]),
+) {
     let n_in = inputs.total();
     if n_in == 0 {
         return;
@@ -112,7 +124,6 @@ pub(crate) fn row_sum_chunks(weights: &[i8], inputs: Rows<'_>, zero_point: i32, 
     // The last `n_in % 4` inputs: the end of the last row, since the others hold whole groups.
     let tail = last.get(last.len().saturating_sub(n_in % 4)..).unwrap_or(&[]);
 
-    let mut sums = [0i32; SUM_CHUNK];
     for chunk in weights.chunks(SUM_CHUNK * n_in) {
         let mut blocks = chunk.chunks_exact(4 * n_in);
         let full = blocks.len();
@@ -166,56 +177,95 @@ pub(crate) fn pack<'r>(inputs: Rows<'_>, zero_point: i32, room: &'r mut [MaybeUn
         return None;
     }
     let (pairs, end) = room.split_at_mut(2 * groups);
-    let mut slots = pairs.chunks_exact_mut(2);
-    let mut written = 0;
+    // Each row's groups into the next `2 * (len / 4)` words; the rows' words tile `pairs`.
+    let mut rest = pairs;
     for row in inputs.iter() {
-        // The row first: `zip` takes from its first iterator before the second, and no slot
-        // may be taken for a group that is not there.
-        for (x, pair) in row.chunks_exact(4).zip(&mut slots) {
-            if let ([even, odd], [a, b, c, d]) = (pair, x) {
-                let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
-                // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
-                even.write(sxtab16(offset, word));
-                odd.write(sxtab16(offset, word.rotate_right(8)));
-                written += 2;
-            }
+        let (words, after) = rest.split_at_mut_checked(2 * (row.len() / 4))?;
+        if !pack_row(row, offset, words) {
+            return None;
         }
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return None;
     }
     for (word, value) in end.iter_mut().zip([SENTINEL, 0]) {
         word.write(value);
-        written += 1;
     }
-    if written != room.len() {
+    if end.len() != 2 {
         return None;
     }
-    // SAFETY: the loops above wrote each word of `pairs` (two per chunk, in order) and then of
-    // `end`, which together are `room`, and counted them: all `room.len()` words are initialised
-    // u32s, borrowed from `room` for as long as it is.
+    // SAFETY: `pack_row` wrote every word of each row's part of `pairs` (it returned `true`),
+    // those parts tile `pairs` (`rest` is empty after the last), and the loop above wrote both
+    // words of `end`; `pairs` and `end` together are `room`. So all `room.len()` words are
+    // initialised u32s, borrowed from `room` for as long as it is.
     let words = unsafe { core::slice::from_raw_parts(room.as_ptr().cast::<u32>(), room.len()) };
     Some(Packed { words, groups })
 }
 
-/// `SXTAB16 d, a, x`: bytes 0 and 2 of `x`, sign-extended, added to the low and high halves of
-/// `a`, each half wrapping on its own.
+/// Writes the whole groups of four of `row`, centered by `offset` (`-zero_point` in both
+/// halves), into `words`, two words per group (see the module's documentation). Returns `true`
+/// when `words` is `2 * (row.len() / 4)` long, having written every word of it; `false`, having
+/// written nothing, otherwise.
+///
+/// Per group: one `LDR` of four inputs (unaligned, which Armv7-M allows), two `SXTAB16` (the word
+/// as is and rotated by 8 bits), one `STRD`, and the loop's count and branch: 6 instructions.
 #[cfg(arm_dsp)]
-#[inline(always)]
-fn sxtab16(a: u32, x: u32) -> u32 {
-    let d: u32;
-    // SAFETY: one instruction on registers only: it reads and writes no memory, uses no stack
-    // and leaves the flags alone. Armv7E-M (every thumbv7em target) has it.
+fn pack_row(row: &[i8], offset: u32, words: &mut [MaybeUninit<u32>]) -> bool {
+    let groups = row.len() / 4;
+    if words.len() != 2 * groups {
+        return false;
+    }
+    if groups == 0 {
+        return true;
+    }
+    // SAFETY: the loop runs `groups` times (at least once; `SUBS` counts down to 0). Each pass
+    // reads 4 bytes of `row` (in all `4 * groups <= row.len()` bytes from its start) and writes 8
+    // bytes of `words` (in all `8 * groups`, its whole length, from its start, which is
+    // word-aligned as `STRD` needs: it is a `[MaybeUninit<u32>]`). Only the named registers and
+    // the flags change; no stack is used.
     unsafe {
         core::arch::asm!(
-            "sxtab16 {d}, {a}, {x}",
-            d = lateout(reg) d,
-            a = in(reg) a,
-            x = in(reg) x,
-            options(pure, nomem, nostack, preserves_flags),
+            "2:",
+            "ldr {x}, [{src}], #4",
+            "sxtab16 {even}, {offset}, {x}",
+            "sxtab16 {odd}, {offset}, {x}, ror #8",
+            "strd {even}, {odd}, [{dst}], #8",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            src = inout(reg) row.as_ptr() => _,
+            dst = inout(reg) words.as_mut_ptr() => _,
+            n = inout(reg) groups => _,
+            offset = in(reg) offset,
+            x = out(reg) _,
+            even = out(reg) _,
+            odd = out(reg) _,
+            options(nostack),
         );
     }
-    d
+    true
 }
 
-/// [`sxtab16`] written out: the model of the instruction that the host's tests run.
+/// [`pack_row`] in plain Rust, with [`sxtab16`]'s model: what the host's tests run.
+#[cfg(not(arm_dsp))]
+fn pack_row(row: &[i8], offset: u32, words: &mut [MaybeUninit<u32>]) -> bool {
+    if words.len() != 2 * (row.len() / 4) {
+        return false;
+    }
+    for (x, pair) in row.chunks_exact(4).zip(words.chunks_exact_mut(2)) {
+        if let ([a, b, c, d], [even, odd]) = (x, pair) {
+            let word = u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]);
+            // Inputs 0 and 2, then 1 and 3 (the word rotated right by 8 bits).
+            even.write(sxtab16(offset, word));
+            odd.write(sxtab16(offset, word.rotate_right(8)));
+        }
+    }
+    true
+}
+
+/// `SXTAB16 d, a, x` written out, the model of the instruction that the host's tests run: bytes
+/// 0 and 2 of `x`, sign-extended, added to the low and high halves of `a`, each half wrapping on
+/// its own.
 #[cfg(not(arm_dsp))]
 fn sxtab16(a: u32, x: u32) -> u32 {
     let half = |a: u32, x: u32| u32::from((a as u16).wrapping_add(i16::from(x as u8 as i8) as u16));
@@ -399,7 +449,7 @@ mod tests {
                 .map(|_| value(&mut rng, if zero_point > 0 { -128 } else { 127 }))
                 .collect();
             let mut sums = Vec::new();
-            row_sum_chunks(&weights, Rows::one(&input), zero_point, &mut |s| {
+            row_sum_chunks(&weights, Rows::one(&input), zero_point, &mut [7; SUM_CHUNK], &mut |s| {
                 sums.extend_from_slice(s)
             });
             assert_eq!(
@@ -438,7 +488,9 @@ mod tests {
             let flat: Vec<i8> = inputs.iter().flatten().copied().collect();
             assert_eq!(flat.len(), n_in);
             let mut sums = Vec::new();
-            row_sum_chunks(&weights, inputs, zero_point, &mut |s| sums.extend_from_slice(s));
+            row_sum_chunks(&weights, inputs, zero_point, &mut [7; SUM_CHUNK], &mut |s| {
+                sums.extend_from_slice(s)
+            });
             assert_eq!(
                 sums,
                 naive(&weights, &flat, zero_point),
