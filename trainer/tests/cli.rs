@@ -113,6 +113,80 @@ fn bad_input_gets_a_clear_error() {
     );
 }
 
+/// The command a divergence message gives (its last line's text after "): ").
+fn suggested_command(log: &str) -> Vec<String> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("trainer train"))
+        .expect("a command");
+    let command = &line[line.find("trainer train").unwrap()..];
+    command.split_whitespace().skip(1).map(String::from).collect()
+}
+
+#[test]
+fn a_divergence_names_the_run_and_the_command_that_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fc");
+    let caps = ["--epochs", "2", "--finetune-epochs", "0"];
+
+    // From the first batch: no checkpoint, and a command to start again at a lower rate.
+    let o = train(&out, &[&caps[..], &["--lr", "1e30"]].concat());
+    let log = text(&o);
+    assert!(!o.status.success(), "{log}");
+    assert!(log.contains("fc: training diverged: "), "{log}");
+    assert!(log.contains("in phase 'tied', epoch 1"), "{log}");
+    assert!(log.contains("no epoch finished, so no checkpoint was written"), "{log}");
+    assert!(!out.join(CHECKPOINT).exists());
+    let command = suggested_command(&log);
+    let expected = format!("train fc --out {} --lr 1e29", out.display());
+    assert_eq!(command.join(" "), expected, "{log}");
+    let o = train(&out, &[&caps[..], &["--lr", "1e-3"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Mid-run: the stored run, one epoch from its end, continues at a rate that diverges.
+    let mut state: State = checkpoint::load(&out.join(CHECKPOINT)).unwrap();
+    state.finished = false;
+    state.phase = 0;
+    state.phase_started = true;
+    state.epoch_in_phase = 1;
+    state.adam.lr = 1e30;
+    checkpoint::save(&out.join(CHECKPOINT), &state).unwrap();
+    let good = std::fs::read(out.join(CHECKPOINT)).unwrap();
+    let o = train(&out, &["--resume"]);
+    let log = text(&o);
+    assert!(!o.status.success(), "{log}");
+    assert!(log.contains("in phase 'tied', epoch 2"), "{log}");
+    assert!(
+        log.contains("the last good checkpoint stays in") && log.contains("(phase 'tied', 1 epochs done)"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read(out.join(CHECKPOINT)).unwrap(),
+        good,
+        "the checkpoint changed"
+    );
+    let command = suggested_command(&log);
+    let expected = format!("train fc --out {} --resume --lr 1e29", out.display());
+    assert_eq!(command.join(" "), expected, "{log}");
+
+    // `--lr` continues the phase at the given rate.
+    let o = train(&out, &["--resume", "--lr", "1e-4"]);
+    let log = text(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("the learning rate goes from 1e30 to 1e-4 (--lr)"), "{log}");
+    let done: State = checkpoint::load(&out.join(CHECKPOINT)).unwrap();
+    assert!(done.finished);
+    assert_eq!(done.history.len(), 3);
+
+    // Not a rate.
+    for bad in ["0", "-1", "inf", "fast"] {
+        let o = train(&out, &["--resume", &format!("--lr={bad}")]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains("--lr"), "{}", text(&o));
+    }
+}
+
 #[test]
 fn killed_run_resumes_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();

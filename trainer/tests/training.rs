@@ -152,11 +152,13 @@ fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let err = t.run(Some(dir.path()), &mut Progress::Silent).unwrap_err();
     match &err {
         TrainError::Diverged {
+            variant,
             what,
             value,
             phase,
             epoch,
         } => {
+            assert_eq!(variant, "fc");
             assert_eq!(what, "training loss");
             assert!(value.is_nan());
             assert_eq!((phase.as_str(), *epoch), ("tied", 2));

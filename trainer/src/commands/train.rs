@@ -47,6 +47,11 @@ pub struct TrainArgs {
     /// [default: the recipe's: 1e-6 for `deep30`, none for the others].
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// Learning rate: a new run's initial rate [default: the recipe's]. With --resume, the
+    /// rate the current phase continues at, as after a divergence (later phases start at the
+    /// run's own rate).
+    #[arg(long, value_parser = learning_rate)]
+    pub lr: Option<f64>,
     /// Run directory [default: runs/<variant>].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -82,6 +87,7 @@ impl TrainArgs {
             seed: None,
             lambda: None,
             weight_decay: None,
+            lr: None,
             resume: out.join(CHECKPOINT).exists(),
             out: Some(out),
             force: false,
@@ -123,6 +129,15 @@ pub fn run(args: TrainArgs) -> Result<Option<Metrics>> {
             }
             Ok(None)
         }
+    }
+}
+
+/// `--lr`: a finite rate above 0.
+fn learning_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(lr) if lr.is_finite() && lr > 0.0 => Ok(lr),
+        Ok(_) => Err("the learning rate must be a finite number above 0".into()),
+        Err(e) => Err(format!("not a number: {e}")),
     }
 }
 
@@ -230,6 +245,14 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
             ));
             return Ok(Start::Finished);
         }
+        let mut state = state;
+        if let Some(lr) = args.lr {
+            progress.say(&format!(
+                "{}: the learning rate goes from {:e} to {lr:e} (--lr)",
+                state.config.variant, state.adam.lr
+            ));
+            state.adam.lr = lr;
+        }
         progress.say(&format!(
             "{}: resuming {} at phase {}, epoch {}",
             state.config.variant,
@@ -253,9 +276,46 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
     if let Some(decay) = args.weight_decay {
         config.set_weight_decay(decay).map_err(anyhow::Error::msg)?;
     }
+    if let Some(lr) = args.lr {
+        config.lr = lr;
+    }
     config.train_limit = args.train_limit;
     config.test_limit = args.test_limit;
     Ok(Start::New(Box::new(config)))
+}
+
+/// What to do after a divergence: continue from the last good checkpoint, or start again
+/// when no epoch finished, with a learning rate ten times lower, as a command to copy.
+fn after_divergence(trainer: &Trainer, args: &TrainArgs, out: &Path) -> String {
+    let st = &trainer.state;
+    // Ten times lower, to two significant digits: 1e-4, not 1.0000000000000001e-4.
+    let lr: f64 = format!("{:.1e}", st.adam.lr / 10.0)
+        .parse()
+        .unwrap_or(st.adam.lr / 10.0);
+    let what = match (&args.spec, &args.variant) {
+        (Some(spec), _) => format!("--spec {}", spec.display()),
+        (None, variant) => variant.clone().unwrap_or_default(),
+    };
+    let out_flag = match &args.out {
+        Some(dir) => format!(" --out {}", dir.display()),
+        None => String::new(),
+    };
+    let ckpt = out.join(CHECKPOINT);
+    match crate::checkpoint::load::<State>(&ckpt) {
+        Ok(good) => {
+            let phase = good.config.phases.get(good.phase).map_or("?", |p| p.name.as_str());
+            format!(
+                "the last good checkpoint stays in {} (phase '{phase}', {} epochs done); continue with a lower learning rate (it was {:e}): trainer train {what}{out_flag} --resume --lr {lr:e}",
+                ckpt.display(),
+                good.epoch_in_phase,
+                st.adam.lr
+            )
+        }
+        Err(_) => format!(
+            "no epoch finished, so no checkpoint was written; start again with a lower learning rate (it was {:e}): trainer train {what}{out_flag} --lr {lr:e}",
+            st.adam.lr
+        ),
+    }
 }
 
 /// The input shape of a run of `spec` on samples of `data_shape`: the data's, which must be the
@@ -313,7 +373,6 @@ fn refuse_existing(out: &Path, args: &TrainArgs) -> Result<()> {
 /// when given (read already), else on the data `args` name.
 fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Option<Metrics>> {
     let out = args.out_dir(&spec.name);
-    let ckpt = out.join(CHECKPOINT);
     let mut progress = Progress::auto();
     let (state, data) = match start(spec, args, &out, &progress)? {
         Start::Finished => return Ok(stored_metrics(&out)),
@@ -351,12 +410,7 @@ fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Op
     let metrics = match recipe_run::run(&mut trainer, &out, &mut progress) {
         Ok(m) => m,
         Err(RunError::Train(e @ TrainError::Diverged { .. })) => {
-            bail!(
-                "{e}\nthe last good checkpoint stays in {} (epoch {} of phase '{}'); lower the learning rate or check the data",
-                ckpt.display(),
-                trainer.state.epoch_in_phase,
-                trainer.state.config.phases.get(trainer.state.phase).map_or("?", |p| p.name.as_str())
-            )
+            bail!("{e}\n{}", after_divergence(&trainer, args, &out))
         }
         Err(e) => return Err(e.into()),
     };

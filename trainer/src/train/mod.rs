@@ -36,9 +36,11 @@ use std::path::PathBuf;
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// A loss became NaN or infinite.
-    #[error("training diverged: {what} is {value} in phase '{phase}', epoch {epoch}")]
+    /// A loss or a gradient became NaN or infinite.
+    #[error("{variant}: training diverged: {what} is {value} in phase '{phase}', epoch {epoch}")]
     Diverged {
+        /// The run's variant (or spec) name.
+        variant: String,
         /// Which quantity.
         what: String,
         /// Its value.

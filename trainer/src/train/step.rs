@@ -127,14 +127,27 @@ impl Trainer {
         sse / (rows * PIXELS) as f64 + penalty
     }
 
-    /// One optimisation step: gradients of the batch, then Adam.
-    fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> f64 {
+    /// One optimisation step: gradients of the batch, then Adam. A loss or a gradient that is
+    /// NaN or infinite stops it before Adam changes anything.
+    fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> Result<f64, TrainError> {
         let loss = self.gradients(batch, epoch, position);
+        if !loss.is_finite() {
+            return Err(self.diverged("training loss", loss));
+        }
+        let model = &self.state.model;
+        for (param, grad) in model.params.iter().zip(&self.workers[0].grads) {
+            // A fold without an early exit, which the compiler vectorises; the value is looked
+            // up only when there is one.
+            if grad.iter().fold(false, |bad, g| bad | !g.is_finite()) {
+                let bad = grad.iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN);
+                return Err(self.diverged(&format!("a gradient of {}", param.name), f64::from(bad)));
+            }
+        }
         let trainable: Vec<bool> = self.state.model.params.iter().map(|p| !p.frozen).collect();
         let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
         let (adam, grads) = (&mut self.state.adam, &self.workers[0].grads);
         self.pool.install(|| adam.step(&mut params, grads, &trainable));
-        loss
+        Ok(loss)
     }
 
     /// The loss and parameter gradients of training images `batch` taken as the first batch of
@@ -153,10 +166,7 @@ impl Trainer {
         let bs = self.state.config.batch_size;
         let mut total = 0.0;
         for (b, batch) in order.chunks(bs).enumerate() {
-            let loss = self.step(batch, epoch, b * bs);
-            if !loss.is_finite() {
-                return Err(self.diverged("training loss", loss));
-            }
+            let loss = self.step(batch, epoch, b * bs)?;
             total += loss * batch.len() as f64;
         }
         Ok(total / n as f64)
@@ -164,6 +174,7 @@ impl Trainer {
 
     pub(super) fn diverged(&self, what: &str, value: f64) -> TrainError {
         TrainError::Diverged {
+            variant: self.state.config.variant.clone(),
             what: what.into(),
             value,
             phase: self
