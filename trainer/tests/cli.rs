@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use trainer::checkpoint;
-use trainer::train::{State, CHECKPOINT, HISTORY, METRICS};
+use trainer::train::{State, CHECKPOINT, HISTORY, LOCK, METRICS};
 
 mod common;
 use common::{text, trainer};
@@ -185,6 +185,44 @@ fn a_divergence_names_the_run_and_the_command_that_continues_it() {
         assert!(!o.status.success());
         assert!(text(&o).contains("--lr"), "{}", text(&o));
     }
+}
+
+#[test]
+fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("busy");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "fc", "--threads", "1", "--out", out.to_str().unwrap()])
+        .args(["--train-limit", "4096", "--test-limit", "512", "--epochs", "60"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let holder = format!("process {}:", first.id());
+    while !std::fs::read_to_string(out.join(LOCK)).is_ok_and(|s| s.starts_with(&holder)) {
+        assert!(start.elapsed() < Duration::from_secs(120), "no lock appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for extra in [&["--resume"][..], &["--force"], &[]] {
+        let o = train(&out, extra);
+        let log = text(&o);
+        assert!(!o.status.success(), "{extra:?}: {log}");
+        assert!(
+            log.contains("is in use by another trainer (process"),
+            "{extra:?}: {log}"
+        );
+        assert!(log.contains(&holder), "{extra:?}: names the first trainer: {log}");
+    }
+    assert!(first.try_wait().unwrap().is_none(), "the first trainer ended early");
+    // Killed, it leaves no stuck lock.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let held = trainer::train::lock(&out).expect("the lock is free once its holder is gone");
+    let note = std::fs::read_to_string(out.join(LOCK)).unwrap();
+    assert!(note.starts_with(&format!("process {}:", std::process::id())), "{note}");
+    drop(held);
 }
 
 #[test]

@@ -118,6 +118,7 @@ pub fn run(args: TrainArgs) -> Result<Option<Metrics>> {
         Experiment::Anomaly => train_anomaly(&args),
         experiment => {
             let out = args.out_dir(variant);
+            let _held = crate::train::lock(&out)?;
             if args.force {
                 remove_metrics(&out)?;
             }
@@ -373,6 +374,8 @@ fn refuse_existing(out: &Path, args: &TrainArgs) -> Result<()> {
 /// when given (read already), else on the data `args` name.
 fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Option<Metrics>> {
     let out = args.out_dir(&spec.name);
+    // Held until the run returns: a second trainer on this directory is refused.
+    let _held = crate::train::lock(&out)?;
     let mut progress = Progress::auto();
     let (state, data) = match start(spec, args, &out, &progress)? {
         Start::Finished => return Ok(stored_metrics(&out)),

@@ -24,7 +24,7 @@ pub mod step;
 pub use crate::epoch::{EpochRecord, Observer};
 pub use eval::{TestReport, CODE_ROWS, EVAL_NOISE_SEED, EXAMPLES};
 pub use history::history_csv;
-pub use run_dir::{Metrics, CHECKPOINT, FIGURES, HISTORY, METRICS};
+pub use run_dir::{lock, LockError, Metrics, RunLock, CHECKPOINT, FIGURES, HISTORY, LOCK, METRICS};
 pub use state::State;
 
 use crate::checkpoint::CheckpointError;

@@ -16,6 +16,81 @@ pub const HISTORY: &str = "history.csv";
 pub const METRICS: &str = "metrics.json";
 /// Directory of the PNG figures.
 pub const FIGURES: &str = "figures";
+/// The lock a trainer holds on its run directory while it uses it.
+pub const LOCK: &str = "trainer.lock";
+
+/// A run directory held by this process: an advisory lock (`flock` on Unix, `LockFileEx` on
+/// Windows) on its [`LOCK`] file, which names this process. The system drops the lock when the
+/// process ends, however it ends, so a crashed or killed run leaves nothing stuck; the file
+/// itself may stay, unlocked.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Why a run directory cannot be held.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error("{dir} is in use by another trainer ({holder}); wait for it to finish, or stop it, or pass --out DIR")]
+    Busy {
+        /// The run directory.
+        dir: std::path::PathBuf,
+        /// What the lock file says of the holder.
+        holder: String,
+    },
+    /// The directory or its lock file cannot be created or locked.
+    #[error("{path}: {source}")]
+    Io {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Creates `dir` if needed and holds it for this process, or says which process holds it.
+pub fn lock(dir: &Path) -> Result<RunLock, LockError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK);
+    let io = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(LockError::Busy {
+                dir: dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "a process that has not said which yet".into()
+                } else {
+                    holder.into()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    // Who holds it, for a second trainer's message.
+    let args: Vec<String> = std::env::args().collect();
+    let note = format!("process {}: {}\n", std::process::id(), args.join(" "));
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(note.as_bytes()))
+        .map_err(io)?;
+    Ok(RunLock { _file: file })
+}
 
 impl Trainer {
     /// Writes the checkpoint and the history into `dir`.
