@@ -37,7 +37,7 @@
 //!
 //! On the microbit a self-test or a stream ends with one more line, the stack's peaks while the
 //! model loaded and while the samples ran, and the room the stack has beside the statics
-//! (`stack peak: loading L bytes, running R bytes, of F bytes`; see [`crate::stack`]).
+//! (`stack peak: loading L bytes, running R bytes, of F bytes`; see src/stack.rs).
 //!
 //! Exit status: 0 success, 1 a self-test mismatch, 2 a bad command line or host file, 3 a model
 //! the core rejects, 101 a panic, 134 a hard fault.
