@@ -64,14 +64,14 @@ pub const MICROBIT_RAM: u64 = 16 * 1024;
 pub const MICROBIT_FIRMWARE_FLASH: u64 = 52 * 1024;
 
 /// RAM the microbit's firmware needs beside the model's scratch, at most: its other statics
-/// (8 bytes) and the stack's peak. Measured: 11,980 bytes while a model loads, up to 12,616 while
-/// an MNIST model streams samples (the deepest call and a SysTick interrupt on top of it), 9,316
-/// for the float model `vibration-anomaly`.
+/// (8 bytes) and the stack's peak. Measured: 11,980 bytes while a model loads, 12,500 to 12,616
+/// while an MNIST model streams samples (it varies with the depth at which SysTick's interrupt
+/// stacks its frame), 9,316 for the float model `vibration-anomaly`.
 pub const MICROBIT_STACK: u64 = 13 * 1024;
 
 /// Whether a model of `bytes` bytes whose scratch is `scratch` bytes fits QEMU's microbit: the
 /// model and [`MICROBIT_FIRMWARE_FLASH`] within its flash, the scratch and [`MICROBIT_STACK`]
-/// within its RAM. The error says which does not fit, and by how much.
+/// within its RAM. The error names the memory that is short, with the sum against the chip's.
 ///
 /// # Errors
 /// The model does not fit.
