@@ -63,9 +63,10 @@ step "C API: libautoencoder.a for Cortex-M4F and Cortex-M0"
 cargo build -p core-c --locked --profile embedded --target thumbv7em-none-eabihf
 cargo build -p core-c --locked --profile embedded --target thumbv6m-none-eabi
 
-step "firmware for Cortex-M4F: fmt, clippy, QEMU and nRF52840-DK release builds"
-# The firmware is its own workspace (firmware/.cargo/config.toml sets its target), so cargo runs
-# from its directory. It embeds the model named by AE_MODEL (default models/fc.aeq); without a
+step "firmware for Cortex-M4F and Cortex-M0: fmt, clippy, QEMU and nRF52840-DK release builds"
+# The firmware is its own workspace (firmware/.cargo/config.toml sets its target, the Cortex-M4F;
+# the Cortex-M0 build, for QEMU's microbit, names thumbv6m-none-eabi), so cargo runs from its
+# directory. It embeds the model named by AE_MODEL (default models/fc.aeq); without a
 # shipped model, a synthetic one of the same shape stands in.
 if [ -z "${AE_MODEL:-}" ] && [ ! -f models/fc.aeq ]; then
     cargo run -q -p host-tests --locked --bin synthetic-model -- fc target/firmware/synthetic/check.aeq
@@ -77,8 +78,10 @@ fi
     cargo clippy --release --locked -- -D warnings
     cargo clippy --release --locked --no-default-features --features board-nrf52840 -- -D warnings
     cargo clippy --release --locked --features portable -- -D warnings
+    cargo clippy --release --locked --target thumbv6m-none-eabi -- -D warnings
     cargo build --release --locked
     cargo build --release --locked --no-default-features --features board-nrf52840
+    cargo build --release --locked --target thumbv6m-none-eabi
 )
 
 step "docs (warnings are errors)"

@@ -1,7 +1,8 @@
 //! Build script of the firmware:
 //!
 //! - picks the memory layout of the board chosen by cargo feature (`qemu` or `board-nrf52840`)
-//!   and passes the linker scripts;
+//!   and target (`qemu`: QEMU's mps2-an386 for a Cortex-M4F, its microbit for a Cortex-M0,
+//!   `thumbv6m-none-eabi`) and passes the linker scripts;
 //! - reads the model file named by `AE_MODEL` (default `models/fc.aeq`; a relative path is taken
 //!   from the repository root), checks it with the core's loader and copies it into `OUT_DIR`
 //!   for `include_bytes!`, with its input length, code width and scratch size as constants;
@@ -204,8 +205,21 @@ fn crc32_of_codes(codes: &[i8]) -> u32 {
 fn link(manifest_dir: &Path, out_dir: &Path) -> Result<(), String> {
     let qemu = env::var_os("CARGO_FEATURE_QEMU").is_some();
     let nrf52840 = env::var_os("CARGO_FEATURE_BOARD_NRF52840").is_some();
+    // The Cortex-M0 (Armv6-M) runs under QEMU's microbit, the Cortex-M4F under its mps2-an386.
+    let target = env::var("TARGET").map_err(|e| e.to_string())?;
+    let armv6m = target.starts_with("thumbv6m");
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if armv6m {
+        println!("cargo::rustc-cfg=armv6m");
+    }
     let memory = match (qemu, nrf52840) {
+        (true, false) if armv6m => "qemu-microbit.x",
         (true, false) => "qemu-mps2-an386.x",
+        (false, true) if armv6m => {
+            return Err(format!(
+                "the nRF52840-DK has a Cortex-M4F: build `board-nrf52840` for thumbv7em-none-eabihf, not {target}"
+            ))
+        }
         (false, true) => "nrf52840.x",
         _ => {
             return Err("choose exactly one board: the default feature `qemu`, or \

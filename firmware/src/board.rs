@@ -6,8 +6,8 @@
 //! more flash than the rest of the firmware).
 
 use crate::{
-    flag_name, matches_host, measure, test_sample, Ae, Clock, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME, SAMPLES,
-    SCRATCH,
+    flag_name, matches_host, measure, test_sample, Ae, Clock, Measured, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME,
+    SAMPLES, SCRATCH,
 };
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use cortex_m::peripheral::DWT;
@@ -69,9 +69,10 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
     defmt::info!("model checked and loaded in {=u64} cycles", clock.now() - start);
 
     let mut failed = 0;
+    let mut measured = Measured::default();
     for index in 0..SAMPLES {
-        let measured = match measure(&mut ae, test_sample(index), &mut clock) {
-            Ok(measured) => measured,
+        match measure(&mut ae, test_sample(index), &mut clock, &mut measured) {
+            Ok(()) => {}
             Err(e) => {
                 defmt::error!("sample {=usize}: {=str}", index, e.name());
                 stop()

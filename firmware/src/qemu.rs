@@ -1,5 +1,6 @@
-//! The firmware under QEMU's mps2-an386: host files and the exit status through semihosting,
-//! time from SysTick.
+//! The firmware under QEMU: its mps2-an386 (Cortex-M4F) or, built for `thumbv6m-none-eabi`, its
+//! microbit (nRF51822: Cortex-M0, 256 KiB of flash, 16 KiB of RAM). Host files and the exit status
+//! through semihosting, time from SysTick.
 //!
 //! Command line (semihosting; QEMU's `-append "..."` or `-semihosting-config ...,arg=...`):
 //!
@@ -22,23 +23,30 @@
 //!   built-in one (it must have the same input length and code width, take the same kind of
 //!   samples and fit the same scratch). The file is loaded into RAM the linker leaves empty
 //!   (memory/qemu-mps2-an386.x); a model the core rejects is reported, with the core's error,
-//!   and ends the run with status 3.
+//!   and ends the run with status 3. Not on the microbit, whose RAM has no room for a model
+//!   (status 2).
 //! - `--calibrate N`: time a loop of exactly `2 N` instructions and print the ticks, to
 //!   check how ticks convert to instructions under `-icount`.
 //! - `--panic`: panic, to check that a panic ends the run with a failure status.
 //!
-//! SysTick runs from the 25 MHz core clock. Under `-icount shift=S,sleep=off` QEMU advances
-//! virtual time by exactly 2^S ns per instruction, so instructions = ticks × 40 / 2^S (tested by
-//! host-tests with `--calibrate`). The 24-bit counter's wraps are counted in its interrupt.
+//! SysTick runs from the core clock: 25 MHz on mps2-an386 (40 ns a tick), 16 MHz on the microbit
+//! (the nRF51's HCLK, 62.5 ns a tick). Under `-icount shift=S,sleep=off` QEMU advances virtual
+//! time by exactly 2^S ns per instruction, so instructions = ticks × 40 / 2^S, or ticks × 62.5 /
+//! 2^S on the microbit (tested by host-tests with `--calibrate`). The 24-bit counter's wraps are
+//! counted in its interrupt.
+//!
+//! On the microbit a self-test or a stream ends with one more line, the stack's peaks while the
+//! model loaded and while the samples ran, and the room the stack has beside the statics
+//! (`stack peak: loading L bytes, running R bytes, of F bytes`; see src/stack.rs).
 //!
 //! Exit status: 0 success, 1 a self-test mismatch, 2 a bad command line or host file, 3 a model
 //! the core rejects, 101 a panic, 134 a hard fault.
 
 use crate::{
-    flag_name, matches_host, measure, test_sample, Ae, Clock, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME,
-    OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
+    flag_name, matches_host, measure, test_sample, Ae, Clock, Measured, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL,
+    MODEL_NAME, OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
 };
-use autoencoder_core::{Autoencoder, Model, ModelError};
+use autoencoder_core::{Autoencoder, Model};
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
@@ -58,6 +66,10 @@ const EXIT_MODEL: i32 = 3;
 /// SysTick's reload value: the whole 24-bit range.
 const RELOAD: u32 = 0x00FF_FFFF;
 
+/// Bytes of room for the command line: 1 KiB, and 256 bytes on the Cortex-M0 (16 KiB of RAM), where
+/// `--model FILE`, which can name a long path, has no RAM to load into.
+const ARGS_BYTES: usize = if cfg!(armv6m) { 256 } else { 1024 };
+
 /// Bytes of one output record in stream mode: code, reconstruction, score (4), flag (1), and
 /// the ticks of the three steps (4 each).
 const RECORD: usize = CODE + OUTPUT_BYTES + 5 + 12;
@@ -68,9 +80,11 @@ const NOUN: &str = <Raw as Sample>::NOUN;
 /// SysTick wraps so far.
 static WRAPS: AtomicU32 = AtomicU32::new(0);
 
+/// Counts a wrap. A load and a store rather than `fetch_add`, which Armv6-M (the Cortex-M0) does
+/// not have: this handler is the only writer, and it does not preempt itself.
 #[exception]
 fn SysTick() {
-    WRAPS.fetch_add(1, Ordering::Relaxed);
+    WRAPS.store(WRAPS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 #[exception]
@@ -121,7 +135,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
     let peripherals = cortex_m::Peripherals::take().unwrap_or_else(|| fail(EXIT_USAGE, format_args!("no peripherals")));
     let mut clock = SysTickClock::start(peripherals.SYST);
 
-    let args = semihosting::experimental::env::args::<1024>()
+    let args = semihosting::experimental::env::args::<ARGS_BYTES>()
         .unwrap_or_else(|e| fail(EXIT_USAGE, format_args!("cannot read the command line ({})", errno(&e))));
     let mut options = Options::default();
     let mut words = (&args).skip(1);
@@ -166,7 +180,8 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         Some(path) => (load(path), path),
         None => (MODEL, "(built in)"),
     };
-    let mut ae = runner(blob, scratch).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("model {source}: {e}")));
+    let mut ae = runner(blob, scratch, source);
+    let loading = loading_stack();
     if !Raw::takes(ae.model()) {
         fail(
             EXIT_MODEL,
@@ -174,18 +189,51 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         );
     }
     match files {
-        Some((samples, out)) => stream(&mut ae, samples, out, &mut clock),
-        None => self_test(&mut ae, &mut clock),
+        Some((samples, out)) => stream(&mut ae, samples, out, &mut clock, loading),
+        None => self_test(&mut ae, &mut clock, loading),
     }
 }
 
-/// Loads and checks a model, and binds it to the scratch.
-fn runner(blob: &'static [u8], scratch: &'static mut [i8]) -> Result<Ae, ModelError> {
-    Autoencoder::new(Model::from_bytes(blob)?, scratch)
+/// Loads and checks a model, and binds it to the scratch; a model the core rejects ends the run.
+/// Never inlined: loading copies the model's description (2.6 KB, most of it the layer table) a
+/// few times on the way, 8.5 KB of stack in this function's frame that is free again before the
+/// samples run. Inlined into [`main`], with the `Result` moved out of it, it made `main`'s own
+/// frame 17 KB for the whole run, more than the Cortex-M0's 16 KiB of RAM under QEMU's microbit.
+#[inline(never)]
+fn runner(blob: &'static [u8], scratch: &'static mut [i8], source: &str) -> Ae {
+    Model::from_bytes(blob)
+        .and_then(|model| Autoencoder::new(model, scratch))
+        .unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("model {source}: {e}")))
 }
 
-/// The self-test on the built-in samples; exits.
-fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
+/// The stack's peak so far, once the model is loaded, and the stack painted again for the peak of
+/// the run that follows (Cortex-M0); 0 elsewhere, where nothing is measured.
+fn loading_stack() -> u32 {
+    #[cfg(armv6m)]
+    {
+        let peak = crate::stack::peak();
+        crate::stack::repaint();
+        peak
+    }
+    #[cfg(not(armv6m))]
+    0
+}
+
+/// On the Cortex-M0, one line: the stack's peaks while loading (`loading`, see [`loading_stack`])
+/// and since, and the room it has. Nothing elsewhere.
+fn print_stack(loading: u32) {
+    #[cfg(armv6m)]
+    println!(
+        "stack peak: loading {loading} bytes, running {} bytes, of {} bytes",
+        crate::stack::peak(),
+        crate::stack::room()
+    );
+    #[cfg(not(armv6m))]
+    let _ = loading;
+}
+
+/// The self-test on the built-in samples; exits. `loading`: see [`print_stack`].
+fn self_test(ae: &mut Ae, clock: &mut SysTickClock, loading: u32) -> ! {
     println!(
         "model {MODEL_NAME}: {} bytes, {INPUT} {} in, code {CODE}, scratch {SCRATCH} bytes; {SAMPLES} built-in test {NOUN}s",
         MODEL.len(),
@@ -196,8 +244,9 @@ fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
         None => println!("anomaly threshold: none (scores only)"),
     }
     let mut failed = 0;
+    let mut measured = Measured::default();
     for index in 0..SAMPLES {
-        let measured = measure(ae, test_sample(index), clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{e}")));
+        measure(ae, test_sample(index), clock, &mut measured).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{e}")));
         let verdicts = matches_host(index, &measured);
         if !verdicts.all() {
             failed += 1;
@@ -220,6 +269,7 @@ fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
         }
         println!("{}", if CODE > 8 { " ..." } else { "" });
     }
+    print_stack(loading);
     if failed > 0 {
         fail(
             EXIT_MISMATCH,
@@ -230,20 +280,21 @@ fn self_test(ae: &mut Ae, clock: &mut SysTickClock) -> ! {
     process::exit(0)
 }
 
-/// Stream mode; exits.
-fn stream(ae: &mut Ae, samples: &str, out: &str, clock: &mut SysTickClock) -> ! {
+/// Stream mode; exits. `loading`: see [`print_stack`].
+fn stream(ae: &mut Ae, samples: &str, out: &str, clock: &mut SysTickClock, loading: u32) -> ! {
     let mut input = open(samples, false);
     let mut output = open(out, true);
     let mut sample = [0u8; SAMPLE_BYTES];
     let mut record = [0u8; RECORD];
+    let mut measured = Measured::default();
     let mut count = 0usize;
     while read_record(&mut input, &mut sample, samples, count) {
-        let measured =
-            measure(ae, &sample, clock).unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{NOUN} {count}: {e}")));
+        measure(ae, &sample, clock, &mut measured)
+            .unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("{NOUN} {count}: {e}")));
         let (code_bytes, rest) = record.split_at_mut(CODE);
         let (output_bytes, rest) = rest.split_at_mut(OUTPUT_BYTES);
-        for (b, c) in code_bytes.iter_mut().zip(measured.code) {
-            *b = c as u8;
+        for (b, c) in code_bytes.iter_mut().zip(&measured.code) {
+            *b = *c as u8;
         }
         output_bytes.copy_from_slice(&measured.output);
         let (score, rest) = rest.split_at_mut(4);
@@ -259,6 +310,7 @@ fn stream(ae: &mut Ae, samples: &str, out: &str, clock: &mut SysTickClock) -> ! 
         count += 1;
     }
     println!("{count} {NOUN}s");
+    print_stack(loading);
     process::exit(0)
 }
 
@@ -308,6 +360,12 @@ fn load(path: &str) -> &'static [u8] {
         let end = core::ptr::addr_of!(_loaded_model_end);
         core::slice::from_raw_parts_mut(start, end as usize - start as usize)
     };
+    if region.is_empty() {
+        fail(
+            EXIT_USAGE,
+            format_args!("{path}: no RAM is set aside for a model file on this board"),
+        );
+    }
     let mut file = open(path, false);
     let mut len = 0;
     loop {

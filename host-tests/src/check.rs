@@ -7,6 +7,7 @@
 //! f32 values, the int8 output (N bytes) and the same output dequantized into raw units (N f32
 //! little-endian).
 
+use crate::firmware::{Board, Kernels};
 use crate::qemu::{self, Options};
 use crate::reference;
 use anyhow::{bail, Context, Result};
@@ -87,6 +88,43 @@ pub struct Report {
     pub score_ticks: Vec<u32>,
     /// Wall time of the QEMU run.
     pub qemu_wall: Duration,
+    /// The stack's peaks, as the firmware measured them: on the microbit only.
+    pub stack: Option<StackPeaks>,
+}
+
+/// The stack's peaks of a run on the microbit, which the firmware prints at the end of a run
+/// (`stack peak: loading L bytes, running R bytes, of F bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackPeaks {
+    /// Bytes of stack at most until the model was loaded (the loading takes the most).
+    pub loading: u32,
+    /// Bytes of stack at most while the samples ran.
+    pub running: u32,
+    /// Bytes the stack has: RAM less the statics.
+    pub room: u32,
+}
+
+impl StackPeaks {
+    /// The peaks in a run's output, if it printed them.
+    pub fn parse(output: &str) -> Option<StackPeaks> {
+        let line = output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("stack peak: loading "))?;
+        let mut numbers = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .map(str::parse);
+        let (Some(Ok(loading)), Some(Ok(running)), Some(Ok(room))) = (numbers.next(), numbers.next(), numbers.next())
+        else {
+            return None;
+        };
+        Some(StackPeaks { loading, running, room })
+    }
+
+    /// The higher of the two peaks.
+    pub fn peak(&self) -> u32 {
+        self.loading.max(self.running)
+    }
 }
 
 /// The samples a model is run on, one after the other, N values each.
@@ -133,7 +171,8 @@ pub fn run(path: &Path, model: &Model<'_>, elf: &Path, images: &[[u8; PIXELS]], 
 }
 
 /// Streams `samples` through the firmware `elf` (built with the model file at `path`, parsed
-/// into `model`) under QEMU and compares every output byte with the core's runner on the host:
+/// into `model`) under QEMU's mps2-an386 and compares every output byte with the core's runner on
+/// the host:
 /// `encode_u8` and `denoise` for pixels; for f32 values `encode_f32`, `decode` of the code and
 /// `reconstruct_f32` (the f32s compared bit for bit); and each sample's anomaly score
 /// (`anomaly_score_u8`, `anomaly_score_f32`) and its flag under the model's threshold
@@ -144,6 +183,21 @@ pub fn run(path: &Path, model: &Model<'_>, elf: &Path, images: &[[u8; PIXELS]], 
 /// file of the wrong length; samples of the wrong type for the model, or not whole.
 /// Mismatches are not errors: see [`Report::mismatches`].
 pub fn run_samples(
+    path: &Path,
+    model: &Model<'_>,
+    elf: &Path,
+    samples: Samples<'_>,
+    options: Options,
+) -> Result<Report> {
+    run_samples_on(Board::Qemu, path, model, elf, samples, options)
+}
+
+/// [`run_samples`] with the firmware built for `board`, on its QEMU machine.
+///
+/// # Errors
+/// As [`run_samples`].
+pub fn run_samples_on(
+    board: Board,
     path: &Path,
     model: &Model<'_>,
     elf: &Path,
@@ -187,7 +241,8 @@ pub fn run_samples(
                 }
             })
         });
-        let run = qemu::run(
+        let run = qemu::run_on(
+            board,
             elf,
             &["--samples", "samples.bin", "--out", "out.bin"],
             dir.path(),
@@ -224,6 +279,7 @@ pub fn run_samples(
         reconstruct_ticks: Vec::with_capacity(count),
         score_ticks: Vec::with_capacity(count),
         qemu_wall: run.wall,
+        stack: StackPeaks::parse(&run.output()),
     };
     let expected_codes = expected_codes.chunks_exact(code_len.max(1));
     let expected_outputs = expected_outputs.chunks_exact(output_len);
@@ -340,15 +396,29 @@ pub fn model_file(path: &Path, samples: Samples<'_>) -> Result<Report> {
 ///
 /// # Errors
 /// As [`model_file`].
-pub fn model_file_with(path: &Path, samples: Samples<'_>, kernels: crate::firmware::Kernels) -> Result<Report> {
+pub fn model_file_with(path: &Path, samples: Samples<'_>, kernels: Kernels) -> Result<Report> {
+    model_file_for(path, samples, Board::Qemu, kernels)
+}
+
+/// [`model_file`] with the firmware built for `board` with its default kernels
+/// ([`Board::default_kernels`]), run on its QEMU machine: `Board::Microbit` checks the Cortex-M0.
+///
+/// # Errors
+/// As [`model_file`].
+pub fn model_file_on(path: &Path, samples: Samples<'_>, board: Board) -> Result<Report> {
+    model_file_for(path, samples, board, board.default_kernels())
+}
+
+/// [`model_file`] for `board` and `kernels`.
+fn model_file_for(path: &Path, samples: Samples<'_>, board: Board, kernels: Kernels) -> Result<Report> {
     let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let model = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let elf = crate::firmware::build_with(path, crate::firmware::Board::Qemu, kernels)?;
+    let elf = crate::firmware::build_with(path, board, kernels)?;
     let options = Options {
         icount_shift: None,
         timeout: crate::time_limit(samples.len() / model.input_len().max(1), crate::sample_macs(&model)),
     };
-    run_samples(path, &model, &elf, samples, options)
+    run_samples_on(board, path, &model, &elf, samples, options)
 }
 
 impl Report {
@@ -398,11 +468,22 @@ impl Report {
 }
 
 /// Builds each of `models` with `build`, one after the other (builds share a target directory),
-/// and checks every one already built, two QEMU runs at a time: the first `count(model)` of
-/// `images` for a model of pixels; for a model of float input as many random samples of its raw
-/// range and every edge sample ([`crate::float_samples`]). One result per model, in the order
-/// they finished.
+/// and checks every one already built, two QEMU runs at a time on mps2-an386: the first
+/// `count(model)` of `images` for a model of pixels; for a model of float input as many random
+/// samples of its raw range and every edge sample ([`crate::float_samples`]). One result per
+/// model, in the order they finished.
 pub fn run_models(
+    models: Vec<PathBuf>,
+    images: &[[u8; PIXELS]],
+    count: impl Fn(&Model<'_>) -> usize + Sync,
+    build: impl FnMut(&Path) -> Result<PathBuf> + Send,
+) -> Vec<(PathBuf, Result<Report>)> {
+    run_models_on(Board::Qemu, models, images, count, build)
+}
+
+/// [`run_models`] with firmwares `build` makes for `board`, run on its QEMU machine.
+pub fn run_models_on(
+    board: Board,
     models: Vec<PathBuf>,
     images: &[[u8; PIXELS]],
     count: impl Fn(&Model<'_>) -> usize + Sync,
@@ -424,7 +505,7 @@ pub fn run_models(
             s.spawn(|| loop {
                 let next = built_rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                 let Ok((model, elf)) = next else { break };
-                let result = elf.and_then(|elf| check_built(&model, &elf, images, &count));
+                let result = elf.and_then(|elf| check_built(board, &model, &elf, images, &count));
                 results
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -435,8 +516,9 @@ pub fn run_models(
     results.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One model of [`run_models`], already built into `elf`.
+/// One model of [`run_models_on`], already built into `elf` for `board`.
 fn check_built(
+    board: Board,
     model: &Path,
     elf: &Path,
     images: &[[u8; PIXELS]],
@@ -467,5 +549,5 @@ fn check_built(
         .concat();
         Samples::Floats(&floats)
     };
-    run_samples(model, &parsed, elf, samples, options)
+    run_samples_on(board, model, &parsed, elf, samples, options)
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SymbolKind};
 use std::path::Path;
 
-/// Where RAM starts on both boards (mps2-an386 and nRF52840).
+/// Where RAM starts on every board (mps2-an386, nRF52840, the microbit's nRF51822).
 const RAM_START: u64 = 0x2000_0000;
 
 /// Memory use of a firmware image.

@@ -3,7 +3,8 @@
 //! Builds go to `target/firmware/` (apart from the host workspace's own outputs) and run one at
 //! a time; each model's ELF is copied to `target/firmware/elf/` so that the next build does not
 //! overwrite it while QEMU runs it. Within one process a model file is built once per board and
-//! kernels (the default DSP path, or the `portable` feature).
+//! kernels (the default DSP path, or the `portable` feature). The Cortex-M4 boards are built for
+//! `thumbv7em-none-eabihf`, QEMU's microbit (Cortex-M0) for `thumbv6m-none-eabi`.
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -11,13 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 
-/// Which board the firmware is built for (its cargo feature).
+/// Which board the firmware is built for (its cargo feature and target).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Board {
-    /// QEMU's mps2-an386 (default feature `qemu`).
+    /// QEMU's mps2-an386, a Cortex-M4 (default feature `qemu`).
     Qemu,
-    /// The nRF52840-DK (feature `board-nrf52840`).
+    /// The nRF52840-DK, a Cortex-M4F (feature `board-nrf52840`).
     Nrf52840,
+    /// QEMU's microbit, an nRF51822: a Cortex-M0 with 256 KiB of flash and 16 KiB of RAM (default
+    /// feature `qemu`, target `thumbv6m-none-eabi`). The core's portable kernels only.
+    Microbit,
 }
 
 impl Board {
@@ -26,8 +30,67 @@ impl Board {
         match self {
             Board::Qemu => "qemu",
             Board::Nrf52840 => "nrf52840",
+            Board::Microbit => "microbit",
         }
     }
+
+    /// The target the firmware is built for.
+    pub fn target(self) -> &'static str {
+        match self {
+            Board::Qemu | Board::Nrf52840 => "thumbv7em-none-eabihf",
+            Board::Microbit => "thumbv6m-none-eabi",
+        }
+    }
+
+    /// The kernels of the default build: the DSP path on a Cortex-M4, the portable kernels on the
+    /// Cortex-M0, which has no other.
+    pub fn default_kernels(self) -> Kernels {
+        match self {
+            Board::Qemu | Board::Nrf52840 => Kernels::Dsp,
+            Board::Microbit => Kernels::Portable,
+        }
+    }
+}
+
+/// Flash of QEMU's microbit (firmware/memory/qemu-microbit.x).
+pub const MICROBIT_FLASH: u64 = 256 * 1024;
+
+/// RAM of QEMU's microbit, for the statics and the stack together.
+pub const MICROBIT_RAM: u64 = 16 * 1024;
+
+/// Flash the microbit's firmware takes beyond its model, at most: its code, read-only data and
+/// built-in samples. Measured: 46,207 to 46,225 bytes with an MNIST model, 50,558 with the float
+/// model `vibration-anomaly` (its float path and three samples).
+pub const MICROBIT_FIRMWARE_FLASH: u64 = 52 * 1024;
+
+/// RAM the microbit's firmware needs beside the model's scratch, at most: its other statics
+/// (8 bytes) and the stack's peak. Measured: 11,980 bytes while a model loads, 12,500 to 12,616
+/// while an MNIST model streams samples (it varies with the depth at which SysTick's interrupt
+/// stacks its frame), 9,316 for the float model `vibration-anomaly`.
+pub const MICROBIT_STACK: u64 = 13 * 1024;
+
+/// Whether a model of `bytes` bytes whose scratch is `scratch` bytes fits QEMU's microbit: the
+/// model and [`MICROBIT_FIRMWARE_FLASH`] within its flash, the scratch and [`MICROBIT_STACK`]
+/// within its RAM. The error names the memory that is short, with the sum against the chip's.
+///
+/// # Errors
+/// The model does not fit.
+pub fn microbit_fit(bytes: u64, scratch: u64) -> std::result::Result<(), String> {
+    let flash = bytes + MICROBIT_FIRMWARE_FLASH;
+    let ram = scratch + MICROBIT_STACK;
+    if flash > MICROBIT_FLASH {
+        return Err(format!(
+            "flash: the model's {bytes} bytes and {MICROBIT_FIRMWARE_FLASH} for the firmware are {flash}, \
+             over the microbit's {MICROBIT_FLASH}"
+        ));
+    }
+    if ram > MICROBIT_RAM {
+        return Err(format!(
+            "RAM: the model's scratch of {scratch} bytes and {MICROBIT_STACK} for the stack and \
+             statics are {ram}, over the microbit's {MICROBIT_RAM}"
+        ));
+    }
+    Ok(())
 }
 
 /// Which kernels the core runs in the firmware.
@@ -63,21 +126,25 @@ pub fn firmware_target_dir() -> PathBuf {
     crate::target_dir().join("firmware")
 }
 
-/// Builds the release firmware with the model file `model` for `board`; returns its ELF.
+/// Builds the release firmware with the model file `model` for `board`, with its default kernels
+/// ([`Board::default_kernels`]); returns its ELF.
 ///
 /// # Errors
 /// When cargo fails (its output is in the error): a model the build script rejects, a board
 /// whose flash cannot hold the model, a compile error.
 pub fn build(model: &Path, board: Board) -> Result<PathBuf> {
-    build_with(model, board, Kernels::Dsp)
+    build_with(model, board, board.default_kernels())
 }
 
 /// [`build`] with the chosen kernels: `Kernels::Portable` adds the firmware's `portable`
-/// feature.
+/// feature on a Cortex-M4 board (on the microbit the portable kernels are the only ones).
 ///
 /// # Errors
-/// As [`build`].
+/// As [`build`]; and the DSP path asked of the microbit.
 pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBuf> {
+    if board == Board::Microbit && kernels == Kernels::Dsp {
+        bail!("the microbit's Cortex-M0 has no DSP instructions: build it with the portable kernels");
+    }
     let model = std::path::absolute(model).with_context(|| format!("{}", model.display()))?;
     // One build at a time: they share the target directory and `AE_MODEL` changes between them.
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -95,7 +162,15 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
     let mut command = Command::new(cargo);
     command
         .current_dir(root.join("firmware"))
-        .args(["build", "--release", "--locked", "--quiet", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--target",
+            board.target(),
+            "--target-dir",
+        ])
         .arg(&target)
         .env("AE_MODEL", &model);
     // The firmware has its own target directory and target.
@@ -105,7 +180,8 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
         command.arg("--no-default-features");
         features.push("board-nrf52840");
     }
-    if kernels == Kernels::Portable {
+    // The microbit's build has no DSP path to turn off.
+    if kernels == Kernels::Portable && board != Board::Microbit {
         features.push("portable");
     }
     if !features.is_empty() {
@@ -119,12 +195,12 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let elf = target.join("thumbv7em-none-eabihf/release/firmware");
+    let elf = target.join(board.target()).join("release/firmware");
     let dir = target.join("elf");
     std::fs::create_dir_all(&dir)?;
     let kernels_suffix = match kernels {
-        Kernels::Dsp => "",
-        Kernels::Portable => "-portable",
+        Kernels::Portable if board != Board::Microbit => "-portable",
+        _ => "",
     };
     let copy = dir.join(format!(
         "{}-{}{kernels_suffix}.elf",

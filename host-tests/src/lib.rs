@@ -1,13 +1,14 @@
 //! Holds the firmware to the host: builds it for a model (`firmware/`, `AE_MODEL`), runs it under
-//! QEMU's mps2-an386 with samples streamed in (MNIST test images, or raw f32 values for a model
-//! that takes float input) and the outputs streamed out through semihosting files, and compares
-//! every code, output, anomaly score and flag with [`autoencoder_core::Autoencoder`] run on the
-//! host ([`check::model_file`] does it all for one model file and any samples). Also measures the
-//! firmware (flash and RAM from its ELF, instructions under `-icount`) for the report
-//! (`cargo run -p host-tests --release --bin firmware-report`).
+//! QEMU's mps2-an386 (Cortex-M4; or its microbit, a Cortex-M0: `firmware::Board`) with samples
+//! streamed in (MNIST test images, or raw f32 values for a model that takes float input) and the
+//! outputs streamed out through semihosting files, and compares every code, output, anomaly
+//! score and flag with [`autoencoder_core::Autoencoder`] run on the host ([`check::model_file`]
+//! does it all for one model file and any samples). Also measures the firmware (flash and RAM
+//! from its ELF, instructions under `-icount`) for the report (`cargo run -p host-tests
+//! --release --bin firmware-report`).
 //!
-//! The tests are in `tests/firmware.rs`; they need `qemu-system-arm` (Debian:
-//! `apt-get install qemu-system-arm`).
+//! The tests are in `tests/firmware.rs` (`tests/cortex_m0.rs` for the Cortex-M0); they need
+//! `qemu-system-arm` (Debian: `apt-get install qemu-system-arm`).
 
 pub mod c_api;
 pub mod check;

@@ -1,5 +1,7 @@
-//! Runs the firmware under `qemu-system-arm -machine mps2-an386`, with a time limit.
+//! Runs the firmware under `qemu-system-arm -machine mps2-an386` (Cortex-M4), or `-machine
+//! microbit` (Cortex-M0) for the firmware built for it, with a time limit.
 
+use crate::firmware::Board;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -8,6 +10,18 @@ use std::time::{Duration, Instant};
 
 /// SysTick's clock on mps2-an386: the 25 MHz core clock, 40 ns per tick.
 pub const TICK_NS: u64 = 40;
+
+/// SysTick's clock on the microbit: the nRF51's 16 MHz core clock (HCLK), 62.5 ns per tick.
+pub const MICROBIT_TICK_NS: f64 = 62.5;
+
+/// Nanoseconds per SysTick tick of `board` under QEMU: [`TICK_NS`] on mps2-an386,
+/// [`MICROBIT_TICK_NS`] on the microbit (the nRF52840-DK runs on no QEMU machine: mps2-an386's).
+pub fn tick_ns(board: Board) -> f64 {
+    match board {
+        Board::Qemu | Board::Nrf52840 => TICK_NS as f64,
+        Board::Microbit => MICROBIT_TICK_NS,
+    }
+}
 
 /// How a run ended.
 #[derive(Debug)]
@@ -40,20 +54,44 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-/// Instructions in `ticks` SysTick ticks of a run with `-icount shift=shift`:
+/// Instructions in `ticks` SysTick ticks of a run on mps2-an386 with `-icount shift=shift`:
 /// `ticks * 40 / 2^shift`.
 pub fn instructions(ticks: f64, shift: u32) -> f64 {
-    ticks * TICK_NS as f64 / f64::from(1u32 << shift)
+    instructions_on(Board::Qemu, ticks, shift)
 }
 
-/// Runs `elf` with the semihosting command line `args` (the firmware's `argv[1..]`); relative
-/// file names are taken from `dir`.
+/// Instructions in `ticks` SysTick ticks of a run on `board` with `-icount shift=shift`:
+/// `ticks * tick_ns / 2^shift` ([`tick_ns`]).
+pub fn instructions_on(board: Board, ticks: f64, shift: u32) -> f64 {
+    ticks * tick_ns(board) / f64::from(1u32 << shift)
+}
+
+/// Runs `elf`, a firmware for mps2-an386, with the semihosting command line `args` (the
+/// firmware's `argv[1..]`); relative file names are taken from `dir`.
 ///
 /// # Errors
 /// When QEMU cannot be started (is `qemu-system-arm` installed?) or runs out of time (it is
 /// killed then). A run that ends with a failure status is not an error here: see
 /// [`Run::status`].
 pub fn run(elf: &Path, args: &[&str], dir: &Path, options: Options) -> Result<Run> {
+    run_on(Board::Qemu, elf, args, dir, options)
+}
+
+/// The QEMU machine (and CPU, where the machine has a choice) of `board`.
+fn machine(board: Board) -> Result<&'static [&'static str]> {
+    match board {
+        Board::Qemu => Ok(&["-machine", "mps2-an386", "-cpu", "cortex-m4"]),
+        Board::Microbit => Ok(&["-machine", "microbit"]),
+        Board::Nrf52840 => bail!("the nRF52840-DK's firmware runs on the board (cargo board), not under QEMU"),
+    }
+}
+
+/// [`run`] for the firmware built for `board`, on its QEMU machine.
+///
+/// # Errors
+/// As [`run`]; and a board that QEMU does not run.
+pub fn run_on(board: Board, elf: &Path, args: &[&str], dir: &Path, options: Options) -> Result<Run> {
+    let machine = machine(board)?;
     // QEMU option values escape a comma by doubling it.
     let mut semihosting = String::from("enable=on,target=native,arg=firmware");
     for arg in args {
@@ -63,15 +101,8 @@ pub fn run(elf: &Path, args: &[&str], dir: &Path, options: Options) -> Result<Ru
     let mut command = Command::new("qemu-system-arm");
     command
         .current_dir(dir)
-        .args([
-            "-machine",
-            "mps2-an386",
-            "-cpu",
-            "cortex-m4",
-            "-nographic",
-            "-monitor",
-            "none",
-        ])
+        .args(machine)
+        .args(["-nographic", "-monitor", "none"])
         .args(["-serial", "none", "-semihosting-config"])
         .arg(&semihosting);
     if let Some(shift) = options.icount_shift {

@@ -3,7 +3,7 @@
 //! as a markdown table.
 //!
 //! ```text
-//! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [--kernels K] [MODEL.aeq...]]
+//! cargo run -p host-tests --release --bin firmware-report [-- [--images N] [--kernels K] [--board B] [MODEL.aeq...]]
 //! ```
 //!
 //! Without model files it reports every `models/*.aeq` and the synthetic model of MLPerf Tiny's
@@ -18,10 +18,16 @@
 //! rather than a denoise (encode and decode). A score runs the whole model on the sample again
 //! (encode and decode) and compares the reconstruction with the input codes
 //! (`anomaly_score`, `anomaly_score_f32`); its multiply-accumulates are a denoise's.
+//!
+//! `--board m0` reports the Cortex-M0 instead (`thumbv6m-none-eabi`, the portable kernels, under
+//! QEMU's microbit: instructions = SysTick ticks × 62.5 / 64): one row per model, with the
+//! microbit's flash, static RAM and the stack's peaks the firmware measures while loading and
+//! while running; a model that does not fit the microbit (`firmware::microbit_fit`) gets a row
+//! saying why, and is not built. `--board m4` (the default) is the report above.
 
 use anyhow::{bail, Context, Result};
 use autoencoder_core::Model;
-use host_tests::check::{self, Samples};
+use host_tests::check::{self, Report, Samples};
 use host_tests::elf::{self, Sizes};
 use host_tests::firmware::{self, Board, Kernels};
 use host_tests::qemu::{self, Options};
@@ -38,7 +44,8 @@ fn main() -> Result<()> {
     let mut count = 100;
     let mut models = Vec::new();
     let mut kernels = Kernels::BOTH.to_vec();
-    let usage = "usage: firmware-report [--images N] [--kernels dsp|portable|both] [MODEL.aeq...]";
+    let mut m0 = false;
+    let usage = "usage: firmware-report [--images N] [--kernels dsp|portable|both] [--board m4|m0] [MODEL.aeq...]";
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--images" => {
@@ -50,6 +57,13 @@ fn main() -> Result<()> {
                     Some("dsp") => vec![Kernels::Dsp],
                     Some("portable") => vec![Kernels::Portable],
                     Some("both") => Kernels::BOTH.to_vec(),
+                    _ => bail!("{usage}"),
+                };
+            }
+            "--board" => {
+                m0 = match args.next().as_deref() {
+                    Some("m4") => false,
+                    Some("m0") => true,
                     _ => bail!("{usage}"),
                 };
             }
@@ -65,6 +79,9 @@ fn main() -> Result<()> {
         bail!("no model files given and none in models/");
     }
     let images = mnist::test_images(count.clamp(1, mnist::TEST_IMAGES))?;
+    if m0 {
+        return report_m0(&models, count, &images);
+    }
 
     println!(
         "| model | kernels | bytes | scratch | flash, QEMU | static RAM, QEMU | flash, nRF52840 | static RAM, nRF52840 \
@@ -89,33 +106,8 @@ fn main() -> Result<()> {
                 .and_then(|elf| elf::sizes(&elf))
                 .ok();
 
-            let options = Options {
-                icount_shift: Some(SHIFT),
-                timeout: Duration::from_secs(600),
-            };
-            // MNIST images for an MNIST model; random pixels for a model of pixels of another size;
-            // random raw values for a model that takes float input.
-            let (floats, pixels);
-            let samples = if !check::takes_pixels(&model) {
-                floats = float_samples::random_samples(&model, count, 1).concat();
-                Samples::Floats(&floats)
-            } else if model.input_len() == autoencoder_core::PIXELS {
-                Samples::Pixels(images.as_flattened())
-            } else {
-                let mut rng = autoencoder_core::testutil::SplitMix64::new(1);
-                pixels = (0..count * model.input_len())
-                    .map(|_| rng.next_u64() as u8)
-                    .collect::<Vec<_>>();
-                Samples::Pixels(&pixels)
-            };
-            let report = check::run_samples(path, &model, &elf, samples, options)?;
-            if report.mismatches > 0 {
-                bail!("{}\n{}", report.summary(), report.details);
-            }
-            let (encode_ticks, denoise_ticks, score_ticks) = report.mean_ticks();
-            let encode = qemu::instructions(encode_ticks, SHIFT);
-            let denoise = qemu::instructions(denoise_ticks, SHIFT);
-            let score = qemu::instructions(score_ticks, SHIFT);
+            let report = count_instructions(Board::Qemu, path, &model, &elf, count, &images)?;
+            let (encode, denoise, score) = mean_instructions(Board::Qemu, &report);
             let encode_macs = host_tests::encode_macs(&model);
             let denoise_macs = host_tests::denoise_macs(&model);
 
@@ -144,6 +136,106 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The Cortex-M0 report (`--board m0`): per model, the microbit's flash, static RAM and stack
+/// peaks, and the instructions of the portable kernels; a row saying why for a model that does
+/// not fit.
+fn report_m0(models: &[PathBuf], count: usize, images: &[[u8; autoencoder_core::PIXELS]]) -> Result<()> {
+    println!(
+        "| model | bytes | scratch | flash, microbit | static RAM, microbit | stack peak, loading / running \
+         | encode MACs | encode instructions | per MAC | denoise MACs | denoise instructions | per MAC \
+         | score instructions | per MAC |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for path in models {
+        let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let model = Model::from_bytes(&blob).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let name = model.body().name;
+        let (size, scratch) = (blob.len() as u64, model.scratch_len() as u64);
+        if let Err(why) = firmware::microbit_fit(size, scratch) {
+            println!(
+                "| `{name}` | {} | {} | does not fit: {why} | — | — | | | | | | | | |",
+                group(size),
+                group(scratch)
+            );
+            continue;
+        }
+        let elf = firmware::build(path, Board::Microbit)?;
+        let sizes = elf::sizes(&elf)?;
+        let report = count_instructions(Board::Microbit, path, &model, &elf, count, images)?;
+        let stack = report
+            .stack
+            .with_context(|| format!("{}: the firmware printed no stack peaks", path.display()))?;
+        let (encode, denoise, score) = mean_instructions(Board::Microbit, &report);
+        let (encode_macs, denoise_macs) = (host_tests::encode_macs(&model), host_tests::denoise_macs(&model));
+        println!(
+            "| `{name}` | {} | {} | {} (+{}) | {} (+{}) | {} / {} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {:.2} |",
+            group(size),
+            group(scratch),
+            group(sizes.flash),
+            group(sizes.flash.saturating_sub(size)),
+            group(sizes.ram),
+            group(sizes.ram.saturating_sub(scratch)),
+            group(stack.loading.into()),
+            group(stack.running.into()),
+            group(encode_macs),
+            group(encode.round() as u64),
+            encode / encode_macs as f64,
+            group(denoise_macs),
+            group(denoise.round() as u64),
+            denoise / denoise_macs as f64,
+            group(score.round() as u64),
+            score / denoise_macs as f64,
+        );
+    }
+    Ok(())
+}
+
+/// Runs `count` samples through the firmware `elf` of `model` (at `path`) built for `board`,
+/// under `-icount shift=`[`SHIFT`], and checks them against the host: MNIST images for an MNIST
+/// model; random pixels for a model of pixels of another size; random raw values for a model that
+/// takes float input.
+fn count_instructions(
+    board: Board,
+    path: &std::path::Path,
+    model: &Model<'_>,
+    elf: &std::path::Path,
+    count: usize,
+    images: &[[u8; autoencoder_core::PIXELS]],
+) -> Result<Report> {
+    let options = Options {
+        icount_shift: Some(SHIFT),
+        timeout: Duration::from_secs(600),
+    };
+    let (floats, pixels);
+    let samples = if !check::takes_pixels(model) {
+        floats = float_samples::random_samples(model, count, 1).concat();
+        Samples::Floats(&floats)
+    } else if model.input_len() == autoencoder_core::PIXELS {
+        Samples::Pixels(images.as_flattened())
+    } else {
+        let mut rng = autoencoder_core::testutil::SplitMix64::new(1);
+        pixels = (0..count * model.input_len())
+            .map(|_| rng.next_u64() as u8)
+            .collect::<Vec<_>>();
+        Samples::Pixels(&pixels)
+    };
+    let report = check::run_samples_on(board, path, model, elf, samples, options)?;
+    if report.mismatches > 0 {
+        bail!("{}\n{}", report.summary(), report.details);
+    }
+    Ok(report)
+}
+
+/// Mean instructions of an encode, a reconstruction and a score in `report`, a run on `board`.
+fn mean_instructions(board: Board, report: &Report) -> (f64, f64, f64) {
+    let (encode, denoise, score) = report.mean_ticks();
+    (
+        qemu::instructions_on(board, encode, SHIFT),
+        qemu::instructions_on(board, denoise, SHIFT),
+        qemu::instructions_on(board, score, SHIFT),
+    )
 }
 
 /// The model file `arg`, or for the name of a synthetic shape (`synthetic-mlperf-anomaly`,

@@ -1,0 +1,62 @@
+//! The stack's peak on the Cortex-M0 (QEMU's microbit), where the statics and the stack share
+//! 16 KiB of RAM.
+//!
+//! At reset cortex-m-rt paints the RAM between the statics (`_stack_end`) and the top of the stack
+//! (`_stack_start`) with [`PAINT`] (its `paint-stack` feature, on for `thumbv6m` only, see
+//! Cargo.toml). The stack grows down from the top; its peak is how far down the paint is gone.
+//! A word the stack wrote with the paint's own value (`0xCCCC_CCCC`), below every other word it
+//! wrote, would count as unused: the peak can come out a few bytes low, never high.
+
+use cortex_m_rt::STACK_PAINT_VALUE as PAINT;
+
+extern "C" {
+    /// The top of the stack (cortex-m-rt's link.x: the end of RAM).
+    static _stack_start: u32;
+    /// The end of the statics, below which the stack must not grow.
+    static _stack_end: u32;
+}
+
+/// The addresses of the bottom and the top of the room the stack has.
+fn bounds() -> (usize, usize) {
+    // Only the symbols' addresses are taken; nothing is read through them.
+    let bottom = core::ptr::addr_of!(_stack_end) as usize;
+    let top = core::ptr::addr_of!(_stack_start) as usize;
+    (bottom, top)
+}
+
+/// Bytes between the statics and the top of RAM: the most the stack can take.
+pub fn room() -> u32 {
+    let (bottom, top) = bounds();
+    (top - bottom) as u32
+}
+
+/// Bytes of stack used at most since reset or the last [`repaint`]: from the top of RAM down to
+/// the highest word below every word that lost its paint. [`room`] itself means the stack reached
+/// the statics (and may have overwritten them).
+pub fn peak() -> u32 {
+    let (bottom, top) = bounds();
+    let mut at = bottom;
+    // SAFETY: every word from `bottom` to `top` is RAM of the stack's room (link.x), aligned to 4;
+    // reading one of them, in use by the stack or not, has no effect.
+    while at < top && unsafe { core::ptr::with_exposed_provenance::<u32>(at).read_volatile() } == PAINT {
+        at += 4;
+    }
+    (top - at) as u32
+}
+
+/// Paints the stack's room below the current stack pointer again, so that the next [`peak`]
+/// measures from here on.
+#[inline(never)]
+pub fn repaint() {
+    let (bottom, _) = bounds();
+    // Below the stack pointer no frame is alive; this function's own frame is above it.
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut at = bottom;
+    while at + 4 <= sp {
+        // SAFETY: `at` is a word of the stack's room below the stack pointer, which holds nothing
+        // (an exception taken meanwhile stacks its frame and removes it before this loop goes
+        // on), and is aligned to 4.
+        unsafe { core::ptr::with_exposed_provenance_mut::<u32>(at).write_volatile(PAINT) };
+        at += 4;
+    }
+}
