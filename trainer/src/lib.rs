@@ -28,6 +28,7 @@ pub mod export;
 pub mod figures;
 pub mod infer;
 pub mod int8;
+pub mod interrupt;
 pub mod layers;
 pub mod matmul;
 pub mod mnist;

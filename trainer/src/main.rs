@@ -70,6 +70,9 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+    if let Err(e) = trainer::interrupt::install() {
+        eprintln!("warning: Ctrl-C will end runs without a message: {e}");
+    }
     let result = match cli.command {
         None => commands::all::run(),
         Some(Command::Train(args)) => train::run(args).map(|_| ()),
@@ -90,6 +93,10 @@ fn main() {
         Some(Command::Oneclass(args)) => oneclass::run(args).map(|_| ()),
     };
     if let Err(e) = result {
+        if let Some(interrupted) = e.downcast_ref::<trainer::interrupt::Interrupted>() {
+            eprintln!("{interrupted}");
+            std::process::exit(trainer::interrupt::EXIT_STATUS);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -226,6 +226,45 @@ fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_ends() {
 }
 
 #[test]
+fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("interrupted");
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "fc", "--threads", "1", "--out", out.to_str().unwrap()])
+        .args(["--train-limit", "4096", "--test-limit", "512", "--epochs", "60"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !out.join(CHECKPOINT).exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let log = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{log}");
+    assert!(log.contains("stopping at the next batch"), "{log}");
+    assert!(log.contains("fc: interrupted in phase 'tied' after"), "{log}");
+    let state: State = checkpoint::load(&out.join(CHECKPOINT)).unwrap();
+    assert!(!state.finished);
+    let expected = format!(
+        "the checkpoint of the last finished epoch stays in {} (phase 'tied', {} epochs done); continue with: trainer train fc --out {} --resume",
+        out.join(CHECKPOINT).display(),
+        state.epoch_in_phase,
+        out.display()
+    );
+    assert!(log.contains(&expected), "{log}\nexpected: {expected}");
+    assert!(!out.join(METRICS).exists());
+}
+
+#[test]
 fn killed_run_resumes_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let caps = [

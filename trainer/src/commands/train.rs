@@ -285,6 +285,34 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
     Ok(Start::New(Box::new(config)))
 }
 
+/// The `trainer train` arguments that name the run: the variant or `--spec FILE`, and
+/// `--out DIR` when given.
+fn run_flags(args: &TrainArgs) -> String {
+    let what = match (&args.spec, &args.variant) {
+        (Some(spec), _) => format!("--spec {}", spec.display()),
+        (None, variant) => variant.clone().unwrap_or_default(),
+    };
+    match &args.out {
+        Some(dir) => format!("{what} --out {}", dir.display()),
+        None => what,
+    }
+}
+
+/// What to do after Ctrl-C: continue from the checkpoint, or start again when no epoch finished.
+fn after_interruption(args: &TrainArgs, out: &Path) -> String {
+    let run = run_flags(args);
+    let ckpt = out.join(CHECKPOINT);
+    match crate::checkpoint::load::<State>(&ckpt) {
+        Ok(good) => format!(
+            "the checkpoint of the last finished epoch stays in {} (phase '{}', {} epochs done); continue with: trainer train {run} --resume",
+            ckpt.display(),
+            good.config.phases.get(good.phase).map_or("?", |p| p.name.as_str()),
+            good.epoch_in_phase
+        ),
+        Err(_) => format!("no epoch finished, so no checkpoint was written; start again with: trainer train {run}"),
+    }
+}
+
 /// What to do after a divergence: continue from the last good checkpoint, or start again
 /// when no epoch finished, with a learning rate ten times lower, as a command to copy.
 fn after_divergence(trainer: &Trainer, args: &TrainArgs, out: &Path) -> String {
@@ -293,27 +321,20 @@ fn after_divergence(trainer: &Trainer, args: &TrainArgs, out: &Path) -> String {
     let lr: f64 = format!("{:.1e}", st.adam.lr / 10.0)
         .parse()
         .unwrap_or(st.adam.lr / 10.0);
-    let what = match (&args.spec, &args.variant) {
-        (Some(spec), _) => format!("--spec {}", spec.display()),
-        (None, variant) => variant.clone().unwrap_or_default(),
-    };
-    let out_flag = match &args.out {
-        Some(dir) => format!(" --out {}", dir.display()),
-        None => String::new(),
-    };
+    let run = run_flags(args);
     let ckpt = out.join(CHECKPOINT);
     match crate::checkpoint::load::<State>(&ckpt) {
         Ok(good) => {
             let phase = good.config.phases.get(good.phase).map_or("?", |p| p.name.as_str());
             format!(
-                "the last good checkpoint stays in {} (phase '{phase}', {} epochs done); continue with a lower learning rate (it was {:e}): trainer train {what}{out_flag} --resume --lr {lr:e}",
+                "the last good checkpoint stays in {} (phase '{phase}', {} epochs done); continue with a lower learning rate (it was {:e}): trainer train {run} --resume --lr {lr:e}",
                 ckpt.display(),
                 good.epoch_in_phase,
                 st.adam.lr
             )
         }
         Err(_) => format!(
-            "no epoch finished, so no checkpoint was written; start again with a lower learning rate (it was {:e}): trainer train {what}{out_flag} --lr {lr:e}",
+            "no epoch finished, so no checkpoint was written; start again with a lower learning rate (it was {:e}): trainer train {run} --lr {lr:e}",
             st.adam.lr
         ),
     }
@@ -414,6 +435,10 @@ fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Op
         Ok(m) => m,
         Err(RunError::Train(e @ TrainError::Diverged { .. })) => {
             bail!("{e}\n{}", after_divergence(&trainer, args, &out))
+        }
+        Err(RunError::Train(e @ TrainError::Interrupted { .. })) => {
+            let message = format!("{e}\n{}", after_interruption(args, &out));
+            return Err(crate::interrupt::Interrupted(message).into());
         }
         Err(e) => return Err(e.into()),
     };

@@ -50,6 +50,16 @@ pub enum TrainError {
         /// Epoch within the phase, from 1.
         epoch: usize,
     },
+    /// Ctrl-C stopped the run (see [`crate::interrupt`]).
+    #[error("{variant}: interrupted in phase '{phase}' after {epochs_done} finished epochs")]
+    Interrupted {
+        /// The run's variant (or spec) name.
+        variant: String,
+        /// Phase name.
+        phase: String,
+        /// Epochs finished in the phase.
+        epochs_done: usize,
+    },
     /// Bad configuration.
     #[error("{0}")]
     Config(String),

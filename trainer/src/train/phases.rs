@@ -86,6 +86,9 @@ impl Trainer {
             if let Some(dir) = dir {
                 self.save(dir)?;
             }
+            if crate::interrupt::requested() {
+                return Err(self.interrupted());
+            }
         }
         observer.finish();
         self.state.elapsed_s += since.elapsed().as_secs_f64();

@@ -166,10 +166,27 @@ impl Trainer {
         let bs = self.state.config.batch_size;
         let mut total = 0.0;
         for (b, batch) in order.chunks(bs).enumerate() {
+            if crate::interrupt::requested() {
+                return Err(self.interrupted());
+            }
             let loss = self.step(batch, epoch, b * bs)?;
             total += loss * batch.len() as f64;
         }
         Ok(total / n as f64)
+    }
+
+    /// The run stopped by Ctrl-C, where it stands.
+    pub(super) fn interrupted(&self) -> TrainError {
+        TrainError::Interrupted {
+            variant: self.state.config.variant.clone(),
+            phase: self
+                .state
+                .config
+                .phases
+                .get(self.state.phase)
+                .map_or("?".into(), |p| p.name.clone()),
+            epochs_done: self.state.epoch_in_phase,
+        }
     }
 
     pub(super) fn diverged(&self, what: &str, value: f64) -> TrainError {
