@@ -60,36 +60,19 @@ pub enum CheckpointError {
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
+/// On failure `path` is as it was and the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = dir.join(name);
-    let written = fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = written {
-        // Nothing half-written is left behind: the target is untouched, the temporary removed.
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // Make the rename itself durable; not every platform lets a directory be opened.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    write_all_or_nothing(&[(path, bytes)])
 }
 
 /// Writes several files so that none is replaced unless all were written completely: each goes
-/// to a temporary file beside it first (removed again on failure), then all are renamed into
-/// place.
+/// to a temporary file beside it first, written and flushed to disk (all of them removed again
+/// on any failure), then all are renamed into place and their directories synced. A failure
+/// before the renames (a full disk, an unwritable directory) leaves every file as it was.
 pub fn write_all_or_nothing(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
     let tmp = |p: &Path| {
         let mut name = p.file_name().unwrap_or_default().to_os_string();
-        name.push(".partial.tmp");
+        name.push(".tmp");
         p.with_file_name(name)
     };
     let temps: Vec<PathBuf> = files.iter().map(|(p, _)| tmp(p)).collect();
@@ -98,19 +81,85 @@ pub fn write_all_or_nothing(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
             let _ = fs::remove_file(t);
         }
     };
+    let named = |path: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     for ((path, bytes), t) in files.iter().zip(&temps) {
-        if let Err(e) = fs::write(t, bytes) {
+        if let Err(e) = write_synced(t, bytes) {
             clean();
-            return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+            return Err(named(path, e));
         }
     }
     for ((path, _), t) in files.iter().zip(&temps) {
         if let Err(e) = fs::rename(t, path) {
             clean();
-            return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+            return Err(named(path, e));
+        }
+    }
+    // Make the renames themselves durable; not every platform lets a directory be opened.
+    for (path, _) in files {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
         }
     }
     Ok(())
+}
+
+/// Creates `path` with `bytes`, flushed to disk, through [`fault`]'s budget.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = fs::File::create(path)?;
+    let allowed = fault::take(bytes.len());
+    file.write_all(&bytes[..allowed])?;
+    if allowed < bytes.len() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "no space left on device (injected fault)",
+        ));
+    }
+    file.sync_all()
+}
+
+/// Fault injection for tests: every file the trainer writes goes through [`write_all_or_nothing`],
+/// which [`disk_full_after`](fault::disk_full_after) can make fail as a full disk does.
+#[doc(hidden)]
+pub mod fault {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Bytes the writes may still write before the disk is "full"; `u64::MAX`: no fault.
+    static BUDGET: AtomicU64 = AtomicU64::new(u64::MAX);
+
+    /// Ends the injected fault when dropped.
+    #[must_use = "the fault lasts until the guard drops"]
+    pub struct DiskFull(());
+
+    impl Drop for DiskFull {
+        fn drop(&mut self) {
+            BUDGET.store(u64::MAX, Ordering::SeqCst);
+        }
+    }
+
+    /// From now until the guard drops, the trainer's writes fail with `StorageFull` once `bytes`
+    /// more bytes have been written, in all files together: the file being written then holds
+    /// what fitted. Process-wide: tests that use it run one at a time.
+    pub fn disk_full_after(bytes: u64) -> DiskFull {
+        BUDGET.store(bytes, Ordering::SeqCst);
+        DiskFull(())
+    }
+
+    /// Takes up to `wanted` bytes from the budget; returns how many may be written.
+    pub(super) fn take(wanted: usize) -> usize {
+        let mut granted = wanted;
+        let _ = BUDGET.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            if left == u64::MAX {
+                return None;
+            }
+            granted = usize::try_from(left).unwrap_or(usize::MAX).min(wanted);
+            Some(left - granted as u64)
+        });
+        granted
+    }
 }
 
 /// Writes `value` as pretty JSON, with a final newline, atomically.
@@ -125,13 +174,18 @@ pub fn save<T: Serialize>(path: &Path, state: &T) -> Result<(), CheckpointError>
         path: path.to_path_buf(),
         source,
     };
+    let bytes = encode(state).map_err(io)?;
+    write_atomic(path, &bytes).map_err(io)
+}
+
+/// The bytes of a checkpoint of `state`: magic, version, postcard, CRC-32.
+pub fn encode<T: Serialize>(state: &T) -> std::io::Result<Vec<u8>> {
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&VERSION.to_le_bytes());
-    let bytes = postcard::to_extend(state, bytes).map_err(|e| io(std::io::Error::other(e)))?;
-    let mut bytes = bytes;
+    let mut bytes = postcard::to_extend(state, bytes).map_err(std::io::Error::other)?;
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
-    write_atomic(path, &bytes).map_err(io)
+    Ok(bytes)
 }
 
 /// Reads and checks a checkpoint written by [`save`].

@@ -131,8 +131,10 @@ pub fn export(state: &State, out: &Path, data: &Dataset, options: &ExportOptions
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     let golden_file = golden_path(out);
-    checkpoint::write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-    checkpoint::write_json(&golden_file, &golden).with_context(|| format!("writing {}", golden_file.display()))?;
+    // Both files or neither: a failure leaves the earlier model and its golden vectors as they were.
+    let golden_json = serde_json::to_string_pretty(&golden)? + "\n";
+    checkpoint::write_all_or_nothing(&[(out, &bytes), (&golden_file, golden_json.as_bytes())])
+        .with_context(|| format!("writing {} and {}", out.display(), golden_file.display()))?;
     Ok(ExportReport {
         variant,
         model: out.to_path_buf(),

@@ -264,6 +264,135 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_continue() {
     assert!(!out.join(METRICS).exists());
 }
 
+/// Where [`kills_at_five_points_resume_to_the_same_weights`] kills the run: once the checkpoint
+/// holds `epochs` epochs (0: as soon as training starts, before any checkpoint), after `delay_ms`
+/// more; `torn_write` then leaves the half-written temporary files a kill during the checkpoint's
+/// write would.
+struct KillPoint {
+    epochs: usize,
+    delay_ms: u64,
+    torn_write: bool,
+}
+
+#[test]
+fn kills_at_five_points_resume_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 tied epochs and 3 fine-tuning ones, on 2,048 images.
+    let caps = [
+        "--train-limit",
+        "2048",
+        "--test-limit",
+        "256",
+        "--epochs",
+        "4",
+        "--finetune-epochs",
+        "3",
+        "--seed",
+        "5",
+        "--threads",
+        "2",
+    ];
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "fc", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        trainer(&args)
+    };
+    let whole = dir.path().join("whole");
+    let o = run(&whole, &caps);
+    assert!(o.status.success(), "{}", text(&o));
+    let reference: State = checkpoint::load(&whole.join(CHECKPOINT)).unwrap();
+    assert_eq!(reference.history.len(), 7);
+
+    let points = [
+        // Before the first checkpoint: nothing to resume, the run starts again.
+        KillPoint {
+            epochs: 0,
+            delay_ms: 0,
+            torn_write: false,
+        },
+        // In the second epoch.
+        KillPoint {
+            epochs: 1,
+            delay_ms: 20,
+            torn_write: false,
+        },
+        // While writing the third epoch's checkpoint (its temporary files half-written).
+        KillPoint {
+            epochs: 2,
+            delay_ms: 0,
+            torn_write: true,
+        },
+        // At the phase boundary, before the model is untied.
+        KillPoint {
+            epochs: 4,
+            delay_ms: 0,
+            torn_write: false,
+        },
+        // In fine-tuning.
+        KillPoint {
+            epochs: 5,
+            delay_ms: 10,
+            torn_write: false,
+        },
+    ];
+    for (i, point) in points.iter().enumerate() {
+        let out = dir.path().join(format!("killed-{i}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .args(["train", "fc", "--out", out.to_str().unwrap()])
+            .args(caps)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let holder = format!("process {}:", child.id());
+        loop {
+            assert!(start.elapsed() < Duration::from_secs(120), "point {i}: never reached");
+            let reached = if point.epochs == 0 {
+                std::fs::read_to_string(out.join(LOCK)).is_ok_and(|s| s.starts_with(&holder))
+            } else {
+                checkpoint::load::<State>(&out.join(CHECKPOINT)).is_ok_and(|s| s.history.len() >= point.epochs)
+            };
+            if reached {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(point.delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let at_kill = checkpoint::load::<State>(&out.join(CHECKPOINT)).ok();
+        if let Some(state) = &at_kill {
+            assert!(!state.finished, "point {i}: the kill came after the run ended");
+        }
+        if point.torn_write {
+            for (file, len) in [(CHECKPOINT, 1000), (HISTORY, 10)] {
+                let good = std::fs::read(out.join(file)).unwrap();
+                std::fs::write(out.join(format!("{file}.tmp")), &good[..len.min(good.len())]).unwrap();
+            }
+        }
+        let o = if at_kill.is_some() {
+            run(&out, &["--resume"])
+        } else {
+            run(&out, &caps)
+        };
+        assert!(o.status.success(), "point {i}: {}", text(&o));
+        let resumed: State = checkpoint::load(&out.join(CHECKPOINT)).unwrap();
+        assert!(resumed.finished);
+        assert_eq!(resumed.model, reference.model, "point {i}: resumed weights differ");
+        let val = |s: &State| s.history.iter().map(|r| r.val_mse.to_bits()).collect::<Vec<_>>();
+        assert_eq!(val(&resumed), val(&reference), "point {i}: history differs");
+        // No temporary file is left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "point {i}: {leftovers:?}");
+    }
+}
+
 #[test]
 fn killed_run_resumes_to_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();

@@ -93,12 +93,21 @@ pub fn lock(dir: &Path) -> Result<RunLock, LockError> {
 }
 
 impl Trainer {
-    /// Writes the checkpoint and the history into `dir`.
+    /// Writes the checkpoint and the history into `dir`, both or neither: after a failure (a full
+    /// disk, say) both files are as they were.
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
-        checkpoint::save(&dir.join(CHECKPOINT), &self.state)?;
-        let path = dir.join(HISTORY);
-        checkpoint::write_atomic(&path, history_csv(&self.state.history).as_bytes())
-            .map_err(|source| TrainError::Io { path, source })
+        // The error names the file that failed.
+        let io = |source| TrainError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let state = checkpoint::encode(&self.state).map_err(io)?;
+        let history = history_csv(&self.state.history);
+        checkpoint::write_all_or_nothing(&[
+            (&dir.join(CHECKPOINT), &state),
+            (&dir.join(HISTORY), history.as_bytes()),
+        ])
+        .map_err(io)
     }
 
     /// The run's metrics as they stand, with the test figures of `report`.
