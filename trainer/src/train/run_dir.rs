@@ -23,9 +23,30 @@ pub const LOCK: &str = "trainer.lock";
 /// Windows) on its [`LOCK`] file, which names this process. The system drops the lock when the
 /// process ends, however it ends, so a crashed or killed run leaves nothing stuck; the file
 /// itself may stay, unlocked.
+///
+/// A directory the lock created is removed again when the lock is dropped with nothing but the
+/// lock file in it (a run refused for its data, say): a failed start leaves no trace.
 #[derive(Debug)]
 pub struct RunLock {
     _file: std::fs::File,
+    /// The directory, when this lock created it.
+    created: Option<std::path::PathBuf>,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let Some(dir) = &self.created else { return };
+        let only_the_lock = std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<Vec<_>, _>>()
+                .is_ok_and(|names| names == [std::ffi::OsString::from(LOCK)])
+        });
+        if only_the_lock {
+            let _ = std::fs::remove_file(dir.join(LOCK));
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Why a run directory cannot be held.
@@ -57,6 +78,7 @@ pub fn lock(dir: &Path) -> Result<RunLock, LockError> {
         path: path.clone(),
         source,
     };
+    let created = (!dir.exists()).then(|| dir.to_path_buf());
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -89,7 +111,7 @@ pub fn lock(dir: &Path) -> Result<RunLock, LockError> {
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(note.as_bytes()))
         .map_err(io)?;
-    Ok(RunLock { _file: file })
+    Ok(RunLock { _file: file, created })
 }
 
 impl Trainer {
