@@ -92,9 +92,11 @@ put("npz", "xy-deflated.npz", npz([("x", x), ("y", y)], zipfile.ZIP_DEFLATED))
 put("npz", "train-test.npz", npz([("x_train", x), ("y_train", y), ("x_test", xt), ("y_test", yt)], zipfile.ZIP_STORED))
 put("npz", "u8-images.npz", npz([("x_train", arrays["u8-3x2x2"])], zipfile.ZIP_DEFLATED))
 
-put("csv", "header-label.csv", b"a,b,c,label\n0.5,1,2,0\n1.5,-2,3e-1,1\n4,5,6,0\n")
-put("csv", "plain.csv", b"1,2,3\n4,5,6\n7,8,9\n")
-put("csv", "quoted.csv", b'"x","y"\n 0.25 , "1.5"\n-3,NaN\n')
+# The csv target's first byte picks the label column: 0 none, 1 the first by index, 2 `label`.
+put("csv", "header-label.csv", b"\x02a,b,c,label\n0.5,1,2,0\n1.5,-2,3e-1,1\n4,5,6,0\n")
+put("csv", "plain.csv", b"\x001,2,3\n4,5,6\n7,8,9\n")
+put("csv", "index-label.csv", b"\x011,2,3\n0,5,6\n1,8,9\n")
+put("csv", "quoted.csv", b'\x00"x","y"\n 0.25 , "1.5"\n-3,NaN\n')
 
 # The tiny runs' data: points near the line y = 2x - 1, and 8x8 images of a moving bar.
 with open(f"{work}/toy.csv", "w") as f:
