@@ -131,22 +131,39 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, DataError> {
         Format::IdxDir => idx_dir::read(path)?,
         Format::Npy => {
             let (bytes, file) = source::read(path)?;
-            let at = Origin::file(path);
-            let samples = array::into_samples(at.clone(), npy::parse(&at, &bytes)?)?;
-            (samples, None, vec![file])
+            (parse_npy(path, &bytes)?, None, vec![file])
         }
         Format::Npz => {
             let (bytes, file) = source::read(path)?;
-            let (train, test) = npz::read(path, &bytes)?;
+            let (train, test) = parse_npz(path, &bytes)?;
             (train, test, vec![file])
         }
         Format::Csv => {
             let (bytes, file) = source::read(path)?;
-            let samples = csv::read(path, &bytes, options.label_column.as_deref())?;
+            let samples = parse_csv(path, &bytes, options.label_column.as_deref())?;
             (samples, None, vec![file])
         }
     };
     Ok(Loaded { train, test, files })
+}
+
+/// The samples of a `.npy` file's bytes, as [`load`] reads them; `path` only names the file in
+/// errors.
+pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Samples, DataError> {
+    let at = Origin::file(path);
+    array::into_samples(at.clone(), npy::parse(&at, bytes)?)
+}
+
+/// The training and (when it has `x_test`) test samples of a `.npz` archive's bytes, as [`load`]
+/// reads them; `path` only names the file in errors.
+pub fn parse_npz(path: &Path, bytes: &[u8]) -> Result<(Samples, Option<Samples>), DataError> {
+    npz::read(path, bytes)
+}
+
+/// The samples of a `.csv` table's bytes, as [`load`] reads them, with `label_column` as
+/// [`LoadOptions::label_column`]; `path` only names the file in errors.
+pub fn parse_csv(path: &Path, bytes: &[u8], label_column: Option<&str>) -> Result<Samples, DataError> {
+    csv::read(path, bytes, label_column)
 }
 
 /// Reads training samples from `train` and test samples from `test` (the CLI's `--data` and
