@@ -1,7 +1,7 @@
 //! The `trainer` binary as a user runs it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use trainer::checkpoint;
 use trainer::train::{State, CHECKPOINT, HISTORY, LOCK, METRICS};
@@ -16,6 +16,39 @@ fn train(out: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(TINY);
     args.extend_from_slice(extra);
     trainer(&args)
+}
+
+/// `trainer train fc --out OUT ARGS...` started in the background in the trainer's directory,
+/// its output discarded but for `stderr`.
+fn spawn_train(out: &Path, args: &[&str], stderr: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "fc", "--out", out.to_str().unwrap()])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `reached` every millisecond until it holds; fails the test after two minutes with
+/// `what`.
+fn wait_until(what: &str, mut reached: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !reached() {
+        assert!(start.elapsed() < Duration::from_secs(120), "{what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The text a run's lock file starts with while `child` holds it.
+fn holder(child: &Child) -> String {
+    format!("process {}:", child.id())
+}
+
+/// Whether `child` holds the run directory `out`.
+fn holds(out: &Path, holder: &str) -> bool {
+    std::fs::read_to_string(out.join(LOCK)).is_ok_and(|s| s.starts_with(holder))
 }
 
 #[test]
@@ -191,20 +224,19 @@ fn a_divergence_names_the_run_and_the_command_that_continues_it() {
 fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_ends() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("busy");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "fc", "--threads", "1", "--out", out.to_str().unwrap()])
-        .args(["--train-limit", "4096", "--test-limit", "512", "--epochs", "60"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let holder = format!("process {}:", first.id());
-    while !std::fs::read_to_string(out.join(LOCK)).is_ok_and(|s| s.starts_with(&holder)) {
-        assert!(start.elapsed() < Duration::from_secs(120), "no lock appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let long = [
+        "--threads",
+        "1",
+        "--train-limit",
+        "4096",
+        "--test-limit",
+        "512",
+        "--epochs",
+        "60",
+    ];
+    let mut first = spawn_train(&out, &long, Stdio::null());
+    let holder = holder(&first);
+    wait_until("no lock appeared", || holds(&out, &holder));
     for extra in [&["--resume"][..], &["--force"], &[]] {
         let o = train(&out, extra);
         let log = text(&o);
@@ -229,19 +261,18 @@ fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_ends() {
 fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_continue() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("interrupted");
-    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "fc", "--threads", "1", "--out", out.to_str().unwrap()])
-        .args(["--train-limit", "4096", "--test-limit", "512", "--epochs", "60"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !out.join(CHECKPOINT).exists() {
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let long = [
+        "--threads",
+        "1",
+        "--train-limit",
+        "4096",
+        "--test-limit",
+        "512",
+        "--epochs",
+        "60",
+    ];
+    let child = spawn_train(&out, &long, Stdio::piped());
+    wait_until("no checkpoint appeared", || out.join(CHECKPOINT).exists());
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -337,28 +368,15 @@ fn kills_at_five_points_resume_to_the_same_weights() {
     ];
     for (i, point) in points.iter().enumerate() {
         let out = dir.path().join(format!("killed-{i}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-            .args(["train", "fc", "--out", out.to_str().unwrap()])
-            .args(caps)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        let holder = format!("process {}:", child.id());
-        loop {
-            assert!(start.elapsed() < Duration::from_secs(120), "point {i}: never reached");
-            let reached = if point.epochs == 0 {
-                std::fs::read_to_string(out.join(LOCK)).is_ok_and(|s| s.starts_with(&holder))
+        let mut child = spawn_train(&out, &caps, Stdio::null());
+        let holder = holder(&child);
+        wait_until(&format!("point {i}: never reached"), || {
+            if point.epochs == 0 {
+                holds(&out, &holder)
             } else {
                 checkpoint::load::<State>(&out.join(CHECKPOINT)).is_ok_and(|s| s.history.len() >= point.epochs)
-            };
-            if reached {
-                break;
             }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        });
         std::thread::sleep(Duration::from_millis(point.delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -409,18 +427,8 @@ fn killed_run_resumes_to_the_same_weights() {
         "7",
     ];
     let killed = dir.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "fc", "--threads", "2", "--out", killed.to_str().unwrap()])
-        .args(caps)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !killed.join(CHECKPOINT).exists() {
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut child = spawn_train(&killed, &[&["--threads", "2"][..], &caps].concat(), Stdio::inherit());
+    wait_until("no checkpoint appeared", || killed.join(CHECKPOINT).exists());
     child.kill().unwrap();
     child.wait().unwrap();
     let at_kill: State = checkpoint::load(&killed.join(CHECKPOINT)).unwrap();

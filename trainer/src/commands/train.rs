@@ -258,7 +258,7 @@ fn start(spec: &Spec, args: &TrainArgs, out: &Path, progress: &Progress) -> Resu
             "{}: resuming {} at phase {}, epoch {}",
             state.config.variant,
             out.display(),
-            state.config.phases[state.phase].name,
+            state.phase_name(),
             state.epoch_in_phase
         ));
         return Ok(Start::Resume(Box::new(state)));
@@ -298,44 +298,43 @@ fn run_flags(args: &TrainArgs) -> String {
     }
 }
 
+/// The run's checkpoint in `out`, if one loads: where it is, its phase and its epochs done in
+/// it, for the messages after a run stopped early.
+fn last_checkpoint(out: &Path) -> Option<String> {
+    let ckpt = out.join(CHECKPOINT);
+    let good = crate::checkpoint::load::<State>(&ckpt).ok()?;
+    Some(format!(
+        "{} (phase '{}', {} epochs done)",
+        ckpt.display(),
+        good.phase_name(),
+        good.epoch_in_phase
+    ))
+}
+
 /// What to do after Ctrl-C: continue from the checkpoint, or start again when no epoch finished.
 fn after_interruption(args: &TrainArgs, out: &Path) -> String {
     let run = run_flags(args);
-    let ckpt = out.join(CHECKPOINT);
-    match crate::checkpoint::load::<State>(&ckpt) {
-        Ok(good) => format!(
-            "the checkpoint of the last finished epoch stays in {} (phase '{}', {} epochs done); continue with: trainer train {run} --resume",
-            ckpt.display(),
-            good.config.phases.get(good.phase).map_or("?", |p| p.name.as_str()),
-            good.epoch_in_phase
+    match last_checkpoint(out) {
+        Some(ckpt) => format!(
+            "the checkpoint of the last finished epoch stays in {ckpt}; continue with: trainer train {run} --resume"
         ),
-        Err(_) => format!("no epoch finished, so no checkpoint was written; start again with: trainer train {run}"),
+        None => format!("no epoch finished, so no checkpoint was written; start again with: trainer train {run}"),
     }
 }
 
 /// What to do after a divergence: continue from the last good checkpoint, or start again
 /// when no epoch finished, with a learning rate ten times lower, as a command to copy.
 fn after_divergence(trainer: &Trainer, args: &TrainArgs, out: &Path) -> String {
-    let st = &trainer.state;
+    let was = trainer.state.adam.lr;
     // Ten times lower, to two significant digits: 1e-4, not 1.0000000000000001e-4.
-    let lr: f64 = format!("{:.1e}", st.adam.lr / 10.0)
-        .parse()
-        .unwrap_or(st.adam.lr / 10.0);
+    let lr: f64 = format!("{:.1e}", was / 10.0).parse().unwrap_or(was / 10.0);
     let run = run_flags(args);
-    let ckpt = out.join(CHECKPOINT);
-    match crate::checkpoint::load::<State>(&ckpt) {
-        Ok(good) => {
-            let phase = good.config.phases.get(good.phase).map_or("?", |p| p.name.as_str());
-            format!(
-                "the last good checkpoint stays in {} (phase '{phase}', {} epochs done); continue with a lower learning rate (it was {:e}): trainer train {run} --resume --lr {lr:e}",
-                ckpt.display(),
-                good.epoch_in_phase,
-                st.adam.lr
-            )
-        }
-        Err(_) => format!(
-            "no epoch finished, so no checkpoint was written; start again with a lower learning rate (it was {:e}): trainer train {run} --lr {lr:e}",
-            st.adam.lr
+    match last_checkpoint(out) {
+        Some(ckpt) => format!(
+            "the last good checkpoint stays in {ckpt}; continue with a lower learning rate (it was {was:e}): trainer train {run} --resume --lr {lr:e}"
+        ),
+        None => format!(
+            "no epoch finished, so no checkpoint was written; start again with a lower learning rate (it was {was:e}): trainer train {run} --lr {lr:e}"
         ),
     }
 }

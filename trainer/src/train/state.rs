@@ -39,6 +39,11 @@ pub struct State {
 }
 
 impl State {
+    /// The name of the phase the run is in (`?` once every phase is done).
+    pub fn phase_name(&self) -> &str {
+        self.config.phases.get(self.phase).map_or("?", |p| p.name.as_str())
+    }
+
     /// A fresh run of `config`: its architecture's model for its input shape, from ChaCha8
     /// stream 0 of the seed.
     pub fn new(config: Config) -> Result<State, TrainError> {

@@ -179,12 +179,7 @@ impl Trainer {
     pub(super) fn interrupted(&self) -> TrainError {
         TrainError::Interrupted {
             variant: self.state.config.variant.clone(),
-            phase: self
-                .state
-                .config
-                .phases
-                .get(self.state.phase)
-                .map_or("?".into(), |p| p.name.clone()),
+            phase: self.state.phase_name().into(),
             epochs_done: self.state.epoch_in_phase,
         }
     }
@@ -194,12 +189,7 @@ impl Trainer {
             variant: self.state.config.variant.clone(),
             what: what.into(),
             value,
-            phase: self
-                .state
-                .config
-                .phases
-                .get(self.state.phase)
-                .map_or("?".into(), |p| p.name.clone()),
+            phase: self.state.phase_name().into(),
             epoch: self.state.epoch_in_phase + 1,
         }
     }
