@@ -118,6 +118,32 @@ impl Conv2dGeometry {
     }
 }
 
+/// Lengths of one row of a convolution's tensors, for the loops over a validated geometry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowLens {
+    /// One input row: `[W][C]`.
+    pub input: usize,
+    /// One window (and filter) row: `[k][C]`.
+    pub window: usize,
+    /// One output row: `[OW][O]`.
+    pub output: usize,
+}
+
+impl Conv2dGeometry {
+    /// The row lengths of this geometry. For a validated geometry (every dimension at least 1,
+    /// every size within `usize`) none is 0 (`chunks_exact` needs that) and none overflows.
+    ///
+    /// # Errors
+    /// [`Error::InvalidGeometry`] if the kernel does not fit the input.
+    pub(crate) fn row_lens(&self) -> Result<RowLens, Error> {
+        Ok(RowLens {
+            input: self.width * self.in_channels,
+            window: self.kernel * self.in_channels,
+            output: self.output_width()? * self.out_channels,
+        })
+    }
+}
+
 /// Output extent of a VALID, stride-1 window: `input - kernel + 1`.
 fn valid_extent(input: usize, kernel: usize) -> Result<usize, Error> {
     if kernel == 0 {
@@ -254,19 +280,15 @@ pub(crate) fn for_each_accumulator_portable(
     output: &mut [i8],
     requantize: &dyn Fn(i32, usize) -> i8,
 ) -> Result<(), Error> {
-    // Every dimension is at least 1 and every product below divides a size validated by the
-    // caller, so none of these is 0 (`chunks_exact` needs that) and none overflows.
     let Conv2dGeometry {
-        width,
         in_channels,
         out_channels,
         kernel,
         ..
     } = *geometry;
-    let input_row_len = width * in_channels; // one input row: [W][C]
-    let filter_len = kernel * kernel * in_channels; // one filter: [k][k][C]
-    let filter_row_len = kernel * in_channels; // one filter row: [k][C]
-    let output_row_len = geometry.output_width()? * out_channels; // one output row: [OW][O]
+    let rows = geometry.row_lens()?;
+    let (input_row_len, filter_row_len, output_row_len) = (rows.input, rows.window, rows.output);
+    let filter_len = kernel * filter_row_len; // one filter: [k][k][C]
 
     // Filter row p meets input row i + p. Within a row the window's k pixels of C channels,
     // x[i + p][j..j + k][..], are contiguous and laid out exactly like the filter row

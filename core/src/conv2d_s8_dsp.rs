@@ -64,17 +64,13 @@ pub(crate) fn for_each_window(
     f: &mut PixelFn<'_>,
 ) -> Result<(), Error> {
     let Conv2dGeometry {
-        width,
         in_channels,
         out_channels,
         kernel,
         ..
     } = *geometry;
-    // Every dimension is at least 1 and each product divides a validated size: none is 0 and
-    // none overflows.
-    let window_row_len = kernel * in_channels; // one window row: [k][C]
-    let input_row_len = width * in_channels; // one input row: [W][C]
-    let output_row_len = geometry.output_width()? * out_channels; // one output row: [OW][O]
+    let rows = geometry.row_lens()?;
+    let (input_row_len, window_row_len, output_row_len) = (rows.input, rows.window, rows.output);
     let mut room = [0i8; CENTERED_MAX];
     let column = room
         .get_mut(..kernel * window_row_len)
