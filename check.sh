@@ -26,6 +26,13 @@ for target in $targets; do
     fi
 done
 
+step "flip-link, the firmware's linker"
+# firmware/.cargo/config.toml links the Cortex-M builds through flip-link, which puts the stack
+# below the statics so that an overflow faults instead of overwriting them.
+if ! command -v flip-link >/dev/null 2>&1; then
+    cargo install flip-link --locked
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

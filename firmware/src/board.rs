@@ -5,13 +5,13 @@
 //! exits with an error (the panic message is not formatted on the device: `core::fmt` would take
 //! more flash than the rest of the firmware).
 
+use crate::fault::{self, Fault};
 use crate::{
     flag_name, matches_host, measure, test_sample, Ae, Clock, Measured, CODE, FLOAT_INPUT, INPUT, MODEL, MODEL_NAME,
     SAMPLES, SCRATCH,
 };
 use autoencoder_core::{Autoencoder, Model, ModelError};
 use cortex_m::peripheral::DWT;
-use cortex_m_rt::{exception, ExceptionFrame};
 use defmt_rtt as _;
 use panic_probe as _;
 
@@ -33,9 +33,16 @@ impl Clock for Cycles {
     }
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    defmt::error!("hard fault at pc {=u32:#010x}", frame.pc());
+/// Logs the fault (src/fault.rs calls it on a fresh stack) and stops.
+pub fn hard_fault(fault: Fault) -> ! {
+    match fault {
+        Fault::Other { pc } => defmt::error!("hard fault at pc {=u32:#010x}", pc),
+        Fault::StackOverflow { sp } => defmt::error!(
+            "stack overflow: sp {=u32:#010x}, below the stack's room; statics intact: {=bool}",
+            sp,
+            fault::statics_intact()
+        ),
+    }
     stop()
 }
 
@@ -67,6 +74,8 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         }
     };
     defmt::info!("model checked and loaded in {=u64} cycles", clock.now() - start);
+    let loading = crate::stack::peak();
+    crate::stack::repaint();
 
     let mut failed = 0;
     let mut measured = Measured::default();
@@ -96,6 +105,12 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
             &measured.code[..CODE.min(8)]
         );
     }
+    defmt::info!(
+        "stack peak: loading {=u32} bytes, running {=u32} bytes, of {=u32} bytes",
+        loading,
+        crate::stack::peak(),
+        crate::stack::room()
+    );
     if failed > 0 {
         defmt::error!("{=usize} of {=usize} samples differ from the host", failed, SAMPLES);
     } else {

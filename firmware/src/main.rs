@@ -26,9 +26,9 @@ compile_error!("choose one board: the default `qemu` or `--no-default-features -
 
 #[cfg(feature = "board-nrf52840")]
 mod board;
+mod fault;
 #[cfg(feature = "qemu")]
 mod qemu;
-#[cfg(all(feature = "qemu", armv6m))]
 mod stack;
 
 use autoencoder_core::quantize_f32::{dequantize_f32, is_unit_pixels};
@@ -83,6 +83,7 @@ static __INTERRUPTS: [unsafe extern "C" fn(); INTERRUPTS] = [DefaultHandler; INT
 
 #[entry]
 fn main() -> ! {
+    fault::set_canary();
     // SAFETY: `main` runs once and is the only code that names the buffer, so this is the one
     // reference to it for the rest of the program.
     let scratch: &'static mut [i8] = unsafe { &mut *core::ptr::addr_of_mut!(SCRATCH_BUFFER) };

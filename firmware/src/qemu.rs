@@ -35,13 +35,20 @@
 //! 2^S on the microbit (tested by host-tests with `--calibrate`). The 24-bit counter's wraps are
 //! counted in its interrupt.
 //!
-//! On the microbit a self-test or a stream ends with one more line, the stack's peaks while the
-//! model loaded and while the samples ran, and the room the stack has beside the statics
-//! (`stack peak: loading L bytes, running R bytes, of F bytes`; see src/stack.rs).
+//! - `--overflow-stack`: recurse until the stack overflows, to check that an overflow faults
+//!   before it reaches the statics (src/fault.rs).
+//!
+//! A self-test or a stream ends with one more line, the stack's peaks while the model loaded and
+//! while the samples ran, and the room the stack has below the statics (`stack peak: loading L
+//! bytes, running R bytes, of F bytes`; see src/stack.rs).
+//!
+//! A HardFault prints one line and ends the run with status 134: `hard fault at pc P`, or `stack
+//! overflow: sp S, below the stack's room (B..T); statics intact` (or `statics overwritten`).
 //!
 //! Exit status: 0 success, 1 a self-test mismatch, 2 a bad command line or host file, 3 a model
-//! the core rejects, 101 a panic, 134 a hard fault.
+//! the core rejects, 101 a panic, 134 a hard fault (a stack overflow among them).
 
+use crate::fault::{self, Fault};
 use crate::{
     flag_name, matches_host, measure, test_sample, Ae, Clock, Measured, Raw, Sample, CODE, FLOAT_INPUT, INPUT, MODEL,
     MODEL_NAME, OUTPUT_BYTES, SAMPLES, SAMPLE_BYTES, SCRATCH,
@@ -51,7 +58,7 @@ use core::ffi::CStr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{SCB, SYST};
-use cortex_m_rt::{exception, ExceptionFrame};
+use cortex_m_rt::exception;
 use semihosting::fs::File;
 use semihosting::io::{Read, Write};
 use semihosting::{eprintln, print, println, process};
@@ -87,9 +94,22 @@ fn SysTick() {
     WRAPS.store(WRAPS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    eprintln!("hard fault at pc {:#010x}", frame.pc());
+/// Prints the fault (src/fault.rs calls it on a fresh stack) and ends the run with status 134.
+pub fn hard_fault(fault: Fault) -> ! {
+    match fault {
+        Fault::Other { pc } => eprintln!("hard fault at pc {pc:#010x}"),
+        Fault::StackOverflow { sp } => {
+            let (bottom, top) = crate::stack::bounds();
+            eprintln!(
+                "stack overflow: sp {sp:#010x}, below the stack's room ({bottom:#010x}..{top:#010x}); statics {}",
+                if fault::statics_intact() {
+                    "intact"
+                } else {
+                    "overwritten"
+                }
+            );
+        }
+    }
     process::exit(134)
 }
 
@@ -150,6 +170,9 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
             "--samples" | "--images" => options.samples = Some(value()),
             "--out" => options.out = Some(value()),
             "--panic" => panic!("--panic"),
+            "--overflow-stack" => {
+                fault::overflow_stack(0);
+            }
             "--calibrate" => {
                 let n = value();
                 options.calibrate = Some(
@@ -160,7 +183,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
             _ => fail(
                 EXIT_USAGE,
                 format_args!(
-                    "unknown argument {word}; usage: [--model FILE] [--samples IN --out OUT] [--calibrate N] [--panic]"
+                    "unknown argument {word}; usage: [--model FILE] [--samples IN --out OUT] [--calibrate N] [--panic] [--overflow-stack]"
                 ),
             ),
         }
@@ -207,29 +230,21 @@ fn runner(blob: &'static [u8], scratch: &'static mut [i8], source: &str) -> Ae {
 }
 
 /// The stack's peak so far, once the model is loaded, and the stack painted again for the peak of
-/// the run that follows (Cortex-M0); 0 elsewhere, where nothing is measured.
+/// the run that follows.
 fn loading_stack() -> u32 {
-    #[cfg(armv6m)]
-    {
-        let peak = crate::stack::peak();
-        crate::stack::repaint();
-        peak
-    }
-    #[cfg(not(armv6m))]
-    0
+    let peak = crate::stack::peak();
+    crate::stack::repaint();
+    peak
 }
 
-/// On the Cortex-M0, one line: the stack's peaks while loading (`loading`, see [`loading_stack`])
-/// and since, and the room it has. Nothing elsewhere.
+/// One line: the stack's peaks while loading (`loading`, see [`loading_stack`]) and since, and the
+/// room it has.
 fn print_stack(loading: u32) {
-    #[cfg(armv6m)]
     println!(
         "stack peak: loading {loading} bytes, running {} bytes, of {} bytes",
         crate::stack::peak(),
         crate::stack::room()
     );
-    #[cfg(not(armv6m))]
-    let _ = loading;
 }
 
 /// The self-test on the built-in samples; exits. `loading`: see [`print_stack`].

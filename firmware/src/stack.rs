@@ -1,38 +1,38 @@
-//! The stack's peak on the Cortex-M0 (QEMU's microbit), where the statics and the stack share
-//! 16 KiB of RAM.
+//! The stack's peak: how much of its room the firmware used, on every board.
 //!
-//! At reset cortex-m-rt paints the RAM between the statics (`_stack_end`) and the top of the stack
-//! (`_stack_start`) with [`PAINT`] (its `paint-stack` feature, on for `thumbv6m` only, see
-//! Cargo.toml). The stack grows down from the top; its peak is how far down the paint is gone.
+//! At reset cortex-m-rt paints the stack's room, from its bottom (`_stack_end`) to its top
+//! (`_stack_start`), with [`PAINT`] (its `paint-stack` feature, see Cargo.toml). With `flip-link`
+//! (`.cargo/config.toml`) that room is the RAM below the statics, down to the start of RAM. The
+//! stack grows down from the top; its peak is how far down the paint is gone.
 //! A word the stack wrote with the paint's own value (`0xCCCC_CCCC`), below every other word it
 //! wrote, would count as unused: the peak can come out a few bytes low, never high.
 
 use cortex_m_rt::STACK_PAINT_VALUE as PAINT;
 
 extern "C" {
-    /// The top of the stack (cortex-m-rt's link.x: the end of RAM).
+    /// The top of the stack (set by `flip-link`: just below the statics).
     static _stack_start: u32;
-    /// The end of the statics, below which the stack must not grow.
+    /// The bottom of the stack's room (set by `flip-link`: the start of RAM).
     static _stack_end: u32;
 }
 
 /// The addresses of the bottom and the top of the room the stack has.
-fn bounds() -> (usize, usize) {
+pub fn bounds() -> (usize, usize) {
     // Only the symbols' addresses are taken; nothing is read through them.
     let bottom = core::ptr::addr_of!(_stack_end) as usize;
     let top = core::ptr::addr_of!(_stack_start) as usize;
     (bottom, top)
 }
 
-/// Bytes between the statics and the top of RAM: the most the stack can take.
+/// Bytes of the stack's room: the most the stack can take.
 pub fn room() -> u32 {
     let (bottom, top) = bounds();
     (top - bottom) as u32
 }
 
-/// Bytes of stack used at most since reset or the last [`repaint`]: from the top of RAM down to
-/// the highest word below every word that lost its paint. [`room`] itself means the stack reached
-/// the statics (and may have overwritten them).
+/// Bytes of stack used at most since reset or the last [`repaint`]: from the top of the stack down to
+/// the highest word below every word that lost its paint. [`room`] itself means the stack used all
+/// of its room.
 pub fn peak() -> u32 {
     let (bottom, top) = bounds();
     let mut at = bottom;

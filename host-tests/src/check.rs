@@ -88,11 +88,11 @@ pub struct Report {
     pub score_ticks: Vec<u32>,
     /// Wall time of the QEMU run.
     pub qemu_wall: Duration,
-    /// The stack's peaks, as the firmware measured them: on the microbit only.
+    /// The stack's peaks, as the firmware measured them (every board prints them).
     pub stack: Option<StackPeaks>,
 }
 
-/// The stack's peaks of a run on the microbit, which the firmware prints at the end of a run
+/// The stack's peaks of a run, which the firmware prints at the end of a run
 /// (`stack peak: loading L bytes, running R bytes, of F bytes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackPeaks {
@@ -100,7 +100,7 @@ pub struct StackPeaks {
     pub loading: u32,
     /// Bytes of stack at most while the samples ran.
     pub running: u32,
-    /// Bytes the stack has: RAM less the statics.
+    /// Bytes the stack has: RAM less the statics (`flip-link` puts the stack below them).
     pub room: u32,
 }
 

@@ -126,6 +126,18 @@ pub fn firmware_target_dir() -> PathBuf {
     crate::target_dir().join("firmware")
 }
 
+/// The firmware links through `flip-link` (firmware/.cargo/config.toml); without it cargo's
+/// error would be a linker's that is not found, deep in the build's output.
+fn require_flip_link() -> Result<()> {
+    match Command::new("flip-link").arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(e) => bail!(
+            "the firmware links with flip-link, which cannot be run ({e}): install it with \
+             `cargo install flip-link --locked` (./check.sh does)"
+        ),
+    }
+}
+
 /// Builds the release firmware with the model file `model` for `board`, with its default kernels
 /// ([`Board::default_kernels`]); returns its ELF.
 ///
@@ -152,6 +164,7 @@ pub fn build_with(model: &Path, board: Board, kernels: Kernels) -> Result<PathBu
     if let Some(elf) = built.get(&(model.clone(), board, kernels)) {
         return Ok(elf.clone());
     }
+    require_flip_link()?;
     let root = crate::repo_root();
     let target = firmware_target_dir();
     // And one at a time across processes (the tests and the report, say), until the ELF is copied.

@@ -164,6 +164,17 @@ fn the_self_test_passes_on_the_cortex_m0_and_measures_the_stack() {
         stack.loading > 0 && stack.running > 0 && stack.peak() < stack.room,
         "{stack:?}"
     );
+    // An overflow faults at the start of RAM, below the stack (flip-link), with the statics
+    // untouched: the first write below RAM faults on the nRF51.
+    let run = qemu::run_on(Board::Microbit, &elf, &["--overflow-stack"], dir.path(), options).unwrap();
+    let output = run.output();
+    assert_eq!(run.status.code(), Some(134), "{output}");
+    assert!(
+        output.contains("stack overflow: sp 0x1fff")
+            && output.contains("below the stack's room (0x20000000..")
+            && output.contains("; statics intact"),
+        "{output}"
+    );
     // No RAM is set aside for a model file on the microbit: `--model` is refused, not run.
     let run = qemu::run_on(
         Board::Microbit,

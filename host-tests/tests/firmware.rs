@@ -10,7 +10,7 @@
 
 use autoencoder_core::model::{encoded_len_bound, write, InputScaling, Threshold};
 use autoencoder_core::{Model, ModelError, Runner, PIXELS};
-use host_tests::check::Samples;
+use host_tests::check::{Samples, StackPeaks};
 use host_tests::firmware::{self, Board};
 use host_tests::qemu::{self, Options};
 use host_tests::synthetic::{self, Shape};
@@ -512,8 +512,11 @@ fn panics_and_bad_input_end_the_run_with_a_failure_status() {
         icount_shift: None,
         timeout: Duration::from_secs(60),
     };
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 7] = [
         (&["--panic"], 101, "panic at "),
+        // flip-link put the stack below the statics: the overflow faults below RAM and leaves them
+        // as they were (firmware/src/fault.rs).
+        (&["--overflow-stack"], 134, "below the stack's room (0x20000000.."),
         (&["--frobnicate"], 2, "unknown argument --frobnicate"),
         (
             &["--images", "missing.bin", "--out", "out.bin"],
@@ -537,13 +540,25 @@ fn panics_and_bad_input_end_the_run_with_a_failure_status() {
             run.output()
         );
     }
-    // Without arguments: the self-test on the built-in images passes.
+    let overflow = qemu::run(&elf, &["--overflow-stack"], dir.path(), options).unwrap();
+    assert!(
+        overflow.output().contains("stack overflow: sp 0x") && overflow.output().contains("; statics intact"),
+        "{}",
+        overflow.output()
+    );
+    // Without arguments: the self-test on the built-in images passes, and reports the stack's
+    // peaks within its room.
     let run = qemu::run(&elf, &[], dir.path(), options).unwrap();
     assert!(run.status.success(), "{}", run.output());
     assert!(
         run.output().contains("images match the host bit for bit"),
         "{}",
         run.output()
+    );
+    let stack = StackPeaks::parse(&run.output()).unwrap_or_else(|| panic!("no stack peaks in {}", run.output()));
+    assert!(
+        stack.loading > 1024 && stack.running > 1024 && stack.peak() < stack.room,
+        "{stack:?}"
     );
 }
 

@@ -17,7 +17,9 @@
 //! of its raw range, and the second step is the decode of the code with its dequantization
 //! rather than a denoise (encode and decode). A score runs the whole model on the sample again
 //! (encode and decode) and compares the reconstruction with the input codes
-//! (`anomaly_score`, `anomaly_score_f32`); its multiply-accumulates are a denoise's.
+//! (`anomaly_score`, `anomaly_score_f32`); its multiply-accumulates are a denoise's. The stack
+//! column is the peak the firmware measured under QEMU (painted stack, src/stack.rs in the
+//! firmware) while the model loaded and while the samples ran.
 //!
 //! `--board m0` reports the Cortex-M0 instead (`thumbv6m-none-eabi`, the portable kernels, under
 //! QEMU's microbit: instructions = SysTick ticks × 62.5 / 64): one row per model, with the
@@ -86,10 +88,10 @@ fn main() -> Result<()> {
     println!(
         "| model | kernels | bytes | scratch | flash, QEMU | static RAM, QEMU | flash, nRF52840 | static RAM, nRF52840 \
          | encode MACs | encode instructions | per MAC | denoise MACs | denoise instructions | per MAC \
-         | score instructions | per MAC |"
+         | score instructions | per MAC | stack peak, loading / running |"
     );
     println!(
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for path in &models {
         let blob = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
@@ -108,6 +110,9 @@ fn main() -> Result<()> {
 
             let report = count_instructions(Board::Qemu, path, &model, &elf, count, &images)?;
             let (encode, denoise, score) = mean_instructions(Board::Qemu, &report);
+            let stack = report
+                .stack
+                .with_context(|| format!("{}: the firmware printed no stack peaks", path.display()))?;
             let encode_macs = host_tests::encode_macs(&model);
             let denoise_macs = host_tests::denoise_macs(&model);
 
@@ -118,13 +123,15 @@ fn main() -> Result<()> {
                 None => ("does not fit".into(), "—".into()),
             };
             println!(
-                "| `{name}` | {} | {} | {} | {} | {} | {board_flash} | {board_ram} | {} |",
+                "| `{name}` | {} | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} / {} |",
                 kernels.name(),
                 group(size),
                 group(scratch),
                 flash(&qemu_sizes),
                 ram(&qemu_sizes),
                 instruction_cells(encode_macs, denoise_macs, encode, denoise, score),
+                group(stack.loading.into()),
+                group(stack.running.into()),
             );
         }
     }
