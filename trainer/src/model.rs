@@ -405,7 +405,7 @@ impl Model {
                 seen[weight] = true;
                 let w = &self.params[weight].value;
                 grads[weight].scaled_add(lambda, w);
-                squares += w.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+                squares += sum_of_squares(w.as_slice().expect("parameters are standard arrays"));
             }
         }
         0.5 * lambda as f64 * squares
@@ -415,6 +415,36 @@ impl Model {
     pub fn num_params(&self) -> usize {
         self.params.iter().map(|p| p.value.len()).sum()
     }
+}
+
+/// Elements per parallel task of [`sum_of_squares`].
+const SQUARES_CHUNK: usize = 64 * 1024;
+
+/// Partial sums per chunk of [`sum_of_squares`].
+const SQUARES_LANES: usize = 8;
+
+/// `Σ v²` in f64, the same value on any number of threads: fixed chunks of [`SQUARES_CHUNK`]
+/// values on the calling rayon pool, each summed in [`SQUARES_LANES`] interleaved partial sums
+/// (element `i` into sum `i mod 8`, so no chain of dependent additions runs through the chunk),
+/// the partial sums and then the chunks' sums added in order.
+pub fn sum_of_squares(values: &[f32]) -> f64 {
+    use rayon::prelude::*;
+    let chunk_sum = |chunk: &[f32]| {
+        let mut lanes = [0f64; SQUARES_LANES];
+        let groups = chunk.chunks_exact(SQUARES_LANES);
+        let tail = groups.remainder();
+        for group in groups {
+            for (lane, &v) in lanes.iter_mut().zip(group) {
+                *lane += f64::from(v) * f64::from(v);
+            }
+        }
+        for (lane, &v) in lanes.iter_mut().zip(tail) {
+            *lane += f64::from(v) * f64::from(v);
+        }
+        lanes.iter().sum::<f64>()
+    };
+    let sums: Vec<f64> = values.par_chunks(SQUARES_CHUNK).map(chunk_sum).collect();
+    sums.iter().sum()
 }
 
 #[cfg(test)]
@@ -524,6 +554,28 @@ mod tests {
                 m.params[p].value.assign(&value);
                 l
             });
+        }
+    }
+
+    #[test]
+    fn sum_of_squares_is_the_plain_sum_and_the_same_on_any_number_of_threads() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for len in [0, 1, 7, 8, 9, SQUARES_CHUNK - 1, SQUARES_CHUNK, 3 * SQUARES_CHUNK + 5] {
+            let values: Vec<f32> = (0..len).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+            let plain: f64 = values.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            let on = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| sum_of_squares(&values))
+            };
+            let one = on(1);
+            assert!((one - plain).abs() <= 1e-12 * plain.max(1.0), "{len}: {one} vs {plain}");
+            for threads in [2, 3] {
+                assert_eq!(
+                    on(threads).to_bits(),
+                    one.to_bits(),
+                    "{len} values on {threads} threads"
+                );
+            }
         }
     }
 
