@@ -427,7 +427,7 @@ const SQUARES_LANES: usize = 8;
 /// values on the calling rayon pool, each summed in [`SQUARES_LANES`] interleaved partial sums
 /// (element `i` into sum `i mod 8`, so no chain of dependent additions runs through the chunk),
 /// the partial sums and then the chunks' sums added in order.
-pub fn sum_of_squares(values: &[f32]) -> f64 {
+fn sum_of_squares(values: &[f32]) -> f64 {
     use rayon::prelude::*;
     let chunk_sum = |chunk: &[f32]| {
         let mut lanes = [0f64; SQUARES_LANES];
