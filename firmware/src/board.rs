@@ -74,8 +74,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         }
     };
     defmt::info!("model checked and loaded in {=u64} cycles", clock.now() - start);
-    let loading = crate::stack::peak();
-    crate::stack::repaint();
+    let loading = crate::stack::peak_then_repaint();
 
     let mut failed = 0;
     let mut measured = Measured::default();

@@ -204,7 +204,7 @@ pub fn main(scratch: &'static mut [i8]) -> ! {
         None => (MODEL, "(built in)"),
     };
     let mut ae = runner(blob, scratch, source);
-    let loading = loading_stack();
+    let loading = crate::stack::peak_then_repaint();
     if !Raw::takes(ae.model()) {
         fail(
             EXIT_MODEL,
@@ -229,16 +229,8 @@ fn runner(blob: &'static [u8], scratch: &'static mut [i8], source: &str) -> Ae {
         .unwrap_or_else(|e| fail(EXIT_MODEL, format_args!("model {source}: {e}")))
 }
 
-/// The stack's peak so far, once the model is loaded, and the stack painted again for the peak of
-/// the run that follows.
-fn loading_stack() -> u32 {
-    let peak = crate::stack::peak();
-    crate::stack::repaint();
-    peak
-}
-
-/// One line: the stack's peaks while loading (`loading`, see [`loading_stack`]) and since, and the
-/// room it has.
+/// One line: the stack's peaks while loading (`loading`, see
+/// [`crate::stack::peak_then_repaint`]) and since, and the room it has.
 fn print_stack(loading: u32) {
     println!(
         "stack peak: loading {loading} bytes, running {} bytes, of {} bytes",

@@ -47,7 +47,7 @@ pub fn peak() -> u32 {
 /// Paints the stack's room below the current stack pointer again, so that the next [`peak`]
 /// measures from here on.
 #[inline(never)]
-pub fn repaint() {
+fn repaint() {
     let (bottom, _) = bounds();
     // Below the stack pointer no frame is alive; this function's own frame is above it.
     let sp = cortex_m::register::msp::read() as usize;
@@ -59,4 +59,12 @@ pub fn repaint() {
         unsafe { core::ptr::with_exposed_provenance_mut::<u32>(at).write_volatile(PAINT) };
         at += 4;
     }
+}
+
+/// The peak so far ([`peak`]), then the stack painted again ([`repaint`]) so that the next peak
+/// measures what follows: the firmware's peak while loading a model.
+pub fn peak_then_repaint() -> u32 {
+    let peak = peak();
+    repaint();
+    peak
 }

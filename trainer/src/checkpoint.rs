@@ -94,12 +94,19 @@ pub fn write_all_or_nothing(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
             return Err(named(path, e));
         }
     }
-    // Make the renames themselves durable; not every platform lets a directory be opened.
-    for (path, _) in files {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+    // Make the renames themselves durable, each directory once; not every platform lets a
+    // directory be opened.
+    let mut dirs: Vec<&Path> = files
+        .iter()
+        .map(|(path, _)| {
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
@@ -162,9 +169,14 @@ pub mod fault {
     }
 }
 
+/// `value` as the trainer writes JSON files: pretty, with a final newline.
+pub fn json_text<T: Serialize>(value: &T) -> std::io::Result<String> {
+    Ok(serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n")
+}
+
 /// Writes `value` as pretty JSON, with a final newline, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n";
+    let json = json_text(value)?;
     write_atomic(path, json.as_bytes())
 }
 

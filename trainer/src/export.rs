@@ -62,6 +62,16 @@ pub fn golden_path(model: &Path) -> PathBuf {
     model.with_extension("golden.json")
 }
 
+/// Writes the model file `out` (`bytes`) and its golden vectors beside it ([`golden_path`]), both
+/// or neither: a failure leaves the earlier model and its golden vectors as they were. Returns
+/// the golden vectors' path.
+pub fn write_model_and_golden(out: &Path, bytes: &[u8], golden: &int8::Golden) -> std::io::Result<PathBuf> {
+    let golden_file = golden_path(out);
+    let golden_json = checkpoint::json_text(golden)?;
+    checkpoint::write_all_or_nothing(&[(out, bytes), (&golden_file, golden_json.as_bytes())])?;
+    Ok(golden_file)
+}
+
 /// The trained run in `run_dir`, from its checkpoint, with errors that name the directory.
 pub fn load_run(run_dir: &Path) -> Result<State> {
     let ckpt = run_dir.join(CHECKPOINT);
@@ -130,11 +140,8 @@ pub fn export(state: &State, out: &Path, data: &Dataset, options: &ExportOptions
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let golden_file = golden_path(out);
-    // Both files or neither: a failure leaves the earlier model and its golden vectors as they were.
-    let golden_json = serde_json::to_string_pretty(&golden)? + "\n";
-    checkpoint::write_all_or_nothing(&[(out, &bytes), (&golden_file, golden_json.as_bytes())])
-        .with_context(|| format!("writing {} and {}", out.display(), golden_file.display()))?;
+    let golden_file = write_model_and_golden(out, &bytes, &golden)
+        .with_context(|| format!("writing {} and {}", out.display(), golden_path(out).display()))?;
     Ok(ExportReport {
         variant,
         model: out.to_path_buf(),

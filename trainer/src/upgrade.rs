@@ -17,8 +17,7 @@
 //! requantization (a derived value) and an optional threshold: a version 3 file is read as a
 //! [`BodyV3`] and gets the requantization its scales give and no threshold.
 
-use crate::checkpoint::write_all_or_nothing;
-use crate::export::{check_against_core, golden_path, GOLDEN_TEST_IMAGES};
+use crate::export::{check_against_core, write_model_and_golden, GOLDEN_TEST_IMAGES};
 use crate::int8;
 use crate::quantize::{mnist_input, InputSpec, QLayer, QuantParams, QuantizeError, Quantized};
 use autoencoder_core::model::{
@@ -445,13 +444,9 @@ pub fn upgrade(input: &Path, out: &Path, test_images: &[u8]) -> Result<UpgradeRe
     let images = if mnist { test_images } else { &[] };
     let golden = int8::golden(&q, &file, images, GOLDEN_TEST_IMAGES);
     check_against_core(&model, &golden).map_err(|e| check(format!("{e:#}")))?;
-    let golden_file = golden_path(out);
-    let golden_json = serde_json::to_string_pretty(&golden).map_err(|e| check(e.to_string()))? + "\n";
-    write_all_or_nothing(&[(out, &bytes), (&golden_file, golden_json.as_bytes())]).map_err(|source| {
-        UpgradeError::Write {
-            path: out.to_path_buf(),
-            source,
-        }
+    let golden_file = write_model_and_golden(out, &bytes, &golden).map_err(|source| UpgradeError::Write {
+        path: out.to_path_buf(),
+        source,
     })?;
     Ok(UpgradeReport {
         input: input.to_path_buf(),

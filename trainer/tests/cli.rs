@@ -11,6 +11,18 @@ use common::{text, trainer};
 
 const TINY: &[&str] = &["--train-limit", "1024", "--test-limit", "256", "--threads", "2"];
 
+/// A run long enough to be still training while a test acts on it (60 epochs of 4,096 images).
+const LONG: &[&str] = &[
+    "--threads",
+    "1",
+    "--train-limit",
+    "4096",
+    "--test-limit",
+    "512",
+    "--epochs",
+    "60",
+];
+
 fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "fc", "--out", out.to_str().unwrap()];
     args.extend_from_slice(TINY);
@@ -224,17 +236,7 @@ fn a_divergence_names_the_run_and_the_command_that_continues_it() {
 fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_ends() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("busy");
-    let long = [
-        "--threads",
-        "1",
-        "--train-limit",
-        "4096",
-        "--test-limit",
-        "512",
-        "--epochs",
-        "60",
-    ];
-    let mut first = spawn_train(&out, &long, Stdio::null());
+    let mut first = spawn_train(&out, LONG, Stdio::null());
     let holder = holder(&first);
     wait_until("no lock appeared", || holds(&out, &holder));
     for extra in [&["--resume"][..], &["--force"], &[]] {
@@ -261,17 +263,7 @@ fn a_second_trainer_on_a_busy_run_directory_is_refused_until_the_first_ends() {
 fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_continue() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("interrupted");
-    let long = [
-        "--threads",
-        "1",
-        "--train-limit",
-        "4096",
-        "--test-limit",
-        "512",
-        "--epochs",
-        "60",
-    ];
-    let child = spawn_train(&out, &long, Stdio::piped());
+    let child = spawn_train(&out, LONG, Stdio::piped());
     wait_until("no checkpoint appeared", || out.join(CHECKPOINT).exists());
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

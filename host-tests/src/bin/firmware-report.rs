@@ -35,7 +35,7 @@ use host_tests::firmware::{self, Board, Kernels};
 use host_tests::qemu::{self, Options};
 use host_tests::synthetic::{self, Shape};
 use host_tests::{float_samples, mnist};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The `-icount` shift of the measurements: 64 ns per instruction, 1.6 SysTick ticks.
@@ -110,9 +110,7 @@ fn main() -> Result<()> {
 
             let report = count_instructions(Board::Qemu, path, &model, &elf, count, &images)?;
             let (encode, denoise, score) = mean_instructions(Board::Qemu, &report);
-            let stack = report
-                .stack
-                .with_context(|| format!("{}: the firmware printed no stack peaks", path.display()))?;
+            let stack = stack_cell(path, &report)?;
             let encode_macs = host_tests::encode_macs(&model);
             let denoise_macs = host_tests::denoise_macs(&model);
 
@@ -123,15 +121,13 @@ fn main() -> Result<()> {
                 None => ("does not fit".into(), "—".into()),
             };
             println!(
-                "| `{name}` | {} | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {} / {} |",
+                "| `{name}` | {} | {} | {} | {} | {} | {board_flash} | {board_ram} | {} | {stack} |",
                 kernels.name(),
                 group(size),
                 group(scratch),
                 flash(&qemu_sizes),
                 ram(&qemu_sizes),
                 instruction_cells(encode_macs, denoise_macs, encode, denoise, score),
-                group(stack.loading.into()),
-                group(stack.running.into()),
             );
         }
     }
@@ -164,25 +160,34 @@ fn report_m0(models: &[PathBuf], count: usize, images: &[[u8; autoencoder_core::
         let elf = firmware::build(path, Board::Microbit)?;
         let sizes = elf::sizes(&elf)?;
         let report = count_instructions(Board::Microbit, path, &model, &elf, count, images)?;
-        let stack = report
-            .stack
-            .with_context(|| format!("{}: the firmware printed no stack peaks", path.display()))?;
+        let stack = stack_cell(path, &report)?;
         let (encode, denoise, score) = mean_instructions(Board::Microbit, &report);
         let (encode_macs, denoise_macs) = (host_tests::encode_macs(&model), host_tests::denoise_macs(&model));
         println!(
-            "| `{name}` | {} | {} | {} (+{}) | {} (+{}) | {} / {} | {} |",
+            "| `{name}` | {} | {} | {} (+{}) | {} (+{}) | {stack} | {} |",
             group(size),
             group(scratch),
             group(sizes.flash),
             group(sizes.flash.saturating_sub(size)),
             group(sizes.ram),
             group(sizes.ram.saturating_sub(scratch)),
-            group(stack.loading.into()),
-            group(stack.running.into()),
             instruction_cells(encode_macs, denoise_macs, encode, denoise, score),
         );
     }
     Ok(())
+}
+
+/// The stack column of a report row, both boards alike: the peaks the firmware printed while
+/// loading and while running, `loading / running` bytes.
+fn stack_cell(path: &Path, report: &Report) -> Result<String> {
+    let stack = report
+        .stack
+        .with_context(|| format!("{}: the firmware printed no stack peaks", path.display()))?;
+    Ok(format!(
+        "{} / {}",
+        group(stack.loading.into()),
+        group(stack.running.into())
+    ))
 }
 
 /// The instruction columns of a report row, both boards alike: encode MACs, instructions and per

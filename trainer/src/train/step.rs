@@ -5,16 +5,10 @@ use super::{TrainError, Trainer};
 use crate::layers::whole_batch::{column_sums, BatchMask, CodePenalty};
 use crate::mnist::PIXELS;
 use crate::recipe::Penalty;
+use crate::workspace::Workspace;
 use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
-
-/// Elements per parallel task when the shards' gradients are summed and checked.
-const SUM_CHUNK: usize = 32 * 1024;
-
-/// Parameters from which the sum and the check run on the threads: below, one thread is faster
-/// than waking the others (`fc` has 51,000; `deep30` 1.4 million).
-const PARALLEL_FROM: usize = 256 * 1024;
 
 impl Trainer {
     /// The loss (reconstruction MSE plus any code penalty and weight decay) and, summed into the
@@ -40,6 +34,13 @@ impl Trainer {
         let workers = &mut self.workers[..active];
         let pool = &self.pool;
         let key = |s: usize| (epoch << 32) | (position + s * shard) as u64;
+        // Shard `s`: load its images `idx`, clear its gradients, run layers `0..stop`.
+        let start = |s: usize, w: &mut Workspace, idx: &[u32], stop: usize| {
+            let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
+            Self::load(w, train, idx, noise);
+            w.zero_grads();
+            w.forward_range(model, 0..stop, true);
+        };
 
         let code_width = model.code_width();
         let sums_needed = penalty_term.is_some_and(|p| p.needs_column_sums());
@@ -47,7 +48,7 @@ impl Trainer {
         let lowest = model.first_trainable_layer();
         // Backward: decoder, the penalty's gradient on the codes (`whole_batch`: what the
         // penalty needs of the whole batch, if anything), encoder.
-        let backward = |w: &mut crate::workspace::Workspace, whole_batch: &[f64]| {
+        let backward = |w: &mut Workspace, whole_batch: &[f64]| {
             w.backward_range(model, code..n_layers);
             let value = match penalty_term {
                 Some(p) => {
@@ -70,10 +71,7 @@ impl Trainer {
                     .zip(batch.par_chunks(shard))
                     .enumerate()
                     .map(|(s, (w, idx))| {
-                        let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
-                        Self::load(w, train, idx, noise);
-                        w.zero_grads();
-                        w.forward_range(model, 0..n_layers, true);
+                        start(s, w, idx, n_layers);
                         let sse = w.reconstruction_loss(rows);
                         (sse, backward(w, &[]))
                     })
@@ -81,7 +79,7 @@ impl Trainer {
             });
             let sse: f64 = parts.iter().map(|p| p.0).sum();
             let penalty: f64 = parts.iter().map(|p| p.1).sum();
-            return self.finish_gradients(active, sse / (rows * PIXELS) as f64, penalty);
+            return self.finish_gradients(active, rows, sse, penalty);
         }
 
         // Load and run up to the first layer that couples the batch.
@@ -91,12 +89,7 @@ impl Trainer {
                 .par_iter_mut()
                 .zip(batch.par_chunks(shard))
                 .enumerate()
-                .for_each(|(s, (w, idx))| {
-                    let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
-                    Self::load(w, train, idx, noise);
-                    w.zero_grads();
-                    w.forward_range(model, 0..stop, true);
-                })
+                .for_each(|(s, (w, idx))| start(s, w, idx, stop))
         });
         // Each such layer chooses its masks over all shards, then the shards run on to the next.
         for (c, (layer, mask)) in coupled.iter().enumerate() {
@@ -141,45 +134,20 @@ impl Trainer {
         let shard_penalties: Vec<f64> =
             pool.install(|| workers.par_iter_mut().map(|w| backward(w, &whole_batch)).collect());
         penalty += shard_penalties.iter().sum::<f64>();
-        self.finish_gradients(active, sse / (rows * PIXELS) as f64, penalty)
+        self.finish_gradients(active, rows, sse, penalty)
     }
 
     /// Sums the `active` shards' gradients into the first workspace and adds weight decay;
-    /// returns the loss: the reconstruction term `mse` plus `penalty` and the decay's term.
-    fn finish_gradients(&mut self, active: usize, mse: f64, mut penalty: f64) -> f64 {
+    /// returns the loss of the batch of `rows` rows: the reconstruction term (`sse`, the summed
+    /// squared error, over its values) plus `penalty` and the decay's term.
+    fn finish_gradients(&mut self, active: usize, rows: usize, sse: f64, mut penalty: f64) -> f64 {
         let config = &self.state.config;
         let model = &self.state.model;
-        // Sum the shards' gradients into the first: every element adds the shards in the same
-        // order, shard 1 first, whatever thread takes its chunk.
+        // Sum the shards' gradients into the first, always in the same order.
         let (first, rest) = self.workers.split_at_mut(1);
-        let rest = &rest[..active - 1];
-        let add = |p: usize, c: usize, chunk: &mut [f32]| {
-            let start = c * SUM_CHUNK;
-            for w in rest {
-                let h = &w.grads[p].as_slice().expect("gradients are standard arrays")[start..start + chunk.len()];
-                for (a, &b) in chunk.iter_mut().zip(h) {
-                    *a += b;
-                }
-            }
-        };
-        let parallel = model.num_params() >= PARALLEL_FROM;
-        let slices = first[0]
-            .grads
-            .iter_mut()
-            .map(|g| g.as_slice_mut().expect("gradients are standard arrays"));
-        if !rest.is_empty() && parallel {
-            self.pool.install(|| {
-                for (p, g) in slices.enumerate() {
-                    g.par_chunks_mut(SUM_CHUNK)
-                        .enumerate()
-                        .for_each(|(c, chunk)| add(p, c, chunk));
-                }
-            });
-        } else if !rest.is_empty() {
-            for (p, g) in slices.enumerate() {
-                for (c, chunk) in g.chunks_mut(SUM_CHUNK).enumerate() {
-                    add(p, c, chunk);
-                }
+        for w in &rest[..active - 1] {
+            for (g, h) in first[0].grads.iter_mut().zip(&w.grads) {
+                *g += h;
             }
         }
         // Weight decay, an optimiser setting: λ·w into the summed gradients, λ/2·Σw² into the loss.
@@ -187,7 +155,7 @@ impl Trainer {
             let grads = &mut first[0].grads;
             penalty += self.pool.install(|| model.weight_decay(grads, config.weight_decay));
         }
-        mse + penalty
+        sse / (rows * PIXELS) as f64 + penalty
     }
 
     /// One optimisation step: gradients of the batch, then Adam. A loss or a gradient that is
@@ -198,22 +166,10 @@ impl Trainer {
             return Err(self.diverged("training loss", loss));
         }
         let model = &self.state.model;
-        let grads = &self.workers[0].grads;
-        // A fold without an early exit, which the compiler vectorises; over chunks on the
-        // threads when the model is large. The value is looked up only when there is one.
-        let any_bad = |c: &[f32]| c.iter().fold(false, |bad, g| bad | !g.is_finite());
-        let slices: Vec<&[f32]> = grads
-            .iter()
-            .map(|g| g.as_slice().expect("gradients are standard arrays"))
-            .collect();
-        let bad: Vec<bool> = if grads.iter().map(Array2::len).sum::<usize>() < PARALLEL_FROM {
-            slices.iter().map(|g| any_bad(g)).collect()
-        } else {
-            self.pool
-                .install(|| slices.iter().map(|g| g.par_chunks(SUM_CHUNK).any(any_bad)).collect())
-        };
-        for ((param, grad), bad) in model.params.iter().zip(grads).zip(bad) {
-            if bad {
+        for (param, grad) in model.params.iter().zip(&self.workers[0].grads) {
+            // A fold without an early exit, which the compiler vectorises; the value is looked
+            // up only when there is one.
+            if grad.iter().fold(false, |bad, g| bad | !g.is_finite()) {
                 let bad = grad.iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN);
                 return Err(self.diverged(&format!("a gradient of {}", param.name), f64::from(bad)));
             }
