@@ -94,8 +94,11 @@ fi
 step "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so'; then
-    step "OpenBLAS backend"
+# The linker's own search decides (the backend links -lopenblas); `ldconfig -p | grep -q` would
+# fail at random under pipefail, when grep's early exit kills ldconfig with SIGPIPE.
+openblas=$(cc -print-file-name=libopenblas.so 2>/dev/null || true)
+if [ "${openblas#/}" != "$openblas" ]; then
+    step "OpenBLAS backend ($openblas)"
     cargo clippy -p trainer --features openblas --all-targets --locked -- -D warnings
     cargo test -p trainer --features openblas --locked --lib matmul
 elif [ "${REQUIRE_OPENBLAS:-0}" = 1 ]; then
