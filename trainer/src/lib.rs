@@ -7,8 +7,9 @@
 //! Where the compute lives: the layers ([`layers`]) do their arithmetic through
 //! [`matmul::matmul`] and elementwise loops over ndarray views; [`workspace::Workspace`] holds
 //! one thread's buffers and runs a shard forward and backward; [`train::Trainer`] splits each
-//! batch into shards and sums their gradients. A GPU backend replaces `Workspace` and
-//! `matmul` behind a cargo feature, leaving recipes, optimiser and checkpoints as they are.
+//! batch into shards and sums their gradients. On a GPU ([`gpu`], the `cuda` feature) a
+//! [`gpu::Session`] runs the whole batch's step instead, leaving recipes, the phase machine,
+//! validation and checkpoints as they are.
 //!
 //! The rooms, each using only those before it: data ([`mnist`], [`noise`]) → layers
 //! ([`layers`], [`matmul`]) → model ([`model`], [`workspace`]) → training ([`optim`],
@@ -26,6 +27,7 @@ pub mod epoch;
 pub mod experiments;
 pub mod export;
 pub mod figures;
+pub mod gpu;
 pub mod infer;
 pub mod int8;
 pub mod interrupt;

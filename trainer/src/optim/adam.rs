@@ -44,10 +44,9 @@ impl Adam {
         }
     }
 
-    /// One update of every parameter `i` with `trainable[i]`, from its gradient. A frozen
-    /// parameter and its moments stay untouched.
-    pub fn step(&mut self, params: &mut [&mut Array2<f32>], grads: &[Array2<f32>], trainable: &[bool]) {
-        assert!(params.len() == self.m.len() && grads.len() == self.m.len() && trainable.len() == self.m.len());
+    /// Counts a step and returns its scalars, as [`Adam::step`] uses them: what a device that
+    /// keeps the moments itself needs (`crate::gpu`).
+    pub fn advance(&mut self) -> Constants {
         self.step += 1;
         let t = self.step as i32;
         let bias_correction1 = 1.0 - self.beta1.powi(t);
@@ -57,14 +56,31 @@ impl Adam {
         let (one_minus_b1, b2, one_minus_b2) =
             ((1.0 - self.beta1) as f32, self.beta2 as f32, (1.0 - self.beta2) as f32);
         let (bc2_sqrt, eps) = (bias_correction2_sqrt as f32, self.eps as f32);
-        let k = Constants {
+        Constants {
             one_minus_b1,
             b2,
             one_minus_b2,
             step_size,
             bc2_sqrt,
             eps,
-        };
+        }
+    }
+
+    /// The first and second moments of every parameter, in parameter order.
+    pub fn moments(&self) -> (&[Array2<f32>], &[Array2<f32>]) {
+        (&self.m, &self.v)
+    }
+
+    /// The moments, to write (a device hands its copy back).
+    pub fn moments_mut(&mut self) -> (&mut [Array2<f32>], &mut [Array2<f32>]) {
+        (&mut self.m, &mut self.v)
+    }
+
+    /// One update of every parameter `i` with `trainable[i]`, from its gradient. A frozen
+    /// parameter and its moments stay untouched.
+    pub fn step(&mut self, params: &mut [&mut Array2<f32>], grads: &[Array2<f32>], trainable: &[bool]) {
+        assert!(params.len() == self.m.len() && grads.len() == self.m.len() && trainable.len() == self.m.len());
+        let k = self.advance();
         // Every element's update is independent: chunks of every trainable tensor, in parallel
         // (on the caller's rayon pool), each vectorised at the CPU's SIMD level. Same bits as
         // one sequential pass: no operation is reordered or fused.
@@ -94,13 +110,20 @@ impl Adam {
 const CHUNK: usize = 16 * 1024;
 
 /// The f32 scalars of one step.
-struct Constants {
-    one_minus_b1: f32,
-    b2: f32,
-    one_minus_b2: f32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    eps: f32,
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Constants {
+    /// `1 − β1`.
+    pub one_minus_b1: f32,
+    /// `β2`.
+    pub b2: f32,
+    /// `1 − β2`.
+    pub one_minus_b2: f32,
+    /// `lr / (1 − β1ᵗ)`.
+    pub step_size: f32,
+    /// `√(1 − β2ᵗ)`.
+    pub bc2_sqrt: f32,
+    /// `ε`.
+    pub eps: f32,
 }
 
 /// [`update_scalar`], compiled for AVX2 where the CPU runs it ([`crate::simd::active`]).
@@ -119,7 +142,7 @@ fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: &Constants)
 
 /// Adam's element update, as PyTorch writes it.
 #[inline(always)]
-fn update_scalar(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: &Constants) {
+pub(crate) fn update_scalar(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: &Constants) {
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         *m += k.one_minus_b1 * (g - *m);
         *v = *v * k.b2 + k.one_minus_b2 * g * g;

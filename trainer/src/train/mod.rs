@@ -4,6 +4,7 @@
 //!
 //! - [`state`]: what a checkpoint holds ([`State`]);
 //! - [`step`]: one batch's loss and gradients over the shards, then Adam; an epoch of batches;
+//! - [`device`]: epochs on a GPU ([`crate::gpu`]) instead of the shards;
 //! - [`eval`]: the test-set pass, its MSE and the samples the figures draw ([`TestReport`]);
 //! - [`phases`]: the phase machine (phase starts, epoch caps, the stop rate) and the loop to the
 //!   end, which reports to an [`Observer`];
@@ -14,6 +15,7 @@
 //! The loop draws no figure and knows no experiment: those sit above it and read its
 //! [`TestReport`].
 
+pub mod device;
 pub mod eval;
 pub mod history;
 pub mod phases;
@@ -63,6 +65,9 @@ pub enum TrainError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// The device cannot train (see [`crate::gpu::DeviceError`]).
+    #[error(transparent)]
+    Device(#[from] crate::gpu::DeviceError),
     /// Checkpoint trouble.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -87,6 +92,8 @@ pub struct Trainer {
     test: Samples,
     workers: Vec<Workspace>,
     pool: rayon::ThreadPool,
+    /// The device the steps run on, when not the CPU.
+    device: Option<crate::gpu::Session>,
 }
 
 impl Trainer {
@@ -141,6 +148,7 @@ impl Trainer {
             test,
             workers: Vec::new(),
             pool,
+            device: None,
         };
         t.rebuild_workers();
         Ok(t)
@@ -150,6 +158,10 @@ impl Trainer {
         let threads = self.state.config.threads;
         let shard = self.state.config.batch_size.div_ceil(threads);
         self.workers = (0..threads).map(|_| Workspace::new(&self.state.model, shard)).collect();
+        // A new phase changed the model: the device takes it anew at the next epoch.
+        if let Some(device) = &mut self.device {
+            device.invalidate();
+        }
     }
 
     /// Training samples in use.

@@ -156,6 +156,7 @@ impl Trainer {
             zero_code_fraction: report.zero_code_fraction,
             near_zero_code_fraction: report.near_zero_code_fraction,
             backend: crate::matmul::backend_name().to_string(),
+            device: self.device_name(),
             simd: crate::simd::active().name().to_string(),
             validation: match st.config.data.as_ref().map(|d| d.validation) {
                 Some(Validation::HeldOut { seed }) => {
@@ -180,6 +181,10 @@ impl Trainer {
         let path = dir.join(METRICS);
         checkpoint::write_json(&path, metrics).map_err(|source| TrainError::Io { path, source })
     }
+}
+
+fn cpu() -> String {
+    "cpu".into()
 }
 
 /// What `metrics.json` holds.
@@ -211,8 +216,12 @@ pub struct Metrics {
     pub zero_code_fraction: f64,
     /// Fraction of test-set codes with magnitude below 0.01.
     pub near_zero_code_fraction: f64,
-    /// Matrix-product backend.
+    /// Matrix-product backend of the CPU (validation and the figures run there on any device).
     pub backend: String,
+    /// Where the training steps ran: `cpu`, or the GPU as `cuda:N (name)`. `cpu` in files
+    /// written before it was recorded.
+    #[serde(default = "cpu")]
+    pub device: String,
     /// The SIMD level of the trainer's own kernels (`scalar`, `avx2`, `avx512`; see
     /// [`crate::simd`]). Empty in files written before it was recorded.
     #[serde(default)]

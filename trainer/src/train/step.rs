@@ -3,7 +3,6 @@
 
 use super::{TrainError, Trainer};
 use crate::layers::whole_batch::{column_sums, BatchMask, CodePenalty};
-use crate::mnist::PIXELS;
 use crate::recipe::Penalty;
 use crate::workspace::Workspace;
 use ndarray::Array2;
@@ -155,7 +154,7 @@ impl Trainer {
             let grads = &mut first[0].grads;
             penalty += self.pool.install(|| model.weight_decay(grads, config.weight_decay));
         }
-        sse / (rows * PIXELS) as f64 + penalty
+        sse / (rows * self.train.features()) as f64 + penalty
     }
 
     /// One optimisation step: gradients of the batch, then Adam. A loss or a gradient that is
@@ -184,12 +183,18 @@ impl Trainer {
     /// The loss and parameter gradients of training images `batch` taken as the first batch of
     /// the first epoch, without updating anything: what a step would apply.
     pub fn batch_gradients(&mut self, batch: &[u32]) -> (f64, Vec<Array2<f32>>) {
+        if self.device.is_some() {
+            return self.device_batch_gradients(batch).expect("the device computes the gradients");
+        }
         let loss = self.gradients(batch, 0, 0);
         (loss, self.workers[0].grads.clone())
     }
 
     /// One pass over the shuffled training set; returns the mean loss per sample.
     pub fn train_epoch(&mut self) -> Result<f64, TrainError> {
+        if self.device.is_some() {
+            return self.device_epoch();
+        }
         let n = self.train.len();
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut self.state.rng);
