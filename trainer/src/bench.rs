@@ -1,5 +1,6 @@
 //! `trainer bench`: times training epochs of a recipe on the full data.
 
+use crate::gpu::Device;
 use crate::mnist::Mnist;
 use crate::progress::Progress;
 use crate::recipe;
@@ -12,8 +13,10 @@ use std::time::Instant;
 pub struct BenchResult {
     /// Recipe.
     pub variant: String,
-    /// Matrix-product backend.
+    /// Matrix-product backend of the CPU.
     pub backend: String,
+    /// Where the training steps ran: `cpu`, or the GPU as `cuda:N (name)`.
+    pub device: String,
     /// The SIMD level of the trainer's own kernels ([`crate::simd`]), with the cap when
     /// `TRAINER_SIMD` set one.
     pub simd: String,
@@ -37,11 +40,13 @@ pub struct BenchResult {
     pub eval_s: f64,
 }
 
-/// Times `epochs` training epochs of `variant` after one warm-up.
-pub fn run(variant: &str, epochs: usize, threads: usize, data: Mnist) -> anyhow::Result<BenchResult> {
+/// Times `epochs` training epochs of `variant` on `device` after one warm-up. An epoch on a
+/// GPU ends when its weights are back on the host, as every epoch of a run does.
+pub fn run(variant: &str, epochs: usize, threads: usize, device: Device, data: Mnist) -> anyhow::Result<BenchResult> {
     let recipe = recipe::find(variant).map_err(anyhow::Error::msg)?;
     let state = State::new(recipe.config(0, threads))?;
     let mut trainer = Trainer::new(state, data)?;
+    trainer.set_device(device)?;
     let mut progress = Progress::Silent;
     // Start the first phase (builds buffers), then warm up.
     trainer.state.config.phases.truncate(1);
@@ -63,6 +68,7 @@ pub fn run(variant: &str, epochs: usize, threads: usize, data: Mnist) -> anyhow:
     Ok(BenchResult {
         variant: variant.to_string(),
         backend: crate::matmul::backend_name().to_string(),
+        device: trainer.device_name(),
         simd: crate::simd::describe(),
         threads,
         batch_size: trainer.state.config.batch_size,

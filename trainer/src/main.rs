@@ -21,6 +21,10 @@ use trainer::commands::{
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no command: where every run's training steps run, `cpu` or `cuda[:N]` (a build
+    /// with the `cuda` feature). A command takes its own --device.
+    #[arg(long, value_name = "cpu|cuda[:N]")]
+    device: Option<trainer::gpu::Device>,
 }
 
 #[derive(Subcommand)]
@@ -73,8 +77,12 @@ fn main() {
     if let Err(e) = trainer::interrupt::install() {
         eprintln!("warning: Ctrl-C will end runs without a message: {e}");
     }
+    if cli.device.is_some() && cli.command.is_some() {
+        eprintln!("error: --device before a command is for the no-command run; give it after the command (trainer train fc --device cuda)");
+        std::process::exit(2);
+    }
     let result = match cli.command {
-        None => commands::all::run(),
+        None => commands::all::run(cli.device.unwrap_or_default()),
         Some(Command::Train(args)) => train::run(args).map(|_| ()),
         Some(Command::List) => {
             commands::list::run();

@@ -85,6 +85,8 @@ fn train_writes_the_run_and_protects_it() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let metrics = std::fs::read(out.join(METRICS)).unwrap();
+    let fields: serde_json::Value = serde_json::from_slice(&metrics).unwrap();
+    assert_eq!(fields["device"], "cpu");
 
     // Starting again over it is refused and changes nothing.
     let o = train(&out, &[]);
@@ -156,6 +158,29 @@ fn bad_input_gets_a_clear_error() {
         msg.contains("t10k-labels-idx1-ubyte.gz") && msg.contains("gzip"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_device_that_cannot_be_used_stops_the_command_before_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fc");
+    // This test binary's trainer has no GPU 7: without the `cuda` feature it says so, with it
+    // the driver's library or GPU is missing. Either way before the run directory exists.
+    let o = train(&out, &["--device", "cuda:7"]);
+    assert!(!o.status.success());
+    let msg = text(&o);
+    assert!(msg.contains("--device cuda:7: "), "{msg}");
+    assert!(!out.exists(), "nothing written");
+    let o = trainer(&["bench", "--epochs", "1", "--device", "cuda:7"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--device cuda:7: "), "{}", text(&o));
+    // A device that is not one, and --device before a command.
+    let o = train(&out, &["--device", "gpu"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("use cpu, cuda or cuda:N"), "{}", text(&o));
+    let o = trainer(&["--device", "cuda", "list"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("give it after the command"), "{}", text(&o));
 }
 
 /// The command a divergence message gives (its last line's text after "): ").
@@ -454,6 +479,7 @@ fn bench_prints_one_json_line() {
     assert_eq!(out.lines().count(), 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["variant"], "fc");
+    assert_eq!(v["device"], "cpu");
     assert_eq!(v["train_samples"], 60_000);
     let median = v["median_epoch_s"].as_f64().unwrap();
     assert!(median > 0.0);

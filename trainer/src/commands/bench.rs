@@ -16,6 +16,10 @@ pub struct BenchArgs {
     /// Threads [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the training steps run: `cpu`, or `cuda` / `cuda:N` (a build with the `cuda`
+    /// feature).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: crate::gpu::Device,
     #[command(flatten)]
     pub data: DataArgs,
 }
@@ -24,7 +28,7 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let data = load_data(&args.data)?;
     let threads = args.threads.unwrap_or_else(default_threads);
-    let result = crate::bench::run(&args.variant, args.epochs, threads, data)?;
+    let result = crate::bench::run(&args.variant, args.epochs, threads, args.device, data)?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::experiments::pca_baseline::{self, PcaScore};
 use crate::experiments::recipe_run::{self, RunError};
 use crate::experiments::semisup_study;
 use crate::experiments::Experiment;
+use crate::gpu::Device;
 use crate::mnist::Mnist;
 use crate::progress::Progress;
 use crate::recipe::Config;
@@ -64,6 +65,10 @@ pub struct TrainArgs {
     /// Threads [default: all cores]. Results are identical for the same seed and thread count.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the training steps run: `cpu`, or `cuda` / `cuda:N` for an NVIDIA GPU (a build
+    /// with the `cuda` feature). A run may resume on another device than it started on.
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: Device,
     #[command(flatten)]
     pub data: DataArgs,
     /// Train on the first N training images only.
@@ -92,6 +97,7 @@ impl TrainArgs {
             out: Some(out),
             force: false,
             threads: None,
+            device: Device::Cpu,
             data: DataArgs::default(),
             train_limit: None,
             test_limit: None,
@@ -126,7 +132,7 @@ pub fn run(args: TrainArgs) -> Result<Option<Metrics>> {
             if let Experiment::Pca = experiment {
                 pca(&data, &out)?;
             } else {
-                semisup(&data, &out, args.seed.unwrap_or(0))?;
+                semisup(&data, &out, args.seed.unwrap_or(0), args.device)?;
             }
             Ok(None)
         }
@@ -179,7 +185,7 @@ pub fn pca(data: &Mnist, out: &Path) -> Result<Vec<PcaScore>> {
 
 /// The semi-supervised study into `out`, on the encoder of the finished `fc` run in `runs/fc`
 /// (trained first when missing); a finished study is reported from its metrics.
-pub fn semisup(data: &Mnist, out: &Path, seed: u64) -> Result<Vec<Score>> {
+pub fn semisup(data: &Mnist, out: &Path, seed: u64, device: Device) -> Result<Vec<Score>> {
     #[derive(serde::Deserialize)]
     struct Stored {
         scores: Vec<Score>,
@@ -194,7 +200,10 @@ pub fn semisup(data: &Mnist, out: &Path, seed: u64) -> Result<Vec<Score>> {
         .unwrap_or(false);
     if !finished {
         println!("semisup: training fc first, for its encoder");
-        run(TrainArgs::plain("fc"))?;
+        run(TrainArgs {
+            device,
+            ..TrainArgs::plain("fc")
+        })?;
     }
     let state: State =
         crate::checkpoint::load(&fc).with_context(|| format!("loading the fc encoder from {}", fc.display()))?;
@@ -393,6 +402,9 @@ fn refuse_existing(out: &Path, args: &TrainArgs) -> Result<()> {
 /// An autoencoder's run into its directory, as [`start`] decides; a new run trains on `data`
 /// when given (read already), else on the data `args` name.
 fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Option<Metrics>> {
+    // The device first: one that cannot be used stops the command before anything is read or
+    // written.
+    let session = crate::gpu::open(args.device)?;
     let out = args.out_dir(&spec.name);
     // Held until the run returns: a second trainer on this directory is refused.
     let _held = crate::train::lock(&out)?;
@@ -425,6 +437,10 @@ fn train_spec(spec: &Spec, args: &TrainArgs, data: Option<Dataset>) -> Result<Op
     };
     progress.say(&format!("{}: data {}", spec.name, describe(&data)));
     let mut trainer = Trainer::new(state, data)?;
+    if let Some(session) = session {
+        trainer.set_session(session);
+        progress.say(&format!("{}: training on {}", spec.name, trainer.device_name()));
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     if !args.resume {
         // A new run must not leave an older run's final metrics beside its own checkpoint.

@@ -155,17 +155,41 @@ pub enum Kernel {
     /// `y = act(x)` over `n` values.
     Activate { x: Buf, y: Buf, n: usize, act: Act },
     /// `dx = dy · act'` over `n` values, from the activation's output `y`.
-    ActBackward { y: Buf, dy: Buf, dx: Buf, n: usize, act: Act },
+    ActBackward {
+        y: Buf,
+        dy: Buf,
+        dx: Buf,
+        n: usize,
+        act: Act,
+    },
     /// `y = x ⊙ mask` over `n` values.
     MaskMul { x: Buf, mask: Buf, y: Buf, n: usize },
     /// Per row of a `(rows, cols)` `x`, 1 in `mask` for its `k` largest values (ties to the
     /// lower column), 0 elsewhere.
-    TopK { x: Buf, mask: Buf, rows: usize, cols: usize, k: usize },
+    TopK {
+        x: Buf,
+        mask: Buf,
+        rows: usize,
+        cols: usize,
+        k: usize,
+    },
     /// Per column, 1 in `mask` for its `k` largest values over the rows (ties to the earlier
     /// row), 0 elsewhere.
-    LifetimeTopK { x: Buf, mask: Buf, rows: usize, cols: usize, k: usize },
+    LifetimeTopK {
+        x: Buf,
+        mask: Buf,
+        rows: usize,
+        cols: usize,
+        k: usize,
+    },
     /// `dy = scale · (y − t)` over `n` values.
-    MseGrad { y: Buf, t: Buf, dy: Buf, n: usize, scale: f32 },
+    MseGrad {
+        y: Buf,
+        t: Buf,
+        dy: Buf,
+        n: usize,
+        scale: f32,
+    },
     /// `out[r] = Σⱼ f(x[r, j] (− t[r, j]))` over a `(rows, cols)` `x`.
     RowSums {
         x: At,
@@ -199,9 +223,19 @@ pub enum Kernel {
     },
     /// The patches of a convolution: row `n·P + p` of `cols` holds the `C·k·k` input values
     /// under output position `p` of sample `n` (channel, kernel row, kernel column order).
-    Im2Col { x: Buf, cols: Buf, rows: usize, shape: ConvShape },
+    Im2Col {
+        x: Buf,
+        cols: Buf,
+        rows: usize,
+        shape: ConvShape,
+    },
     /// `dx[n, c, i, j] = Σ` of the patch gradients `dcols` that read input `(c, i, j)`.
-    Col2Im { dcols: Buf, dx: Buf, rows: usize, shape: ConvShape },
+    Col2Im {
+        dcols: Buf,
+        dx: Buf,
+        rows: usize,
+        shape: ConvShape,
+    },
     /// `y[n, o·P + p] = z[n·P + p, o] + bias[o]`: the product of patches and weights, laid out
     /// as the layer's `(O, OH, OW)` rows.
     ConvOut {
@@ -222,9 +256,21 @@ pub enum Kernel {
     },
     /// 2×2 max-pooling; `argmax` gets each output's input position in its row (a NaN wins,
     /// else the first largest in the order top-left, top-right, bottom-left, bottom-right).
-    MaxPool { x: Buf, y: Buf, argmax: Ids, rows: usize, shape: PoolShape },
+    MaxPool {
+        x: Buf,
+        y: Buf,
+        argmax: Ids,
+        rows: usize,
+        shape: PoolShape,
+    },
     /// `dx = 0`, then each output's gradient to its `argmax` position.
-    MaxPoolBackward { dy: Buf, argmax: Ids, dx: Buf, rows: usize, shape: PoolShape },
+    MaxPoolBackward {
+        dy: Buf,
+        argmax: Ids,
+        dx: Buf,
+        rows: usize,
+        shape: PoolShape,
+    },
     /// `y += a · x` over `n` values.
     Axpy { x: At, y: At, n: usize, a: f32 },
     /// PyTorch's Adam on `n` values (see [`crate::optim::adam`]), unless `loss` is NaN or

@@ -66,7 +66,9 @@ pub struct Cuda {
 
 /// Tries the names cudarc would load `lib` by; the error names them.
 fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> Result<(), DeviceError> {
-    let names = cudarc::get_lib_name_candidates(lib);
+    let mut names = cudarc::get_lib_name_candidates(lib);
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     for name in &names {
         // SAFETY: loading a CUDA library runs only its initialisers, as cudarc's own loading does.
         if unsafe { libloading::Library::new(name) }.is_ok() {
@@ -245,25 +247,21 @@ impl Backend for Cuda {
         let stream = self.stream.clone();
         let dst = &mut self.f[to.buf.0].0;
         let mut view = dst.slice_mut(to.offset..to.offset + data.len());
-        stream
-            .memcpy_htod(data, &mut view)
-            .map_err(|e| DeviceError::Failed {
-                device: self.device.clone(),
-                what: "copying to the GPU".into(),
-                detail: format!("{e:?}"),
-            })
+        stream.memcpy_htod(data, &mut view).map_err(|e| DeviceError::Failed {
+            device: self.device.clone(),
+            what: "copying to the GPU".into(),
+            detail: format!("{e:?}"),
+        })
     }
 
     fn upload_ids(&mut self, to: Ids, data: &[u32]) -> Result<(), DeviceError> {
         let stream = self.stream.clone();
         let mut view = self.u[to.0].0.slice_mut(..data.len());
-        stream
-            .memcpy_htod(data, &mut view)
-            .map_err(|e| DeviceError::Failed {
-                device: self.device.clone(),
-                what: "copying to the GPU".into(),
-                detail: format!("{e:?}"),
-            })
+        stream.memcpy_htod(data, &mut view).map_err(|e| DeviceError::Failed {
+            device: self.device.clone(),
+            what: "copying to the GPU".into(),
+            detail: format!("{e:?}"),
+        })
     }
 
     fn download(&mut self, from: At, out: &mut [f32]) -> Result<(), DeviceError> {
@@ -333,7 +331,14 @@ impl Backend for Cuda {
             } => self.each(
                 "gather",
                 rows * width,
-                &[self.buf(data), self.ids(order), u(first), u(rows), u(width), self.buf(out)],
+                &[
+                    self.buf(data),
+                    self.ids(order),
+                    u(first),
+                    u(rows),
+                    u(width),
+                    self.buf(out),
+                ],
             ),
             Kernel::BiasAct {
                 y,
@@ -418,9 +423,7 @@ impl Backend for Cuda {
                     Arg::I32(accumulate as i32),
                 ],
             ),
-            Kernel::L1Grad { c, dc, n, g } => {
-                self.each("l1_grad", n, &[self.buf(c), self.buf(dc), u(n), Arg::F32(g)])
-            }
+            Kernel::L1Grad { c, dc, n, g } => self.each("l1_grad", n, &[self.buf(c), self.buf(dc), u(n), Arg::F32(g)]),
             Kernel::Kl {
                 sums,
                 dc,
@@ -455,7 +458,12 @@ impl Backend for Cuda {
                     ],
                 )
             }
-            Kernel::Im2Col { x, cols, rows, shape: s } => self.each(
+            Kernel::Im2Col {
+                x,
+                cols,
+                rows,
+                shape: s,
+            } => self.each(
                 "im2col",
                 rows * s.positions() * s.patch(),
                 &[self.buf(x), self.buf(cols), u(rows), u(s.c), u(s.h), u(s.w), u(s.k)],
@@ -480,7 +488,14 @@ impl Backend for Cuda {
             } => self.each(
                 "conv_out",
                 rows * channels * positions,
-                &[self.buf(z), self.buf(y), self.at(bias), u(rows), u(channels), u(positions)],
+                &[
+                    self.buf(z),
+                    self.buf(y),
+                    self.at(bias),
+                    u(rows),
+                    u(channels),
+                    u(positions),
+                ],
             ),
             Kernel::ConvGrad {
                 dy,
@@ -502,7 +517,15 @@ impl Backend for Cuda {
             } => self.each(
                 "max_pool",
                 rows * s.c * (s.h / 2) * (s.w / 2),
-                &[self.buf(x), self.buf(y), self.ids(argmax), u(rows), u(s.c), u(s.h), u(s.w)],
+                &[
+                    self.buf(x),
+                    self.buf(y),
+                    self.ids(argmax),
+                    u(rows),
+                    u(s.c),
+                    u(s.h),
+                    u(s.w),
+                ],
             ),
             Kernel::MaxPoolBackward {
                 dy,
@@ -513,7 +536,15 @@ impl Backend for Cuda {
             } => self.each(
                 "max_pool_backward",
                 rows * s.c * s.h * s.w,
-                &[self.buf(dy), self.ids(argmax), self.buf(dx), u(rows), u(s.c), u(s.h), u(s.w)],
+                &[
+                    self.buf(dy),
+                    self.ids(argmax),
+                    self.buf(dx),
+                    u(rows),
+                    u(s.c),
+                    u(s.h),
+                    u(s.w),
+                ],
             ),
             Kernel::Axpy { x, y, n, a } => self.each("axpy", n, &[self.at(x), self.at(y), u(n), Arg::F32(a)]),
             Kernel::Adam {

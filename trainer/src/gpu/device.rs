@@ -23,7 +23,9 @@ impl FromStr for Device {
             "cuda" => Ok(Device::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(n)) => Ok(Device::Cuda(n)),
-                _ => Err(format!("'{s}' is not a device: use cpu, cuda or cuda:N (N = 0, 1, ...)")),
+                _ => Err(format!(
+                    "'{s}' is not a device: use cpu, cuda or cuda:N (N = 0, 1, ...)"
+                )),
             },
         }
     }

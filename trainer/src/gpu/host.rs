@@ -330,7 +330,11 @@ impl Backend for Host {
                 let total: f64 = self.f[parts.0][..n].iter().map(|&v| f64::from(v)).sum();
                 let o = &mut self.f[out.buf.0][out.offset];
                 let value = scale * total;
-                *o = if accumulate { (f64::from(*o) + value) as f32 } else { value as f32 };
+                *o = if accumulate {
+                    (f64::from(*o) + value) as f32
+                } else {
+                    value as f32
+                };
             }
             Kernel::L1Grad { c, dc, n, g } => self.with(dc, |dev, dc| {
                 for (d, &c) in dc[..n].iter_mut().zip(&dev.f[c.0]) {
@@ -492,8 +496,12 @@ mod tests {
         // <im2col(x), d> = <x, col2im(d)> for any x and d: col2im is im2col's transpose.
         let s = ConvShape { c: 2, h: 5, w: 4, k: 3 };
         let rows = 2;
-        let x: Vec<f32> = (0..rows * s.c * s.h * s.w).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
-        let d: Vec<f32> = (0..rows * s.positions() * s.patch()).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+        let x: Vec<f32> = (0..rows * s.c * s.h * s.w)
+            .map(|i| ((i * 7) % 13) as f32 - 6.0)
+            .collect();
+        let d: Vec<f32> = (0..rows * s.positions() * s.patch())
+            .map(|i| ((i * 5) % 11) as f32 - 5.0)
+            .collect();
         let mut cols = vec![0.0; d.len()];
         im2col(&x, &mut cols, rows, &s);
         let mut dx = vec![0.0; x.len()];

@@ -26,6 +26,18 @@ pub mod cuda;
 pub use device::Device;
 pub use session::Session;
 
+/// A session on `device`, `None` for the CPU. Fails, naming the cause, when the device cannot
+/// be used; it never falls back to the CPU.
+pub fn open(device: Device) -> Result<Option<Session>, DeviceError> {
+    match device {
+        Device::Cpu => Ok(None),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(ordinal) => cuda::open(ordinal).map(Some),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(DeviceError::NotBuilt(device.to_string())),
+    }
+}
+
 /// Why a device cannot train.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {

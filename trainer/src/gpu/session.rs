@@ -68,7 +68,11 @@ fn too_big(what: &str) -> DeviceError {
 impl Session {
     /// A session on `backend`, which the log and metrics call `name`.
     pub fn new(backend: Box<dyn Backend>, name: String) -> Session {
-        Session { backend, name, on: None }
+        Session {
+            backend,
+            name,
+            on: None,
+        }
     }
 
     /// The device as the log and `metrics.json` name it.
@@ -129,7 +133,11 @@ impl Session {
         for (layer, &w) in model.layers.iter().zip(&widths) {
             acts.push(b.alloc(capacity * w)?);
             dacts.push(b.alloc(capacity * w)?);
-            masks.push(if layer.has_mask() { Some(b.alloc(capacity * w)?) } else { None });
+            masks.push(if layer.has_mask() {
+                Some(b.alloc(capacity * w)?)
+            } else {
+                None
+            });
             argmax.push(match layer {
                 Layer::MaxPool2d { .. } => Some(b.alloc_ids(capacity * w)?),
                 _ => None,
@@ -306,8 +314,7 @@ impl Session {
         adam: Option<Constants>,
     ) -> Result<(), DeviceError> {
         let l = self.layout();
-        let (width, x, data, order, grads, loss) =
-            (l.width, l.x, l.data, l.order, l.grads, l.losses.at(batch));
+        let (width, x, data, order, grads, loss) = (l.width, l.x, l.data, l.order, l.grads, l.losses.at(batch));
         assert!(rows <= l.capacity && batch < l.batches, "a batch the buffers hold");
         let total_grads = l.offsets.last().map_or(0, |&o| o) + model.params.last().map_or(0, |p| p.value.len());
         let clean = l.clean;
@@ -463,7 +470,12 @@ impl Session {
                         cols,
                         k,
                     })?;
-                    self.backend.run(&Kernel::MaskMul { x: input, mask, y: out, n })?;
+                    self.backend.run(&Kernel::MaskMul {
+                        x: input,
+                        mask,
+                        y: out,
+                        n,
+                    })?;
                 }
                 Layer::LifetimeTopK { fraction } => {
                     // The whole batch is on the device: the mask is chosen over all of it.
@@ -476,15 +488,29 @@ impl Session {
                         cols: widths[i],
                         k,
                     })?;
-                    self.backend.run(&Kernel::MaskMul { x: input, mask, y: out, n })?;
+                    self.backend.run(&Kernel::MaskMul {
+                        x: input,
+                        mask,
+                        y: out,
+                        n,
+                    })?;
                 }
-                Layer::Conv2d { weight, bias, geometry: g } => {
+                Layer::Conv2d {
+                    weight,
+                    bias,
+                    geometry: g,
+                } => {
                     let shape = conv_shape(&g);
                     let (w, bias) = (params.at(offsets[weight]), params.at(offsets[bias]));
                     let (cols, z) = (l.cols.expect("patch buffer"), l.z.expect("product buffer"));
                     let positions = shape.positions();
                     let b = &mut self.backend;
-                    b.run(&Kernel::Im2Col { x: input, cols, rows, shape })?;
+                    b.run(&Kernel::Im2Col {
+                        x: input,
+                        cols,
+                        rows,
+                        shape,
+                    })?;
                     b.gemm(&Gemm {
                         m: rows * positions,
                         n: g.out_channels,
@@ -625,7 +651,11 @@ impl Session {
                         self.backend.run(&Kernel::MaskMul { x: dy, mask, y: dx, n })?;
                     }
                 }
-                Layer::Conv2d { weight, bias, geometry: g } => {
+                Layer::Conv2d {
+                    weight,
+                    bias,
+                    geometry: g,
+                } => {
                     let shape = conv_shape(&g);
                     let positions = shape.positions();
                     let (w, dw, db) = (
@@ -647,7 +677,12 @@ impl Session {
                         channels: o,
                         positions,
                     })?;
-                    b.run(&Kernel::Im2Col { x: input, cols, rows, shape })?;
+                    b.run(&Kernel::Im2Col {
+                        x: input,
+                        cols,
+                        rows,
+                        shape,
+                    })?;
                     // dW += dzᵀ·patches; db += Σ rows of dz.
                     b.gemm(&Gemm {
                         m: o,

@@ -4,7 +4,7 @@
 //! checkpoint read them.
 
 use super::{TrainError, Trainer};
-use crate::gpu::{Device, DeviceError, Session};
+use crate::gpu::{Device, Session};
 use crate::noise;
 use ndarray::Array2;
 use rand::seq::SliceRandom;
@@ -15,10 +15,7 @@ impl Trainer {
     /// Fails at once, naming the cause, when the device cannot be used: it never falls back to
     /// the CPU.
     pub fn set_device(&mut self, device: Device) -> Result<(), TrainError> {
-        self.device = match device {
-            Device::Cpu => None,
-            Device::Cuda(ordinal) => Some(open_cuda(ordinal)?),
-        };
+        self.device = crate::gpu::open(device)?;
         Ok(())
     }
 
@@ -29,7 +26,9 @@ impl Trainer {
 
     /// Where the steps run, as the log and `metrics.json` name it.
     pub fn device_name(&self) -> String {
-        self.device.as_ref().map_or_else(|| "cpu".into(), |d| d.name().to_string())
+        self.device
+            .as_ref()
+            .map_or_else(|| "cpu".into(), |d| d.name().to_string())
     }
 
     /// Puts the model's buffers and the training samples on the device unless they are there,
@@ -40,7 +39,13 @@ impl Trainer {
         if session.is_loaded() {
             session.put(&st.model, &st.adam)?;
         } else {
-            session.load(&st.model, &st.adam, &st.config, self.train.values(), self.train.features())?;
+            session.load(
+                &st.model,
+                &st.adam,
+                &st.config,
+                self.train.values(),
+                self.train.features(),
+            )?;
         }
         Ok(session)
     }
@@ -114,16 +119,4 @@ impl Trainer {
         let loss = session.losses(1)?[0];
         Ok((f64::from(loss), session.gradients(&st.model)?))
     }
-}
-
-/// A session on GPU `ordinal`.
-#[cfg(feature = "cuda")]
-fn open_cuda(ordinal: usize) -> Result<Session, DeviceError> {
-    crate::gpu::cuda::open(ordinal)
-}
-
-/// Without the `cuda` feature there is no GPU to open.
-#[cfg(not(feature = "cuda"))]
-fn open_cuda(ordinal: usize) -> Result<Session, DeviceError> {
-    Err(DeviceError::NotBuilt(Device::Cuda(ordinal).to_string()))
 }

@@ -184,7 +184,9 @@ impl Trainer {
     /// the first epoch, without updating anything: what a step would apply.
     pub fn batch_gradients(&mut self, batch: &[u32]) -> (f64, Vec<Array2<f32>>) {
         if self.device.is_some() {
-            return self.device_batch_gradients(batch).expect("the device computes the gradients");
+            return self
+                .device_batch_gradients(batch)
+                .expect("the device computes the gradients");
         }
         let loss = self.gradients(batch, 0, 0);
         (loss, self.workers[0].grads.clone())

@@ -21,10 +21,18 @@ use trainer::train::{State, TrainError, Trainer, CHECKPOINT};
 /// A fresh session on the device under test.
 pub type MakeSession = dyn Fn() -> Session;
 
+/// The bundled MNIST, or the directory `MNIST_DIR` names (a test binary run on another
+/// machine than it was built on).
 pub fn mnist() -> Mnist {
     static DATA: OnceLock<Mnist> = OnceLock::new();
-    DATA.get_or_init(|| Mnist::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")).unwrap())
-        .clone()
+    DATA.get_or_init(|| {
+        let dir = std::env::var_os("MNIST_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist"),
+            Into::into,
+        );
+        Mnist::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    })
+    .clone()
 }
 
 fn uniform(rng: &mut ChaCha8Rng, shape: (usize, usize), fan_in: usize) -> Array2<f32> {
