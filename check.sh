@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check of the project, locally and in CI: formatting, lints, the whole test suite (with
 # the firmware under QEMU: needs qemu-system-arm; the C API's programs: gcc-arm-none-eabi), the
-# no_std core, the C library and the firmware built for Cortex-M, the docs, and the optional
+# GPU backend's build, the no_std core, the C library and the firmware built for Cortex-M, the docs, and the optional
 # OpenBLAS backend when the system library is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -58,6 +58,12 @@ fi
 
 step "tests"
 cargo test --workspace --locked
+
+step "GPU backend (the cuda feature): clippy, and the GPU tests built"
+# CUDA is loaded at run time, so this builds with no CUDA toolkit and no GPU; the GPU tests
+# (trainer/tests/cuda.rs) run on a machine with one (README, "Training on a GPU").
+cargo clippy -p trainer --features cuda --all-targets --locked -- -D warnings
+cargo test -p trainer --features cuda --locked --test cuda --no-run
 
 step "no_std core for Cortex-M4F (DSP and portable kernels) and Cortex-M0"
 cargo build -p autoencoder-core --locked --target thumbv7em-none-eabihf

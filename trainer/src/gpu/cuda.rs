@@ -10,6 +10,7 @@ use super::{DeviceError, Session};
 use cudarc::cublas::{sys::cublasOperation_t, CudaBlas};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The CUDA C source of the kernels.
@@ -39,6 +40,7 @@ const NAMES: &[&str] = &[
     "max_pool_backward",
     "axpy",
     "adam",
+    "gemm_tiled",
 ];
 
 /// Threads per block of the elementwise kernels and of the reductions (`THREADS` in
@@ -58,7 +60,8 @@ enum Arg {
 pub struct Cuda {
     device: String,
     stream: Arc<CudaStream>,
-    blas: CudaBlas,
+    /// cuBLAS, or `None` where it is missing: the kernels' own tiled product then.
+    blas: Option<CudaBlas>,
     functions: HashMap<&'static str, CudaFunction>,
     f: Vec<(CudaSlice<f32>, u64)>,
     u: Vec<(CudaSlice<u32>, u64)>,
@@ -83,6 +86,11 @@ fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> 
     })
 }
 
+/// The environment variable that names a PTX file of the kernels to load instead of compiling
+/// them: for a machine without NVRTC (`cargo run -p trainer --example cuda_ptx --features cuda`
+/// writes one on any machine that has NVRTC, GPU or not).
+pub const PTX_ENV: &str = "TRAINER_CUDA_PTX";
+
 /// The kernels as PTX, compiled by NVRTC (needs only the NVRTC library, no GPU).
 pub fn compile() -> Result<cudarc::nvrtc::Ptx, String> {
     let options = cudarc::nvrtc::CompileOptions {
@@ -106,8 +114,16 @@ pub fn open(ordinal: usize) -> Result<Session, DeviceError> {
         }
     };
     probe(&device, "cuda", "driver", "")?;
-    probe(&device, "cublas", "cuBLAS", " and cuBLAS (CUDA 12: libcublas.so.12)")?;
-    probe(&device, "nvrtc", "NVRTC", " and NVRTC (CUDA 12: libnvrtc.so.12)")?;
+    let ptx_file = std::env::var_os(PTX_ENV);
+    if ptx_file.is_none() {
+        probe(
+            &device,
+            "nvrtc",
+            "NVRTC",
+            " and NVRTC (CUDA 12: libnvrtc.so.12), or set TRAINER_CUDA_PTX to the kernels' PTX",
+        )?;
+    }
+    let with_cublas = probe(&device, "cublas", "cuBLAS", "").is_ok();
     let count = CudaContext::device_count().map_err(|e| failed("counting the GPUs")(&e))?;
     if ordinal >= count.max(0) as usize {
         let found = match count {
@@ -122,8 +138,19 @@ pub fn open(ordinal: usize) -> Result<Session, DeviceError> {
     // SAFETY: no buffer of this context exists yet, and all work goes to one stream.
     unsafe { ctx.disable_event_tracking() };
     let stream = ctx.default_stream();
-    let blas = CudaBlas::new(stream.clone()).map_err(|e| failed("creating the cuBLAS handle")(&e))?;
-    let ptx = compile().map_err(|e| failed("compiling the kernels with NVRTC")(&e))?;
+    let blas = if with_cublas {
+        Some(CudaBlas::new(stream.clone()).map_err(|e| failed("creating the cuBLAS handle")(&e))?)
+    } else {
+        None
+    };
+    let ptx = match ptx_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| failed(&format!("reading {PTX_ENV}={}", Path::new(&path).display()))(&e))?;
+            cudarc::nvrtc::Ptx::from_src(text)
+        }
+        None => compile().map_err(|e| failed("compiling the kernels with NVRTC")(&e))?,
+    };
     let module = ctx.load_module(ptx).map_err(|e| failed("loading the kernels")(&e))?;
     let mut functions = HashMap::new();
     for &name in NAMES {
@@ -133,7 +160,12 @@ pub fn open(ordinal: usize) -> Result<Session, DeviceError> {
         functions.insert(name, f);
     }
     let gpu = ctx.name().unwrap_or_else(|_| "unnamed GPU".into());
-    let name = format!("{device} ({gpu})");
+    let products = if blas.is_some() {
+        ""
+    } else {
+        ", own products: no cuBLAS"
+    };
+    let name = format!("{device} ({gpu}{products})");
     let backend = Cuda {
         device,
         stream,
@@ -296,10 +328,28 @@ impl Backend for Cuda {
         if g.m == 0 || g.n == 0 {
             return Ok(());
         }
+        let Some(blas) = &self.blas else {
+            let tiles = g.m.div_ceil(16) * g.n.div_ceil(16);
+            return self.launch(
+                "gemm_tiled",
+                tiles as u32,
+                &[
+                    self.at(g.a),
+                    self.at(g.b),
+                    self.at(g.c),
+                    u(g.m),
+                    u(g.n),
+                    u(g.k),
+                    Arg::I32(g.a_t as i32),
+                    Arg::I32(g.b_t as i32),
+                    Arg::I32(g.accumulate as i32),
+                ],
+            );
+        };
         // SAFETY: the pointers address live allocations holding the matrices the sizes describe.
         unsafe {
             cudarc::cublas::result::sgemm(
-                *self.blas.handle(),
+                *blas.handle(),
                 op(g.b_t),
                 op(g.a_t),
                 g.n as i32,

@@ -308,3 +308,29 @@ extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, un
     v[i] = vi;
     p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
 }
+
+// The matrix product where cuBLAS is missing: C = op(A) op(B) (+ C), row-major, in 16x16 tiles
+// through shared memory; block b computes tile (b / tiles_n, b % tiles_n).
+extern "C" __global__ void gemm_tiled(const float* a, const float* b, float* c, unsigned m, unsigned n,
+                                      unsigned k, int a_t, int b_t, int accumulate) {
+    __shared__ float as[16][17];
+    __shared__ float bs[16][17];
+    unsigned tiles_n = (n + 15) / 16;
+    unsigned row0 = (blockIdx.x / tiles_n) * 16, col0 = (blockIdx.x % tiles_n) * 16;
+    unsigned tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    float sum = 0.0f;
+    for (unsigned l0 = 0; l0 < k; l0 += 16) {
+        unsigned ar = row0 + ty, ac = l0 + tx;
+        as[ty][tx] = (ar < m && ac < k) ? (a_t ? a[(size_t)ac * m + ar] : a[(size_t)ar * k + ac]) : 0.0f;
+        unsigned br = l0 + ty, bc = col0 + tx;
+        bs[ty][tx] = (br < k && bc < n) ? (b_t ? b[(size_t)bc * k + br] : b[(size_t)br * n + bc]) : 0.0f;
+        __syncthreads();
+        for (int l = 0; l < 16; ++l) sum += as[ty][l] * bs[l][tx];
+        __syncthreads();
+    }
+    unsigned row = row0 + ty, col = col0 + tx;
+    if (row < m && col < n) {
+        size_t o = (size_t)row * n + col;
+        c[o] = accumulate ? c[o] + sum : sum;
+    }
+}
