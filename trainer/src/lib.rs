@@ -13,7 +13,7 @@
 //!
 //! The rooms, each using only those before it: data ([`mnist`], [`noise`]) → layers
 //! ([`layers`], [`matmul`]) → model ([`model`], [`workspace`]) → training ([`optim`],
-//! [`recipe`], [`checkpoint`], [`epoch`], [`train`]) → experiments ([`experiments`], [`pca`],
+//! [`recipe`], [`gpu`], [`checkpoint`], [`epoch`], [`train`]) → experiments ([`experiments`], [`pca`],
 //! [`semisup`], drawing with [`figures`]) → reports ([`progress`], [`summary`]) → the commands
 //! ([`commands`]), which the `trainer` binary parses arguments for and calls. The training loop
 //! reports through [`epoch::Observer`] and hands a [`train::TestReport`] up; it draws nothing.

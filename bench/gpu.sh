@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The GPU figures of README ("Training on a GPU") in one go, for a GPU machine that cannot build
+# (no package registry): build the binaries where cargo works, carry target/gpu/ there, run.
+#
+#   bench/gpu.sh prepare          here: release trainer and GPU tests with the cuda feature,
+#                                 stripped, into target/gpu/ (plus the kernels' PTX when NVRTC
+#                                 is found, for a GPU machine without it)
+#   bench/gpu.sh run [STAGE...]   there, from the repository root: what the machine has, then
+#                                 the stages (default: all of them, in this order)
+#       parity   the GPU tests (trainer/tests/cuda.rs)
+#       bench    trainer bench, fc and conv, on the GPU and on all the CPU's cores
+#       all      the no-argument run on the GPU into an empty runs/, timed
+#
+# Results go to $OUT (default target/gpu/out): what the machine has, the tests' log, one JSON
+# line per bench, the whole run's log, time and summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=target/gpu
+out=${OUT:-$bin/out}
+
+prepare() {
+    cargo build -p trainer --release --features cuda --locked
+    local tests
+    tests=$(cargo test -p trainer --release --features cuda --locked --test cuda --no-run --message-format=json |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+    mkdir -p "$bin"
+    cp target/release/trainer "$bin/trainer"
+    cp "$tests" "$bin/cuda-tests"
+    strip "$bin/trainer" "$bin/cuda-tests"
+    if cargo run -q -p trainer --release --features cuda --locked --example cuda_ptx >"$bin/kernels.ptx" 2>/dev/null; then
+        echo "kernels.ptx written (NVRTC found here)"
+    else
+        rm -f "$bin/kernels.ptx"
+        echo "no NVRTC here: the GPU machine compiles the kernels itself"
+    fi
+    du -sh "$bin"
+}
+
+machine() {
+    {
+        echo "== date"; date -u
+        echo "== GPU"; nvidia-smi || true
+        echo "== CPU"; lscpu | grep -E 'Model name|^CPU\(s\)' || true
+        echo "features (count of logical CPUs with each):"
+        grep -o -w -E 'avx2|fma|avx512f|avx512_vnni' /proc/cpuinfo | sort | uniq -c || true
+        echo "== CUDA libraries"
+        ldconfig -p | grep -E 'libcuda\.so|libcublas\.so|libnvrtc\.so|libcudnn\.so' || echo "none in the loader's cache"
+    } >"$out/machine.txt" 2>&1
+    cat "$out/machine.txt"
+}
+
+run() {
+    mkdir -p "$out"
+    export MNIST_DIR=$PWD/data/mnist
+    machine
+    if ! ldconfig -p | grep -q 'libnvrtc\.so' && [ -f "$bin/kernels.ptx" ]; then
+        export TRAINER_CUDA_PTX=$PWD/$bin/kernels.ptx
+        echo "no NVRTC: loading $TRAINER_CUDA_PTX"
+    fi
+    local stages=("$@")
+    if [ ${#stages[@]} -eq 0 ]; then stages=(parity bench all); fi
+    for stage in "${stages[@]}"; do
+        case $stage in
+            parity)
+                "$bin/cuda-tests" --test-threads 1 2>&1 | tee "$out/parity.log"
+                ;;
+            bench)
+                for v in fc conv; do
+                    "$bin/trainer" bench --variant "$v" --device cuda --epochs 5 | tee "$out/bench-$v-cuda.json"
+                    "$bin/trainer" bench --variant "$v" --epochs 2 | tee "$out/bench-$v-cpu.json"
+                done
+                ;;
+            all)
+                rm -rf runs
+                local t0 ms
+                t0=$(date +%s%N)
+                "$bin/trainer" --device cuda >"$out/all.log" 2>&1 || echo "the run failed: $out/all.log"
+                ms=$((($(date +%s%N) - t0) / 1000000))
+                echo "whole run: $((ms / 1000)).$(printf %03d $((ms % 1000))) s" | tee "$out/all-time.txt"
+                cp runs/summary.md "$out/summary.md" 2>/dev/null || true
+                tail -n 40 "$out/all.log"
+                ;;
+            *)
+                echo "unknown stage '$stage': parity, bench or all" >&2
+                exit 2
+                ;;
+        esac
+    done
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) shift; run "$@" ;;
+    *)
+        echo "usage: bench/gpu.sh prepare | run [parity|bench|all ...]" >&2
+        exit 2
+        ;;
+esac
