@@ -59,6 +59,7 @@ enum Arg {
 /// A GPU with its stream, cuBLAS handle, kernels and buffers.
 pub struct Cuda {
     device: String,
+    name: String,
     stream: Arc<CudaStream>,
     /// cuBLAS, or `None` where it is missing: the kernels' own tiled product then.
     blas: Option<CudaBlas>,
@@ -100,84 +101,95 @@ pub fn compile() -> Result<cudarc::nvrtc::Ptx, String> {
     cudarc::nvrtc::compile_ptx_with_opts(KERNELS, options).map_err(|e| format!("{e:?}"))
 }
 
-/// Opens GPU `ordinal`: checks the libraries, compiles the kernels, and returns a session
-/// that names the GPU.
+/// Opens GPU `ordinal` for training: a session that names the GPU.
 pub fn open(ordinal: usize) -> Result<Session, DeviceError> {
-    let device = format!("cuda:{ordinal}");
-    let failed = |what: &str| {
-        let device = device.clone();
-        let what = what.to_string();
-        move |e: &dyn std::fmt::Debug| DeviceError::Failed {
-            device: device.clone(),
-            what: what.clone(),
-            detail: format!("{e:?}"),
-        }
-    };
-    probe(&device, "cuda", "driver", "")?;
-    let ptx_file = std::env::var_os(PTX_ENV);
-    if ptx_file.is_none() {
-        probe(
-            &device,
-            "nvrtc",
-            "NVRTC",
-            " and NVRTC (CUDA 12: libnvrtc.so.12), or set TRAINER_CUDA_PTX to the kernels' PTX",
-        )?;
-    }
-    let with_cublas = probe(&device, "cublas", "cuBLAS", "").is_ok();
-    let count = CudaContext::device_count().map_err(|e| failed("counting the GPUs")(&e))?;
-    if ordinal >= count.max(0) as usize {
-        let found = match count {
-            0 => "the CUDA driver sees no GPU".to_string(),
-            1 => "the CUDA driver sees one GPU, cuda:0".to_string(),
-            n => format!("the CUDA driver sees {n} GPUs, cuda:0 to cuda:{}", n - 1),
-        };
-        return Err(DeviceError::NoDevice { device, found });
-    }
-    let ctx = CudaContext::new(ordinal).map_err(|e| failed("creating a context")(&e))?;
-    // One stream orders everything: cudarc's events between streams are not needed.
-    // SAFETY: no buffer of this context exists yet, and all work goes to one stream.
-    unsafe { ctx.disable_event_tracking() };
-    let stream = ctx.default_stream();
-    let blas = if with_cublas {
-        Some(CudaBlas::new(stream.clone()).map_err(|e| failed("creating the cuBLAS handle")(&e))?)
-    } else {
-        None
-    };
-    let ptx = match ptx_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| failed(&format!("reading {PTX_ENV}={}", Path::new(&path).display()))(&e))?;
-            cudarc::nvrtc::Ptx::from_src(text)
-        }
-        None => compile().map_err(|e| failed("compiling the kernels with NVRTC")(&e))?,
-    };
-    let module = ctx.load_module(ptx).map_err(|e| failed("loading the kernels")(&e))?;
-    let mut functions = HashMap::new();
-    for &name in NAMES {
-        let f = module
-            .load_function(name)
-            .map_err(|e| failed(&format!("kernel {name}"))(&e))?;
-        functions.insert(name, f);
-    }
-    let gpu = ctx.name().unwrap_or_else(|_| "unnamed GPU".into());
-    let products = if blas.is_some() {
-        ""
-    } else {
-        ", own products: no cuBLAS"
-    };
-    let name = format!("{device} ({gpu}{products})");
-    let backend = Cuda {
-        device,
-        stream,
-        blas,
-        functions,
-        f: Vec::new(),
-        u: Vec::new(),
-    };
+    let backend = Cuda::open(ordinal)?;
+    let name = backend.name.clone();
     Ok(Session::new(Box::new(backend), name))
 }
 
 impl Cuda {
+    /// Opens GPU `ordinal`: checks the libraries, compiles (or loads) the kernels.
+    pub fn open(ordinal: usize) -> Result<Cuda, DeviceError> {
+        let device = format!("cuda:{ordinal}");
+        let failed = |what: &str| {
+            let device = device.clone();
+            let what = what.to_string();
+            move |e: &dyn std::fmt::Debug| DeviceError::Failed {
+                device: device.clone(),
+                what: what.clone(),
+                detail: format!("{e:?}"),
+            }
+        };
+        probe(&device, "cuda", "driver", "")?;
+        let ptx_file = std::env::var_os(PTX_ENV);
+        if ptx_file.is_none() {
+            probe(
+                &device,
+                "nvrtc",
+                "NVRTC",
+                " and NVRTC (CUDA 12: libnvrtc.so.12), or set TRAINER_CUDA_PTX to the kernels' PTX",
+            )?;
+        }
+        let with_cublas = probe(&device, "cublas", "cuBLAS", "").is_ok();
+        let count = CudaContext::device_count().map_err(|e| failed("counting the GPUs")(&e))?;
+        if ordinal >= count.max(0) as usize {
+            let found = match count {
+                0 => "the CUDA driver sees no GPU".to_string(),
+                1 => "the CUDA driver sees one GPU, cuda:0".to_string(),
+                n => format!("the CUDA driver sees {n} GPUs, cuda:0 to cuda:{}", n - 1),
+            };
+            return Err(DeviceError::NoDevice { device, found });
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| failed("creating a context")(&e))?;
+        // One stream orders everything: cudarc's events between streams are not needed.
+        // SAFETY: no buffer of this context exists yet, and all work goes to one stream.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        let blas = if with_cublas {
+            Some(CudaBlas::new(stream.clone()).map_err(|e| failed("creating the cuBLAS handle")(&e))?)
+        } else {
+            None
+        };
+        let ptx = match ptx_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| failed(&format!("reading {PTX_ENV}={}", Path::new(&path).display()))(&e))?;
+                cudarc::nvrtc::Ptx::from_src(text)
+            }
+            None => compile().map_err(|e| failed("compiling the kernels with NVRTC")(&e))?,
+        };
+        let module = ctx.load_module(ptx).map_err(|e| failed("loading the kernels")(&e))?;
+        let mut functions = HashMap::new();
+        for &name in NAMES {
+            let f = module
+                .load_function(name)
+                .map_err(|e| failed(&format!("kernel {name}"))(&e))?;
+            functions.insert(name, f);
+        }
+        let gpu = ctx.name().unwrap_or_else(|_| "unnamed GPU".into());
+        let products = if blas.is_some() {
+            ""
+        } else {
+            ", own products: no cuBLAS"
+        };
+        let name = format!("{device} ({gpu}{products})");
+        Ok(Cuda {
+            device,
+            name,
+            stream,
+            blas,
+            functions,
+            f: Vec::new(),
+            u: Vec::new(),
+        })
+    }
+
+    /// The GPU as the log names it: `cuda:N (name)`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     fn failed(&self, what: &str, detail: impl std::fmt::Debug) -> DeviceError {
         DeviceError::Failed {
             device: self.device.clone(),
