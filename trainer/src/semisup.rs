@@ -17,8 +17,10 @@
 //!   the same encoder), so fine-tuning does not begin by back-propagating a random head's
 //!   errors into the pretrained encoder.
 
+use crate::gpu::session::{StepConfig, Target};
+use crate::gpu::{DeviceError, Session};
 use crate::layers::softmax_ce;
-use crate::mnist::{Mnist, Split};
+use crate::mnist::{Mnist, Split, PIXELS};
 use crate::model::{init, Layer, Model, Param};
 use crate::optim::adam::Adam;
 use crate::optim::plateau::{Plateau, PlateauConfig};
@@ -288,10 +290,84 @@ pub fn train(mut model: Model, data: &Mnist, subset: &[u32], start: Start, confi
     (model, score)
 }
 
+/// [`train`] on a device: the same batches, the same Adam and schedule, the steps on the
+/// device (`images`: every training image scaled to [0, 1], as the device holds them). The
+/// trained model comes back from the device; the test accuracy is measured on the CPU.
+#[allow(clippy::too_many_arguments)]
+pub fn train_on(
+    session: &mut Session,
+    images: &[f32],
+    mut model: Model,
+    data: &Mnist,
+    subset: &[u32],
+    start: Start,
+    config: &SemisupConfig,
+) -> Result<(Model, Score), DeviceError> {
+    let bs = config.batch_size.min(subset.len()).max(1);
+    let mut adam = Adam::new(config.lr, model.params.iter().map(|p| p.value.dim()));
+    let mut plateau = Plateau::new(PlateauConfig::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    rng.set_stream(1);
+    let max_epochs = if subset.len() <= 1_000 {
+        config.max_epochs_small
+    } else {
+        config.max_epochs_large
+    };
+    session.load(&model, &adam, bs, false, images, PIXELS)?;
+    let step = StepConfig {
+        batch_size: bs,
+        penalty: None,
+        weight_decay: 0.0,
+    };
+    let mut order = subset.to_vec();
+    let mut labels: Vec<u32> = Vec::with_capacity(bs);
+    let mut epochs = 0;
+    while epochs < max_epochs && adam.lr >= config.stop_lr {
+        order.shuffle(&mut rng);
+        session.begin_epoch(&order)?;
+        let mut batches = 0;
+        for (b, batch) in order.chunks(bs).enumerate() {
+            labels.clear();
+            labels.extend(batch.iter().map(|&i| u32::from(data.train.labels[i as usize])));
+            let constants = adam.advance();
+            session.step(
+                &model,
+                &step,
+                b,
+                b * bs,
+                batch.len(),
+                Target::Classes(&labels),
+                Some(constants),
+            )?;
+            batches += 1;
+        }
+        let loss: f64 = session.losses(batches)?.iter().map(|&l| f64::from(l)).sum();
+        epochs += 1;
+        plateau.step(loss / order.len() as f64, &mut adam.lr);
+    }
+    session.store(&mut model, &mut adam)?;
+    let mut ws = Workspace::new(&model, bs);
+    let (_, test_accuracy) = evaluate(&model, &data.test, &mut ws);
+    let score = Score {
+        labels: subset.len(),
+        start,
+        test_accuracy,
+        epochs,
+    };
+    Ok((model, score))
+}
+
 /// The whole study: every label count and every start, from `autoencoder`'s encoder. For each
 /// label count the frozen start trains first and the fine-tuned start continues from its
 /// classifier ([`unfrozen`]).
-pub fn run(autoencoder: &Model, data: &Mnist, config: &SemisupConfig, mut report: impl FnMut(&Score)) -> Vec<Score> {
+/// With `device`, the classifiers train there ([`train_on`]).
+pub fn run(
+    autoencoder: &Model,
+    data: &Mnist,
+    config: &SemisupConfig,
+    mut device: Option<&mut Session>,
+    mut report: impl FnMut(&Score),
+) -> Result<Vec<Score>, DeviceError> {
     // A start's classifier before training, its codes centred on all the training images: the
     // same for every label count, so built once per start (each centring is a pass over the
     // 60,000 images).
@@ -301,6 +377,11 @@ pub fn run(autoencoder: &Model, data: &Mnist, config: &SemisupConfig, mut report
         let mut model = classifier(autoencoder, start, &mut rng);
         centre_codes(&mut model, &data.train);
         model
+    };
+    // What a device holds: every training image as the network sees it.
+    let images: Vec<f32> = match device {
+        Some(_) => data.train.images.iter().map(|&p| f32::from(p) / 255.0).collect(),
+        None => Vec::new(),
     };
     let frozen_start = initial(Start::Frozen);
     let scratch_start = initial(Start::Scratch);
@@ -315,7 +396,10 @@ pub fn run(autoencoder: &Model, data: &Mnist, config: &SemisupConfig, mut report
                 (Start::FineTuned, Some(trained)) => unfrozen(trained),
                 (Start::FineTuned, None) => initial(start),
             };
-            let (model, score) = train(model, data, &subset, start, config);
+            let (model, score) = match device.as_deref_mut() {
+                Some(session) => train_on(session, &images, model, data, &subset, start, config)?,
+                None => train(model, data, &subset, start, config),
+            };
             if start == Start::Frozen {
                 frozen = Some(model);
             }
@@ -323,7 +407,7 @@ pub fn run(autoencoder: &Model, data: &Mnist, config: &SemisupConfig, mut report
             scores.push(score);
         }
     }
-    scores
+    Ok(scores)
 }
 
 #[cfg(test)]

@@ -397,6 +397,11 @@ fn batch_coupled_layers_decide_over_the_whole_batch() {
 }
 
 #[test]
+fn semisup_matches_the_cpu() {
+    parity::semisup_matches_the_cpu(&gpu);
+}
+
+#[test]
 fn checkpoints_move_between_devices() {
     parity::checkpoints_move_between_devices(&gpu);
 }

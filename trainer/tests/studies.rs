@@ -47,7 +47,7 @@ fn semisup_scores_every_start_and_label_count() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut seen = 0;
-    let scores = semisup_study::run_semisup(&fc.state.model, &data, &config, dir.path(), |_| seen += 1).unwrap();
+    let scores = semisup_study::run_semisup(&fc.state.model, &data, &config, dir.path(), None, |_| seen += 1).unwrap();
     assert_eq!((scores.len(), seen), (6, 6));
     for s in &scores {
         // Ten classes: chance is 10 %; even a short run on 100 labels does far better.

@@ -194,6 +194,8 @@ pub fn semisup(data: &Mnist, out: &Path, seed: u64, device: Device) -> Result<Ve
         println!("semisup: already done in {}", out.display());
         return Ok(stored.scores);
     }
+    // The device first: one that cannot be used stops the study before anything is written.
+    let mut session = crate::gpu::open(device)?;
     let fc = Path::new("runs/fc").join(CHECKPOINT);
     let finished = crate::checkpoint::load::<State>(&fc)
         .map(|s| s.finished)
@@ -211,7 +213,7 @@ pub fn semisup(data: &Mnist, out: &Path, seed: u64, device: Device) -> Result<Ve
         seed,
         ..SemisupConfig::default()
     };
-    semisup_study::run_semisup(&state.model, data, &config, out, |s| {
+    semisup_study::run_semisup(&state.model, data, &config, out, session.as_mut(), |s| {
         println!(
             "semisup: {} labels, {}: test accuracy {:.2} % after {} epochs",
             s.labels,

@@ -3,6 +3,7 @@
 
 use crate::checkpoint::write_json;
 use crate::figures;
+use crate::gpu::Session;
 use crate::mnist::Mnist;
 use crate::model::Model;
 use crate::semisup::{self, Score, SemisupConfig, Start};
@@ -20,16 +21,18 @@ struct SemisupMetrics<'a> {
     scores: &'a [Score],
 }
 
-/// The semi-supervised study from `autoencoder`'s encoder; writes the accuracy figure.
+/// The semi-supervised study from `autoencoder`'s encoder, its classifiers trained on `device`
+/// when given; writes the accuracy figure.
 pub fn run_semisup(
     autoencoder: &Model,
     data: &Mnist,
     config: &SemisupConfig,
     dir: &Path,
+    device: Option<&mut Session>,
     report: impl FnMut(&Score),
 ) -> Result<Vec<Score>> {
     let t0 = Instant::now();
-    let scores = semisup::run(autoencoder, data, config, report);
+    let scores = semisup::run(autoencoder, data, config, device, report)?;
     let figs = dir.join(FIGURES);
     std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
     let series: Vec<(&str, Vec<(usize, f64)>)> = Start::ALL

@@ -182,6 +182,18 @@ pub enum Kernel {
         cols: usize,
         k: usize,
     },
+    /// Softmax cross-entropy of `(rows, cols)` logits `z` against class `labels`, as
+    /// [`crate::layers::softmax_ce`]: `out[r] = −log softmax(z_r)[label_r]` and
+    /// `dz = (softmax(z) − onehot(label)) · scale`.
+    SoftmaxCe {
+        z: Buf,
+        labels: Ids,
+        dz: Buf,
+        rows: usize,
+        cols: usize,
+        scale: f64,
+        out: Buf,
+    },
     /// `dy = scale · (y − t)` over `n` values.
     MseGrad {
         y: Buf,

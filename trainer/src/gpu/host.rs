@@ -293,6 +293,33 @@ impl Backend for Host {
                     }
                 }
             }),
+            Kernel::SoftmaxCe {
+                z,
+                labels,
+                dz,
+                rows,
+                cols,
+                scale,
+                out,
+            } => {
+                let mut losses = std::mem::take(&mut self.f[out.0]);
+                self.with(dz, |dev, dz| {
+                    let (z, labels) = (&dev.f[z.0], &dev.u[labels.0]);
+                    for r in 0..rows {
+                        let row = &z[r * cols..(r + 1) * cols];
+                        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+                        let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+                        let log_sum = sum.ln() + max;
+                        let y = labels[r] as usize;
+                        losses[r] = (log_sum - row[y] as f64) as f32;
+                        for (c, &v) in row.iter().enumerate() {
+                            let target = if c == y { 1.0 } else { 0.0 };
+                            dz[r * cols + c] = (((v as f64 - log_sum).exp() - target) * scale) as f32;
+                        }
+                    }
+                });
+                self.f[out.0] = losses;
+            }
             Kernel::MseGrad { y, t, dy, n, scale } => self.with(dy, |dev, dy| {
                 for ((d, &y), &t) in dy[..n].iter_mut().zip(&dev.f[y.0]).zip(&dev.f[t.0]) {
                     *d = scale * (y - t);

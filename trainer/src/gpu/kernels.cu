@@ -106,6 +106,25 @@ extern "C" __global__ void lifetime_topk(const float* x, float* mask, unsigned r
     mask[i] = rank < k ? 1.0f : 0.0f;
 }
 
+// One thread a row: softmax cross-entropy in double, as layers/softmax_ce.rs.
+extern "C" __global__ void softmax_ce(const float* z, const unsigned* labels, float* dz, unsigned rows,
+                                      unsigned cols, double scale, float* out) {
+    unsigned r = index_of();
+    if (r >= rows) return;
+    const float* row = z + (size_t)r * cols;
+    float mx = -INFINITY;
+    for (unsigned c = 0; c < cols; ++c) mx = fmaxf(mx, row[c]);
+    double sum = 0.0;
+    for (unsigned c = 0; c < cols; ++c) sum += exp((double)row[c] - (double)mx);
+    double log_sum = log(sum) + (double)mx;
+    unsigned y = labels[r];
+    out[r] = (float)(log_sum - (double)row[y]);
+    for (unsigned c = 0; c < cols; ++c) {
+        double p = exp((double)row[c] - log_sum);
+        dz[(size_t)r * cols + c] = (float)((p - (c == y ? 1.0 : 0.0)) * scale);
+    }
+}
+
 extern "C" __global__ void mse_grad(const float* y, const float* t, float* dy, unsigned n, float scale) {
     unsigned i = index_of();
     if (i < n) dy[i] = scale * (y[i] - t[i]);

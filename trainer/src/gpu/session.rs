@@ -14,6 +14,39 @@ use crate::model::{Layer, Model};
 use crate::optim::adam::{Adam, Constants};
 use crate::recipe::{Config, Penalty};
 
+/// What a step needs of a run's configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepConfig {
+    /// Rows of a full batch (lifetime top-k keeps a fraction of it).
+    pub batch_size: usize,
+    /// A penalty on the codes.
+    pub penalty: Option<Penalty>,
+    /// L2 weight decay (0 for none).
+    pub weight_decay: f32,
+}
+
+impl From<&Config> for StepConfig {
+    fn from(c: &Config) -> StepConfig {
+        StepConfig {
+            batch_size: c.batch_size,
+            penalty: c.penalty,
+            weight_decay: c.weight_decay,
+        }
+    }
+}
+
+/// What a step's loss compares the network's output with.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// The input rows, gathered on the device from the training samples (mean squared error).
+    Input,
+    /// The corrupted input rows and the clean ones, drawn on the host (mean squared error
+    /// against the clean rows).
+    Noisy(&'a [f32], &'a [f32]),
+    /// One class label a row (softmax cross-entropy; a batch's loss is the sum over its rows).
+    Classes(&'a [u32]),
+}
+
 /// A device and, once a model is on it, the model's buffers.
 pub struct Session {
     backend: Box<dyn Backend>,
@@ -34,6 +67,8 @@ struct Layout {
     x: Buf,
     /// The clean rows of a denoising run (its input is corrupted on the host).
     clean: Option<Buf>,
+    /// A batch's class labels.
+    labels: Ids,
     acts: Vec<Buf>,
     dacts: Vec<Buf>,
     masks: Vec<Option<Buf>>,
@@ -93,19 +128,21 @@ impl Session {
     }
 
     /// Puts `model`, Adam's moments and the training samples `train` (scaled, `width` values a
-    /// row) on the device, with buffers for `model` and batches of `config.batch_size` rows.
+    /// row) on the device, with buffers for `model` and batches of `capacity` rows (and their
+    /// clean rows when `noisy`).
     pub fn load(
         &mut self,
         model: &Model,
         adam: &Adam,
-        config: &Config,
+        capacity: usize,
+        noisy: bool,
         train: &[f32],
         width: usize,
     ) -> Result<(), DeviceError> {
         self.invalidate();
         for layer in &model.layers {
             if let Layer::Conv2d { geometry: g, .. } = layer {
-                if g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel * config.batch_size > u32::MAX as usize {
+                if g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel * capacity > u32::MAX as usize {
                     return Err(too_big("a convolution's patches"));
                 }
             }
@@ -114,7 +151,6 @@ impl Session {
             return Err(too_big("the training set or the model"));
         }
         let widths = model.widths().map_err(DeviceError::Unsupported)?;
-        let capacity = config.batch_size;
         let rows = train.len() / width.max(1);
         let batches = rows.div_ceil(capacity).max(1);
         let b = &mut self.backend;
@@ -122,10 +158,8 @@ impl Session {
         b.upload(data.start(), train)?;
         let order = b.alloc_ids(rows)?;
         let x = b.alloc(capacity * width)?;
-        let clean = match config.noise {
-            Some(_) => Some(b.alloc(capacity * width)?),
-            None => None,
-        };
+        let clean = if noisy { Some(b.alloc(capacity * width)?) } else { None };
+        let labels = b.alloc_ids(capacity)?;
         let mut acts = Vec::new();
         let mut dacts = Vec::new();
         let mut masks = Vec::new();
@@ -199,6 +233,7 @@ impl Session {
             order,
             x,
             clean,
+            labels,
             acts,
             dacts,
             masks,
@@ -300,32 +335,33 @@ impl Session {
     }
 
     /// One training step on rows `first..first + rows` of the epoch's order, batch `batch` of
-    /// the epoch: loss and gradients, then Adam with `adam` unless `adam` is `None` (the
-    /// gradients alone). A denoising run passes the corrupted and the clean rows it drew.
+    /// the epoch, its loss against `target`: loss and gradients, then Adam with `adam` unless
+    /// `adam` is `None` (the gradients alone).
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         model: &Model,
-        config: &Config,
+        config: &StepConfig,
         batch: usize,
         first: usize,
         rows: usize,
-        noisy: Option<(&[f32], &[f32])>,
+        target: Target<'_>,
         adam: Option<Constants>,
     ) -> Result<(), DeviceError> {
         let l = self.layout();
         let (width, x, data, order, grads, loss) = (l.width, l.x, l.data, l.order, l.grads, l.losses.at(batch));
         assert!(rows <= l.capacity && batch < l.batches, "a batch the buffers hold");
         let total_grads = l.offsets.last().map_or(0, |&o| o) + model.params.last().map_or(0, |p| p.value.len());
-        let clean = l.clean;
+        let (clean, labels) = (l.clean, l.labels);
         let b = &mut self.backend;
-        let target = match (noisy, clean) {
-            (Some((input, target)), Some(clean)) => {
+        let mse_target = match (target, clean) {
+            (Target::Noisy(input, target), Some(clean)) => {
                 b.upload(x.start(), input)?;
                 b.upload(clean.start(), target)?;
-                clean
+                Some(clean)
             }
-            _ => {
+            (Target::Noisy(..), None) => panic!("a noisy step needs a session loaded for noise"),
+            (Target::Input, _) | (Target::Classes(_), _) => {
                 b.run(&Kernel::Gather {
                     data,
                     order,
@@ -334,7 +370,7 @@ impl Session {
                     width,
                     out: x,
                 })?;
-                x
+                matches!(target, Target::Input).then_some(x)
             }
         };
         b.run(&Kernel::Fill {
@@ -345,33 +381,58 @@ impl Session {
         let n_layers = model.layers.len();
         self.forward(model, config, rows)?;
 
-        // The reconstruction loss and its gradient.
+        // The loss and its gradient.
         let l = self.layout();
         let (out, dout, partial) = (l.acts[n_layers - 1], l.dacts[n_layers - 1], l.partial);
-        let values = rows * width;
+        let out_width = model.widths().map_err(DeviceError::Unsupported)?[n_layers - 1];
         let b = &mut self.backend;
-        b.run(&Kernel::RowSums {
-            x: out.start(),
-            t: Some(target),
-            sum: Sum::SquaredError,
-            rows,
-            cols: width,
-            out: partial,
-        })?;
-        b.run(&Kernel::Total {
-            parts: partial,
-            n: rows,
-            scale: 1.0 / values as f64,
-            out: loss,
-            accumulate: false,
-        })?;
-        b.run(&Kernel::MseGrad {
-            y: out,
-            t: target,
-            dy: dout,
-            n: values,
-            scale: 2.0 / values as f32,
-        })?;
+        match (target, mse_target) {
+            (Target::Classes(classes), _) => {
+                b.upload_ids(labels, classes)?;
+                b.run(&Kernel::SoftmaxCe {
+                    z: out,
+                    labels,
+                    dz: dout,
+                    rows,
+                    cols: out_width,
+                    scale: 1.0 / rows as f64,
+                    out: partial,
+                })?;
+                b.run(&Kernel::Total {
+                    parts: partial,
+                    n: rows,
+                    scale: 1.0,
+                    out: loss,
+                    accumulate: false,
+                })?;
+            }
+            (_, Some(t)) => {
+                let values = rows * width;
+                b.run(&Kernel::RowSums {
+                    x: out.start(),
+                    t: Some(t),
+                    sum: Sum::SquaredError,
+                    rows,
+                    cols: width,
+                    out: partial,
+                })?;
+                b.run(&Kernel::Total {
+                    parts: partial,
+                    n: rows,
+                    scale: 1.0 / values as f64,
+                    out: loss,
+                    accumulate: false,
+                })?;
+                b.run(&Kernel::MseGrad {
+                    y: out,
+                    t,
+                    dy: dout,
+                    n: values,
+                    scale: 2.0 / values as f32,
+                })?;
+            }
+            (_, None) => unreachable!("a reconstruction has its target"),
+        }
 
         // Decoder, the penalty's gradient on the codes, encoder.
         let code = model.code_after;
@@ -401,7 +462,7 @@ impl Session {
     }
 
     /// Every layer forward on the loaded rows, in training mode.
-    fn forward(&mut self, model: &Model, config: &Config, rows: usize) -> Result<(), DeviceError> {
+    fn forward(&mut self, model: &Model, config: &StepConfig, rows: usize) -> Result<(), DeviceError> {
         let widths = model.widths().map_err(DeviceError::Unsupported)?;
         let mut i = 0;
         while i < model.layers.len() {

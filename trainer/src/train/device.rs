@@ -4,6 +4,7 @@
 //! checkpoint read them.
 
 use super::{TrainError, Trainer};
+use crate::gpu::session::Target;
 use crate::gpu::{Device, Session};
 use crate::noise;
 use ndarray::Array2;
@@ -39,13 +40,9 @@ impl Trainer {
         if session.is_loaded() {
             session.put(&st.model, &st.adam)?;
         } else {
-            session.load(
-                &st.model,
-                &st.adam,
-                &st.config,
-                self.train.values(),
-                self.train.features(),
-            )?;
+            let noisy = st.config.noise.is_some();
+            let (train, width) = (self.train.values(), self.train.features());
+            session.load(&st.model, &st.adam, st.config.batch_size, noisy, train, width)?;
         }
         Ok(session)
     }
@@ -91,8 +88,16 @@ impl Trainer {
             let step = self.state.adam.advance();
             let st = &self.state;
             let session = self.device.as_mut().expect("a device is set");
-            let noisy = noisy.as_ref().map(|(x, c)| (x.as_slice(), c.as_slice()));
-            session.step(&st.model, &st.config, b, b * bs, batch.len(), noisy, Some(step))?;
+            let target = noisy.as_ref().map_or(Target::Input, |(x, c)| Target::Noisy(x, c));
+            session.step(
+                &st.model,
+                &(&st.config).into(),
+                b,
+                b * bs,
+                batch.len(),
+                target,
+                Some(step),
+            )?;
             batches += 1;
         }
         let session = self.device.as_mut().expect("a device is set");
@@ -114,8 +119,8 @@ impl Trainer {
         self.device_ready()?.begin_epoch(batch)?;
         let st = &self.state;
         let session = self.device.as_mut().expect("a device is set");
-        let noisy = noisy.as_ref().map(|(x, c)| (x.as_slice(), c.as_slice()));
-        session.step(&st.model, &st.config, 0, 0, batch.len(), noisy, None)?;
+        let target = noisy.as_ref().map_or(Target::Input, |(x, c)| Target::Noisy(x, c));
+        session.step(&st.model, &(&st.config).into(), 0, 0, batch.len(), target, None)?;
         let loss = session.losses(1)?[0];
         Ok((f64::from(loss), session.gradients(&st.model)?))
     }

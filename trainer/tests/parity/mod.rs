@@ -372,3 +372,35 @@ pub fn divergence_is_reported(make: &MakeSession) {
         other => panic!("expected a divergence, got {other:?}"),
     }
 }
+
+/// `semisup`'s classifiers: a frozen encoder's head and a fine-tuned encoder trained on the
+/// device end where the CPU's end, within float tolerance.
+pub fn semisup_matches_the_cpu(make: &MakeSession) {
+    use trainer::semisup::{self, SemisupConfig, Start};
+    let data = mnist();
+    let fc = Model::fc_tied(784, 16, &mut ChaCha8Rng::seed_from_u64(3));
+    let config = SemisupConfig {
+        max_epochs_small: 12,
+        batch_size: 64,
+        ..SemisupConfig::default()
+    };
+    let subset = semisup::balanced_subset(&data.train.labels, 200, 0);
+    let images: Vec<f32> = data.train.images.iter().map(|&p| f32::from(p) / 255.0).collect();
+    for start in [Start::Frozen, Start::FineTuned] {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let model = semisup::classifier(&fc, start, &mut rng);
+        let (cpu, cpu_score) = semisup::train(model.clone(), &data, &subset, start, &config);
+        let mut session = make();
+        let (dev, dev_score) = semisup::train_on(&mut session, &images, model, &data, &subset, start, &config).unwrap();
+        assert_eq!(cpu_score.epochs, dev_score.epochs, "{start:?}: epochs");
+        assert!(
+            (cpu_score.test_accuracy - dev_score.test_accuracy).abs() <= 0.002,
+            "{start:?}: test accuracy {} on the CPU, {} on the device",
+            cpu_score.test_accuracy,
+            dev_score.test_accuracy
+        );
+        for (c, d) in cpu.params.iter().zip(&dev.params) {
+            assert_close(&format!("{start:?}: {}", c.name), &c.value, &d.value, 1e-3);
+        }
+    }
+}
