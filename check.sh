@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every check of the project, locally and in CI: formatting, lints, the whole test suite (with
 # the firmware under QEMU: needs qemu-system-arm; the C API's programs: gcc-arm-none-eabi), the
-# GPU backend's build, the no_std core, the C library and the firmware built for Cortex-M, the docs, and the optional
-# OpenBLAS backend when the system library is installed.
+# GPU backend's build, the no_std core, the C library and the firmware built for Cortex-M, the
+# docs, and the optional OpenBLAS backend when the system library is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
