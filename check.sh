@@ -99,6 +99,7 @@ fi
 
 step "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p trainer --features cuda --no-deps --locked
 
 # The linker's own search decides (the backend links -lopenblas); `ldconfig -p | grep -q` would
 # fail at random under pipefail, when grep's early exit kills ldconfig with SIGPIPE.

@@ -1,6 +1,6 @@
 //! What the device training step asks of a device: buffers, copies, a matrix product and a
 //! fixed list of kernels ([`Kernel`]), each described by what it computes. Two backends answer:
-//! [`crate::gpu::cuda`] (the GPU: cuBLAS and the CUDA C of `kernels.cu`) and
+//! `crate::gpu::cuda` (feature `cuda`: the GPU, cuBLAS and the CUDA C of `kernels.cu`) and
 //! [`crate::gpu::host`] (plain Rust, the reference the step is tested against on any machine).
 //!
 //! Matrices are row-major and dense: a `(rows, cols)` matrix at [`At`] occupies `rows · cols`

@@ -93,13 +93,20 @@ fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> 
 /// writes one on any machine that has NVRTC, GPU or not).
 pub const PTX_ENV: &str = "TRAINER_CUDA_PTX";
 
-/// The kernels as PTX, compiled by NVRTC (needs only the NVRTC library, no GPU).
+/// The kernels as PTX, compiled by NVRTC (needs only the NVRTC library, no GPU); compiled once
+/// a process (the no-argument run opens the GPU for every recipe).
 pub fn compile() -> Result<cudarc::nvrtc::Ptx, String> {
-    let options = cudarc::nvrtc::CompileOptions {
-        name: Some("kernels.cu".into()),
-        ..Default::default()
-    };
-    cudarc::nvrtc::compile_ptx_with_opts(KERNELS, options).map_err(|e| format!("{e:?}"))
+    static PTX: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let text = PTX.get_or_init(|| {
+        let options = cudarc::nvrtc::CompileOptions {
+            name: Some("kernels.cu".into()),
+            ..Default::default()
+        };
+        cudarc::nvrtc::compile_ptx_with_opts(KERNELS, options)
+            .map(|ptx| ptx.to_src())
+            .map_err(|e| format!("{e:?}"))
+    });
+    text.clone().map(cudarc::nvrtc::Ptx::from_src)
 }
 
 /// Opens GPU `ordinal` for training: a session that names the GPU.
