@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub const KERNELS: &str = include_str!("kernels.cu");
 
 /// The kernels `kernels.cu` defines, by name.
-const NAMES: &[&str] = &[
+pub const NAMES: &[&str] = &[
     "fill",
     "gather",
     "bias_act",

@@ -112,7 +112,7 @@ extern "C" __global__ void softmax_ce(const float* z, const unsigned* labels, fl
     unsigned r = index_of();
     if (r >= rows) return;
     const float* row = z + (size_t)r * cols;
-    float mx = -INFINITY;
+    float mx = -__int_as_float(0x7f800000);
     for (unsigned c = 0; c < cols; ++c) mx = fmaxf(mx, row[c]);
     double sum = 0.0;
     for (unsigned c = 0; c < cols; ++c) sum += exp((double)row[c] - (double)mx);
