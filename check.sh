@@ -64,6 +64,17 @@ step "GPU backend (the cuda feature): clippy, and the GPU tests built"
 # (trainer/tests/cuda.rs) run on a machine with one (README, "Training on a GPU").
 cargo clippy -p trainer --features cuda --all-targets --locked -- -D warnings
 cargo test -p trainer --features cuda --locked --test cuda --no-run
+# NVRTC runs without a GPU: the kernels are compiled by it here too (NVIDIA's wheel, pinned in
+# tools/python/nvrtc.txt, in its own virtual environment, made once).
+nvrtc_venv=.venv-nvrtc
+if ! cmp -s tools/python/nvrtc.txt "$nvrtc_venv/requirements.txt"; then
+    python3 -m venv --clear "$nvrtc_venv"
+    "$nvrtc_venv/bin/pip" install --quiet --disable-pip-version-check -r tools/python/nvrtc.txt
+    cp tools/python/nvrtc.txt "$nvrtc_venv/requirements.txt"
+fi
+nvrtc_lib=$(echo "$PWD/$nvrtc_venv"/lib/python3*/site-packages/nvidia/cuda_nvrtc/lib)
+LD_LIBRARY_PATH="$nvrtc_lib" cargo test -p trainer --features cuda --locked --test cuda -- \
+    --exact the_kernels_compile_with_nvrtc
 
 step "no_std core for Cortex-M4F (DSP and portable kernels) and Cortex-M0"
 cargo build -p autoencoder-core --locked --target thumbv7em-none-eabihf
