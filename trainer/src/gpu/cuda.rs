@@ -69,8 +69,8 @@ pub struct Cuda {
     u: Vec<(CudaSlice<u32>, u64)>,
 }
 
-/// Tries the names cudarc would load `lib` by; the error names them.
-fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> Result<(), DeviceError> {
+/// Tries the names cudarc would load `lib` by; `Err` lists them when none loads.
+fn loadable(lib: &str) -> Result<(), String> {
     let mut names = cudarc::get_lib_name_candidates(lib);
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| seen.insert(n.clone()));
@@ -80,12 +80,27 @@ fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> 
             return Ok(());
         }
     }
-    Err(DeviceError::Library {
+    Err(names.join(", "))
+}
+
+/// [`loadable`] as the error of `--device`.
+fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> Result<(), DeviceError> {
+    loadable(lib).map_err(|tried| DeviceError::Library {
         device: device.into(),
         what,
-        tried: names.join(", "),
+        tried,
         toolkit,
     })
+}
+
+/// The kernels the GPU loads: the PTX file `TRAINER_CUDA_PTX` names, else [`compile`]'s.
+pub fn kernels_ptx() -> Result<cudarc::nvrtc::Ptx, String> {
+    match std::env::var_os(PTX_ENV) {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(cudarc::nvrtc::Ptx::from_src)
+            .map_err(|e| format!("reading {PTX_ENV}={}: {e}", Path::new(&path).display())),
+        None => compile().map_err(|e| format!("compiling the kernels with NVRTC: {e}")),
+    }
 }
 
 /// The environment variable that names a PTX file of the kernels to load instead of compiling
@@ -94,10 +109,18 @@ fn probe(device: &str, lib: &str, what: &'static str, toolkit: &'static str) -> 
 pub const PTX_ENV: &str = "TRAINER_CUDA_PTX";
 
 /// The kernels as PTX, compiled by NVRTC (needs only the NVRTC library, no GPU); compiled once
-/// a process (the no-argument run opens the GPU for every recipe).
+/// a process (the no-argument run opens the GPU for every recipe). An error, not a panic, where
+/// NVRTC is missing.
 pub fn compile() -> Result<cudarc::nvrtc::Ptx, String> {
     static PTX: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     let text = PTX.get_or_init(|| {
+        loadable("nvrtc").map_err(|tried| {
+            format!(
+                "the NVRTC library could not be loaded (tried {tried}); install CUDA 12's NVRTC \
+                 (libnvrtc.so.12, or `pip install nvidia-cuda-nvrtc-cu12`) and put its directory on \
+                 LD_LIBRARY_PATH"
+            )
+        })?;
         let options = cudarc::nvrtc::CompileOptions {
             name: Some("kernels.cu".into()),
             ..Default::default()
@@ -130,8 +153,7 @@ impl Cuda {
             }
         };
         probe(&device, "cuda", "driver", "")?;
-        let ptx_file = std::env::var_os(PTX_ENV);
-        if ptx_file.is_none() {
+        if std::env::var_os(PTX_ENV).is_none() {
             probe(
                 &device,
                 "nvrtc",
@@ -159,14 +181,11 @@ impl Cuda {
         } else {
             None
         };
-        let ptx = match ptx_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| failed(&format!("reading {PTX_ENV}={}", Path::new(&path).display()))(&e))?;
-                cudarc::nvrtc::Ptx::from_src(text)
-            }
-            None => compile().map_err(|e| failed("compiling the kernels with NVRTC")(&e))?,
-        };
+        let ptx = kernels_ptx().map_err(|detail| DeviceError::Failed {
+            device: device.clone(),
+            what: "the kernels".into(),
+            detail,
+        })?;
         let module = ctx.load_module(ptx).map_err(|e| failed("loading the kernels")(&e))?;
         let mut functions = HashMap::new();
         for &name in NAMES {
