@@ -315,24 +315,15 @@ impl Backend for Cuda {
     }
 
     fn upload(&mut self, to: At, data: &[f32]) -> Result<(), DeviceError> {
-        let stream = self.stream.clone();
-        let dst = &mut self.f[to.buf.0].0;
-        let mut view = dst.slice_mut(to.offset..to.offset + data.len());
-        stream.memcpy_htod(data, &mut view).map_err(|e| DeviceError::Failed {
-            device: self.device.clone(),
-            what: "copying to the GPU".into(),
-            detail: format!("{e:?}"),
-        })
+        let mut view = self.f[to.buf.0].0.slice_mut(to.offset..to.offset + data.len());
+        let copied = self.stream.memcpy_htod(data, &mut view);
+        copied.map_err(|e| self.failed("copying to the GPU", e))
     }
 
     fn upload_ids(&mut self, to: Ids, data: &[u32]) -> Result<(), DeviceError> {
-        let stream = self.stream.clone();
         let mut view = self.u[to.0].0.slice_mut(..data.len());
-        stream.memcpy_htod(data, &mut view).map_err(|e| DeviceError::Failed {
-            device: self.device.clone(),
-            what: "copying to the GPU".into(),
-            detail: format!("{e:?}"),
-        })
+        let copied = self.stream.memcpy_htod(data, &mut view);
+        copied.map_err(|e| self.failed("copying to the GPU", e))
     }
 
     fn download(&mut self, from: At, out: &mut [f32]) -> Result<(), DeviceError> {
