@@ -27,6 +27,11 @@ prepare() {
     cp target/release/trainer "$bin/trainer"
     cp "$tests" "$bin/cuda-tests"
     strip "$bin/trainer" "$bin/cuda-tests"
+    # check.sh's NVRTC (CUDA 12.0: PTX every CUDA 12 driver loads) when no other is on the path.
+    local nvrtc
+    for nvrtc in "$PWD"/.venv-nvrtc/lib/python3*/site-packages/nvidia/cuda_nvrtc/lib; do
+        if [ -d "$nvrtc" ]; then export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$nvrtc"; fi
+    done
     if cargo run -q -p trainer --release --features cuda --locked --example cuda_ptx >"$bin/kernels.ptx" 2>/dev/null; then
         echo "kernels.ptx written (NVRTC found here)"
     else
