@@ -245,20 +245,45 @@ pub fn evaluate(model: &Model, split: &Split, ws: &mut Workspace) -> (f64, f64) 
     (loss / n as f64, correct as f64 / n as f64)
 }
 
+/// How one classifier trains, on the CPU or a device: batch size, a fresh Adam and plateau
+/// scheduler, the shuffling generator (stream 1 of the seed) and the epoch cap.
+struct Schedule {
+    bs: usize,
+    adam: Adam,
+    plateau: Plateau,
+    rng: ChaCha8Rng,
+    max_epochs: usize,
+}
+
+impl Schedule {
+    fn new(model: &Model, subset: &[u32], config: &SemisupConfig) -> Schedule {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(1);
+        Schedule {
+            bs: config.batch_size.min(subset.len()).max(1),
+            adam: Adam::new(config.lr, model.params.iter().map(|p| p.value.dim())),
+            plateau: Plateau::new(PlateauConfig::default()),
+            rng,
+            max_epochs: if subset.len() <= 1_000 {
+                config.max_epochs_small
+            } else {
+                config.max_epochs_large
+            },
+        }
+    }
+}
+
 /// Trains `model` on the training images `subset`, the plateau scheduler following the training
 /// loss; returns the trained model and its score on the test images, which training never sees.
 pub fn train(mut model: Model, data: &Mnist, subset: &[u32], start: Start, config: &SemisupConfig) -> (Model, Score) {
-    let bs = config.batch_size.min(subset.len()).max(1);
+    let Schedule {
+        bs,
+        mut adam,
+        mut plateau,
+        mut rng,
+        max_epochs,
+    } = Schedule::new(&model, subset, config);
     let mut ws = Workspace::new(&model, bs);
-    let mut adam = Adam::new(config.lr, model.params.iter().map(|p| p.value.dim()));
-    let mut plateau = Plateau::new(PlateauConfig::default());
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    rng.set_stream(1);
-    let max_epochs = if subset.len() <= 1_000 {
-        config.max_epochs_small
-    } else {
-        config.max_epochs_large
-    };
     let trainable: Vec<bool> = model.params.iter().map(|p| !p.frozen).collect();
     let mut order = subset.to_vec();
     let mut labels = Vec::with_capacity(bs);
@@ -303,16 +328,13 @@ pub fn train_on(
     start: Start,
     config: &SemisupConfig,
 ) -> Result<(Model, Score), DeviceError> {
-    let bs = config.batch_size.min(subset.len()).max(1);
-    let mut adam = Adam::new(config.lr, model.params.iter().map(|p| p.value.dim()));
-    let mut plateau = Plateau::new(PlateauConfig::default());
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    rng.set_stream(1);
-    let max_epochs = if subset.len() <= 1_000 {
-        config.max_epochs_small
-    } else {
-        config.max_epochs_large
-    };
+    let Schedule {
+        bs,
+        mut adam,
+        mut plateau,
+        mut rng,
+        max_epochs,
+    } = Schedule::new(&model, subset, config);
     session.load(&model, &adam, bs, false, images, PIXELS)?;
     let step = StepConfig {
         batch_size: bs,
