@@ -12,10 +12,12 @@ mod parity;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use trainer::gpu::backend::{Act, Backend, Buf, ConvShape, Gemm, Ids, Kernel, PoolShape, Sum};
+use trainer::gpu::backend::{Act, Backend, Buf, Gemm, Ids, Kernel, Sum};
 use trainer::gpu::cuda::Cuda;
 use trainer::gpu::host::Host;
 use trainer::gpu::Session;
+use trainer::layers::conv2d::Conv2dGeometry;
+use trainer::layers::max_pool::MaxPoolGeometry;
 use trainer::optim::adam::Adam;
 
 fn gpu() -> Session {
@@ -274,22 +276,22 @@ fn every_kernel_computes_what_the_reference_does() {
     });
     p.same("kl gradient", y, n, 1e-6);
     p.same("kl value", out, 3, 1e-6);
-    let shape = ConvShape {
-        c: 3,
-        h: 11,
-        w: 9,
-        k: 4,
-    };
+    let shape = Conv2dGeometry::new(3, 11, 9, 7, 4);
     let (conv_rows, o) = (5, 7);
     let image = p.random(conv_rows * 3 * 11 * 9, false);
-    let patches = p.random(conv_rows * shape.positions() * shape.patch(), false);
+    let patches = p.random(conv_rows * shape.positions() * shape.patch_len(), false);
     p.run(&Kernel::Im2Col {
         x: image,
         cols: patches,
         rows: conv_rows,
         shape,
     });
-    p.same("im2col", patches, conv_rows * shape.positions() * shape.patch(), 0.0);
+    p.same(
+        "im2col",
+        patches,
+        conv_rows * shape.positions() * shape.patch_len(),
+        0.0,
+    );
     p.run(&Kernel::Col2Im {
         dcols: patches,
         dx: image,
@@ -317,7 +319,7 @@ fn every_kernel_computes_what_the_reference_does() {
         positions: shape.positions(),
     });
     p.same("conv_grad", zz, conv_rows * shape.positions() * o, 0.0);
-    let pool = PoolShape { c: 3, h: 11, w: 9 };
+    let pool = MaxPoolGeometry::new(3, 11, 9);
     let pooled = 3 * 5 * 4;
     let (py, pdy) = (p.random(conv_rows * pooled, false), p.random(conv_rows * pooled, false));
     let argmax = p.ids(&vec![0; conv_rows * pooled]);

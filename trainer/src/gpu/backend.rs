@@ -7,6 +7,8 @@
 //! consecutive values from there.
 
 use super::DeviceError;
+use crate::layers::conv2d::Conv2dGeometry;
+use crate::layers::max_pool::MaxPoolGeometry;
 use crate::optim::adam::Constants as AdamStep;
 
 /// A buffer of `f32` on the device.
@@ -83,52 +85,6 @@ pub enum Sum {
     Square,
 }
 
-/// The shape of a valid (unpadded, stride 1) convolution on rows of `(C, H, W)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    /// Input channels.
-    pub c: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Kernel side.
-    pub k: usize,
-}
-
-impl ConvShape {
-    /// Output height.
-    pub fn oh(&self) -> usize {
-        self.h + 1 - self.k
-    }
-
-    /// Output width.
-    pub fn ow(&self) -> usize {
-        self.w + 1 - self.k
-    }
-
-    /// Output positions per channel (`P`).
-    pub fn positions(&self) -> usize {
-        self.oh() * self.ow()
-    }
-
-    /// Values of one patch (`C·k·k`).
-    pub fn patch(&self) -> usize {
-        self.c * self.k * self.k
-    }
-}
-
-/// 2×2, stride-2 max-pooling on rows of `(C, H, W)`; the output is `(C, H/2, W/2)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolShape {
-    /// Channels.
-    pub c: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-}
-
 /// The kernels. Each names its buffers; sizes are in values.
 #[derive(Clone, Copy, Debug)]
 pub enum Kernel {
@@ -184,14 +140,14 @@ pub enum Kernel {
     },
     /// Softmax cross-entropy of `(rows, cols)` logits `z` against class `labels`, as
     /// [`crate::layers::softmax_ce`]: `out[r] = −log softmax(z_r)[label_r]` and
-    /// `dz = (softmax(z) − onehot(label)) · scale`.
+    /// `dz = (softmax(z) − onehot(label)) / total_rows`.
     SoftmaxCe {
         z: Buf,
         labels: Ids,
         dz: Buf,
         rows: usize,
         cols: usize,
-        scale: f64,
+        total_rows: usize,
         out: Buf,
     },
     /// `dy = scale · (y − t)` over `n` values.
@@ -239,14 +195,14 @@ pub enum Kernel {
         x: Buf,
         cols: Buf,
         rows: usize,
-        shape: ConvShape,
+        shape: Conv2dGeometry,
     },
     /// `dx[n, c, i, j] = Σ` of the patch gradients `dcols` that read input `(c, i, j)`.
     Col2Im {
         dcols: Buf,
         dx: Buf,
         rows: usize,
-        shape: ConvShape,
+        shape: Conv2dGeometry,
     },
     /// `y[n, o·P + p] = z[n·P + p, o] + bias[o]`: the product of patches and weights, laid out
     /// as the layer's `(O, OH, OW)` rows.
@@ -273,7 +229,7 @@ pub enum Kernel {
         y: Buf,
         argmax: Ids,
         rows: usize,
-        shape: PoolShape,
+        shape: MaxPoolGeometry,
     },
     /// `dx = 0`, then each output's gradient to its `argmax` position.
     MaxPoolBackward {
@@ -281,7 +237,7 @@ pub enum Kernel {
         argmax: Ids,
         dx: Buf,
         rows: usize,
-        shape: PoolShape,
+        shape: MaxPoolGeometry,
     },
     /// `y += a · x` over `n` values.
     Axpy { x: At, y: At, n: usize, a: f32 },

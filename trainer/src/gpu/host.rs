@@ -1,10 +1,14 @@
-//! The reference backend: every buffer a `Vec` in host memory, every kernel a plain loop that
-//! says what the CUDA C of `kernels.cu` computes. The device training step runs on it in the
+//! The reference backend: every buffer a `Vec` in host memory, every kernel the CPU trainer's
+//! own layer where it has one (activations, top-k, lifetime top-k, max-pooling, softmax, KL,
+//! Adam's update) and a plain loop where the device's step differs (patches, layouts, sums). The device training step runs on it in the
 //! tests of any machine, against the CPU trainer; on a GPU the parity tests hold the CUDA
 //! backend to the same figures.
 
-use super::backend::{Act, At, Backend, Buf, ConvShape, Gemm, Ids, Kernel, PoolShape, Sum};
+use super::backend::{Act, At, Backend, Buf, Gemm, Ids, Kernel, Sum};
 use super::DeviceError;
+use crate::layers::conv2d::Conv2dGeometry;
+use crate::layers::{kl, leaky_relu, lifetime_topk, max_pool, sigmoid, softmax_ce, topk};
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 /// Buffers in host memory.
 #[derive(Default)]
@@ -13,41 +17,12 @@ pub struct Host {
     u: Vec<Vec<u32>>,
 }
 
-/// The order [`f32::total_cmp`] gives, as an unsigned key: larger key, larger value.
-pub fn order_key(v: f32) -> u32 {
-    let u = v.to_bits();
-    if u & 0x8000_0000 != 0 {
-        !u
-    } else {
-        u | 0x8000_0000
-    }
-}
-
-/// Leaky ReLU or sigmoid of `x`, as the CPU layers compute them.
-fn activate(act: Act, x: f32) -> f32 {
+/// `y = act(x)` over `n` values, by the CPU's layer.
+fn activate(act: Act, x: &[f32], y: &mut [f32], n: usize) {
+    let (x, y) = (rows_of(x, 1, n), rows_of_mut(y, 1, n));
     match act {
-        Act::Leaky(slope) => {
-            if x > 0.0 {
-                x
-            } else {
-                slope * x
-            }
-        }
-        Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-    }
-}
-
-/// The activation's derivative times `dy`, from its output `y`.
-fn activate_backward(act: Act, y: f32, dy: f32) -> f32 {
-    match act {
-        Act::Leaky(slope) => {
-            if y > 0.0 {
-                dy
-            } else {
-                slope * dy
-            }
-        }
-        Act::Sigmoid => dy * y * (1.0 - y),
+        Act::Leaky(slope) => leaky_relu::forward(x, y, slope),
+        Act::Sigmoid => sigmoid::forward(x, y),
     }
 }
 
@@ -70,21 +45,31 @@ impl Host {
     }
 }
 
-/// `P·k·k` patch index of input `(c, ky, kx)`.
-fn patch_index(s: &ConvShape, c: usize, ky: usize, kx: usize) -> usize {
-    (c * s.k + ky) * s.k + kx
+/// The first `rows` rows of `width` values of a buffer, as the CPU layers take them.
+fn rows_of(values: &[f32], rows: usize, width: usize) -> ArrayView2<'_, f32> {
+    ArrayView2::from_shape((rows, width), &values[..rows * width]).expect("the buffer holds the rows")
 }
 
-fn im2col(x: &[f32], cols: &mut [f32], rows: usize, s: &ConvShape) {
-    let (p, patch, len) = (s.positions(), s.patch(), s.c * s.h * s.w);
+/// [`rows_of`], to write.
+fn rows_of_mut(values: &mut [f32], rows: usize, width: usize) -> ArrayViewMut2<'_, f32> {
+    ArrayViewMut2::from_shape((rows, width), &mut values[..rows * width]).expect("the buffer holds the rows")
+}
+
+/// Patch index of input `(c, ky, kx)`: channel, kernel row, kernel column.
+fn patch_index(g: &Conv2dGeometry, c: usize, ky: usize, kx: usize) -> usize {
+    (c * g.kernel + ky) * g.kernel + kx
+}
+
+fn im2col(x: &[f32], cols: &mut [f32], rows: usize, g: &Conv2dGeometry) {
+    let (p, patch, len, (w, k)) = (g.positions(), g.patch_len(), g.in_len(), (g.in_w, g.kernel));
     for n in 0..rows {
-        for oy in 0..s.oh() {
-            for ox in 0..s.ow() {
-                let row = &mut cols[(n * p + oy * s.ow() + ox) * patch..][..patch];
-                for c in 0..s.c {
-                    for ky in 0..s.k {
-                        for kx in 0..s.k {
-                            row[patch_index(s, c, ky, kx)] = x[n * len + (c * s.h + oy + ky) * s.w + ox + kx];
+        for oy in 0..g.out_h() {
+            for ox in 0..g.out_w() {
+                let row = &mut cols[(n * p + oy * g.out_w() + ox) * patch..][..patch];
+                for c in 0..g.in_channels {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            row[patch_index(g, c, ky, kx)] = x[n * len + (c * g.in_h + oy + ky) * w + ox + kx];
                         }
                     }
                 }
@@ -93,55 +78,24 @@ fn im2col(x: &[f32], cols: &mut [f32], rows: usize, s: &ConvShape) {
     }
 }
 
-fn col2im(dcols: &[f32], dx: &mut [f32], rows: usize, s: &ConvShape) {
-    let (p, patch, len) = (s.positions(), s.patch(), s.c * s.h * s.w);
+fn col2im(dcols: &[f32], dx: &mut [f32], rows: usize, g: &Conv2dGeometry) {
+    let (p, patch, len, k) = (g.positions(), g.patch_len(), g.in_len(), g.kernel);
     for n in 0..rows {
-        for c in 0..s.c {
-            for i in 0..s.h {
-                for j in 0..s.w {
+        for c in 0..g.in_channels {
+            for i in 0..g.in_h {
+                for j in 0..g.in_w {
                     let mut sum = 0f32;
-                    for ky in 0..s.k {
-                        for kx in 0..s.k {
+                    for ky in 0..k {
+                        for kx in 0..k {
                             let (Some(oy), Some(ox)) = (i.checked_sub(ky), j.checked_sub(kx)) else {
                                 continue;
                             };
-                            if oy < s.oh() && ox < s.ow() {
-                                sum += dcols[(n * p + oy * s.ow() + ox) * patch + patch_index(s, c, ky, kx)];
+                            if oy < g.out_h() && ox < g.out_w() {
+                                sum += dcols[(n * p + oy * g.out_w() + ox) * patch + patch_index(g, c, ky, kx)];
                             }
                         }
                     }
-                    dx[n * len + (c * s.h + i) * s.w + j] = sum;
-                }
-            }
-        }
-    }
-}
-
-fn max_pool(x: &[f32], y: &mut [f32], argmax: &mut [u32], rows: usize, s: &PoolShape) {
-    let (oh, ow) = (s.h / 2, s.w / 2);
-    let (len, out) = (s.c * s.h * s.w, s.c * oh * ow);
-    for n in 0..rows {
-        for c in 0..s.c {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let at = (c * s.h + 2 * i) * s.w + 2 * j;
-                    let window = [at, at + 1, at + s.w, at + s.w + 1];
-                    let mut best = window[0];
-                    let mut nan = None;
-                    for &q in &window {
-                        if x[n * len + q].is_nan() {
-                            nan = Some(q);
-                        }
-                    }
-                    for &q in &window[1..] {
-                        if x[n * len + q] > x[n * len + best] {
-                            best = q;
-                        }
-                    }
-                    let best = nan.unwrap_or(best);
-                    let o = n * out + (c * oh + i) * ow + j;
-                    y[o] = x[n * len + best];
-                    argmax[o] = best as u32;
+                    dx[n * len + (c * g.in_h + i) * g.in_w + j] = sum;
                 }
             }
         }
@@ -240,21 +194,19 @@ impl Backend for Host {
                     }
                 });
                 if let Some((act, z)) = act {
-                    self.with(z, |dev, z| {
-                        for (z, &y) in z.iter_mut().zip(&dev.f[y.0][..rows * cols]) {
-                            *z = activate(act, y);
-                        }
-                    });
+                    self.with(z, |dev, z| activate(act, &dev.f[y.0], z, rows * cols));
                 }
             }
-            Kernel::Activate { x, y, n, act } => self.with(y, |dev, y| {
-                for (y, &x) in y[..n].iter_mut().zip(&dev.f[x.0]) {
-                    *y = activate(act, x);
-                }
-            }),
+            Kernel::Activate { x, y, n, act } => self.with(y, |dev, y| activate(act, &dev.f[x.0], y, n)),
             Kernel::ActBackward { y, dy, dx, n, act } => self.with(dx, |dev, dx| {
-                for ((dx, &y), &dy) in dx[..n].iter_mut().zip(&dev.f[y.0]).zip(&dev.f[dy.0]) {
-                    *dx = activate_backward(act, y, dy);
+                let (y, dy, dx) = (
+                    rows_of(&dev.f[y.0], 1, n),
+                    rows_of(&dev.f[dy.0], 1, n),
+                    rows_of_mut(dx, 1, n),
+                );
+                match act {
+                    Act::Leaky(slope) => leaky_relu::backward(y, dy, dx, slope),
+                    Act::Sigmoid => sigmoid::backward(y, dy, dx),
                 }
             }),
             Kernel::MaskMul { x, mask, y, n } => self.with(y, |dev, y| {
@@ -263,35 +215,11 @@ impl Backend for Host {
                 }
             }),
             Kernel::TopK { x, mask, rows, cols, k } => self.with(mask, |dev, mask| {
-                let x = &dev.f[x.0];
-                for r in 0..rows {
-                    let row = &x[r * cols..(r + 1) * cols];
-                    for j in 0..cols {
-                        let key = order_key(row[j]);
-                        let rank = (0..cols)
-                            .filter(|&i| {
-                                let other = order_key(row[i]);
-                                other > key || (other == key && i < j)
-                            })
-                            .count();
-                        mask[r * cols + j] = if rank < k { 1.0 } else { 0.0 };
-                    }
-                }
+                topk::select(rows_of(&dev.f[x.0], rows, cols), rows_of_mut(mask, rows, cols), k)
             }),
             Kernel::LifetimeTopK { x, mask, rows, cols, k } => self.with(mask, |dev, mask| {
-                let x = &dev.f[x.0];
-                for j in 0..cols {
-                    for r in 0..rows {
-                        let key = order_key(x[r * cols + j]);
-                        let rank = (0..rows)
-                            .filter(|&q| {
-                                let other = order_key(x[q * cols + j]);
-                                other > key || (other == key && q < r)
-                            })
-                            .count();
-                        mask[r * cols + j] = if rank < k { 1.0 } else { 0.0 };
-                    }
-                }
+                let x = rows_of(&dev.f[x.0], rows, cols);
+                lifetime_topk::select(&[x], &mut [rows_of_mut(mask, rows, cols)], k)
             }),
             Kernel::SoftmaxCe {
                 z,
@@ -299,23 +227,20 @@ impl Backend for Host {
                 dz,
                 rows,
                 cols,
-                scale,
+                total_rows,
                 out,
             } => {
+                // Row by row, for each row's loss.
                 let mut losses = std::mem::take(&mut self.f[out.0]);
                 self.with(dz, |dev, dz| {
                     let (z, labels) = (&dev.f[z.0], &dev.u[labels.0]);
-                    for r in 0..rows {
-                        let row = &z[r * cols..(r + 1) * cols];
-                        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
-                        let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
-                        let log_sum = sum.ln() + max;
-                        let y = labels[r] as usize;
-                        losses[r] = (log_sum - row[y] as f64) as f32;
-                        for (c, &v) in row.iter().enumerate() {
-                            let target = if c == y { 1.0 } else { 0.0 };
-                            dz[r * cols + c] = (((v as f64 - log_sum).exp() - target) * scale) as f32;
-                        }
+                    for (r, loss) in losses[..rows].iter_mut().enumerate() {
+                        let label = u8::try_from(labels[r]).expect("a class below 256");
+                        let (z, dz) = (
+                            rows_of(&z[r * cols..], 1, cols),
+                            rows_of_mut(&mut dz[r * cols..], 1, cols),
+                        );
+                        *loss = softmax_ce::forward_backward(z, &[label], dz, total_rows) as f32;
                     }
                 });
                 self.f[out.0] = losses;
@@ -379,24 +304,11 @@ impl Backend for Host {
                 lambda,
                 out,
             } => {
-                let q: Vec<f64> = self.f[sums.0][..cols]
-                    .iter()
-                    .map(|&s| (f64::from(s) / rows as f64).clamp(1e-6, 1.0 - 1e-6))
-                    .collect();
-                let kf = cols as f64;
-                let grad: Vec<f32> = q
-                    .iter()
-                    .map(|&q| (lambda / kf * (-rho / q + (1.0 - rho) / (1.0 - q)) / rows as f64) as f32)
-                    .collect();
-                for (i, d) in self.f[dc.0][..rows * cols].iter_mut().enumerate() {
-                    *d += grad[i % cols];
-                }
-                let kl: f64 = q
-                    .iter()
-                    .map(|&q| rho * (rho / q).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - q)).ln())
-                    .sum();
+                let sums: Vec<f64> = self.f[sums.0][..cols].iter().map(|&v| f64::from(v)).collect();
+                let q = kl::rho_hat(&sums, rows);
+                kl::backward(rows_of_mut(&mut self.f[dc.0], rows, cols), &q, rho, lambda, rows);
                 let o = &mut self.f[out.buf.0][out.offset];
-                *o = (f64::from(*o) + lambda * kl / kf) as f32;
+                *o = (f64::from(*o) + kl::penalty(&q, rho, lambda)) as f32;
             }
             Kernel::Im2Col { x, cols, rows, shape } => self.with(cols, |dev, c| im2col(&dev.f[x.0], c, rows, &shape)),
             Kernel::Col2Im { dcols, dx, rows, shape } => {
@@ -442,9 +354,15 @@ impl Backend for Host {
                 rows,
                 shape,
             } => {
-                let mut idx = std::mem::take(&mut self.u[argmax.0]);
-                self.with(y, |dev, y| max_pool(&dev.f[x.0], y, &mut idx, rows, &shape));
-                self.u[argmax.0] = idx;
+                let mut idx = Vec::new();
+                self.with(y, |dev, y| {
+                    let (x, y) = (
+                        rows_of(&dev.f[x.0], rows, shape.in_len()),
+                        rows_of_mut(y, rows, shape.out_len()),
+                    );
+                    max_pool::forward(x, y, &mut idx, &shape)
+                });
+                self.u[argmax.0][..idx.len()].copy_from_slice(&idx);
             }
             Kernel::MaxPoolBackward {
                 dy,
@@ -453,14 +371,12 @@ impl Backend for Host {
                 rows,
                 shape,
             } => self.with(dx, |dev, dx| {
-                let (len, out) = (shape.c * shape.h * shape.w, shape.c * (shape.h / 2) * (shape.w / 2));
-                dx[..rows * len].fill(0.0);
-                let (dy, idx) = (&dev.f[dy.0], &dev.u[argmax.0]);
-                for n in 0..rows {
-                    for o in 0..out {
-                        dx[n * len + idx[n * out + o] as usize] = dy[n * out + o];
-                    }
-                }
+                max_pool::backward(
+                    rows_of(&dev.f[dy.0], rows, shape.out_len()),
+                    &dev.u[argmax.0],
+                    rows_of_mut(dx, rows, shape.in_len()),
+                    &shape,
+                )
             }),
             Kernel::Axpy { x, y, n, a } => {
                 assert!(x.buf != y.buf, "axpy: y aliases x");
@@ -509,24 +425,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_order_key_sorts_as_total_cmp() {
-        let values = [-f32::INFINITY, -2.5, -0.0, 0.0, 1e-30, 3.0, f32::INFINITY];
-        for a in values {
-            for b in values {
-                assert_eq!(order_key(a).cmp(&order_key(b)), a.total_cmp(&b), "{a} vs {b}");
-            }
-        }
-    }
-
-    #[test]
     fn im2col_and_col2im_are_adjoint() {
         // <im2col(x), d> = <x, col2im(d)> for any x and d: col2im is im2col's transpose.
-        let s = ConvShape { c: 2, h: 5, w: 4, k: 3 };
+        let s = Conv2dGeometry::new(2, 5, 4, 1, 3);
         let rows = 2;
-        let x: Vec<f32> = (0..rows * s.c * s.h * s.w)
-            .map(|i| ((i * 7) % 13) as f32 - 6.0)
-            .collect();
-        let d: Vec<f32> = (0..rows * s.positions() * s.patch())
+        let x: Vec<f32> = (0..rows * s.in_len()).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let d: Vec<f32> = (0..rows * s.positions() * s.patch_len())
             .map(|i| ((i * 5) % 11) as f32 - 5.0)
             .collect();
         let mut cols = vec![0.0; d.len()];

@@ -7,7 +7,7 @@
 //! NaN or infinite, and every step after it (the `halted` flag), so the weights stay those of
 //! the last good step, and the host reports the divergence when it reads the losses.
 
-use super::backend::{Act, At, Backend, Buf, ConvShape, Gemm, Ids, Kernel, PoolShape, Sum};
+use super::backend::{Act, At, Backend, Buf, Gemm, Ids, Kernel, Sum};
 use super::DeviceError;
 use crate::layers::lifetime_topk;
 use crate::model::{Layer, Model};
@@ -395,7 +395,7 @@ impl Session {
                     dz: dout,
                     rows,
                     cols: out_width,
-                    scale: 1.0 / rows as f64,
+                    total_rows: rows,
                     out: partial,
                 })?;
                 b.run(&Kernel::Total {
@@ -561,21 +561,20 @@ impl Session {
                     bias,
                     geometry: g,
                 } => {
-                    let shape = conv_shape(&g);
                     let (w, bias) = (params.at(offsets[weight]), params.at(offsets[bias]));
                     let (cols, z) = (l.cols.expect("patch buffer"), l.z.expect("product buffer"));
-                    let positions = shape.positions();
+                    let positions = g.positions();
                     let b = &mut self.backend;
                     b.run(&Kernel::Im2Col {
                         x: input,
                         cols,
                         rows,
-                        shape,
+                        shape: g,
                     })?;
                     b.gemm(&Gemm {
                         m: rows * positions,
                         n: g.out_channels,
-                        k: shape.patch(),
+                        k: g.patch_len(),
                         a: cols.start(),
                         a_t: false,
                         b: w,
@@ -599,11 +598,7 @@ impl Session {
                         y: out,
                         argmax,
                         rows,
-                        shape: PoolShape {
-                            c: g.channels,
-                            h: g.in_h,
-                            w: g.in_w,
-                        },
+                        shape: g,
                     })?;
                 }
             }
@@ -717,8 +712,7 @@ impl Session {
                     bias,
                     geometry: g,
                 } => {
-                    let shape = conv_shape(&g);
-                    let positions = shape.positions();
+                    let positions = g.positions();
                     let (w, dw, db) = (
                         params.at(offsets[weight]),
                         grads.at(offsets[weight]),
@@ -729,7 +723,7 @@ impl Session {
                         l.dcols.expect("patch buffer"),
                         l.z.expect("product buffer"),
                     );
-                    let (o, patch) = (g.out_channels, shape.patch());
+                    let (o, patch) = (g.out_channels, g.patch_len());
                     let b = &mut self.backend;
                     b.run(&Kernel::ConvGrad {
                         dy,
@@ -742,7 +736,7 @@ impl Session {
                         x: input,
                         cols,
                         rows,
-                        shape,
+                        shape: g,
                     })?;
                     // dW += dzᵀ·patches; db += Σ rows of dz.
                     b.gemm(&Gemm {
@@ -779,7 +773,12 @@ impl Session {
                             c: dcols.start(),
                             accumulate: false,
                         })?;
-                        b.run(&Kernel::Col2Im { dcols, dx, rows, shape })?;
+                        b.run(&Kernel::Col2Im {
+                            dcols,
+                            dx,
+                            rows,
+                            shape: g,
+                        })?;
                     }
                 }
                 Layer::MaxPool2d { geometry: g } => {
@@ -790,11 +789,7 @@ impl Session {
                             argmax,
                             dx,
                             rows,
-                            shape: PoolShape {
-                                c: g.channels,
-                                h: g.in_h,
-                                w: g.in_w,
-                            },
+                            shape: g,
                         })?;
                     }
                 }
@@ -928,14 +923,5 @@ impl Session {
             })?;
         }
         Ok(())
-    }
-}
-
-fn conv_shape(g: &crate::layers::conv2d::Conv2dGeometry) -> ConvShape {
-    ConvShape {
-        c: g.in_channels,
-        h: g.in_h,
-        w: g.in_w,
-        k: g.kernel,
     }
 }

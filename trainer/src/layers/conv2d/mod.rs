@@ -114,9 +114,19 @@ impl Conv2dGeometry {
         self.out_channels * self.out_h() * self.out_w()
     }
 
+    /// Output positions of one channel, `OH·OW`.
+    pub fn positions(&self) -> usize {
+        self.out_h() * self.out_w()
+    }
+
+    /// Values under one output position, `C·k·k`: a patch.
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel * self.kernel
+    }
+
     /// Shape of the weight, `(O, C·k·k)`.
     pub fn weight_shape(&self) -> (usize, usize) {
-        (self.out_channels, self.in_channels * self.kernel * self.kernel)
+        (self.out_channels, self.patch_len())
     }
 
     /// Multiply-adds of one sample's forward pass (also of its `dW`, and of its `dx`).
