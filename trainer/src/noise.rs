@@ -25,7 +25,13 @@ pub enum Noise {
     },
 }
 
-/// The generator for one image: `seed`, then stream `key` (e.g. epoch and position).
+/// The stream key of the image at `position` of epoch `epoch`'s order, the same whoever draws
+/// its noise (a CPU shard or the host for a device).
+pub fn key(epoch: u64, position: usize) -> u64 {
+    (epoch << 32) | position as u64
+}
+
+/// The generator for one image: `seed`, then stream `key` (e.g. [`key`]).
 pub fn rng(seed: u64, key: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(key);

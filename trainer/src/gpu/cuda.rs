@@ -69,6 +69,15 @@ pub struct Cuda {
     u: Vec<(CudaSlice<u32>, u64)>,
 }
 
+/// A call on `device` that failed, with the library's message.
+fn failure(device: &str, what: &str, detail: &dyn std::fmt::Debug) -> DeviceError {
+    DeviceError::Failed {
+        device: device.into(),
+        what: what.into(),
+        detail: format!("{detail:?}"),
+    }
+}
+
 /// Tries the names cudarc would load `lib` by; `Err` lists them when none loads.
 fn loadable(lib: &str) -> Result<(), String> {
     let mut names = cudarc::get_lib_name_candidates(lib);
@@ -143,15 +152,7 @@ impl Cuda {
     /// Opens GPU `ordinal`: checks the libraries, compiles (or loads) the kernels.
     pub fn open(ordinal: usize) -> Result<Cuda, DeviceError> {
         let device = format!("cuda:{ordinal}");
-        let failed = |what: &str| {
-            let device = device.clone();
-            let what = what.to_string();
-            move |e: &dyn std::fmt::Debug| DeviceError::Failed {
-                device: device.clone(),
-                what: what.clone(),
-                detail: format!("{e:?}"),
-            }
-        };
+        let failed = |what: &str, e: &dyn std::fmt::Debug| failure(&device, what, e);
         probe(&device, "cuda", "driver", "")?;
         if std::env::var_os(PTX_ENV).is_none() {
             probe(
@@ -162,7 +163,7 @@ impl Cuda {
             )?;
         }
         let with_cublas = probe(&device, "cublas", "cuBLAS", "").is_ok();
-        let count = CudaContext::device_count().map_err(|e| failed("counting the GPUs")(&e))?;
+        let count = CudaContext::device_count().map_err(|e| failed("counting the GPUs", &e))?;
         if ordinal >= count.max(0) as usize {
             let found = match count {
                 0 => "the CUDA driver sees no GPU".to_string(),
@@ -171,13 +172,13 @@ impl Cuda {
             };
             return Err(DeviceError::NoDevice { device, found });
         }
-        let ctx = CudaContext::new(ordinal).map_err(|e| failed("creating a context")(&e))?;
+        let ctx = CudaContext::new(ordinal).map_err(|e| failed("creating a context", &e))?;
         // One stream orders everything: cudarc's events between streams are not needed.
         // SAFETY: no buffer of this context exists yet, and all work goes to one stream.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
         let blas = if with_cublas {
-            Some(CudaBlas::new(stream.clone()).map_err(|e| failed("creating the cuBLAS handle")(&e))?)
+            Some(CudaBlas::new(stream.clone()).map_err(|e| failed("creating the cuBLAS handle", &e))?)
         } else {
             None
         };
@@ -186,12 +187,12 @@ impl Cuda {
             what: "the kernels".into(),
             detail,
         })?;
-        let module = ctx.load_module(ptx).map_err(|e| failed("loading the kernels")(&e))?;
+        let module = ctx.load_module(ptx).map_err(|e| failed("loading the kernels", &e))?;
         let mut functions = HashMap::new();
         for &name in NAMES {
             let f = module
                 .load_function(name)
-                .map_err(|e| failed(&format!("kernel {name}"))(&e))?;
+                .map_err(|e| failed(&format!("kernel {name}"), &e))?;
             functions.insert(name, f);
         }
         let gpu = ctx.name().unwrap_or_else(|_| "unnamed GPU".into());
@@ -218,11 +219,7 @@ impl Cuda {
     }
 
     fn failed(&self, what: &str, detail: impl std::fmt::Debug) -> DeviceError {
-        DeviceError::Failed {
-            device: self.device.clone(),
-            what: what.into(),
-            detail: format!("{detail:?}"),
-        }
+        failure(&self.device, what, &detail)
     }
 
     /// The device address of `at`.

@@ -73,12 +73,21 @@ struct Layout {
     dacts: Vec<Buf>,
     masks: Vec<Option<Buf>>,
     argmax: Vec<Option<Ids>>,
-    /// Every parameter, one after another (`offsets`), and their gradients and moments.
+    /// Output width of every layer.
+    widths: Vec<usize>,
+    /// Every parameter, one after another (`offsets`, `values` in all), and their gradients
+    /// and moments.
     params: Buf,
     grads: Buf,
     m: Buf,
     v: Buf,
     offsets: Vec<usize>,
+    values: usize,
+    /// What Adam updates: runs of neighbouring trainable parameters, `(offset, values)`.
+    trainable: Vec<(usize, usize)>,
+    /// What weight decay reaches: each trainable weight of a linear or convolution layer once,
+    /// `(offset, rows, columns)`.
+    decayed: Vec<(usize, usize, usize)>,
     /// Ones, for column sums as products.
     ones: Buf,
     /// Row sums before their total.
@@ -94,6 +103,27 @@ struct Layout {
     halted: Buf,
     /// Batches the loss buffer holds.
     batches: usize,
+}
+
+impl Layout {
+    /// The input of layer `i`.
+    fn input_of(&self, i: usize) -> Buf {
+        if i == 0 {
+            self.x
+        } else {
+            self.acts[i - 1]
+        }
+    }
+}
+
+/// A parameter's (or moment's) values in order.
+fn values(a: &ndarray::Array2<f32>) -> &[f32] {
+    a.as_slice().expect("parameters are standard arrays")
+}
+
+/// [`values`], to write.
+fn values_mut(a: &mut ndarray::Array2<f32>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters are standard arrays")
 }
 
 fn too_big(what: &str) -> DeviceError {
@@ -140,12 +170,17 @@ impl Session {
         width: usize,
     ) -> Result<(), DeviceError> {
         self.invalidate();
+        // The convolutions' patch and product rows, `capacity · P` for the largest of them.
+        let (mut patches, mut products, mut conv_rows) = (0, 0, 0);
         for layer in &model.layers {
             if let Layer::Conv2d { geometry: g, .. } = layer {
-                if g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel * capacity > u32::MAX as usize {
-                    return Err(too_big("a convolution's patches"));
-                }
+                conv_rows = conv_rows.max(capacity * g.positions());
+                patches = patches.max(capacity * g.positions() * g.patch_len());
+                products = products.max(capacity * g.positions() * g.out_channels);
             }
+        }
+        if patches > u32::MAX as usize {
+            return Err(too_big("a convolution's patches"));
         }
         if train.len() > u32::MAX as usize || model.num_params() > u32::MAX as usize {
             return Err(too_big("the training set or the model"));
@@ -183,28 +218,28 @@ impl Session {
             offsets.push(total);
             total += p.value.len();
         }
+        let mut trainable: Vec<(usize, usize)> = Vec::new();
+        for (param, &start) in model.params.iter().zip(&offsets).filter(|(p, _)| !p.frozen) {
+            match trainable.last_mut() {
+                Some(run) if run.0 + run.1 == start => run.1 += param.value.len(),
+                _ => trainable.push((start, param.value.len())),
+            }
+        }
+        let mut decayed: Vec<(usize, usize, usize)> = Vec::new();
+        for layer in &model.layers {
+            if let Layer::Linear { weight, .. } | Layer::Conv2d { weight, .. } = *layer {
+                let (rows, cols) = model.params[weight].value.dim();
+                let entry = (offsets[weight], rows, cols);
+                if !model.params[weight].frozen && !decayed.contains(&entry) {
+                    decayed.push(entry);
+                }
+            }
+        }
         let params = b.alloc(total.max(1))?;
         let grads = b.alloc(total.max(1))?;
         let m = b.alloc(total.max(1))?;
         let v = b.alloc(total.max(1))?;
         // Scratch: the convolutions' patches and products, the largest of them.
-        let (mut patches, mut products) = (0, 0);
-        for layer in &model.layers {
-            if let Layer::Conv2d { geometry: g, .. } = layer {
-                let p = g.out_h() * g.out_w();
-                patches = patches.max(capacity * p * g.in_channels * g.kernel * g.kernel);
-                products = products.max(capacity * p * g.out_channels);
-            }
-        }
-        let conv_rows = model
-            .layers
-            .iter()
-            .filter_map(|l| match l {
-                Layer::Conv2d { geometry: g, .. } => Some(capacity * g.out_h() * g.out_w()),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
         let scratch = |b: &mut Box<dyn Backend>, n: usize| -> Result<Option<Buf>, DeviceError> {
             if n == 0 {
                 Ok(None)
@@ -215,10 +250,11 @@ impl Session {
         let cols = scratch(b, patches)?;
         let dcols = scratch(b, patches)?;
         let z = scratch(b, products)?;
-        let ones = b.alloc(capacity.max(conv_rows))?;
+        let ones_len = capacity.max(conv_rows);
+        let ones = b.alloc(ones_len)?;
         b.run(&Kernel::Fill {
             x: ones.start(),
-            n: capacity.max(conv_rows),
+            n: ones_len,
             value: 1.0,
         })?;
         let widest_param = model.params.iter().map(|p| p.value.nrows()).max().unwrap_or(1);
@@ -227,6 +263,7 @@ impl Session {
         let losses = b.alloc(batches)?;
         let halted = b.alloc(1)?;
         self.on = Some(Layout {
+            widths,
             capacity,
             width,
             data,
@@ -243,6 +280,9 @@ impl Session {
             m,
             v,
             offsets,
+            values: total,
+            trainable,
+            decayed,
             ones,
             partial,
             code_sums,
@@ -259,20 +299,23 @@ impl Session {
     /// Copies the weights of `model` and Adam's moments to the device: the host's copy is the
     /// one that counts at the start of every epoch.
     pub fn put(&mut self, model: &Model, adam: &Adam) -> Result<(), DeviceError> {
-        let l = self.layout();
-        let (params, m, v, offsets) = (l.params, l.m, l.v, l.offsets.clone());
+        let (b, l) = self.parts();
         let (ms, vs) = adam.moments();
-        for (((p, mh), vh), &off) in model.params.iter().zip(ms).zip(vs).zip(&offsets) {
-            let slice = |a: &ndarray::Array2<f32>| a.as_slice().expect("standard arrays").to_vec();
-            self.backend.upload(params.at(off), &slice(&p.value))?;
-            self.backend.upload(m.at(off), &slice(mh))?;
-            self.backend.upload(v.at(off), &slice(vh))?;
+        for (((p, mh), vh), &off) in model.params.iter().zip(ms).zip(vs).zip(&l.offsets) {
+            b.upload(l.params.at(off), values(&p.value))?;
+            b.upload(l.m.at(off), values(mh))?;
+            b.upload(l.v.at(off), values(vh))?;
         }
         Ok(())
     }
 
     fn layout(&self) -> &Layout {
         self.on.as_ref().expect("a model is loaded")
+    }
+
+    /// The backend and the loaded model's buffers, to use together.
+    fn parts(&mut self) -> (&mut dyn Backend, &Layout) {
+        (self.backend.as_mut(), self.on.as_ref().expect("a model is loaded"))
     }
 
     /// Starts an epoch: the order of the training samples, losses cleared.
@@ -304,31 +347,23 @@ impl Session {
 
     /// Copies the weights and Adam's moments back into `model` and `adam`.
     pub fn store(&mut self, model: &mut Model, adam: &mut Adam) -> Result<(), DeviceError> {
-        let l = self.layout();
-        let (params, m, v, offsets) = (l.params, l.m, l.v, l.offsets.clone());
-        for (p, &off) in model.params.iter_mut().zip(&offsets) {
-            let dst = p.value.as_slice_mut().expect("parameters are standard arrays");
-            self.backend.download(params.at(off), dst)?;
-        }
+        let (b, l) = self.parts();
         let (ms, vs) = adam.moments_mut();
-        for ((mh, vh), &off) in ms.iter_mut().zip(vs.iter_mut()).zip(&offsets) {
-            self.backend
-                .download(m.at(off), mh.as_slice_mut().expect("moments are standard arrays"))?;
-            self.backend
-                .download(v.at(off), vh.as_slice_mut().expect("moments are standard arrays"))?;
+        for (((p, mh), vh), &off) in model.params.iter_mut().zip(ms).zip(vs).zip(&l.offsets) {
+            b.download(l.params.at(off), values_mut(&mut p.value))?;
+            b.download(l.m.at(off), values_mut(mh))?;
+            b.download(l.v.at(off), values_mut(vh))?;
         }
         Ok(())
     }
 
     /// The parameter gradients of the last step, one array per parameter.
     pub fn gradients(&mut self, model: &Model) -> Result<Vec<ndarray::Array2<f32>>, DeviceError> {
-        let l = self.layout();
-        let (grads, offsets) = (l.grads, l.offsets.clone());
+        let (b, l) = self.parts();
         let mut out = Vec::new();
-        for (p, &off) in model.params.iter().zip(&offsets) {
+        for (p, &off) in model.params.iter().zip(&l.offsets) {
             let mut g = ndarray::Array2::zeros(p.value.dim());
-            self.backend
-                .download(grads.at(off), g.as_slice_mut().expect("a standard array"))?;
+            b.download(l.grads.at(off), g.as_slice_mut().expect("a standard array"))?;
             out.push(g);
         }
         Ok(out)
@@ -348,53 +383,50 @@ impl Session {
         target: Target<'_>,
         adam: Option<Constants>,
     ) -> Result<(), DeviceError> {
-        let l = self.layout();
-        let (width, x, data, order, grads, loss) = (l.width, l.x, l.data, l.order, l.grads, l.losses.at(batch));
+        let (b, l) = self.parts();
         assert!(rows <= l.capacity && batch < l.batches, "a batch the buffers hold");
-        let total_grads = l.offsets.last().map_or(0, |&o| o) + model.params.last().map_or(0, |p| p.value.len());
-        let (clean, labels) = (l.clean, l.labels);
-        let b = &mut self.backend;
-        let mse_target = match (target, clean) {
-            (Target::Noisy(input, target), Some(clean)) => {
+        let (width, x, loss) = (l.width, l.x, l.losses.at(batch));
+        // The input: drawn on the host for denoising, else gathered from the samples on the
+        // device. A reconstruction's reference: the clean rows, or the input itself.
+        let reference = match target {
+            Target::Noisy(input, clean_rows) => {
+                let clean = l.clean.expect("a session loaded for noise");
                 b.upload(x.start(), input)?;
-                b.upload(clean.start(), target)?;
-                Some(clean)
+                b.upload(clean.start(), clean_rows)?;
+                clean
             }
-            (Target::Noisy(..), None) => panic!("a noisy step needs a session loaded for noise"),
-            (Target::Input, _) | (Target::Classes(_), _) => {
+            Target::Input | Target::Classes(_) => {
                 b.run(&Kernel::Gather {
-                    data,
-                    order,
+                    data: l.data,
+                    order: l.order,
                     first,
                     rows,
                     width,
                     out: x,
                 })?;
-                matches!(target, Target::Input).then_some(x)
+                x
             }
         };
         b.run(&Kernel::Fill {
-            x: grads.start(),
-            n: total_grads,
+            x: l.grads.start(),
+            n: l.values,
             value: 0.0,
         })?;
         let n_layers = model.layers.len();
         self.forward(model, config, rows)?;
 
         // The loss and its gradient.
-        let l = self.layout();
+        let (b, l) = self.parts();
         let (out, dout, partial) = (l.acts[n_layers - 1], l.dacts[n_layers - 1], l.partial);
-        let out_width = model.widths().map_err(DeviceError::Unsupported)?[n_layers - 1];
-        let b = &mut self.backend;
-        match (target, mse_target) {
-            (Target::Classes(classes), _) => {
-                b.upload_ids(labels, classes)?;
+        match target {
+            Target::Classes(classes) => {
+                b.upload_ids(l.labels, classes)?;
                 b.run(&Kernel::SoftmaxCe {
                     z: out,
-                    labels,
+                    labels: l.labels,
                     dz: dout,
                     rows,
-                    cols: out_width,
+                    cols: l.widths[n_layers - 1],
                     total_rows: rows,
                     out: partial,
                 })?;
@@ -406,8 +438,8 @@ impl Session {
                     accumulate: false,
                 })?;
             }
-            (_, Some(t)) => {
-                let values = rows * width;
+            Target::Input | Target::Noisy(..) => {
+                let (t, values) = (reference, rows * width);
                 b.run(&Kernel::RowSums {
                     x: out.start(),
                     t: Some(t),
@@ -431,7 +463,6 @@ impl Session {
                     scale: 2.0 / values as f32,
                 })?;
             }
-            (_, None) => unreachable!("a reconstruction has its target"),
         }
 
         // Decoder, the penalty's gradient on the codes, encoder.
@@ -443,32 +474,22 @@ impl Session {
         }
         self.backward(model, lowest.min(code)..code, rows)?;
         if config.weight_decay > 0.0 {
-            self.weight_decay(model, config.weight_decay, loss)?;
+            self.weight_decay(config.weight_decay, loss)?;
         }
         if let Some(step) = adam {
-            self.adam(model, step, loss)?;
+            self.adam(step, loss)?;
         }
         Ok(())
     }
 
-    /// The input of layer `i`.
-    fn input_of(&self, i: usize) -> Buf {
-        let l = self.layout();
-        if i == 0 {
-            l.x
-        } else {
-            l.acts[i - 1]
-        }
-    }
-
     /// Every layer forward on the loaded rows, in training mode.
     fn forward(&mut self, model: &Model, config: &StepConfig, rows: usize) -> Result<(), DeviceError> {
-        let widths = model.widths().map_err(DeviceError::Unsupported)?;
+        let (b, l) = self.parts();
+        let widths = &l.widths;
         let mut i = 0;
         while i < model.layers.len() {
-            let input = self.input_of(i);
+            let input = l.input_of(i);
             let in_width = if i == 0 { model.input } else { widths[i - 1] };
-            let l = self.layout();
             let (out, mask, offsets, params) = (l.acts[i], l.masks[i], &l.offsets, l.params);
             let n = rows * widths[i];
             // An activation right after a linear layer runs in the same kernel as its bias.
@@ -485,7 +506,6 @@ impl Session {
                 } => {
                     let (w, bias) = (params.at(offsets[weight]), params.at(offsets[bias]));
                     let act = fused(model.layers.get(i + 1)).map(|a| (a, l.acts[i + 1]));
-                    let b = &mut self.backend;
                     b.gemm(&Gemm {
                         m: rows,
                         n: widths[i],
@@ -509,13 +529,13 @@ impl Session {
                         i += 1;
                     }
                 }
-                Layer::LeakyRelu { slope } => self.backend.run(&Kernel::Activate {
+                Layer::LeakyRelu { slope } => b.run(&Kernel::Activate {
                     x: input,
                     y: out,
                     n,
                     act: Act::Leaky(slope),
                 })?,
-                Layer::Sigmoid => self.backend.run(&Kernel::Activate {
+                Layer::Sigmoid => b.run(&Kernel::Activate {
                     x: input,
                     y: out,
                     n,
@@ -524,14 +544,14 @@ impl Session {
                 Layer::TopK { k } => {
                     let mask = mask.expect("a top-k layer has a mask");
                     let cols = widths[i];
-                    self.backend.run(&Kernel::TopK {
+                    b.run(&Kernel::TopK {
                         x: input,
                         mask,
                         rows,
                         cols,
                         k,
                     })?;
-                    self.backend.run(&Kernel::MaskMul {
+                    b.run(&Kernel::MaskMul {
                         x: input,
                         mask,
                         y: out,
@@ -542,14 +562,14 @@ impl Session {
                     // The whole batch is on the device: the mask is chosen over all of it.
                     let mask = mask.expect("a lifetime top-k layer has a mask");
                     let k = lifetime_topk::kept(fraction, config.batch_size, rows);
-                    self.backend.run(&Kernel::LifetimeTopK {
+                    b.run(&Kernel::LifetimeTopK {
                         x: input,
                         mask,
                         rows,
                         cols: widths[i],
                         k,
                     })?;
-                    self.backend.run(&Kernel::MaskMul {
+                    b.run(&Kernel::MaskMul {
                         x: input,
                         mask,
                         y: out,
@@ -564,7 +584,6 @@ impl Session {
                     let (w, bias) = (params.at(offsets[weight]), params.at(offsets[bias]));
                     let (cols, z) = (l.cols.expect("patch buffer"), l.z.expect("product buffer"));
                     let positions = g.positions();
-                    let b = &mut self.backend;
                     b.run(&Kernel::Im2Col {
                         x: input,
                         cols,
@@ -593,7 +612,7 @@ impl Session {
                 }
                 Layer::MaxPool2d { geometry: g } => {
                     let argmax = l.argmax[i].expect("a max-pool layer has positions");
-                    self.backend.run(&Kernel::MaxPool {
+                    b.run(&Kernel::MaxPool {
                         x: input,
                         y: out,
                         argmax,
@@ -610,12 +629,12 @@ impl Session {
     /// Back-propagates through layers `range`, last first, from the gradient of the last one's
     /// output; parameter gradients add up.
     fn backward(&mut self, model: &Model, range: std::ops::Range<usize>, rows: usize) -> Result<(), DeviceError> {
-        let widths = model.widths().map_err(DeviceError::Unsupported)?;
+        let (b, l) = self.parts();
+        let widths = &l.widths;
         let lowest = model.first_trainable_layer();
         for i in range.rev() {
-            let input = self.input_of(i);
+            let input = l.input_of(i);
             let in_width = if i == 0 { model.input } else { widths[i - 1] };
-            let l = self.layout();
             let (out, dy) = (l.acts[i], l.dacts[i]);
             let dx = (i > lowest).then(|| l.dacts[i - 1]);
             let (params, grads, offsets, ones) = (l.params, l.grads, &l.offsets, l.ones);
@@ -632,7 +651,6 @@ impl Session {
                         grads.at(offsets[bias]),
                     );
                     let frozen = model.params[weight].frozen && model.params[bias].frozen;
-                    let b = &mut self.backend;
                     if !frozen {
                         // dW += dyᵀ·x, stored (O, I); or xᵀ·dy for a weight stored (I, O).
                         let (a, bm, m, nn) = if transposed {
@@ -681,7 +699,7 @@ impl Session {
                 }
                 Layer::LeakyRelu { slope } => {
                     if let Some(dx) = dx {
-                        self.backend.run(&Kernel::ActBackward {
+                        b.run(&Kernel::ActBackward {
                             y: out,
                             dy,
                             dx,
@@ -692,7 +710,7 @@ impl Session {
                 }
                 Layer::Sigmoid => {
                     if let Some(dx) = dx {
-                        self.backend.run(&Kernel::ActBackward {
+                        b.run(&Kernel::ActBackward {
                             y: out,
                             dy,
                             dx,
@@ -704,7 +722,7 @@ impl Session {
                 Layer::TopK { .. } | Layer::LifetimeTopK { .. } => {
                     if let Some(dx) = dx {
                         let mask = l.masks[i].expect("a top-k layer has a mask");
-                        self.backend.run(&Kernel::MaskMul { x: dy, mask, y: dx, n })?;
+                        b.run(&Kernel::MaskMul { x: dy, mask, y: dx, n })?;
                     }
                 }
                 Layer::Conv2d {
@@ -724,7 +742,6 @@ impl Session {
                         l.z.expect("product buffer"),
                     );
                     let (o, patch) = (g.out_channels, g.patch_len());
-                    let b = &mut self.backend;
                     b.run(&Kernel::ConvGrad {
                         dy,
                         dz,
@@ -784,7 +801,7 @@ impl Session {
                 Layer::MaxPool2d { geometry: g } => {
                     if let Some(dx) = dx {
                         let argmax = l.argmax[i].expect("a max-pool layer has positions");
-                        self.backend.run(&Kernel::MaxPoolBackward {
+                        b.run(&Kernel::MaxPoolBackward {
                             dy,
                             argmax,
                             dx,
@@ -800,11 +817,10 @@ impl Session {
 
     /// A code penalty: its gradient into the codes' and its value into `loss`.
     fn penalty(&mut self, model: &Model, penalty: Penalty, rows: usize, loss: At) -> Result<(), DeviceError> {
-        let l = self.layout();
+        let (b, l) = self.parts();
         let i = model.code_after - 1;
         let (c, dc, partial, ones, sums) = (l.acts[i], l.dacts[i], l.partial, l.ones, l.code_sums);
         let k = model.code_width();
-        let b = &mut self.backend;
         match penalty {
             Penalty::L1 { lambda } => {
                 let total = rows * k;
@@ -857,69 +873,48 @@ impl Session {
 
     /// L2 weight decay as [`Model::weight_decay`]: `λ·w` into the gradient of every trainable
     /// weight of a linear or convolution layer (once for a tied one), `λ/2 · Σ w²` into `loss`.
-    fn weight_decay(&mut self, model: &Model, lambda: f32, loss: At) -> Result<(), DeviceError> {
-        let l = self.layout();
-        let (params, grads, partial, offsets) = (l.params, l.grads, l.partial, l.offsets.clone());
-        let mut seen = vec![false; model.params.len()];
-        for layer in &model.layers {
-            if let Layer::Linear { weight, .. } | Layer::Conv2d { weight, .. } = *layer {
-                if seen[weight] || model.params[weight].frozen {
-                    continue;
-                }
-                seen[weight] = true;
-                let (rows, cols) = model.params[weight].value.dim();
-                let at = offsets[weight];
-                self.backend.run(&Kernel::Axpy {
-                    x: params.at(at),
-                    y: grads.at(at),
-                    n: rows * cols,
-                    a: lambda,
-                })?;
-                self.backend.run(&Kernel::RowSums {
-                    x: params.at(at),
-                    t: None,
-                    sum: Sum::Square,
-                    rows,
-                    cols,
-                    out: partial,
-                })?;
-                self.backend.run(&Kernel::Total {
-                    parts: partial,
-                    n: rows,
-                    scale: 0.5 * f64::from(lambda),
-                    out: loss,
-                    accumulate: true,
-                })?;
-            }
+    fn weight_decay(&mut self, lambda: f32, loss: At) -> Result<(), DeviceError> {
+        let (b, l) = self.parts();
+        for &(at, rows, cols) in &l.decayed {
+            b.run(&Kernel::Axpy {
+                x: l.params.at(at),
+                y: l.grads.at(at),
+                n: rows * cols,
+                a: lambda,
+            })?;
+            b.run(&Kernel::RowSums {
+                x: l.params.at(at),
+                t: None,
+                sum: Sum::Square,
+                rows,
+                cols,
+                out: l.partial,
+            })?;
+            b.run(&Kernel::Total {
+                parts: l.partial,
+                n: rows,
+                scale: 0.5 * f64::from(lambda),
+                out: loss,
+                accumulate: true,
+            })?;
         }
         Ok(())
     }
 
-    /// Adam on every trainable parameter: one kernel per run of neighbouring trainable tensors.
-    fn adam(&mut self, model: &Model, step: Constants, loss: At) -> Result<(), DeviceError> {
-        let l = self.layout();
-        let (p, g, m, v, halted, offsets) = (l.params, l.grads, l.m, l.v, l.halted, l.offsets.clone());
-        let mut runs: Vec<(usize, usize)> = Vec::new();
-        for (i, param) in model.params.iter().enumerate() {
-            if param.frozen {
-                continue;
-            }
-            let (start, len) = (offsets[i], param.value.len());
-            match runs.last_mut() {
-                Some(run) if run.0 + run.1 == start => run.1 += len,
-                _ => runs.push((start, len)),
-            }
-        }
-        for (start, n) in runs {
-            self.backend.run(&Kernel::Adam {
-                p: p.at(start),
-                g: g.at(start),
-                m: m.at(start),
-                v: v.at(start),
+    /// Adam on every trainable parameter: one kernel per run of neighbouring trainable tensors
+    /// (found when the model was loaded).
+    fn adam(&mut self, step: Constants, loss: At) -> Result<(), DeviceError> {
+        let (b, l) = self.parts();
+        for &(start, n) in &l.trainable {
+            b.run(&Kernel::Adam {
+                p: l.params.at(start),
+                g: l.grads.at(start),
+                m: l.m.at(start),
+                v: l.v.at(start),
                 n,
                 step,
                 loss,
-                halted,
+                halted: l.halted,
             })?;
         }
         Ok(())

@@ -64,8 +64,7 @@ impl Trainer {
                 .for_each(|(r, ((x, c), &i))| {
                     c.copy_from_slice(train.row(i as usize));
                     x.copy_from_slice(c);
-                    let key = (epoch << 32) | (first + r) as u64;
-                    noise.apply(x, &mut noise::rng(seed, key));
+                    noise.apply(x, &mut noise::rng(seed, noise::key(epoch, first + r)));
                 });
         });
         Some((input, clean))

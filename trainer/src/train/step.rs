@@ -32,7 +32,7 @@ impl Trainer {
         let penalty_term: Option<&dyn CodePenalty> = penalty_term.as_deref();
         let workers = &mut self.workers[..active];
         let pool = &self.pool;
-        let key = |s: usize| (epoch << 32) | (position + s * shard) as u64;
+        let key = |s: usize| crate::noise::key(epoch, position + s * shard);
         // Shard `s`: load its images `idx`, clear its gradients, run layers `0..stop`.
         let start = |s: usize, w: &mut Workspace, idx: &[u32], stop: usize| {
             let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
