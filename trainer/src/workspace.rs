@@ -128,6 +128,18 @@ impl Workspace {
         self.noisy = true;
     }
 
+    /// Sets the output of layer `i` for the rows loaded, in their order, so that a forward pass
+    /// can start at layer `i + 1` (the frozen layers' output kept for a greedy stage).
+    pub fn set_act<'a>(&mut self, i: usize, rows: impl Iterator<Item = &'a [f32]>) {
+        let width = self.acts[i].ncols();
+        let act = self.acts[i]
+            .as_slice_mut()
+            .expect("a layer's buffer is a standard array");
+        for (dst, src) in act.chunks_exact_mut(width.max(1)).take(self.rows).zip(rows) {
+            dst.copy_from_slice(src);
+        }
+    }
+
     /// The input rows in use, as the network sees them.
     pub fn input(&self) -> ArrayView2<'_, f32> {
         self.x.slice(s![..self.rows, ..])

@@ -263,3 +263,38 @@ fn weight_decay_and_a_sparsity_penalty_combine() {
     d.set_lambda(2e-6).unwrap();
     assert_eq!((d.penalty, d.weight_decay), (None, 2e-6));
 }
+
+#[test]
+fn a_stage_over_its_frozen_layers_run_once_trains_bit_for_bit_as_before() {
+    // `deep30` (linear code, weight decay, batches of 128) on 1,000 images, which 2 threads
+    // split into shards of 64 with a short last batch: each greedy stage starts its steps above
+    // the frozen layers, from their output kept once per stage, and must end with the weights
+    // and losses of steps that run those layers themselves.
+    let run = |skip: bool| {
+        let mut c = recipe::find("deep30").unwrap().config(0, 2);
+        c.cap_epochs(Some(2), Some(1)).unwrap();
+        c.train_limit = Some(1000);
+        c.test_limit = Some(200);
+        let mut t = Trainer::new(State::new(c).unwrap(), mnist()).unwrap();
+        t.skip_frozen_layers(skip);
+        let mut skipped = Vec::new();
+        while t.next_epoch(&mut Progress::Silent).unwrap().is_some() {
+            skipped.push(t.skipped_layers());
+        }
+        let weights: Vec<Vec<u32>> = t.state.model.params.iter().map(|p| bits(&p.value)).collect();
+        let losses: Vec<(u64, u64)> = t
+            .state
+            .history
+            .iter()
+            .map(|r| (r.train_loss.to_bits(), r.val_mse.to_bits()))
+            .collect();
+        (skipped, weights, losses)
+    };
+    let (skipped, weights, losses) = run(true);
+    // Stage 1 and fine-tuning train the bottom layer; stages 2-4 start above 2, 4 and 6 layers.
+    assert_eq!(skipped, [0, 0, 2, 2, 4, 4, 6, 6, 0]);
+    let (none, plain_weights, plain_losses) = run(false);
+    assert!(none.iter().all(|&s| s == 0));
+    assert_eq!(losses, plain_losses, "training and validation losses, bit for bit");
+    assert_eq!(weights, plain_weights, "weights, bit for bit");
+}

@@ -255,8 +255,9 @@ pub enum Kernel {
     },
 }
 
-/// A device the training step runs on.
-pub trait Backend {
+/// A device the training step runs on. `Send`, so that a trainer holding one can run its epoch
+/// on one of its own threads.
+pub trait Backend: Send {
     /// Zeroed `f32` buffer of `len` values.
     fn alloc(&mut self, len: usize) -> Result<Buf, DeviceError>;
     /// Zeroed `u32` buffer of `len` values.

@@ -5,6 +5,7 @@
 //! - [`state`]: what a checkpoint holds ([`State`]);
 //! - [`step`]: one batch's loss and gradients over the shards, then Adam; an epoch of batches;
 //! - [`device`]: epochs on a GPU ([`crate::gpu`]) instead of the shards;
+//! - [`frozen`]: a greedy stage's frozen bottom layers, run once per phase ([`FrozenPrefix`]);
 //! - [`eval`]: the test-set pass, its MSE and the samples the figures draw ([`TestReport`]);
 //! - [`phases`]: the phase machine (phase starts, epoch caps, the stop rate) and the loop to the
 //!   end, which reports to an [`Observer`];
@@ -17,6 +18,7 @@
 
 pub mod device;
 pub mod eval;
+pub mod frozen;
 pub mod history;
 pub mod phases;
 pub mod run_dir;
@@ -25,6 +27,7 @@ pub mod step;
 
 pub use crate::epoch::{EpochRecord, Observer};
 pub use eval::{TestReport, CODE_ROWS, EVAL_NOISE_SEED, EXAMPLES};
+pub use frozen::FrozenPrefix;
 pub use history::history_csv;
 pub use run_dir::{lock, LockError, Metrics, RunLock, CHECKPOINT, FIGURES, HISTORY, LOCK, METRICS};
 pub use state::State;
@@ -91,9 +94,15 @@ pub struct Trainer {
     /// The validation samples, scaled.
     test: Samples,
     workers: Vec<Workspace>,
-    pool: rayon::ThreadPool,
+    /// The trainer's threads, one per shard; shared with an epoch that runs on one of them.
+    pool: std::sync::Arc<rayon::ThreadPool>,
     /// The device the steps run on, when not the CPU.
     device: Option<crate::gpu::Session>,
+    /// The frozen bottom layers' output for every training sample, once the phase's first
+    /// step has made it (see [`frozen`]).
+    frozen: Option<FrozenPrefix>,
+    /// Whether steps may start above the frozen bottom layers.
+    skip_frozen: bool,
 }
 
 impl Trainer {
@@ -141,6 +150,7 @@ impl Trainer {
             .num_threads(state.config.threads)
             .build()
             .map_err(|e| TrainError::Config(format!("thread pool: {e}")))?;
+        let pool = std::sync::Arc::new(pool);
         let mut t = Trainer {
             state,
             data,
@@ -149,6 +159,8 @@ impl Trainer {
             workers: Vec::new(),
             pool,
             device: None,
+            frozen: None,
+            skip_frozen: true,
         };
         t.rebuild_workers();
         Ok(t)
@@ -158,10 +170,35 @@ impl Trainer {
         let threads = self.state.config.threads;
         let shard = self.state.config.batch_size.div_ceil(threads);
         self.workers = (0..threads).map(|_| Workspace::new(&self.state.model, shard)).collect();
+        self.frozen = None;
         // A new phase changed the model: the device takes it anew at the next epoch.
         if let Some(device) = &mut self.device {
             device.invalidate();
         }
+    }
+
+    /// Whether a step may start above the frozen layers at the bottom of a greedy stage, from
+    /// their output kept for every training sample (on unless turned off; see [`frozen`]). The
+    /// weights come out the same either way; off, every step runs those layers again.
+    pub fn skip_frozen_layers(&mut self, on: bool) {
+        self.skip_frozen = on;
+        self.frozen = None;
+    }
+
+    /// How many layers from the bottom this phase's steps start above (0: they run them all).
+    pub fn skipped_layers(&self) -> usize {
+        self.frozen.as_ref().map_or(0, |f| f.layers)
+    }
+
+    /// Makes the frozen layers' rows for the phase, if a step can use them and they are not made.
+    fn prepare_frozen(&mut self) {
+        if !self.skip_frozen || self.frozen.is_some() {
+            return;
+        }
+        let Some(layers) = frozen::skippable_layers(&self.state.model, &self.state.config) else {
+            return;
+        };
+        self.frozen = FrozenPrefix::compute(&self.state.model, &self.train, layers, &mut self.workers, &self.pool);
     }
 
     /// Training samples in use.

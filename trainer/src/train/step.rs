@@ -32,13 +32,22 @@ impl Trainer {
         let penalty_term: Option<&dyn CodePenalty> = penalty_term.as_deref();
         let workers = &mut self.workers[..active];
         let pool = &self.pool;
+        let frozen = self.frozen.as_ref();
         let key = |s: usize| crate::noise::key(epoch, position + s * shard);
-        // Shard `s`: load its images `idx`, clear its gradients, run layers `0..stop`.
+        // Shard `s`: load its images `idx`, clear its gradients, run layers `0..stop` (from
+        // above the frozen bottom layers when their output is kept).
         let start = |s: usize, w: &mut Workspace, idx: &[u32], stop: usize| {
             let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
             Self::load(w, train, idx, noise);
             w.zero_grads();
-            w.forward_range(model, 0..stop, true);
+            let from = match frozen {
+                Some(f) => {
+                    w.set_act(f.layers - 1, idx.iter().map(|&i| f.row(i as usize)));
+                    f.layers
+                }
+                None => 0,
+            };
+            w.forward_range(model, from..stop, true);
         };
 
         let code_width = model.code_width();
@@ -61,78 +70,74 @@ impl Trainer {
             value
         };
 
-        if coupled.is_empty() && !sums_needed {
-            // Nothing needs the whole batch: each shard runs its whole step in one go, one
-            // parallel section per step rather than three (fewer wake-ups of the threads).
-            let parts: Vec<(f64, f64)> = pool.install(|| {
-                workers
-                    .par_iter_mut()
-                    .zip(batch.par_chunks(shard))
-                    .enumerate()
-                    .map(|(s, (w, idx))| {
-                        start(s, w, idx, n_layers);
-                        let sse = w.reconstruction_loss(rows);
-                        (sse, backward(w, &[]))
-                    })
-                    .collect()
-            });
-            let sse: f64 = parts.iter().map(|p| p.0).sum();
-            let penalty: f64 = parts.iter().map(|p| p.1).sum();
-            return self.finish_gradients(active, rows, sse, penalty);
-        }
+        // The end of a shard's step after its last layer: the reconstruction loss, then either
+        // the column sums of the codes when the penalty needs the whole batch's (the backward
+        // pass waits for them), or the backward pass itself and its share of the penalty.
+        let after_last_layer = |w: &mut Workspace| {
+            let sse = w.reconstruction_loss(rows);
+            if sums_needed {
+                let mut sums = vec![0.0; code_width];
+                column_sums(w.code_and_grad(model).0, &mut sums);
+                (sse, sums, 0.0)
+            } else {
+                let penalty = backward(w, &[]);
+                (sse, Vec::new(), penalty)
+            }
+        };
+        let then = |w: &mut Workspace, last: bool| {
+            if last {
+                after_last_layer(w)
+            } else {
+                (0.0, Vec::new(), 0.0)
+            }
+        };
 
-        // Load and run up to the first layer that couples the batch.
+        // Load and run up to the first layer that couples the batch, or to the end. With nothing
+        // coupled and no column sums, this one parallel section is the whole step.
         let stop = coupled.first().map_or(n_layers, |c| c.0);
-        pool.install(|| {
+        let mut parts: Vec<(f64, Vec<f64>, f64)> = pool.install(|| {
             workers
                 .par_iter_mut()
                 .zip(batch.par_chunks(shard))
                 .enumerate()
-                .for_each(|(s, (w, idx))| start(s, w, idx, stop))
+                .map(|(s, (w, idx))| {
+                    start(s, w, idx, stop);
+                    then(w, coupled.is_empty())
+                })
+                .collect()
         });
         // Each such layer chooses its masks over all shards, then the shards run on to the next.
         for (c, (layer, mask)) in coupled.iter().enumerate() {
             let (inputs, mut masks): (Vec<_>, Vec<_>) = workers.iter_mut().map(|w| w.input_and_mask(*layer)).unzip();
             mask.choose(&inputs, &mut masks, config.batch_size, rows);
             let next = coupled.get(c + 1).map_or(n_layers, |c| c.0);
-            pool.install(|| {
+            parts = pool.install(|| {
                 workers
                     .par_iter_mut()
-                    .for_each(|w| w.forward_range(model, *layer..next, true))
+                    .map(|w| {
+                        w.forward_range(model, *layer..next, true);
+                        then(w, c + 1 == coupled.len())
+                    })
+                    .collect()
             });
         }
 
-        // Reconstruction loss; the column sums of the codes a penalty may need.
-        let parts: Vec<(f64, Vec<f64>)> = pool.install(|| {
-            workers
-                .par_iter_mut()
-                .map(|w| {
-                    let sse = w.reconstruction_loss(rows);
-                    let mut sums = vec![0.0; if sums_needed { code_width } else { 0 }];
-                    if sums_needed {
-                        column_sums(w.code_and_grad(model).0, &mut sums);
-                    }
-                    (sse, sums)
-                })
-                .collect()
-        });
         let sse: f64 = parts.iter().map(|p| p.0).sum();
-        let (mut penalty, whole_batch) = match penalty_term {
+        let penalty = match penalty_term {
             Some(p) if sums_needed => {
                 let mut sums = vec![0.0; code_width];
-                for (_, s) in &parts {
+                for (_, s, _) in &parts {
                     for (a, b) in sums.iter_mut().zip(s) {
                         *a += b;
                     }
                 }
-                p.batch_value(&sums, rows)
+                let (value, whole_batch) = p.batch_value(&sums, rows);
+                let shard_penalties: Vec<f64> =
+                    pool.install(|| workers.par_iter_mut().map(|w| backward(w, &whole_batch)).collect());
+                value + shard_penalties.iter().sum::<f64>()
             }
-            _ => (0.0, Vec::new()),
+            _ => parts.iter().map(|p| p.2).sum(),
         };
-
-        let shard_penalties: Vec<f64> =
-            pool.install(|| workers.par_iter_mut().map(|w| backward(w, &whole_batch)).collect());
-        penalty += shard_penalties.iter().sum::<f64>();
         self.finish_gradients(active, rows, sse, penalty)
     }
 
@@ -160,6 +165,7 @@ impl Trainer {
     /// One optimisation step: gradients of the batch, then Adam. A loss or a gradient that is
     /// NaN or infinite stops it before Adam changes anything.
     fn step(&mut self, batch: &[u32], epoch: u64, position: usize) -> Result<f64, TrainError> {
+        self.prepare_frozen();
         let loss = self.gradients(batch, epoch, position);
         if !loss.is_finite() {
             return Err(self.diverged("training loss", loss));
@@ -188,6 +194,7 @@ impl Trainer {
                 .device_batch_gradients(batch)
                 .expect("the device computes the gradients");
         }
+        self.prepare_frozen();
         let loss = self.gradients(batch, 0, 0);
         (loss, self.workers[0].grads.clone())
     }
@@ -202,15 +209,21 @@ impl Trainer {
         order.shuffle(&mut self.state.rng);
         let epoch = self.state.history.len() as u64;
         let bs = self.state.config.batch_size;
-        let mut total = 0.0;
-        for (b, batch) in order.chunks(bs).enumerate() {
-            if crate::interrupt::requested() {
-                return Err(self.interrupted());
+        // The epoch runs on one of the trainer's own threads: each parallel section of a step
+        // then starts inside the pool, where the other thread steals its share, instead of being
+        // handed to the pool from outside while this thread sleeps until it is done.
+        let pool = std::sync::Arc::clone(&self.pool);
+        pool.install(|| {
+            let mut total = 0.0;
+            for (b, batch) in order.chunks(bs).enumerate() {
+                if crate::interrupt::requested() {
+                    return Err(self.interrupted());
+                }
+                let loss = self.step(batch, epoch, b * bs)?;
+                total += loss * batch.len() as f64;
             }
-            let loss = self.step(batch, epoch, b * bs)?;
-            total += loss * batch.len() as f64;
-        }
-        Ok(total / n as f64)
+            Ok(total / n as f64)
+        })
     }
 
     /// The run stopped by Ctrl-C, where it stands.
