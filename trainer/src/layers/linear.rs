@@ -16,7 +16,7 @@ pub fn forward(x: ArrayView2<f32>, w: ArrayView2<f32>, b: ArrayView1<f32>, y: Ar
     }
 }
 
-/// Shards of at most this many rows take [`forward_narrow`].
+/// Shards of at most this many rows take the narrow path (the product into `yᵀ`).
 pub const NARROW_ROWS: usize = 64;
 
 /// The reference: the bias into `y`, the product accumulated onto it (one pass over y fewer).
