@@ -271,25 +271,49 @@ impl Schedule {
             },
         }
     }
+
+    /// Runs epochs until the cap or the stop rate `stop_lr`: each shuffles `subset`, `epoch`
+    /// trains on that order with this Adam and returns the summed loss, and the plateau
+    /// scheduler follows the mean. Returns the epochs run.
+    fn run<E>(
+        &mut self,
+        subset: &[u32],
+        stop_lr: f64,
+        mut epoch: impl FnMut(&[u32], &mut Adam) -> Result<f64, E>,
+    ) -> Result<usize, E> {
+        let mut order = subset.to_vec();
+        let mut epochs = 0;
+        while epochs < self.max_epochs && self.adam.lr >= stop_lr {
+            order.shuffle(&mut self.rng);
+            let loss = epoch(&order, &mut self.adam)?;
+            epochs += 1;
+            self.plateau.step(loss / order.len() as f64, &mut self.adam.lr);
+        }
+        Ok(epochs)
+    }
+}
+
+/// The score of `model` trained `epochs` epochs on `subset` from `start`: its accuracy on the
+/// test images, which training never sees (measured on the CPU with `ws`).
+fn score(model: &Model, data: &Mnist, subset: &[u32], start: Start, epochs: usize, ws: &mut Workspace) -> Score {
+    let (_, test_accuracy) = evaluate(model, &data.test, ws);
+    Score {
+        labels: subset.len(),
+        start,
+        test_accuracy,
+        epochs,
+    }
 }
 
 /// Trains `model` on the training images `subset`, the plateau scheduler following the training
 /// loss; returns the trained model and its score on the test images, which training never sees.
 pub fn train(mut model: Model, data: &Mnist, subset: &[u32], start: Start, config: &SemisupConfig) -> (Model, Score) {
-    let Schedule {
-        bs,
-        mut adam,
-        mut plateau,
-        mut rng,
-        max_epochs,
-    } = Schedule::new(&model, subset, config);
+    let mut schedule = Schedule::new(&model, subset, config);
+    let bs = schedule.bs;
     let mut ws = Workspace::new(&model, bs);
     let trainable: Vec<bool> = model.params.iter().map(|p| !p.frozen).collect();
-    let mut order = subset.to_vec();
     let mut labels = Vec::with_capacity(bs);
-    let mut epochs = 0;
-    while epochs < max_epochs && adam.lr >= config.stop_lr {
-        order.shuffle(&mut rng);
+    let epochs = schedule.run(subset, config.stop_lr, |order, adam| {
         let mut loss = 0.0;
         for batch in order.chunks(bs) {
             ws.load(batch.iter().map(|&i| data.train.image(i as usize)));
@@ -302,16 +326,10 @@ pub fn train(mut model: Model, data: &Mnist, subset: &[u32], start: Start, confi
             let mut params: Vec<&mut Array2<f32>> = model.params.iter_mut().map(|p| &mut p.value).collect();
             adam.step(&mut params, &ws.grads, &trainable);
         }
-        epochs += 1;
-        plateau.step(loss / order.len() as f64, &mut adam.lr);
-    }
-    let (_, test_accuracy) = evaluate(&model, &data.test, &mut ws);
-    let score = Score {
-        labels: subset.len(),
-        start,
-        test_accuracy,
-        epochs,
-    };
+        Ok::<f64, std::convert::Infallible>(loss)
+    });
+    let Ok(epochs) = epochs;
+    let score = score(&model, data, subset, start, epochs, &mut ws);
     (model, score)
 }
 
@@ -328,25 +346,17 @@ pub fn train_on(
     start: Start,
     config: &SemisupConfig,
 ) -> Result<(Model, Score), DeviceError> {
-    let Schedule {
-        bs,
-        mut adam,
-        mut plateau,
-        mut rng,
-        max_epochs,
-    } = Schedule::new(&model, subset, config);
-    session.load(&model, &adam, bs, false, images, PIXELS)?;
+    let mut schedule = Schedule::new(&model, subset, config);
+    let bs = schedule.bs;
+    session.load(&model, &schedule.adam, bs, false, images, PIXELS)?;
     let step = StepConfig {
         batch_size: bs,
         penalty: None,
         weight_decay: 0.0,
     };
-    let mut order = subset.to_vec();
     let mut labels: Vec<u32> = Vec::with_capacity(bs);
-    let mut epochs = 0;
-    while epochs < max_epochs && adam.lr >= config.stop_lr {
-        order.shuffle(&mut rng);
-        session.begin_epoch(&order)?;
+    let epochs = schedule.run(subset, config.stop_lr, |order, adam| {
+        session.begin_epoch(order)?;
         let mut batches = 0;
         for (b, batch) in order.chunks(bs).enumerate() {
             labels.clear();
@@ -363,19 +373,10 @@ pub fn train_on(
             )?;
             batches += 1;
         }
-        let loss: f64 = session.losses(batches)?.iter().map(|&l| f64::from(l)).sum();
-        epochs += 1;
-        plateau.step(loss / order.len() as f64, &mut adam.lr);
-    }
-    session.store(&mut model, &mut adam)?;
-    let mut ws = Workspace::new(&model, bs);
-    let (_, test_accuracy) = evaluate(&model, &data.test, &mut ws);
-    let score = Score {
-        labels: subset.len(),
-        start,
-        test_accuracy,
-        epochs,
-    };
+        Ok(session.losses(batches)?.iter().map(|&l| f64::from(l)).sum())
+    })?;
+    session.store(&mut model, &mut schedule.adam)?;
+    let score = score(&model, data, subset, start, epochs, &mut Workspace::new(&model, bs));
     Ok((model, score))
 }
 

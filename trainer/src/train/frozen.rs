@@ -17,7 +17,6 @@ use crate::data::Samples;
 use crate::model::Model;
 use crate::recipe::Config;
 use crate::workspace::Workspace;
-use ndarray::Array2;
 use rayon::prelude::*;
 
 /// The most memory the kept rows may take. A larger training set runs the frozen layers in
@@ -28,8 +27,9 @@ pub const MAX_BYTES: usize = 1 << 30;
 pub struct FrozenPrefix {
     /// How many layers, from the first, the rows stand for.
     pub layers: usize,
-    /// The output of layer `layers - 1`, one row per training sample.
-    pub rows: Array2<f32>,
+    /// The output of layer `layers - 1`, one row of `width` values per training sample.
+    values: Vec<f32>,
+    width: usize,
 }
 
 /// How many layers, from the first, a step on `model` under `config` may skip by starting from
@@ -61,14 +61,13 @@ impl FrozenPrefix {
             return None;
         }
         let shard = workers[0].capacity();
-        let mut rows = Array2::<f32>::zeros((n, width));
+        let mut values = vec![0.0; n * width];
         // Each worker takes a run of whole shards; the last shard of all may be short.
         let per_worker = n.div_ceil(workers.len()).div_ceil(shard) * shard;
-        let out = rows.as_slice_mut().expect("a new array is contiguous");
         pool.install(|| {
             workers
                 .par_iter_mut()
-                .zip(out.par_chunks_mut(per_worker * width))
+                .zip(values.par_chunks_mut(per_worker * width))
                 .enumerate()
                 .for_each(|(t, (w, part))| {
                     for (c, dst) in part.chunks_mut(shard * width).enumerate() {
@@ -80,12 +79,11 @@ impl FrozenPrefix {
                     }
                 })
         });
-        Some(FrozenPrefix { layers, rows })
+        Some(FrozenPrefix { layers, values, width })
     }
 
     /// Sample `i`'s row.
     pub fn row(&self, i: usize) -> &[f32] {
-        let w = self.rows.ncols();
-        &self.rows.as_slice().expect("a contiguous array")[i * w..(i + 1) * w]
+        &self.values[i * self.width..(i + 1) * self.width]
     }
 }

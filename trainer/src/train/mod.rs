@@ -98,9 +98,9 @@ pub struct Trainer {
     pool: std::sync::Arc<rayon::ThreadPool>,
     /// The device the steps run on, when not the CPU.
     device: Option<crate::gpu::Session>,
-    /// The frozen bottom layers' output for every training sample, once the phase's first
-    /// step has made it (see [`frozen`]).
-    frozen: Option<FrozenPrefix>,
+    /// The frozen bottom layers' output for every training sample (see [`frozen`]): `None`
+    /// until the phase's first step decides, then `Some(None)` when there is nothing to keep.
+    frozen: Option<Option<FrozenPrefix>>,
     /// Whether steps may start above the frozen bottom layers.
     skip_frozen: bool,
 }
@@ -187,18 +187,19 @@ impl Trainer {
 
     /// How many layers from the bottom this phase's steps start above (0: they run them all).
     pub fn skipped_layers(&self) -> usize {
-        self.frozen.as_ref().map_or(0, |f| f.layers)
+        self.frozen.as_ref().and_then(Option::as_ref).map_or(0, |f| f.layers)
     }
 
-    /// Makes the frozen layers' rows for the phase, if a step can use them and they are not made.
+    /// Decides, once a phase, whether its steps start above kept rows of the frozen layers, and
+    /// makes them if so.
     fn prepare_frozen(&mut self) {
-        if !self.skip_frozen || self.frozen.is_some() {
+        if self.frozen.is_some() {
             return;
         }
-        let Some(layers) = frozen::skippable_layers(&self.state.model, &self.state.config) else {
-            return;
-        };
-        self.frozen = FrozenPrefix::compute(&self.state.model, &self.train, layers, &mut self.workers, &self.pool);
+        let layers = frozen::skippable_layers(&self.state.model, &self.state.config).filter(|_| self.skip_frozen);
+        self.frozen = Some(layers.and_then(|layers| {
+            FrozenPrefix::compute(&self.state.model, &self.train, layers, &mut self.workers, &self.pool)
+        }));
     }
 
     /// Training samples in use.

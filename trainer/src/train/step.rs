@@ -32,7 +32,7 @@ impl Trainer {
         let penalty_term: Option<&dyn CodePenalty> = penalty_term.as_deref();
         let workers = &mut self.workers[..active];
         let pool = &self.pool;
-        let frozen = self.frozen.as_ref();
+        let frozen = self.frozen.as_ref().and_then(Option::as_ref);
         let key = |s: usize| crate::noise::key(epoch, position + s * shard);
         // Shard `s`: load its images `idx`, clear its gradients, run layers `0..stop` (from
         // above the frozen bottom layers when their output is kept).
@@ -84,25 +84,19 @@ impl Trainer {
                 (sse, Vec::new(), penalty)
             }
         };
-        let then = |w: &mut Workspace, last: bool| {
-            if last {
-                after_last_layer(w)
-            } else {
-                (0.0, Vec::new(), 0.0)
-            }
-        };
 
         // Load and run up to the first layer that couples the batch, or to the end. With nothing
         // coupled and no column sums, this one parallel section is the whole step.
         let stop = coupled.first().map_or(n_layers, |c| c.0);
-        let mut parts: Vec<(f64, Vec<f64>, f64)> = pool.install(|| {
+        // Each shard's part: `None` until its last layer has run.
+        let mut parts: Vec<Option<(f64, Vec<f64>, f64)>> = pool.install(|| {
             workers
                 .par_iter_mut()
                 .zip(batch.par_chunks(shard))
                 .enumerate()
                 .map(|(s, (w, idx))| {
                     start(s, w, idx, stop);
-                    then(w, coupled.is_empty())
+                    coupled.is_empty().then(|| after_last_layer(w))
                 })
                 .collect()
         });
@@ -116,11 +110,13 @@ impl Trainer {
                     .par_iter_mut()
                     .map(|w| {
                         w.forward_range(model, *layer..next, true);
-                        then(w, c + 1 == coupled.len())
+                        (c + 1 == coupled.len()).then(|| after_last_layer(w))
                     })
                     .collect()
             });
         }
+        // The last section ran every shard's last layer.
+        let parts: Vec<(f64, Vec<f64>, f64)> = parts.into_iter().flatten().collect();
 
         let sse: f64 = parts.iter().map(|p| p.0).sum();
         let penalty = match penalty_term {
