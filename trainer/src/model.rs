@@ -333,6 +333,27 @@ impl Model {
             .unwrap_or(self.layers.len())
     }
 
+    /// Which parameters a backward pass writes a gradient into: both of a linear layer's
+    /// unless both are frozen (a frozen layer only passes the gradient down), and a
+    /// convolution's always. The others' gradients stay as they were.
+    pub fn gradients_written(&self) -> Vec<bool> {
+        let mut written = vec![false; self.params.len()];
+        for layer in &self.layers {
+            match *layer {
+                Layer::Linear { weight, bias, .. } if !(self.params[weight].frozen && self.params[bias].frozen) => {
+                    written[weight] = true;
+                    written[bias] = true;
+                }
+                Layer::Conv2d { weight, bias, .. } => {
+                    written[weight] = true;
+                    written[bias] = true;
+                }
+                _ => {}
+            }
+        }
+        written
+    }
+
     /// Freezes every parameter there is now.
     pub fn freeze_all(&mut self) {
         for p in &mut self.params {
@@ -452,6 +473,19 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn a_greedy_stage_writes_the_gradients_of_its_new_pair_only() {
+        let mut m = Model::fc_tied(12, 6, &mut ChaCha8Rng::seed_from_u64(0));
+        assert_eq!(m.gradients_written(), vec![true; 3]);
+        m.freeze_all();
+        assert_eq!(m.gradients_written(), vec![false; 3]);
+        m.grow(4, Layer::Sigmoid, &mut ChaCha8Rng::seed_from_u64(1));
+        assert_eq!(m.gradients_written(), vec![false, false, false, true, true, true]);
+        // A layer with one trainable tensor writes both of its gradients.
+        m.params[2].frozen = false;
+        assert_eq!(m.gradients_written(), vec![true, false, true, true, true, true]);
+    }
 
     #[test]
     fn fc_shapes_and_pytorch_init_bounds() {

@@ -265,6 +265,14 @@ impl Workspace {
         }
     }
 
+    /// Clears only the gradients a backward pass will write (`written`, from
+    /// [`Model::gradients_written`]): the others are zero already, or unused.
+    pub fn zero_written_grads(&mut self, written: &[bool]) {
+        for (g, _) in self.grads.iter_mut().zip(written).filter(|(_, &w)| w) {
+            g.fill(0.0);
+        }
+    }
+
     /// Back-propagates the output gradient through every layer.
     pub fn backward(&mut self, model: &Model) {
         self.zero_grads();

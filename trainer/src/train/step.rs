@@ -34,12 +34,13 @@ impl Trainer {
         let pool = &self.pool;
         let frozen = self.frozen.as_ref().and_then(Option::as_ref);
         let key = |s: usize| crate::noise::key(epoch, position + s * shard);
+        let written = model.gradients_written();
         // Shard `s`: load its images `idx`, clear its gradients, run layers `0..stop` (from
         // above the frozen bottom layers when their output is kept).
         let start = |s: usize, w: &mut Workspace, idx: &[u32], stop: usize| {
             let noise = config.noise.as_ref().map(|n| (n, config.seed, key(s)));
             Self::load(w, train, idx, noise);
-            w.zero_grads();
+            w.zero_written_grads(&written);
             let from = match frozen {
                 Some(f) => {
                     w.set_act(f.layers - 1, idx.iter().map(|&i| f.row(i as usize)));
@@ -134,25 +135,19 @@ impl Trainer {
             }
             _ => parts.iter().map(|p| p.2).sum(),
         };
-        self.finish_gradients(active, rows, sse, penalty)
+        self.finish_gradients(active, &written, rows, sse, penalty)
     }
 
-    /// Sums the `active` shards' gradients into the first workspace and adds weight decay;
-    /// returns the loss of the batch of `rows` rows: the reconstruction term (`sse`, the summed
-    /// squared error, over its values) plus `penalty` and the decay's term.
-    fn finish_gradients(&mut self, active: usize, rows: usize, sse: f64, mut penalty: f64) -> f64 {
+    /// Sums the `active` shards' gradients (those `written`) into the first workspace and adds
+    /// weight decay; returns the loss of the batch of `rows` rows: the reconstruction term
+    /// (`sse`, the summed squared error, over its values) plus `penalty` and the decay's term.
+    fn finish_gradients(&mut self, active: usize, written: &[bool], rows: usize, sse: f64, mut penalty: f64) -> f64 {
         let config = &self.state.config;
         let model = &self.state.model;
-        // Sum the shards' gradients into the first, always in the same order.
-        let (first, rest) = self.workers.split_at_mut(1);
-        for w in &rest[..active - 1] {
-            for (g, h) in first[0].grads.iter_mut().zip(&w.grads) {
-                *g += h;
-            }
-        }
+        sum_shards(&self.pool, &mut self.workers[..active], written);
         // Weight decay, an optimiser setting: λ·w into the summed gradients, λ/2·Σw² into the loss.
         if config.weight_decay > 0.0 {
-            let grads = &mut first[0].grads;
+            let grads = &mut self.workers[0].grads;
             penalty += self.pool.install(|| model.weight_decay(grads, config.weight_decay));
         }
         sse / (rows * self.train.features()) as f64 + penalty
@@ -167,13 +162,18 @@ impl Trainer {
             return Err(self.diverged("training loss", loss));
         }
         let model = &self.state.model;
-        for (param, grad) in model.params.iter().zip(&self.workers[0].grads) {
-            // A fold without an early exit, which the compiler vectorises; the value is looked
-            // up only when there is one.
-            if grad.iter().fold(false, |bad, g| bad | !g.is_finite()) {
-                let bad = grad.iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN);
-                return Err(self.diverged(&format!("a gradient of {}", param.name), f64::from(bad)));
-            }
+        let grads = &self.workers[0].grads;
+        // Only what Adam will apply: a frozen parameter's gradient is not used.
+        let bad = self.pool.install(|| {
+            model
+                .params
+                .iter()
+                .zip(grads)
+                .position(|(param, grad)| !param.frozen && !all_finite(grad))
+        });
+        if let Some(p) = bad {
+            let bad = grads[p].iter().copied().find(|g| !g.is_finite()).unwrap_or(f32::NAN);
+            return Err(self.diverged(&format!("a gradient of {}", model.params[p].name), f64::from(bad)));
         }
         let trainable: Vec<bool> = self.state.model.params.iter().map(|p| !p.frozen).collect();
         let mut params: Vec<&mut Array2<f32>> = self.state.model.params.iter_mut().map(|p| &mut p.value).collect();
@@ -240,4 +240,49 @@ impl Trainer {
             epoch: self.state.epoch_in_phase + 1,
         }
     }
+}
+
+/// Elements per parallel task of [`sum_shards`] and [`all_finite`].
+const CHUNK: usize = 16 * 1024;
+
+/// Adds every other shard's gradients into the first shard's, for the parameters `written`
+/// (the others are zero in every shard): each element sums the shards in their order, as one
+/// sequential pass would, in parallel chunks on `pool`.
+fn sum_shards(pool: &rayon::ThreadPool, workers: &mut [Workspace], written: &[bool]) {
+    let Some((first, rest)) = workers.split_first_mut() else {
+        return;
+    };
+    if rest.is_empty() {
+        return;
+    }
+    let mut tasks: Vec<(&mut [f32], Vec<&[f32]>)> = Vec::new();
+    for (p, g) in first.grads.iter_mut().enumerate().filter(|&(p, _)| written[p]) {
+        let g = g.as_slice_mut().expect("gradients are standard arrays");
+        for (c, chunk) in g.chunks_mut(CHUNK).enumerate() {
+            let range = c * CHUNK..c * CHUNK + chunk.len();
+            let others = rest
+                .iter()
+                .map(|w| &w.grads[p].as_slice().expect("gradients are standard arrays")[range.clone()])
+                .collect();
+            tasks.push((chunk, others));
+        }
+    }
+    pool.install(|| {
+        tasks.into_par_iter().for_each(|(g, others)| {
+            for h in others {
+                for (a, b) in g.iter_mut().zip(h) {
+                    *a += b;
+                }
+            }
+        })
+    });
+}
+
+/// Whether every value of `grad` is finite, in parallel chunks: a fold without an early exit
+/// in each, which the compiler vectorises.
+fn all_finite(grad: &Array2<f32>) -> bool {
+    let values = grad.as_slice().expect("gradients are standard arrays");
+    values
+        .par_chunks(CHUNK)
+        .all(|c| !c.iter().fold(false, |bad, g| bad | !g.is_finite()))
 }
