@@ -33,7 +33,9 @@
 //! (max error / max value ~1e-6 on the autoencoder's layers, as for the direct kernels).
 //!
 //! The kernels are compiled for AVX-512 (picked at run time), for AVX2 + FMA (plain arrays the
-//! compiler vectorises, about half as fast) and for the baseline target. [`forward_naive`] and
+//! compiler vectorises) and for the baseline target. Every multiply-add is fused, at every level:
+//! each value is summed in the same order with the same roundings, so the levels give the same
+//! bits (a run capped at AVX2 trains as on AVX-512). [`forward_naive`] and
 //! [`backward_naive`] are the direct loops every path is held to. Everything is single-threaded:
 //! the trainer runs one batch shard per thread.
 //!
@@ -641,6 +643,55 @@ mod tests {
                     assert_eq!(dw_only, dw_fast, "{}", what("dW without dx"));
                     assert_eq!(db_only, db_fast, "{}", what("db without dx"));
                 });
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_level_gives_the_same_bits() {
+        // Every level sums each value in the same order with fused multiply-adds: AVX-512 and
+        // AVX2 (the second only wider tiles) and the baseline's scalar `mul_add`. So a run capped
+        // at AVX2 trains as on AVX-512, bit for bit, and either can be tested on the other.
+        let mut scratch = Vec::new();
+        for (n, g) in [
+            (17, Conv2dGeometry::new(1, 28, 28, 8, 6)),
+            (21, Conv2dGeometry::new(8, 13, 13, 8, 6)),
+            (5, Conv2dGeometry::new(3, 9, 10, 5, 3)),
+        ] {
+            let x = random(81, (n, g.in_len()), 1.0);
+            let w = random(82, g.weight_shape(), 1.0);
+            let b = random(83, (1, g.out_channels), 1.0);
+            let dy = random(84, (n, g.out_len()), 1.0);
+            for direct in [false, true] {
+                let mut results = Vec::new();
+                for level in [None, Some(simd::Level::Avx2), Some(simd::Level::Baseline)] {
+                    results.push(hooks::with(level, direct, || {
+                        let mut y = Array2::zeros((n, g.out_len()));
+                        forward(x.view(), w.view(), b.row(0), y.view_mut(), &g, &mut scratch);
+                        let (mut dw, mut db) = (Array2::zeros(g.weight_shape()), Array1::zeros(g.out_channels));
+                        let mut dx = Array2::zeros((n, g.in_len()));
+                        backward(
+                            x.view(),
+                            w.view(),
+                            dy.view(),
+                            dw.view_mut(),
+                            db.view_mut(),
+                            Some(dx.view_mut()),
+                            &g,
+                            &mut scratch,
+                        );
+                        let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        let db_bits: Vec<u32> = db.iter().map(|v| v.to_bits()).collect();
+                        (bits(&y), bits(&dw), db_bits, bits(&dx))
+                    }));
+                }
+                for (r, name) in results[1..].iter().zip(["avx2", "baseline"]) {
+                    let what = format!("{name} against the best level, direct {direct}, {g:?}");
+                    assert!(r.0 == results[0].0, "{what}: y");
+                    assert!(r.1 == results[0].1, "{what}: dW");
+                    assert!(r.2 == results[0].2, "{what}: db");
+                    assert!(r.3 == results[0].3, "{what}: dx");
+                }
             }
         }
     }

@@ -24,7 +24,7 @@ pub(super) trait Simd: Copy {
     unsafe fn store(self, p: *mut f32);
     fn splat(v: f32) -> Self;
     fn zero() -> Self;
-    /// `self + a·b`.
+    /// `self + a·b`, fused (one rounding) at every level: the levels then agree bit for bit.
     fn mul_add(self, a: Self, b: Self) -> Self;
     fn add(self, b: Self) -> Self;
     fn sub(self, b: Self) -> Self;
@@ -35,7 +35,9 @@ pub(super) trait Simd: Copy {
     }
 }
 
-/// Plain arrays; the compiler vectorises them as the target allows.
+/// Plain arrays; the compiler vectorises them as the target allows. Its `mul_add` is
+/// `f32::mul_add`: one FMA instruction under AVX2 + FMA, the C library's `fmaf` on a baseline
+/// target without FMA (slower, the same bits).
 #[derive(Clone, Copy)]
 pub(super) struct Portable(pub(super) [f32; LANES]);
 
@@ -65,7 +67,7 @@ impl Simd for Portable {
     }
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
-        Portable(std::array::from_fn(|l| self.0[l] + a.0[l] * b.0[l]))
+        Portable(std::array::from_fn(|l| a.0[l].mul_add(b.0[l], self.0[l])))
     }
     #[inline(always)]
     fn add(self, b: Self) -> Self {
