@@ -45,6 +45,9 @@ impl Trainer {
         let model = &self.state.model;
         let test = &self.test;
         let noise = self.state.config.noise;
+        // A greedy stage's frozen bottom layers gave every test sample the same rows at every
+        // epoch: start above them (a step decided it; before the phase's first step, run all).
+        let frozen = self.frozen_test.as_ref();
         let mut sse = 0.0;
         for start in (0..n).step_by(chunk) {
             let end = (start + chunk).min(n);
@@ -60,7 +63,13 @@ impl Trainer {
                         if hi == lo {
                             return 0.0;
                         }
-                        w.forward(model, false);
+                        match frozen {
+                            Some(f) => {
+                                w.set_act(f.layers - 1, (lo..hi).map(|i| f.row(i)));
+                                w.forward_range(model, f.layers..model.layers.len(), false);
+                            }
+                            None => w.forward(model, false),
+                        }
                         crate::layers::mse::sum_squared_error(w.output(), w.target())
                     })
                     .collect()

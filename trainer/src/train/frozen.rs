@@ -7,7 +7,8 @@
 //! noise, no layer that chooses over the whole batch — the trainer runs them once when the phase
 //! starts, keeps the output of the last one for every training sample, and starts each step's
 //! forward pass above them ([`FrozenPrefix`]). `deep30`'s second to fourth stages skip 16 %,
-//! 29 % and 33 % of their products this way.
+//! 29 % and 33 % of their products this way. The validation samples' rows are kept too, and
+//! each epoch's validation pass starts above them as well.
 //!
 //! The rows are computed by the same layers on shards of the step's size, so a step sees the
 //! values it would have computed itself, bit for bit (test

@@ -101,6 +101,9 @@ pub struct Trainer {
     /// The frozen bottom layers' output for every training sample (see [`frozen`]): `None`
     /// until the phase's first step decides, then `Some(None)` when there is nothing to keep.
     frozen: Option<Option<FrozenPrefix>>,
+    /// The same layers' output for every validation sample, made with the training samples'
+    /// rows: each epoch's validation starts above them too.
+    frozen_test: Option<FrozenPrefix>,
     /// Whether steps may start above the frozen bottom layers.
     skip_frozen: bool,
 }
@@ -160,6 +163,7 @@ impl Trainer {
             pool,
             device: None,
             frozen: None,
+            frozen_test: None,
             skip_frozen: true,
         };
         t.rebuild_workers();
@@ -171,6 +175,7 @@ impl Trainer {
         let shard = self.state.config.batch_size.div_ceil(threads);
         self.workers = (0..threads).map(|_| Workspace::new(&self.state.model, shard)).collect();
         self.frozen = None;
+        self.frozen_test = None;
         // A new phase changed the model: the device takes it anew at the next epoch.
         if let Some(device) = &mut self.device {
             device.invalidate();
@@ -183,6 +188,7 @@ impl Trainer {
     pub fn skip_frozen_layers(&mut self, on: bool) {
         self.skip_frozen = on;
         self.frozen = None;
+        self.frozen_test = None;
     }
 
     /// How many layers from the bottom this phase's steps start above (0: they run them all).
@@ -197,9 +203,13 @@ impl Trainer {
             return;
         }
         let layers = frozen::skippable_layers(&self.state.model, &self.state.config).filter(|_| self.skip_frozen);
-        self.frozen = Some(layers.and_then(|layers| {
-            FrozenPrefix::compute(&self.state.model, &self.train, layers, &mut self.workers, &self.pool)
-        }));
+        let (model, workers, pool) = (&self.state.model, &mut self.workers, &self.pool);
+        self.frozen = Some(layers.and_then(|layers| FrozenPrefix::compute(model, &self.train, layers, workers, pool)));
+        self.frozen_test = self
+            .frozen
+            .as_ref()
+            .and_then(Option::as_ref)
+            .and_then(|f| FrozenPrefix::compute(model, &self.test, f.layers, workers, pool));
     }
 
     /// Training samples in use.
