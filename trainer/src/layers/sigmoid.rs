@@ -20,15 +20,18 @@ pub fn backward(y: ArrayView2<f32>, dy: ArrayView2<f32>, mut dx: ArrayViewMut2<f
     if let (Some(ys), Some(dys), Some(dxs)) = (y.as_slice(), dy.as_slice(), dx.as_slice_mut()) {
         crate::simd::vectorized(|| {
             for ((dx, &y), &dy) in dxs.iter_mut().zip(ys).zip(dys) {
-                *dx = dy * y * (1.0 - y);
+                *dx = grad(y, dy);
             }
         });
         return;
     }
-    Zip::from(dx)
-        .and(y)
-        .and(dy)
-        .for_each(|dx, &y, &dy| *dx = dy * y * (1.0 - y));
+    Zip::from(dx).and(y).and(dy).for_each(|dx, &y, &dy| *dx = grad(y, dy));
+}
+
+/// One value of the backward pass, the same expression on both paths.
+#[inline(always)]
+fn grad(y: f32, dy: f32) -> f32 {
+    dy * y * (1.0 - y)
 }
 
 #[cfg(test)]
