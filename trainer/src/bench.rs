@@ -2,6 +2,7 @@
 
 use crate::gpu::Device;
 use crate::mnist::Mnist;
+use crate::model::Layer;
 use crate::progress::Progress;
 use crate::recipe;
 use crate::train::{State, Trainer};
@@ -24,6 +25,8 @@ pub struct BenchResult {
     pub threads: usize,
     /// Batch size.
     pub batch_size: usize,
+    /// The timed phase (from 1) and its name.
+    pub phase: String,
     /// Training images per epoch.
     pub train_samples: usize,
     /// Timed epochs (after one warm-up).
@@ -40,17 +43,40 @@ pub struct BenchResult {
     pub eval_s: f64,
 }
 
-/// Times `epochs` training epochs of `variant` on `device` after one warm-up. An epoch on a
-/// GPU ends when its weights are back on the host, as every epoch of a run does.
-pub fn run(variant: &str, epochs: usize, threads: usize, device: Device, data: Mnist) -> anyhow::Result<BenchResult> {
+/// Times `epochs` training epochs of phase `phase` (from 1) of `variant` on `device` after one
+/// warm-up. The phases before it are started (a greedy stage grows the net, fine-tuning unties
+/// or unfreezes it) but not trained: the timed phase multiplies the shapes a run's does, from
+/// weights that are not the run's. An epoch on a GPU ends when its weights are back on the
+/// host, as every epoch of a run does.
+pub fn run(
+    variant: &str,
+    phase: usize,
+    epochs: usize,
+    threads: usize,
+    device: Device,
+    data: Mnist,
+) -> anyhow::Result<BenchResult> {
     let recipe = recipe::find(variant).map_err(anyhow::Error::msg)?;
     let state = State::new(recipe.config(0, threads))?;
+    let phases = state.config.phases.len();
+    if phase == 0 || phase > phases {
+        anyhow::bail!("{variant} has phases 1 to {phases}, not {phase}");
+    }
     let mut trainer = Trainer::new(state, data)?;
     trainer.set_device(device)?;
+    let st = &mut trainer.state;
+    let activation = st.config.architecture.hidden_activation().unwrap_or(Layer::Sigmoid);
+    for p in 0..phase - 1 {
+        st.config.phases[p]
+            .start
+            .apply(&mut st.model, st.config.seed, p, &activation);
+    }
+    st.phase = phase - 1;
+    let phase_name = format!("{phase} ({})", st.config.phases[phase - 1].name);
+    // Start the phase (builds buffers), then warm up.
+    st.config.phases.truncate(phase);
+    st.config.phases[phase - 1].max_epochs = usize::MAX;
     let mut progress = Progress::Silent;
-    // Start the first phase (builds buffers), then warm up.
-    trainer.state.config.phases.truncate(1);
-    trainer.state.config.phases[0].max_epochs = usize::MAX;
     trainer.next_epoch(&mut progress)?;
     let mut times = Vec::with_capacity(epochs);
     let mut evals = Vec::with_capacity(epochs);
@@ -72,6 +98,7 @@ pub fn run(variant: &str, epochs: usize, threads: usize, device: Device, data: M
         simd: crate::simd::describe(),
         threads,
         batch_size: trainer.state.config.batch_size,
+        phase: phase_name,
         train_samples: n,
         epochs: times.len(),
         median_epoch_s: median,
@@ -90,5 +117,42 @@ pub fn median(v: &mut [f64]) -> f64 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mnist::{Split, PIXELS};
+
+    fn split(n: usize) -> Split {
+        Split {
+            images: (0..n * PIXELS).map(|i| (i * 37 % 251) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn a_later_phase_is_timed_on_the_net_the_earlier_phases_grew() {
+        let data = Mnist {
+            train: split(256),
+            test: split(64),
+        };
+        let r = run("deep30", 5, 1, 1, Device::Cpu, data.clone()).unwrap();
+        assert_eq!(r.phase, "5 (finetune)");
+        // All of 784-1000-500-250-30 and its tied mirror, unfrozen: the first layer's
+        // products twice a sample (no input gradient), every other one's three times.
+        let encoder: u64 = 1000 * 500 + 500 * 250 + 250 * 30;
+        let decoder = 30 * 250 + 250 * 500 + 500 * 1000 + 1000 * 784;
+        let per_sample = 2 * (2 * 784 * 1000 + 3 * (encoder + decoder));
+        let flops = r.gflops * r.median_epoch_s * 1e9;
+        assert!((flops - (per_sample * 256) as f64).abs() < 1e3, "{flops}");
+        // The first phase is the first stage alone: 784-1000-784.
+        let r = run("deep30", 1, 1, 1, Device::Cpu, data.clone()).unwrap();
+        assert_eq!(r.phase, "1 (stage1)");
+        let flops = r.gflops * r.median_epoch_s * 1e9;
+        assert!((flops - (2 * (2 + 3) * 784 * 1000 * 256u64) as f64).abs() < 1e3, "{flops}");
+        let e = run("deep30", 6, 1, 1, Device::Cpu, data).unwrap_err().to_string();
+        assert_eq!(e, "deep30 has phases 1 to 5, not 6");
     }
 }

@@ -10,6 +10,10 @@ pub struct BenchArgs {
     /// Variant to time.
     #[arg(long, default_value = "fc")]
     pub variant: String,
+    /// Phase to time, from 1: a greedy recipe's stages, then its fine-tuning (`deep30`'s 5);
+    /// `fc`'s tied phase, then its untied one. The phases before it are started, not trained.
+    #[arg(long, default_value_t = 1)]
+    pub phase: usize,
     /// Timed epochs, after one warm-up.
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
@@ -28,7 +32,7 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let data = load_data(&args.data)?;
     let threads = args.threads.unwrap_or_else(default_threads);
-    let result = crate::bench::run(&args.variant, args.epochs, threads, args.device, data)?;
+    let result = crate::bench::run(&args.variant, args.phase, args.epochs, threads, args.device, data)?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }
