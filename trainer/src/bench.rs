@@ -151,7 +151,10 @@ mod tests {
         let r = run("deep30", 1, 1, 1, Device::Cpu, data.clone()).unwrap();
         assert_eq!(r.phase, "1 (stage1)");
         let flops = r.gflops * r.median_epoch_s * 1e9;
-        assert!((flops - (2 * (2 + 3) * 784 * 1000 * 256u64) as f64).abs() < 1e3, "{flops}");
+        assert!(
+            (flops - (2 * (2 + 3) * 784 * 1000 * 256u64) as f64).abs() < 1e3,
+            "{flops}"
+        );
         let e = run("deep30", 6, 1, 1, Device::Cpu, data).unwrap_err().to_string();
         assert_eq!(e, "deep30 has phases 1 to 5, not 6");
     }
