@@ -479,6 +479,7 @@ fn bench_prints_one_json_line() {
     assert_eq!(out.lines().count(), 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["variant"], "fc");
+    assert_eq!(v["phase"], "1 (tied)");
     assert_eq!(v["device"], "cpu");
     assert_eq!(v["train_samples"], 60_000);
     let median = v["median_epoch_s"].as_f64().unwrap();
@@ -487,4 +488,11 @@ fn bench_prints_one_json_line() {
     assert!((samples * median - 60_000.0).abs() < 1.0);
     // 30.1 GFLOP per epoch, by the model's count.
     assert!((v["gflops"].as_f64().unwrap() * median - 30.1056).abs() < 1e-3);
+}
+
+#[test]
+fn bench_names_a_phase_the_recipe_lacks() {
+    let o = trainer(&["bench", "--variant", "deep", "--phase", "4"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("deep has phases 1 to 3, not 4"), "{}", text(&o));
 }
