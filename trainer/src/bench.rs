@@ -2,7 +2,6 @@
 
 use crate::gpu::Device;
 use crate::mnist::Mnist;
-use crate::model::Layer;
 use crate::progress::Progress;
 use crate::recipe;
 use crate::train::{State, Trainer};
@@ -64,14 +63,8 @@ pub fn run(
     }
     let mut trainer = Trainer::new(state, data)?;
     trainer.set_device(device)?;
+    trainer.skip_to_phase(phase - 1);
     let st = &mut trainer.state;
-    let activation = st.config.architecture.hidden_activation().unwrap_or(Layer::Sigmoid);
-    for p in 0..phase - 1 {
-        st.config.phases[p]
-            .start
-            .apply(&mut st.model, st.config.seed, p, &activation);
-    }
-    st.phase = phase - 1;
     let phase_name = format!("{phase} ({})", st.config.phases[phase - 1].name);
     // Start the phase (builds buffers), then warm up.
     st.config.phases.truncate(phase);

@@ -3,7 +3,6 @@
 //! runs it to the end, telling an [`Observer`] as it goes.
 
 use super::{EpochRecord, Metrics, Observer, TrainError, Trainer};
-use crate::model::Layer;
 use crate::optim::adam::Adam;
 use crate::optim::plateau::Plateau;
 use std::path::Path;
@@ -25,8 +24,7 @@ impl Trainer {
                 continue;
             }
             if !st.phase_started {
-                let activation = st.config.architecture.hidden_activation().unwrap_or(Layer::Sigmoid);
-                spec.start.apply(&mut st.model, st.config.seed, st.phase, &activation);
+                st.apply_phase_start(st.phase);
                 st.adam = Adam::new(st.config.lr, st.model.params.iter().map(|p| p.value.dim()));
                 st.plateau = Plateau::new(st.config.plateau);
                 st.phase_started = true;
@@ -63,6 +61,19 @@ impl Trainer {
         };
         st.history.push(record.clone());
         Ok(Some(record))
+    }
+
+    /// Moves a run that has not started to the start of phase `phase` (from 0) without
+    /// training: every earlier phase's start is applied to the model (a greedy stage grows the
+    /// net, fine-tuning unties or unfreezes it), so the next epoch starts `phase` on the net a
+    /// run would have, from other weights. `trainer bench --phase` times a phase so.
+    pub fn skip_to_phase(&mut self, phase: usize) {
+        let st = &mut self.state;
+        for p in st.phase..phase {
+            st.apply_phase_start(p);
+        }
+        st.phase = phase;
+        st.phase_started = false;
     }
 
     /// Trains to the end, checkpointing into `dir` when given after every epoch and once more at

@@ -1,7 +1,7 @@
 //! What a checkpoint holds: everything a run needs to continue exactly where it stopped.
 
 use super::{EpochRecord, TrainError};
-use crate::model::Model;
+use crate::model::{Layer, Model};
 use crate::optim::adam::Adam;
 use crate::optim::plateau::Plateau;
 use crate::recipe::Config;
@@ -42,6 +42,15 @@ impl State {
     /// The name of the phase the run is in (`?` once every phase is done).
     pub fn phase_name(&self) -> &str {
         self.config.phases.get(self.phase).map_or("?", |p| p.name.as_str())
+    }
+
+    /// Applies phase `p`'s start to the model (untie, grow, unfreeze) as the phase begins; a
+    /// new greedy stage uses the spec's hidden activation.
+    pub fn apply_phase_start(&mut self, p: usize) {
+        let activation = self.config.architecture.hidden_activation().unwrap_or(Layer::Sigmoid);
+        self.config.phases[p]
+            .start
+            .apply(&mut self.model, self.config.seed, p, &activation);
     }
 
     /// A fresh run of `config`: its architecture's model for its input shape, from ChaCha8
