@@ -9,10 +9,17 @@
 #                                 the stages (default: all of them, in this order)
 #       parity   the GPU tests (trainer/tests/cuda.rs)
 #       bench    trainer bench, fc and conv, on the GPU and on all the CPU's cores
-#       all      the no-argument run on the GPU into an empty runs/, timed
+#       all      the no-argument run on the GPU into an empty runs/, timed; ALL_TIMEOUT=S
+#                stops it after S seconds (the recipes finished by then are still reported)
 #
-# Results go to $OUT (default target/gpu/out): what the machine has, the tests' log, one JSON
-# line per bench, the whole run's log, time and summary.
+# A GPU that cannot be opened stops the script at its first bench; failing GPU tests are
+# reported and the other stages still run. Results go to $OUT (default target/gpu/out): what the
+# machine has, the tests' log, one JSON line per bench, the whole run's log, time, summary and
+# each finished recipe's wall time and test MSE.
+#
+# cudarc loads CUDA 12's names (libcublas.so.12) or the unversioned ones (libcublas.so). On a
+# machine with only another major version (CUDA 13's libcublas.so.13, from the toolkit or from
+# pip's nvidia packages), `run` links the unversioned names to it in target/gpu/lib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/gpu
@@ -54,11 +61,39 @@ machine() {
     cat "$out/machine.txt"
 }
 
+# The first file named like $1 (a glob) under the usual CUDA places.
+find_lib() {
+    find /usr/local /usr/lib /opt -xdev -name "$1" 2>/dev/null | sort | head -n 1
+}
+
+# Makes cuBLAS and NVRTC loadable under cudarc's names where only another major version is
+# installed (see the top of this file).
+cuda_libs() {
+    local lib file cache=$bin/ldconfig.txt link=$PWD/$bin/lib
+    ldconfig -p >"$cache" 2>/dev/null || true
+    mkdir -p "$link"
+    for lib in cublas nvrtc; do
+        if grep -q "lib$lib\.so\.12 " "$cache" || grep -q "lib$lib\.so " "$cache"; then continue; fi
+        file=$(find_lib "lib$lib.so.12*")
+        [ -n "$file" ] || file=$(find_lib "lib$lib.so.1[3-9]")
+        if [ -z "$file" ]; then
+            echo "lib$lib: not found"
+            continue
+        fi
+        ln -sf "$file" "$link/lib$lib.so"
+        export LD_LIBRARY_PATH="$link:$(dirname "$file")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        echo "lib$lib: $file (as $link/lib$lib.so)"
+    done
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+}
+
 run() {
     mkdir -p "$out"
     export MNIST_DIR=$PWD/data/mnist
     machine
-    if ! ldconfig -p | grep -q 'libnvrtc\.so' && [ -f "$bin/kernels.ptx" ]; then
+    cuda_libs >"$out/libs.txt"
+    cat "$out/libs.txt"
+    if ! grep -q 'libnvrtc\.so' "$bin/ldconfig.txt" && [ ! -e "$bin/lib/libnvrtc.so" ] && [ -f "$bin/kernels.ptx" ]; then
         export TRAINER_CUDA_PTX=$PWD/$bin/kernels.ptx
         echo "no NVRTC: loading $TRAINER_CUDA_PTX"
     fi
@@ -67,7 +102,7 @@ run() {
     for stage in "${stages[@]}"; do
         case $stage in
             parity)
-                "$bin/cuda-tests" --test-threads 1 2>&1 | tee "$out/parity.log"
+                "$bin/cuda-tests" --test-threads 1 2>&1 | tee "$out/parity.log" || echo "some GPU tests failed"
                 ;;
             bench)
                 for v in fc conv; do
@@ -79,10 +114,15 @@ run() {
                 rm -rf runs
                 local t0 ms
                 t0=$(date +%s%N)
-                "$bin/trainer" --device cuda >"$out/all.log" 2>&1 || echo "the run failed: $out/all.log"
+                timeout "${ALL_TIMEOUT:-0}" "$bin/trainer" --device cuda >"$out/all.log" 2>&1 ||
+                    echo "the run failed or was stopped (exit $?): $out/all.log"
                 ms=$((($(date +%s%N) - t0) / 1000000))
                 echo "whole run: $((ms / 1000)).$(printf %03d $((ms % 1000))) s" | tee "$out/all-time.txt"
                 cp runs/summary.md "$out/summary.md" 2>/dev/null || true
+                for m in runs/*/metrics.json; do
+                    [ -f "$m" ] || continue
+                    echo "$(dirname "$m"): $(grep -o -E '"(wall_seconds|test_mse|device)": *("[^"]*"|[0-9.e+-]+)' "$m" | tr '\n' ' ')"
+                done | tee "$out/recipes.txt"
                 tail -n 40 "$out/all.log"
                 ;;
             *)
