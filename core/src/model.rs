@@ -1198,9 +1198,13 @@ impl<'a> Model<'a> {
     }
 }
 
-/// The CRC-32 of model files (IEEE 802.3, reflected, as zlib's `crc32`), with a 1 KiB table.
+/// The CRC-32 of model files (IEEE 802.3, reflected, as zlib's `crc32`), with a 1 KiB table, or
+/// with the feature `fast-crc` a 16 KiB one (the same checksums).
 pub fn crc32(bytes: &[u8]) -> u32 {
+    #[cfg(not(feature = "fast-crc"))]
     const CRC: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+    #[cfg(feature = "fast-crc")]
+    const CRC: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
     CRC.checksum(bytes)
 }
 
@@ -1607,6 +1611,23 @@ pub fn write<'a, S: Storage<'a>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The model files' checksum is zlib's CRC-32 with either table (`fast-crc` or not): the
+    /// check value, and the 1 KiB table's sums on random bytes of every length up to 300 and
+    /// of a model-sized buffer.
+    #[test]
+    fn the_checksum_is_zlibs_crc32_with_either_table() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        let small = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+        let mut rng = crate::testutil::SplitMix64::new(0xc4c);
+        let bytes: [u8; 300] = core::array::from_fn(|_| rng.next_u64() as u8);
+        for len in 0..=bytes.len() {
+            assert_eq!(crc32(&bytes[..len]), small.checksum(&bytes[..len]), "{len} bytes");
+        }
+        let mut big = [0u8; 1 << 16];
+        big.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
+        assert_eq!(crc32(&big), small.checksum(&big));
+    }
 
     /// Every f32 field is read from the 4 little-endian bytes postcard writes for it, bit for
     /// bit (NaN payloads, -0, subnormals, infinities), in a plain field, an enum variant and a

@@ -47,6 +47,7 @@ fn main() {
             &trainer::quantize::mnist_input(),
             &data.train.images[..256 * trainer::mnist::PIXELS],
             metrics.test_mse,
+            1,
         )
         .unwrap();
         let int8 = fnv(q.to_bytes().unwrap());

@@ -53,7 +53,8 @@ pub struct ExportOptions {
     /// The run directory, recorded in the model's provenance so that `trainer score` finds the
     /// float model again.
     pub run_dir: Option<PathBuf>,
-    /// Threads for scoring the threshold's samples (at least 1).
+    /// Threads for the quantization search, the int8 test MSE and the threshold's samples (at
+    /// least 1); the model file is the same for any count.
     pub threads: usize,
 }
 
@@ -110,20 +111,21 @@ pub fn export(state: &State, out: &Path, data: &Dataset, options: &ExportOptions
     }
     let input = InputSpec::for_data(data.train.shape(), &record.scaling, &scaled_calibration, source);
     let float_test_mse = quantize::float_mse(&state.model, &input.scaled(data.test.values()));
-    let mut quantized = quantize::quantize(&state.model, &variant, &input, raw_calibration, float_test_mse)
+    let threads = options.threads.max(1);
+    let mut quantized = quantize::quantize(&state.model, &variant, &input, raw_calibration, float_test_mse, threads)
         .with_context(|| format!("quantizing {variant}"))?;
     let mut bytes = quantized.to_bytes()?;
     let threshold = match options.threshold_fpr {
         None => None,
         Some(fpr) => {
-            let fit = threshold::fit(&loaded(&bytes)?, data, fpr, options.threads.max(1))?;
+            let fit = threshold::fit(&loaded(&bytes)?, data, fpr, threads)?;
             quantized.anomaly.threshold = Some(fit.stored());
             bytes = quantized.to_bytes()?;
             Some(fit)
         }
     };
     let model = loaded(&bytes)?;
-    let int8_test_mse = quantize::int8_mse(&model, &input, data.test.values());
+    let int8_test_mse = quantize::int8_mse(&model, &input, data.test.values(), threads);
     let file = out
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -217,8 +219,8 @@ pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
 
 /// Test MSE of the int8 model run by the core on `test` (raw samples, clean in; output codes
 /// read back through the output's scale and zero point, against the samples scaled by the
-/// model's own scaling).
-pub fn int8_mse(model: &Model<'_>, test: &Samples) -> Result<f64> {
+/// model's own scaling), on `threads` threads (the same figure for any count).
+pub fn int8_mse(model: &Model<'_>, test: &Samples, threads: usize) -> Result<f64> {
     if test.features() != model.input_len() {
         bail!(
             "the model takes {} inputs (shape {:?}), the samples have {} (shape {:?})",
@@ -228,7 +230,12 @@ pub fn int8_mse(model: &Model<'_>, test: &Samples) -> Result<f64> {
             test.shape()
         );
     }
-    Ok(quantize::int8_mse(model, &InputSpec::of_model(model), test.values()))
+    Ok(quantize::int8_mse(
+        model,
+        &InputSpec::of_model(model),
+        test.values(),
+        threads,
+    ))
 }
 
 /// The `eval` report of one model file.
@@ -248,11 +255,11 @@ pub struct EvalReport {
     pub int8_per_image_se: f64,
 }
 
-/// Evaluates a model file on `test` (raw samples).
-pub fn eval(path: &Path, test: &Samples) -> Result<EvalReport> {
+/// Evaluates a model file on `test` (raw samples), on `threads` threads.
+pub fn eval(path: &Path, test: &Samples, threads: usize) -> Result<EvalReport> {
     let bytes = read_model_file(path)?;
     let model = load(path, &bytes)?;
-    let int8_test_mse = int8_mse(&model, test)?;
+    let int8_test_mse = int8_mse(&model, test, threads)?;
     let float_test_mse = f64::from(model.body().float_test_mse);
     Ok(EvalReport {
         variant: model.body().name.to_string(),

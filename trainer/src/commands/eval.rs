@@ -64,7 +64,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     for model in &args.models {
         let data = data_of(model)?;
-        let r = crate::export::eval(model, &data.test)?;
+        let r = crate::export::eval(model, &data.test, super::default_threads())?;
         let bytes = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
         if args.json {
             println!("{}", serde_json::to_string(&r)?);

@@ -31,9 +31,10 @@ pub struct ExportArgs {
     /// recipe's runs, which get 0.01.
     #[arg(long, value_name = "P")]
     pub threshold_fpr: Option<f64>,
-    /// Threads for scoring the threshold's samples.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: u16,
+    /// Threads for the quantization search, the int8 test MSE and the threshold's samples
+    /// [default: all cores]. The model file is the same for any count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     #[command(flatten)]
     pub data: DataArgs,
 }
@@ -87,7 +88,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         calibration: args.calibration,
         threshold_fpr,
         run_dir: Some(run_dir.clone()),
-        threads: usize::from(args.threads),
+        threads: args.threads.map_or_else(super::default_threads, usize::from),
     };
     let r = crate::export::export(&state, &out, &data, &options)?;
     if !r.finished {

@@ -273,7 +273,7 @@ fn study_digit(
     let model_path = dir.join(format!("{}.{}", spec.name, crate::export::EXTENSION));
     let options = crate::export::ExportOptions {
         calibration: settings.calibration,
-        threads: 1,
+        threads: settings.threads,
         ..crate::export::ExportOptions::default()
     };
     let export = crate::export::export(&trainer.state, &model_path, trainer.data(), &options)?;

@@ -181,7 +181,7 @@ impl InputSpec {
 
 /// A raw sample value as read: a u8 pixel or an f32. The core quantizes a row of them for the
 /// int8 model exactly as the device does.
-pub trait RawValue: Copy {
+pub trait RawValue: Copy + Send + Sync {
     /// The value as f32 (exact for u8).
     fn to_f32(self) -> f32;
     /// The int8 input codes of `row` under `model`'s scaling and input quantization.

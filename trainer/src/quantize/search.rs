@@ -8,6 +8,7 @@ use crate::model::{Layer, Model};
 use crate::workspace::{InputValue, Workspace};
 use autoencoder_core::model::Quant;
 use autoencoder_core::Model as CoreModel;
+use rayon::prelude::*;
 
 /// The least relative gain in reconstruction MSE for which [`quantize`] fuses a LeakyReLU into
 /// the fully connected layer before it.
@@ -23,7 +24,8 @@ fn factors() -> impl Iterator<Item = f32> {
 
 /// Quantizes `model`, whose input `input` describes (MNIST's: [`super::mnist_input`]),
 /// calibrating activations on `calibration` (raw samples, rows of the model's input: u8 pixels or
-/// f32 values, scaled by `input`'s scaling).
+/// f32 values, scaled by `input`'s scaling), scoring candidates on `threads` threads (the model
+/// is the same for any count).
 ///
 /// Each activation's range starts as the one with the least round-trip error over its own
 /// calibration values (seen through the activation that follows it); then, tensor by tensor
@@ -39,8 +41,9 @@ pub fn quantize<T: RawValue>(
     input: &InputSpec,
     calibration: &[T],
     float_test_mse: f64,
+    threads: usize,
 ) -> Result<Quantized, QuantizeError> {
-    quantize_with(model, name, input, calibration, REFINE_IMAGES, float_test_mse)
+    quantize_with(model, name, input, calibration, REFINE_IMAGES, float_test_mse, threads)
 }
 
 /// [`quantize`] comparing candidate ranges on the first `refine_images` calibration images
@@ -52,6 +55,7 @@ pub fn quantize_with<T: RawValue>(
     calibration: &[T],
     refine_images: usize,
     float_test_mse: f64,
+    threads: usize,
 ) -> Result<Quantized, QuantizeError> {
     if model.input != input.len() {
         return Err(QuantizeError::Unsupported(format!(
@@ -62,12 +66,25 @@ pub fn quantize_with<T: RawValue>(
         )));
     }
     let scaled = input.scaled(calibration);
-    let (plain, plain_mse) = quantize_as_is(model, name, input, calibration, &scaled, refine_images, float_test_mse)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| QuantizeError::Unsupported(format!("starting {threads} threads: {e}")))?;
+    let search = Search {
+        name,
+        input,
+        calibration,
+        scaled: &scaled,
+        refine_images,
+        float_test_mse,
+        pool: &pool,
+    };
+    let (plain, plain_mse) = search.as_is(model)?;
     if refine_images == 0 {
         return Ok(plain);
     }
     if let Some(eq) = equalized(model, &scaled, EQUALIZATION_BALANCE) {
-        let (q, mse) = quantize_as_is(&eq, name, input, calibration, &scaled, refine_images, float_test_mse)?;
+        let (q, mse) = search.as_is(&eq)?;
         if mse < plain_mse {
             return Ok(q);
         }
@@ -146,110 +163,170 @@ pub fn equalized<T: InputValue>(model: &Model, calibration: &[T], balance: f32) 
     Some(m)
 }
 
-/// [`quantize_with`] without equalization; also returns the reconstruction MSE on the
-/// refinement images.
-fn quantize_as_is<T: RawValue>(
-    model: &Model,
-    name: &str,
-    input: &InputSpec,
-    calibration: &[T],
-    scaled: &[f32],
+/// What [`quantize_with`] searches with, for one model or its equalized twin.
+struct Search<'a, T> {
+    name: &'a str,
+    input: &'a InputSpec,
+    calibration: &'a [T],
+    scaled: &'a [f32],
     refine_images: usize,
     float_test_mse: f64,
-) -> Result<(Quantized, f64), QuantizeError> {
-    let ranges = calibrate(model, scaled, 500);
-    // The top of the reconstruction's range: a pixel's 1 for MNIST.
-    let top = if input.output == PIXEL_QUANT {
-        1.0
-    } else {
-        input.output.scale * (127 - input.output.zero_point) as f32
-    };
-    let last = model.layers.len() - 1;
-    let mut quants = Vec::with_capacity(model.layers.len());
-    let mut tunable = Vec::with_capacity(model.layers.len());
-    for (i, r) in ranges.iter().enumerate() {
-        let next_is_final_leaky = i + 1 == last && matches!(model.layers[last], Layer::LeakyRelu { .. });
-        let (quant, tune) = if i == last {
-            (input.output, false)
-        } else if next_is_final_leaky {
-            (quant_for_range(0.0, r.max.min(top)), false)
+    pool: &'a rayon::ThreadPool,
+}
+
+impl<T: RawValue> Search<'_, T> {
+    /// The int8 model of `model` with `quants` and `fuse`, and its reconstruction MSE on
+    /// `refine`, as the core computes it.
+    fn score(&self, model: &Model, refine: &[T], quants: &[Quant], fuse: &[bool]) -> Result<f64, QuantizeError> {
+        let (name, input) = (self.name, self.input);
+        let bytes = build(model, name, input, quants, fuse, self.float_test_mse)?.to_bytes()?;
+        let core = CoreModel::from_bytes(&bytes)?;
+        Ok(int8_mse(&core, input, refine, 1))
+    }
+
+    /// [`Search::score`] of each candidate, on the pool's threads, in the candidates' order.
+    /// Each score depends on its candidate alone, so the search that reads them in order
+    /// decides as if it had scored them one after another.
+    fn scores(
+        &self,
+        model: &Model,
+        refine: &[T],
+        candidates: &[Vec<Quant>],
+        fuse: &[bool],
+    ) -> Result<Vec<f64>, QuantizeError> {
+        self.pool.install(|| {
+            candidates
+                .par_iter()
+                .map(|quants| self.score(model, refine, quants, fuse))
+                .collect()
+        })
+    }
+
+    /// [`quantize_with`] without equalization; also returns the reconstruction MSE on the
+    /// refinement images.
+    fn as_is(&self, model: &Model) -> Result<(Quantized, f64), QuantizeError> {
+        let (name, input, calibration, refine_images, float_test_mse) = (
+            self.name,
+            self.input,
+            self.calibration,
+            self.refine_images,
+            self.float_test_mse,
+        );
+        let ranges = calibrate(model, self.scaled, 500);
+        // The top of the reconstruction's range: a pixel's 1 for MNIST.
+        let top = if input.output == PIXEL_QUANT {
+            1.0
         } else {
-            match (&model.layers[i], model.layers.get(i + 1)) {
-                (Layer::Sigmoid, _) => (LOGISTIC_QUANT, false),
-                (Layer::Linear { .. } | Layer::Conv2d { .. } | Layer::LeakyRelu { .. }, next) => {
-                    let quant = match next {
-                        Some(&Layer::LeakyRelu { slope }) => r.best_quant(|x| if x < 0.0 { slope * x } else { x }),
-                        Some(Layer::Sigmoid) => r.best_quant(|x| 1.0 / (1.0 + (-x).exp())),
-                        _ => r.best_quant(|x| x),
-                    };
-                    (quant, true)
-                }
-                // Pooling and sparsity keep their input's quantization.
-                _ => (PIXEL_QUANT, false),
-            }
+            input.output.scale * (127 - input.output.zero_point) as f32
         };
-        quants.push(quant);
-        tunable.push(tune);
-    }
-    let refine = &calibration[..calibration.len().min(refine_images * input.len())];
-    let mut fuse = vec![false; quants.len()];
-    let score = |quants: &[Quant], fuse: &[bool]| -> Result<f64, QuantizeError> {
-        let bytes = build(model, name, input, quants, fuse, float_test_mse)?.to_bytes()?;
-        let mse = int8_mse(&CoreModel::from_bytes(&bytes)?, input, refine);
-        Ok(mse)
-    };
-    let mut best = if refine.is_empty() { 0.0 } else { score(&quants, &fuse)? };
-    // A Linear or Conv2d + LeakyReLU pair is fused only where the int8 tensor between them costs more
-    // than `FUSE_GAIN` of the reconstruction error: elsewhere the model stays op for op as
-    // TFLM would run it.
-    for i in 0..quants.len() {
-        let pair = matches!(model.layers[i], Layer::Linear { .. } | Layer::Conv2d { .. })
-            && matches!(model.layers.get(i + 1), Some(Layer::LeakyRelu { .. }));
-        if !pair || refine.is_empty() {
-            continue;
+        let last = model.layers.len() - 1;
+        let mut quants = Vec::with_capacity(model.layers.len());
+        let mut tunable = Vec::with_capacity(model.layers.len());
+        for (i, r) in ranges.iter().enumerate() {
+            let next_is_final_leaky = i + 1 == last && matches!(model.layers[last], Layer::LeakyRelu { .. });
+            let (quant, tune) = if i == last {
+                (input.output, false)
+            } else if next_is_final_leaky {
+                (quant_for_range(0.0, r.max.min(top)), false)
+            } else {
+                match (&model.layers[i], model.layers.get(i + 1)) {
+                    (Layer::Sigmoid, _) => (LOGISTIC_QUANT, false),
+                    (Layer::Linear { .. } | Layer::Conv2d { .. } | Layer::LeakyRelu { .. }, next) => {
+                        let quant = match next {
+                            Some(&Layer::LeakyRelu { slope }) => r.best_quant(|x| if x < 0.0 { slope * x } else { x }),
+                            Some(Layer::Sigmoid) => r.best_quant(|x| 1.0 / (1.0 + (-x).exp())),
+                            _ => r.best_quant(|x| x),
+                        };
+                        (quant, true)
+                    }
+                    // Pooling and sparsity keep their input's quantization.
+                    _ => (PIXEL_QUANT, false),
+                }
+            };
+            quants.push(quant);
+            tunable.push(tune);
         }
-        let mut trial = fuse.clone();
-        trial[i] = true;
-        let mse = score(&quants, &trial)?;
-        if mse < best * (1.0 - FUSE_GAIN) {
-            (best, fuse) = (mse, trial);
-            tunable[i] = false;
+        let refine = &calibration[..calibration.len().min(refine_images * input.len())];
+        let mut fuse = vec![false; quants.len()];
+        let score = |quants: &[Quant], fuse: &[bool]| self.score(model, refine, quants, fuse);
+        let mut best = if refine.is_empty() { 0.0 } else { score(&quants, &fuse)? };
+        // A Linear or Conv2d + LeakyReLU pair is fused only where the int8 tensor between them costs more
+        // than `FUSE_GAIN` of the reconstruction error: elsewhere the model stays op for op as
+        // TFLM would run it.
+        for i in 0..quants.len() {
+            let pair = matches!(model.layers[i], Layer::Linear { .. } | Layer::Conv2d { .. })
+                && matches!(model.layers.get(i + 1), Some(Layer::LeakyRelu { .. }));
+            if !pair || refine.is_empty() {
+                continue;
+            }
+            let mut trial = fuse.clone();
+            trial[i] = true;
+            let mse = score(&quants, &trial)?;
+            if mse < best * (1.0 - FUSE_GAIN) {
+                (best, fuse) = (mse, trial);
+                tunable[i] = false;
+            }
         }
-    }
-    for i in (0..quants.len()).filter(|&i| tunable[i] && !refine.is_empty()) {
-        let r = &ranges[i];
-        let (mut a, mut b) = (1.0f32, 1.0f32);
-        for end in 0..2 {
-            for f in factors() {
-                let (ta, tb) = if end == 0 { (f, b) } else { (a, f) };
-                let mut trial = quants.clone();
-                trial[i] = quant_for_range(ta * r.min, tb * r.max);
-                let mse = score(&trial, &fuse)?;
-                if mse < best {
-                    (best, quants, a, b) = (mse, trial, ta, tb);
+        for i in (0..quants.len()).filter(|&i| tunable[i] && !refine.is_empty()) {
+            let r = &ranges[i];
+            let (mut a, mut b) = (1.0f32, 1.0f32);
+            for end in 0..2 {
+                // One end's candidates differ from `quants` at `i` alone, whichever of them is
+                // kept: they are scored together, then taken in order.
+                let ends: Vec<(f32, f32)> = factors().map(|f| if end == 0 { (f, b) } else { (a, f) }).collect();
+                let trials: Vec<Vec<Quant>> = ends
+                    .iter()
+                    .map(|&(ta, tb)| {
+                        let mut trial = quants.clone();
+                        trial[i] = quant_for_range(ta * r.min, tb * r.max);
+                        trial
+                    })
+                    .collect();
+                let mses = self.scores(model, refine, &trials, &fuse)?;
+                for ((trial, (ta, tb)), mse) in trials.into_iter().zip(ends).zip(mses) {
+                    if mse < best {
+                        (best, quants, a, b) = (mse, trial, ta, tb);
+                    }
                 }
             }
         }
+        Ok((build(model, name, input, &quants, &fuse, float_test_mse)?, best))
     }
-    Ok((build(model, name, input, &quants, &fuse, float_test_mse)?, best))
 }
 
 /// Reconstruction MSE of an int8 model run by the core on `images` (raw samples, rows of the
 /// model's input length: quantized by the core as on the device, clean in), in scaled units: each
 /// output code read back through the output's quantization, against the sample scaled in f64
-/// ([`InputSpec::scale_f64`] of `input`, the model's input).
-pub fn int8_mse<T: RawValue>(model: &CoreModel<'_>, input: &InputSpec, images: &[T]) -> f64 {
+/// ([`InputSpec::scale_f64`] of `input`, the model's input). The images run on `threads`
+/// threads; the squared errors are summed in the images' order, so the figure is the same for
+/// any count.
+pub fn int8_mse<T: RawValue>(model: &CoreModel<'_>, input: &InputSpec, images: &[T], threads: usize) -> f64 {
     let out = model.output_quant();
     let n = model.input_len();
-    let mut scratch = vec![0i8; model.scratch_len()];
-    let mut runner = autoencoder_core::Runner::new(model.clone(), &mut scratch).expect("scratch sized by the model");
-    let (mut codes, mut output) = (vec![0i8; n], vec![0i8; n]);
+    let count = images.len() / n.max(1);
+    let mut outputs = vec![0i8; count * n];
+    let per_thread = count.div_ceil(threads.max(1)).max(1);
+    let reconstruct = |rows: &[T], outputs: &mut [i8]| {
+        let mut scratch = vec![0i8; model.scratch_len()];
+        let mut runner =
+            autoencoder_core::Runner::new(model.clone(), &mut scratch).expect("scratch sized by the model");
+        let mut codes = vec![0i8; n];
+        for (row, output) in rows.chunks_exact(n).zip(outputs.chunks_exact_mut(n)) {
+            T::quantize(row, model, &mut codes).expect("finite samples of the model's width");
+            runner.reconstruct_into(&codes, output).expect("a loaded model runs");
+        }
+    };
+    if threads <= 1 || count <= 1 {
+        reconstruct(images, &mut outputs);
+    } else {
+        std::thread::scope(|s| {
+            for (rows, outputs) in images.chunks(per_thread * n).zip(outputs.chunks_mut(per_thread * n)) {
+                s.spawn(move || reconstruct(rows, outputs));
+            }
+        });
+    }
     let mut sse = 0.0f64;
-    for row in images.chunks_exact(n) {
-        T::quantize(row, model, &mut codes).expect("finite samples of the model's width");
-        runner
-            .reconstruct_into(&codes, &mut output)
-            .expect("a loaded model runs");
+    for (row, output) in images.chunks_exact(n).zip(outputs.chunks_exact(n)) {
         for (i, (&q, &x)) in output.iter().zip(row).enumerate() {
             let y = f64::from(out.scale) * f64::from(i32::from(q) - out.zero_point);
             let t = input.scale_f64(i, x.to_f32());
