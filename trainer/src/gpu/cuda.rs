@@ -127,7 +127,8 @@ pub fn compile() -> Result<cudarc::nvrtc::Ptx, String> {
             format!(
                 "the NVRTC library could not be loaded (tried {tried}); install CUDA 12's NVRTC \
                  (libnvrtc.so.12, or `pip install nvidia-cuda-nvrtc-cu12`) and put its directory on \
-                 LD_LIBRARY_PATH"
+                 LD_LIBRARY_PATH (a later CUDA's, such as libnvrtc.so.13, loads as libnvrtc.so, the \
+                 name its toolkit installs)"
             )
         })?;
         let options = cudarc::nvrtc::CompileOptions {
@@ -159,7 +160,8 @@ impl Cuda {
                 &device,
                 "nvrtc",
                 "NVRTC",
-                " and NVRTC (CUDA 12: libnvrtc.so.12), or set TRAINER_CUDA_PTX to the kernels' PTX",
+                " and NVRTC (CUDA 12: libnvrtc.so.12; a later CUDA's as libnvrtc.so), or set \
+                 TRAINER_CUDA_PTX to the kernels' PTX",
             )?;
         }
         let with_cublas = probe(&device, "cublas", "cuBLAS", "").is_ok();
