@@ -67,22 +67,25 @@ find_lib() {
 }
 
 # Makes cuBLAS and NVRTC loadable under cudarc's names where only another major version is
-# installed (see the top of this file).
+# installed (see the top of this file); without any NVRTC, the kernels' PTX from `prepare`.
 cuda_libs() {
-    local lib file cache=$bin/ldconfig.txt link=$PWD/$bin/lib
-    ldconfig -p >"$cache" 2>/dev/null || true
+    local lib file cache link=$PWD/$bin/lib
+    cache=$(ldconfig -p 2>/dev/null || true)
     mkdir -p "$link"
     for lib in cublas nvrtc; do
-        if grep -q "lib$lib\.so\.12 " "$cache" || grep -q "lib$lib\.so " "$cache"; then continue; fi
+        if grep -q -E "lib$lib\.so(\.12)? " <<<"$cache"; then continue; fi
         file=$(find_lib "lib$lib.so.12*")
         [ -n "$file" ] || file=$(find_lib "lib$lib.so.1[3-9]")
-        if [ -z "$file" ]; then
+        if [ -n "$file" ]; then
+            ln -sf "$file" "$link/lib$lib.so"
+            export LD_LIBRARY_PATH="$link:$(dirname "$file")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            echo "lib$lib: $file (as $link/lib$lib.so)"
+        elif [ "$lib" = nvrtc ] && [ -f "$bin/kernels.ptx" ]; then
+            export TRAINER_CUDA_PTX=$PWD/$bin/kernels.ptx
+            echo "no NVRTC: loading $TRAINER_CUDA_PTX"
+        else
             echo "lib$lib: not found"
-            continue
         fi
-        ln -sf "$file" "$link/lib$lib.so"
-        export LD_LIBRARY_PATH="$link:$(dirname "$file")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        echo "lib$lib: $file (as $link/lib$lib.so)"
     done
     echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 }
@@ -91,12 +94,9 @@ run() {
     mkdir -p "$out"
     export MNIST_DIR=$PWD/data/mnist
     machine
+    # In this shell (not a pipe's), so that its exports hold for the stages.
     cuda_libs >"$out/libs.txt"
     cat "$out/libs.txt"
-    if ! grep -q 'libnvrtc\.so' "$bin/ldconfig.txt" && [ ! -e "$bin/lib/libnvrtc.so" ] && [ -f "$bin/kernels.ptx" ]; then
-        export TRAINER_CUDA_PTX=$PWD/$bin/kernels.ptx
-        echo "no NVRTC: loading $TRAINER_CUDA_PTX"
-    fi
     local stages=("$@")
     if [ ${#stages[@]} -eq 0 ]; then stages=(parity bench all); fi
     for stage in "${stages[@]}"; do

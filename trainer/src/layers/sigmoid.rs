@@ -4,8 +4,8 @@
 //! polynomial `exp` (within 2 ulp) took a sixth off the 784-wide logistic outputs' recipes, but
 //! its other rounding sent `deep30`'s fine-tuning along another path whose plateau schedule
 //! never lowered the rate (test MSE 0.004133 against 0.003408), so the results table keeps
-//! `expf`. The backward pass
-//! is plain multiplies in the same order at every SIMD level, vectorised by the compiler.
+//! `expf`. The backward pass is plain multiplies in the same order at every SIMD level,
+//! vectorised by the compiler.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 

@@ -73,9 +73,8 @@ pub fn quantize_with<T: RawValue>(
     let search = Search {
         name,
         input,
-        calibration,
         scaled: &scaled,
-        refine_images,
+        refine: &calibration[..calibration.len().min(refine_images * input.len())],
         float_test_mse,
         pool: &pool,
     };
@@ -167,37 +166,31 @@ pub fn equalized<T: InputValue>(model: &Model, calibration: &[T], balance: f32) 
 struct Search<'a, T> {
     name: &'a str,
     input: &'a InputSpec,
-    calibration: &'a [T],
+    /// The calibration samples, scaled: where each tensor's starting range comes from.
     scaled: &'a [f32],
-    refine_images: usize,
+    /// The raw samples every candidate is scored on (none: no refinement).
+    refine: &'a [T],
     float_test_mse: f64,
     pool: &'a rayon::ThreadPool,
 }
 
 impl<T: RawValue> Search<'_, T> {
-    /// The int8 model of `model` with `quants` and `fuse`, and its reconstruction MSE on
-    /// `refine`, as the core computes it.
-    fn score(&self, model: &Model, refine: &[T], quants: &[Quant], fuse: &[bool]) -> Result<f64, QuantizeError> {
-        let (name, input) = (self.name, self.input);
-        let bytes = build(model, name, input, quants, fuse, self.float_test_mse)?.to_bytes()?;
+    /// The int8 model of `model` with `quants` and `fuse`, and its reconstruction MSE on the
+    /// refinement samples, as the core computes it.
+    fn score(&self, model: &Model, quants: &[Quant], fuse: &[bool]) -> Result<f64, QuantizeError> {
+        let bytes = build(model, self.name, self.input, quants, fuse, self.float_test_mse)?.to_bytes()?;
         let core = CoreModel::from_bytes(&bytes)?;
-        Ok(int8_mse(&core, input, refine, 1))
+        Ok(int8_mse(&core, self.input, self.refine, 1))
     }
 
     /// [`Search::score`] of each candidate, on the pool's threads, in the candidates' order.
     /// Each score depends on its candidate alone, so the search that reads them in order
     /// decides as if it had scored them one after another.
-    fn scores(
-        &self,
-        model: &Model,
-        refine: &[T],
-        candidates: &[Vec<Quant>],
-        fuse: &[bool],
-    ) -> Result<Vec<f64>, QuantizeError> {
+    fn scores(&self, model: &Model, candidates: &[Vec<Quant>], fuse: &[bool]) -> Result<Vec<f64>, QuantizeError> {
         self.pool.install(|| {
             candidates
                 .par_iter()
-                .map(|quants| self.score(model, refine, quants, fuse))
+                .map(|quants| self.score(model, quants, fuse))
                 .collect()
         })
     }
@@ -205,13 +198,7 @@ impl<T: RawValue> Search<'_, T> {
     /// [`quantize_with`] without equalization; also returns the reconstruction MSE on the
     /// refinement images.
     fn as_is(&self, model: &Model) -> Result<(Quantized, f64), QuantizeError> {
-        let (name, input, calibration, refine_images, float_test_mse) = (
-            self.name,
-            self.input,
-            self.calibration,
-            self.refine_images,
-            self.float_test_mse,
-        );
+        let (input, refine) = (self.input, self.refine);
         let ranges = calibrate(model, self.scaled, 500);
         // The top of the reconstruction's range: a pixel's 1 for MNIST.
         let top = if input.output == PIXEL_QUANT {
@@ -246,10 +233,12 @@ impl<T: RawValue> Search<'_, T> {
             quants.push(quant);
             tunable.push(tune);
         }
-        let refine = &calibration[..calibration.len().min(refine_images * input.len())];
         let mut fuse = vec![false; quants.len()];
-        let score = |quants: &[Quant], fuse: &[bool]| self.score(model, refine, quants, fuse);
-        let mut best = if refine.is_empty() { 0.0 } else { score(&quants, &fuse)? };
+        let mut best = if refine.is_empty() {
+            0.0
+        } else {
+            self.score(model, &quants, &fuse)?
+        };
         // A Linear or Conv2d + LeakyReLU pair is fused only where the int8 tensor between them costs more
         // than `FUSE_GAIN` of the reconstruction error: elsewhere the model stays op for op as
         // TFLM would run it.
@@ -261,7 +250,7 @@ impl<T: RawValue> Search<'_, T> {
             }
             let mut trial = fuse.clone();
             trial[i] = true;
-            let mse = score(&quants, &trial)?;
+            let mse = self.score(model, &quants, &trial)?;
             if mse < best * (1.0 - FUSE_GAIN) {
                 (best, fuse) = (mse, trial);
                 tunable[i] = false;
@@ -282,7 +271,7 @@ impl<T: RawValue> Search<'_, T> {
                         trial
                     })
                     .collect();
-                let mses = self.scores(model, refine, &trials, &fuse)?;
+                let mses = self.scores(model, &trials, &fuse)?;
                 for ((trial, (ta, tb)), mse) in trials.into_iter().zip(ends).zip(mses) {
                     if mse < best {
                         (best, quants, a, b) = (mse, trial, ta, tb);
@@ -290,7 +279,10 @@ impl<T: RawValue> Search<'_, T> {
                 }
             }
         }
-        Ok((build(model, name, input, &quants, &fuse, float_test_mse)?, best))
+        Ok((
+            build(model, self.name, input, &quants, &fuse, self.float_test_mse)?,
+            best,
+        ))
     }
 }
 
